@@ -1,0 +1,32 @@
+"""The ``ferry`` command: one typer app; each group of commands lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from ferry.cli import sandbox_dingtalk, sandbox_kingdee
+
+app = typer.Typer(
+    name="ferry",
+    help="Ferry: move documents between business systems, driven by declarative schemes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+sandbox_app = typer.Typer(help="Run the faithful DingTalk and Kingdee sandboxes.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+sandbox_dingtalk.register(sandbox_app)
+sandbox_kingdee.register(sandbox_app)
+
+
+@app.command()
+def version() -> None:
+    """Print Ferry's version."""
+    from ferry import __version__
+
+    typer.echo(__version__)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,91 @@
+"""Connector errors, typed by what the caller should do about them.
+
+The engine never parses messages: it looks at the class. The hierarchy follows httpx's habit of
+naming the remedy, and dlt's marker classes:
+
+- :class:`RetryLater`      transient; try again after back-off (5xx, dropped before sending, MsgCode 13/14).
+- :class:`SlowDown`        throttled; the limiter for that API should slow down, then retry.
+- :class:`Reauthenticate`  the token or session is gone; log in again, then retry once.
+- :class:`OutcomeUnknown`  the request may have reached the target; reconcile before any retry.
+- :class:`GiveUp`          permanent; retrying cannot help (validation, not found, quota for the month).
+
+``code`` is the remote system's own error code (``"90018"``, ``"MsgCode=11"``) and ``api`` the API name,
+so the ledger can store them as columns rather than in prose.
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base of every error a connector raises on purpose."""
+
+    #: what the engine should do; one word per subclass, stored in the ledger's error type column
+    action: str = "give_up"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        api: str | None = None,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.api = api
+        self.retry_after = retry_after
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        where = f" [{self.api}]" if self.api else ""
+        code = f" (code {self.code})" if self.code else ""
+        return f"{self.message}{code}{where}"
+
+
+class RetryLater(ConnectorError):
+    """A transient failure that left nothing behind at the target: retry after back-off."""
+
+    action = "retry"
+
+
+class SlowDown(RetryLater):
+    """The remote system throttled us: slow the limiter for this API, then retry."""
+
+    action = "slow_down"
+
+
+class Reauthenticate(ConnectorError):
+    """The credential (token, session) is no longer valid: log in again and retry once."""
+
+    action = "reauthenticate"
+
+
+class OutcomeUnknown(ConnectorError):
+    """The request may have been applied (timeout or drop after sending): ask the target before retrying."""
+
+    action = "reconcile"
+
+
+class GiveUp(ConnectorError):
+    """A permanent failure: retrying the same request cannot succeed."""
+
+    action = "give_up"
+
+
+class QuotaExhausted(GiveUp):
+    """A quota for a long period (e.g. DingTalk's monthly call quota) is used up."""
+
+    action = "give_up"
+
+
+__all__ = [
+    "ConnectorError",
+    "GiveUp",
+    "OutcomeUnknown",
+    "QuotaExhausted",
+    "Reauthenticate",
+    "RetryLater",
+    "SlowDown",
+]

@@ -1,0 +1,1 @@
+"""The engine: collect, dispatch, reconcile, schedule. Uses scheme, expr, connectors, store, quality, observe."""

@@ -1,0 +1,1 @@
+"""Declarative data-quality rules and anomaly checks on records. May use :mod:`ferry.expr`."""
