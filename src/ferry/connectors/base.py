@@ -1,0 +1,107 @@
+"""The connector contract: what the engine asks of a source and of a target.
+
+A *source* pages through an API inside a time window and yields raw records; a *target* writes a
+batch of rendered requests and says, per record, what happened. Both raise the typed errors of
+:mod:`ferry.connectors.errors` for failures that concern the whole call; per-record failures come
+back as :class:`WriteOutcome` values so one bad record never fails its batch.
+
+Contract notes (the engine relies on them):
+- ``Target.write`` returns exactly one outcome per item, in any order, matched by ``item.key``.
+- ``Target.probe`` must be safe to call any number of times and must find a document written by an
+  earlier ``write`` whose answer was lost; it is what turns "outcome unknown" into "written".
+- A source never filters by ledger state: ``idCheck`` is the ledger's job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from ferry.connectors.errors import ConnectorError
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A half-open interval [start, end) of source time; ``partition`` splits a scheme's watermarks
+    (for example one per DingTalk process code)."""
+
+    start: dt.datetime
+    end: dt.datetime
+    partition: str = ""
+
+
+#: renders the scheme's request fields with the given system variables (page number, window bounds...)
+RenderRequest = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+@dataclass(slots=True)
+class Page:
+    records: list[dict[str, Any]]
+    #: opaque position of the *next* page, for logs and resumption; None on the last page
+    next_cursor: str | None = None
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Pages through a source API."""
+
+    def pages(self, window: Window, render: RenderRequest) -> AsyncIterator[Page]:
+        """Yield every page of the window, in order, until the API says there is no more."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WriteItem:
+    """One record's rendered request. ``key`` is the ledger's record id; ``number`` its business number."""
+
+    key: int
+    source_id: str
+    number: str | None
+    request: dict[str, Any]
+    content: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetDoc:
+    """A document found in or created by the target."""
+
+    id: str | None
+    number: str | None
+    #: True when the target kept it only as a draft (Kingdee ``IsDraftWhenSaveFail``)
+    draft: bool = False
+    message: str | None = None
+    response: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    key: int
+    doc: TargetDoc | None = None
+    error: ConnectorError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.doc is not None
+
+
+@runtime_checkable
+class Target(Protocol):
+    """Writes batches of rendered requests."""
+
+    async def write(self, items: Sequence[WriteItem]) -> Sequence[WriteOutcome]:
+        """Write a batch; one outcome per item. Raise a typed error when the whole call failed."""
+        ...
+
+    async def probe(self, item: WriteItem) -> TargetDoc | None:
+        """Find the document an earlier write of ``item`` created, or None. Raise GiveUp if the
+        target cannot be asked (then unknown outcomes stay in doubt for a person to settle)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+__all__ = ["Page", "RenderRequest", "Source", "Target", "TargetDoc", "Window", "WriteItem", "WriteOutcome"]
