@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ferry.cli import sandbox_dingtalk, sandbox_kingdee
+from ferry.cli import sandbox_dingtalk, sandbox_kingdee, validate_cmd
 
 app = typer.Typer(
     name="ferry",
@@ -18,6 +18,7 @@ sandbox_app = typer.Typer(help="Run the faithful DingTalk and Kingdee sandboxes.
 app.add_typer(sandbox_app, name="sandbox")
 sandbox_dingtalk.register(sandbox_app)
 sandbox_kingdee.register(sandbox_app)
+validate_cmd.register(app)
 
 
 @app.command()
