@@ -1,0 +1,130 @@
+"""``ferry run`` (one scheme, once) and ``ferry serve`` (a folder of schemes, on their schedules)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ferry.cli.common import ConnectionsOption, DatabaseOption, connections_path, err, fail, open_ledger, out
+from ferry.scheme import SchemeError, load_scheme
+
+
+def _load(path: Path):  # type: ignore[no-untyped-def]
+    try:
+        return load_scheme(path)
+    except SchemeError as e:
+        for p in e.problems:
+            err.print(f"[red]error[/red] {p}", markup=True)
+        raise typer.Exit(1) from None
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def run(
+        scheme_path: Annotated[Path, typer.Argument(metavar="SCHEME", help="The scheme file.")],
+        once: Annotated[bool, typer.Option("--once", help="Run one pass and exit (the default).")] = True,
+        collect_only: Annotated[bool, typer.Option("--collect-only", help="Only collect into the ledger.")] = False,
+        dispatch_only: Annotated[bool, typer.Option("--dispatch-only", help="Only dispatch what is due.")] = False,
+        db: Annotated[str | None, DatabaseOption] = None,
+        connections: Annotated[Path | None, ConnectionsOption] = None,
+        lease: Annotated[float, typer.Option("--lease", help="Seconds a claimed record stays ours.")] = 300.0,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    ) -> None:
+        """Run a scheme once: collect from the source into the ledger, then dispatch to the target."""
+        from ferry.connectors.settings import load_connections
+        from ferry.engine.runner import ConfigError, Engine
+        from ferry.engine.runner import Progress as EngineProgress
+        from ferry.observe.redact import install
+
+        install()
+        if collect_only and dispatch_only:
+            raise fail("--collect-only and --dispatch-only exclude each other", 2)
+        scheme = _load(scheme_path)
+        try:
+            conns = load_connections(connections_path(connections))
+        except Exception as e:  # a clear one-line message, never a traceback or a secret
+            raise fail(str(e)) from None
+        ledger = open_ledger(db)
+        engine = Engine(ledger, conns, lease_seconds=lease)
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=as_json,
+            disable=as_json,
+        ) as bars:
+            collected = bars.add_task("collect", total=None, visible=not dispatch_only)
+            written = bars.add_task("dispatch", total=None, visible=not collect_only)
+            progress = EngineProgress(
+                on_page=lambda n: bars.advance(collected, n),
+                on_outcome=lambda status: bars.advance(written, 1),
+            )
+            try:
+                summary = asyncio.run(
+                    engine.run(scheme, collect=not dispatch_only, dispatch=not collect_only, progress=progress)
+                )
+            except ConfigError as e:
+                raise fail(str(e)) from None
+            finally:
+                ledger.close()
+        if as_json:
+            typer.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
+            return
+        table = Table(title=f"{scheme.id}: {summary.elapsed_s:.2f}s")
+        table.add_column("step")
+        table.add_column("figures")
+        if summary.collect:
+            table.add_row("collect", ", ".join(f"{k} {v}" for k, v in summary.collect.as_dict().items()))
+        if summary.dispatch:
+            table.add_row("dispatch", ", ".join(f"{k} {v}" for k, v in summary.dispatch.as_dict().items()))
+        table.add_row("ledger", ", ".join(f"{k} {v}" for k, v in sorted(summary.statuses.items())))
+        out.print(table)
+
+    @app.command()
+    def serve(
+        folder: Annotated[Path, typer.Argument(help="A folder of scheme files (or one file).")],
+        db: Annotated[str | None, DatabaseOption] = None,
+        connections: Annotated[Path | None, ConnectionsOption] = None,
+        lease: Annotated[float, typer.Option("--lease", help="Seconds a claimed record stays ours.")] = 300.0,
+    ) -> None:
+        """Run every scheme in a folder on its schedule until stopped (SIGTERM or Ctrl-C finish in-flight batches)."""
+        from ferry.connectors.settings import load_connections
+        from ferry.engine.runner import Engine
+        from ferry.observe.redact import install
+
+        install()
+        files = (
+            sorted(x for x in folder.rglob("*") if x.suffix.lower() in {".yaml", ".yml", ".json"})
+            if folder.is_dir()
+            else [folder]
+        )
+        schemes = [_load(f) for f in files]
+        try:
+            conns = load_connections(connections_path(connections))
+        except Exception as e:
+            raise fail(str(e)) from None
+        ledger = open_ledger(db)
+        engine = Engine(ledger, conns, lease_seconds=lease)
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            err.print(f"serving {len(schemes)} scheme(s); SIGTERM or Ctrl-C to stop")
+            await engine.serve(schemes, stop)
+
+        try:
+            asyncio.run(main())
+        finally:
+            ledger.close()
+        err.print("stopped")

@@ -1,0 +1,222 @@
+"""Dispatch: claim due records, check and render them, write them in batches, store each outcome.
+
+Contract notes:
+- The ledger is written before the target is called: a claimed record is ``writing`` under a lease,
+  so a crash leaves evidence that a request may have gone out.
+- A record whose earlier write may have reached the target (``in_doubt``, or ``writing`` under an
+  expired lease) is never sent again before the target has been asked whether the document exists.
+- Every outcome of a batch is stored in one transaction; a record whose lease was lost meanwhile is
+  left to its new owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ferry.connectors.base import Target, TargetDoc, WriteItem, WriteOutcome
+from ferry.connectors.errors import ConnectorError, GiveUp, OutcomeUnknown
+from ferry.engine.retry import next_attempt_at
+from ferry.engine.transform import RenderError, Transform
+from ferry.scheme import Scheme
+from ferry.store import Claimed, Ledger, Outcome
+
+log = logging.getLogger("ferry.dispatch")
+
+Clock = Callable[[], dt.datetime]
+
+#: how soon an in-doubt record is probed again when the probe itself failed
+PROBE_RETRY_SECONDS = 30.0
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class DispatchReport:
+    batches: int = 0
+    claimed: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    lost_leases: int = 0
+
+    def add(self, status: str, n: int = 1) -> None:
+        self.by_status[status] = self.by_status.get(status, 0) + n
+
+    def as_dict(self) -> dict[str, int]:
+        return {"batches": self.batches, "claimed": self.claimed, "lost_leases": self.lost_leases, **self.by_status}
+
+
+class Dispatcher:
+    """Runs dispatch for one scheme until nothing is due (or it is told to stop)."""
+
+    def __init__(
+        self,
+        scheme: Scheme,
+        ledger: Ledger,
+        target: Target,
+        transform: Transform,
+        *,
+        owner: str,
+        lease_seconds: float = 300.0,
+        clock: Clock = utcnow,
+        on_outcome: Callable[[str], None] | None = None,
+    ) -> None:
+        self.scheme = scheme
+        self.ledger = ledger
+        self.target = target
+        self.transform = transform
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self.clock = clock
+        self.on_outcome = on_outcome
+        self.policy = scheme.retry
+
+    async def run(self, *, stop: asyncio.Event | None = None, max_batches: int | None = None) -> DispatchReport:
+        report = DispatchReport()
+        while not (stop is not None and stop.is_set()):
+            if max_batches is not None and report.batches >= max_batches:
+                break
+            claimed = await asyncio.to_thread(
+                self.ledger.claim,
+                self.scheme.id,
+                owner=self.owner,
+                limit=self.scheme.target.batch_size,
+                lease_seconds=self.lease_seconds,
+            )
+            if not claimed:
+                break
+            report.batches += 1
+            report.claimed += len(claimed)
+            outcomes = await self.process(claimed)
+            lost = await asyncio.to_thread(self.ledger.finish, self.owner, outcomes)
+            report.lost_leases += len(lost)
+            for o in outcomes:
+                if o.record_id not in lost:
+                    report.add(o.status)
+                    if self.on_outcome is not None:
+                        self.on_outcome(o.status)
+        return report
+
+    async def process(self, claimed: Sequence[Claimed]) -> list[Outcome]:
+        """Decide every claimed record's outcome; calls the target at most once for the batch's writes
+        (plus one probe per record whose earlier write is in doubt)."""
+        now = self.clock()
+        outcomes: list[Outcome] = []
+        to_write: list[tuple[Claimed, WriteItem]] = []
+        for rec in claimed:
+            if rec.needs_probe:
+                settled = await self._probe(rec, now)
+                if settled is not None:
+                    outcomes.append(settled)
+                    continue
+            reason = self.transform.quality(rec.content)
+            if reason is not None:
+                outcomes.append(Outcome(rec.id, "quarantined", reason=reason, error_type="quality", count_attempt=False))
+                continue
+            try:
+                request = self.transform.target_request(rec.content)
+            except RenderError as e:
+                outcomes.append(
+                    Outcome(rec.id, "quarantined", reason=f"cannot build the target request: {e}", error_type="render", count_attempt=False)
+                )
+                continue
+            to_write.append((rec, WriteItem(rec.id, rec.source_id, rec.number, request, rec.content)))
+        if to_write:
+            outcomes.extend(await self._write(to_write, now))
+        return outcomes
+
+    async def _probe(self, rec: Claimed, now: dt.datetime) -> Outcome | None:
+        """Ask the target whether an earlier write of ``rec`` landed. None means: not found, write it."""
+        item = WriteItem(rec.id, rec.source_id, rec.number, rec.request or {}, rec.content)
+        try:
+            doc = await self.target.probe(item)
+        except ConnectorError as e:
+            # the question could not be answered: stay in doubt, never resend blind
+            return Outcome(
+                rec.id,
+                "in_doubt",
+                reason=f"earlier write may have reached the target; the check failed: {e}",
+                error_type=e.action,
+                error_code=e.code,
+                error_message=str(e),
+                next_attempt_at=now + dt.timedelta(seconds=max(PROBE_RETRY_SECONDS, e.retry_after or 0)),
+                count_attempt=False,
+            )
+        if doc is None:
+            return None
+        return self._written(rec.id, doc, reason="found in the target after an unknown outcome", request=rec.request)
+
+    def _written(self, key: int, doc: TargetDoc, *, reason: str, request: dict[str, Any] | None) -> Outcome:
+        return Outcome(
+            key,
+            "written",
+            reason=(f"saved as a draft: {doc.message}" if doc.draft and doc.message else reason),
+            target_id=doc.id,
+            target_number=doc.number,
+            draft=doc.draft,
+            request=request,
+            response=doc.response,
+        )
+
+    async def _write(self, batch: list[tuple[Claimed, WriteItem]], now: dt.datetime) -> list[Outcome]:
+        items = [item for _, item in batch]
+        by_key = {rec.id: rec for rec, _ in batch}
+        try:
+            results: Sequence[WriteOutcome] = await self.target.write(items)
+        except ConnectorError as e:
+            return [self._failure(rec, item.request, e, now) for rec, item in batch]
+        outcomes: list[Outcome] = []
+        seen: set[int] = set()
+        requests = {item.key: item.request for item in items}
+        for res in results:
+            rec = by_key.get(res.key)
+            if rec is None or res.key in seen:
+                log.warning("target returned an outcome for an unknown or repeated key %s", res.key)
+                continue
+            seen.add(res.key)
+            if res.ok and res.doc is not None:
+                outcomes.append(self._written(res.key, res.doc, reason="written", request=requests[res.key]))
+            else:
+                err = res.error or GiveUp("the target returned neither a document nor an error")
+                outcomes.append(self._failure(rec, requests[res.key], err, now))
+        for rec, item in batch:
+            if rec.id not in seen:
+                # the target broke its contract; the write may have happened: settle it by probing
+                outcomes.append(
+                    self._failure(rec, item.request, OutcomeUnknown("the target returned no outcome for this record"), now)
+                )
+        return outcomes
+
+    def _failure(self, rec: Claimed, request: dict[str, Any], err: ConnectorError, now: dt.datetime) -> Outcome:
+        attempts = rec.attempts + 1
+        common: dict[str, Any] = {
+            "error_type": err.action,
+            "error_code": err.code,
+            "error_message": str(err),
+            "request": request,
+        }
+        if isinstance(err, OutcomeUnknown):
+            # may have been applied: the next claim probes first; does not count towards giving up
+            return Outcome(
+                rec.id,
+                "in_doubt",
+                reason=f"outcome unknown: {err}",
+                next_attempt_at=now + dt.timedelta(seconds=err.retry_after or 5.0),
+                **common,
+            )
+        if err.action == "give_up":
+            return Outcome(rec.id, "dead", reason=f"permanent error: {err}", **common)
+        if attempts >= self.policy.max_attempts:
+            return Outcome(rec.id, "dead", reason=f"gave up after {attempts} attempts: {err}", **common)
+        return Outcome(
+            rec.id,
+            "failed",
+            reason=f"attempt {attempts} failed: {err}",
+            next_attempt_at=next_attempt_at(self.policy, attempts, now, retry_after=err.retry_after),
+            **common,
+        )

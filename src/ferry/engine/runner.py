@@ -1,0 +1,214 @@
+"""Running schemes: once (``ferry run``) or on their schedules until stopped (``ferry serve``).
+
+Collect and dispatch are separate units of work that meet only in the ledger, so either can run
+alone, on its own schedule, or in another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ferry.engine.collect import CollectReport, Collector
+from ferry.engine.dispatch import DispatchReport, Dispatcher
+from ferry.engine.registry import BuildContext, ConnectionLike, build_source, build_target
+from ferry.engine.transform import Transform
+from ferry.scheme import Schedule, Scheme
+from ferry.store import Ledger
+
+log = logging.getLogger("ferry.engine")
+
+
+def default_owner() -> str:
+    """A lease owner name unique to this process: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class ConfigError(Exception):
+    """The scheme cannot run with the given connections (missing or wrong connection)."""
+
+
+@dataclass
+class RunSummary:
+    scheme: str
+    collect: CollectReport | None = None
+    dispatch: DispatchReport | None = None
+    elapsed_s: float = 0.0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scheme": self.scheme,
+            "collect": self.collect.as_dict() if self.collect else None,
+            "dispatch": self.dispatch.as_dict() if self.dispatch else None,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "statuses": self.statuses,
+        }
+
+
+@dataclass
+class Progress:
+    """Callbacks for a progress display; all optional."""
+
+    on_page: Callable[[int], None] | None = None
+    on_outcome: Callable[[str], None] | None = None
+
+
+class Engine:
+    """Builds connectors for schemes and runs their collect and dispatch passes against one ledger."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        connections: Mapping[str, ConnectionLike],
+        *,
+        owner: str | None = None,
+        lease_seconds: float = 300.0,
+    ) -> None:
+        self.ledger = ledger
+        self.connections = connections
+        self.owner = owner or default_owner()
+        self.lease_seconds = lease_seconds
+
+    def _connection(self, scheme: Scheme, side: str, name: str | None) -> ConnectionLike:
+        if not name:
+            raise ConfigError(f"scheme '{scheme.id}': {side}.connection is not set")
+        conn = self.connections.get(name)
+        if conn is None:
+            known = ", ".join(sorted(self.connections)) or "none"
+            raise ConfigError(f"scheme '{scheme.id}': {side}.connection '{name}' is not defined (defined: {known})")
+        return conn
+
+    def transform(self, scheme: Scheme) -> Transform:
+        return Transform(scheme, lookup=self.ledger)
+
+    async def collect(self, scheme: Scheme, *, trigger: str = "manual", progress: Progress | None = None) -> CollectReport:
+        conn = self._connection(scheme, "source", scheme.source.connection)
+        ctx = BuildContext(recorder=self.ledger, scheme_id=scheme.id, ledger=self.ledger)
+        source = build_source(conn, scheme.source, ctx)
+        run_id = await asyncio.to_thread(self.ledger.start_run, scheme.id, "collect", trigger)
+        try:
+            collector = Collector(
+                scheme, self.ledger, source, self.transform(scheme), on_page=progress.on_page if progress else None
+            )
+            partitions = tuple(getattr(source, "partitions", ("",)))
+            report = await collector.run(partitions=partitions)
+        except BaseException as e:
+            status = "interrupted" if isinstance(e, asyncio.CancelledError | KeyboardInterrupt) else "failed"
+            await asyncio.to_thread(self.ledger.finish_run, run_id, status=status, error=str(e) or type(e).__name__)
+            raise
+        finally:
+            await source.aclose()
+            await asyncio.to_thread(self.ledger.flush)
+        await asyncio.to_thread(self.ledger.finish_run, run_id, status="ok", counts=report.as_dict())
+        return report
+
+    async def dispatch(
+        self,
+        scheme: Scheme,
+        *,
+        trigger: str = "manual",
+        progress: Progress | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> DispatchReport:
+        conn = self._connection(scheme, "target", scheme.target.connection)
+        ctx = BuildContext(recorder=self.ledger, scheme_id=scheme.id, ledger=self.ledger)
+        target = build_target(conn, scheme.target, ctx)
+        run_id = await asyncio.to_thread(self.ledger.start_run, scheme.id, "dispatch", trigger)
+        dispatcher = Dispatcher(
+            scheme,
+            self.ledger,
+            target,
+            self.transform(scheme),
+            owner=self.owner,
+            lease_seconds=self.lease_seconds,
+            on_outcome=progress.on_outcome if progress else None,
+        )
+        try:
+            report = await dispatcher.run(stop=stop)
+        except BaseException as e:
+            status = "interrupted" if isinstance(e, asyncio.CancelledError | KeyboardInterrupt) else "failed"
+            await asyncio.to_thread(self.ledger.finish_run, run_id, status=status, error=str(e) or type(e).__name__)
+            raise
+        finally:
+            await target.aclose()
+            await asyncio.to_thread(self.ledger.flush)
+        await asyncio.to_thread(self.ledger.finish_run, run_id, status="ok", counts=report.as_dict())
+        return report
+
+    async def run(
+        self,
+        scheme: Scheme,
+        *,
+        collect: bool = True,
+        dispatch: bool = True,
+        trigger: str = "manual",
+        progress: Progress | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> RunSummary:
+        started = time.perf_counter()
+        summary = RunSummary(scheme.id)
+        if collect:
+            summary.collect = await self.collect(scheme, trigger=trigger, progress=progress)
+        if dispatch:
+            summary.dispatch = await self.dispatch(scheme, trigger=trigger, progress=progress, stop=stop)
+        summary.elapsed_s = time.perf_counter() - started
+        summary.statuses = await asyncio.to_thread(self.ledger.counts, scheme.id)
+        return summary
+
+    async def serve(self, schemes: Sequence[Scheme], stop: asyncio.Event) -> None:
+        """Run every scheme's collect and dispatch on their schedules until ``stop`` is set.
+
+        A pass that is running when ``stop`` is set finishes its current batch; claimed records of
+        unfinished work are released by the dispatcher, and leases cover a hard kill.
+        """
+        jobs: list[tuple[Scheme, str, Schedule]] = []
+        for s in schemes:
+            jobs.append((s, "collect", s.source.schedule or Schedule(interval=300)))
+            jobs.append((s, "dispatch", s.target.schedule or Schedule(interval=60)))
+        due = {(s.id, kind): dt.datetime.now(dt.UTC) for s, kind, _ in jobs}
+        running: dict[tuple[str, str], asyncio.Task[Any]] = {}
+        while not stop.is_set():
+            now = dt.datetime.now(dt.UTC)
+            for s, kind, sched in jobs:
+                key = (s.id, kind)
+                task = running.get(key)
+                if task is not None and not task.done():
+                    continue
+                if task is not None and task.done():
+                    running.pop(key)
+                    if not task.cancelled() and task.exception() is not None:
+                        log.error("%s of %s failed: %s", kind, s.id, task.exception())
+                if now >= due[key]:
+                    coro = (
+                        self.collect(s, trigger="schedule")
+                        if kind == "collect"
+                        else self.dispatch(s, trigger="schedule", stop=stop)
+                    )
+                    running[key] = asyncio.create_task(coro, name=f"{kind}:{s.id}")
+                    due[key] = next_fire(sched, now)
+            wake = min(due.values())
+            timeout = max(0.05, min(1.0, (wake - dt.datetime.now(dt.UTC)).total_seconds()))
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=timeout)
+            except TimeoutError:
+                pass
+        if running:
+            await asyncio.gather(*running.values(), return_exceptions=True)
+
+
+def next_fire(schedule: Schedule, after: dt.datetime) -> dt.datetime:
+    if schedule.interval is not None:
+        return after + dt.timedelta(seconds=schedule.interval)
+    from croniter import croniter
+
+    nxt: dt.datetime = croniter(schedule.cron, after).get_next(dt.datetime)
+    return nxt

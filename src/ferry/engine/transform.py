@@ -1,0 +1,187 @@
+"""The scheme's transformations, compiled once per run: the only place the engine touches ``ferry.expr``.
+
+Collect side: ``formatResponse`` -> ``beatFlat`` -> ``condition`` -> id and number. Dispatch side:
+quality rules, then the target request built from ``request`` + ``otherRequest`` in written order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ferry import expr
+from ferry.connectors.base import Window
+from ferry.scheme import FieldSpec, Scheme
+from ferry.store import Collected
+
+
+class RenderError(Exception):
+    """The target request could not be built from a record (the reason is shown to people)."""
+
+
+def to_nodes(fields: Sequence[FieldSpec]) -> list[expr.FieldNode]:
+    return [
+        expr.FieldNode(
+            field=f.field,
+            type=f.type,
+            value=f.value,
+            children=to_nodes(f.children),
+            parser=(f.parser.name, f.parser.params) if f.parser else None,
+            value_map=f.value_map,
+            required=f.is_required,
+            default=f.default,
+        )
+        for f in fields
+    ]
+
+
+def dotted(record: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path (``a.b.c``), or None; a key containing dots is tried whole first."""
+    if path in record:
+        return record[path]
+    node: Any = record
+    for part in path.split("."):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
+            return None
+    return node
+
+
+class Transform:
+    """Compiled transformations of one scheme; cheap to call per record."""
+
+    def __init__(
+        self,
+        scheme: Scheme,
+        *,
+        lookup: expr.Lookup | None = None,
+        variables: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.scheme = scheme
+        self.tz = ZoneInfo(scheme.timezone)
+        self.lookup = lookup
+        self.variables = dict(variables or {})
+        src, tgt = scheme.source, scheme.target
+        self._source_nodes = to_nodes([*src.request, *src.other_request])
+        self._target_nodes = to_nodes([*tgt.request, *tgt.other_request])
+        self._condition = (
+            expr.compile_condition([[t.model_dump() for t in g] for g in src.condition], strict_mode=src.strict_mode)
+            if src.condition
+            else None
+        )
+        self._format_rules = [r.model_dump() for r in src.format_response]
+        self._quality = [
+            (
+                rule,
+                expr.compile_template(_as_function(rule.check)),
+                expr.compile_template(_as_function(rule.when)) if rule.when else None,
+            )
+            for rule in scheme.quality
+        ]
+
+    def context(self, extra: Mapping[str, Any] | None = None) -> expr.Context:
+        return expr.Context(
+            variables={**self.variables, **(extra or {})}, tz=self.tz, lookup=self.lookup, compat=self.scheme.compat
+        )
+
+    # --- collect side -------------------------------------------------------------------------
+
+    def window_variables(self, window: Window) -> dict[str, Any]:
+        """``LAST_SYNC_TIME`` and ``CURRENT_TIME`` are the window's bounds, in Unix seconds."""
+        return {
+            "LAST_SYNC_TIME": int(window.start.timestamp()),
+            "CURRENT_TIME": int(window.end.timestamp()),
+            "WINDOW_START": window.start,
+            "WINDOW_END": window.end,
+        }
+
+    def source_request(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+        return expr.build_request(self._source_nodes, {}, self.context(variables))
+
+    def collect_items(self, raw: Sequence[Mapping[str, Any]], *, partition: str = "") -> list[Collected]:
+        src = self.scheme.source
+        items: list[Collected] = []
+        for record in raw:
+            if not isinstance(record, Mapping):
+                items.append(self._malformed(record, partition, "the source returned a record that is not an object"))
+                continue
+            rec = dict(record)
+            if self._format_rules:
+                rec = expr.format_response(rec, self._format_rules, tz=self.tz)
+            rows = expr.beat_flat(rec, src.beat_flat, id_field=src.id) if src.beat_flat else [rec]
+            for row in rows:
+                source_id = dotted(row, src.id)
+                number = dotted(row, src.number) if src.number else None
+                if source_id is None or source_id == "":
+                    items.append(self._malformed(row, partition, f"record has no id at '{src.id}'"))
+                    continue
+                status: Any = "pending"
+                reason = None
+                if self._condition is not None:
+                    kept, why = self._condition.apply(row)
+                    if kept is None:
+                        status, reason = "skipped", f"filtered by condition: {why}"
+                    else:
+                        row = kept
+                items.append(
+                    Collected(
+                        source_id=str(source_id),
+                        number=None if number is None else str(number),
+                        content=row,
+                        status=status,
+                        reason=reason,
+                        partition=partition,
+                    )
+                )
+        return items
+
+    def _malformed(self, record: Any, partition: str, reason: str) -> Collected:
+        # keyed by content so the same bad record is not stored twice; kept whole for diagnosis
+        digest = hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        content = record if isinstance(record, dict) else {"_raw": record}
+        return Collected(
+            source_id=f"malformed:{digest}", number=None, content=content, status="quarantined", reason=reason, partition=partition
+        )
+
+    # --- dispatch side ------------------------------------------------------------------------
+
+    def quality(self, content: Mapping[str, Any]) -> str | None:
+        """The reason ``content`` fails the scheme's quality rules, or None when it passes."""
+        if not self._quality:
+            return None
+        ctx = self.context()
+        for rule, check, when in self._quality:
+            try:
+                if when is not None and not _truthy(when.render(content, ctx)):
+                    continue
+                ok = _truthy(check.render(content, ctx))
+            except expr.ExprError as e:
+                return f"quality rule '{rule.name}' could not be evaluated: {e}"
+            if not ok:
+                return f"quality rule '{rule.name}' failed" + (f": {rule.message}" if rule.message else "")
+        return None
+
+    def target_request(self, content: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            return expr.build_request(self._target_nodes, content, self.context())
+        except expr.ExprError as e:
+            raise RenderError(str(e)) from None
+
+
+def _as_function(text: str) -> str:
+    return text if text.lstrip().startswith("_function") else f"_function {text}"
+
+
+def _truthy(v: Any) -> bool:
+    if isinstance(v, str):
+        return v.strip().lower() not in {"", "0", "false", "null", "none"}
+    return bool(v)
+
+
+def utc(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
