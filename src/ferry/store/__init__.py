@@ -1,4 +1,68 @@
 """The ledger: records, watermarks, runs, API calls and events (SQLAlchemy Core; SQLite or PostgreSQL).
 
-Imports nothing of ours.
+Imports nothing of ours: API calls are taken by duck typing (:class:`ApiCallLike`).
+
+Record statuses:
+
+- ``pending``: collected, waiting to be dispatched.
+- ``writing``: claimed by a dispatcher under a lease; the request may be on its way.
+- ``written``: the target holds the document (``target_id``/``target_number``).
+- ``failed``: a retryable error; due again at ``next_attempt_at``.
+- ``dead``: a permanent error or attempts exhausted; replayed only by hand.
+- ``skipped``: filtered out on purpose (``reason`` says why).
+- ``quarantined``: failed a quality rule (``reason``); fixable and re-queueable.
+- ``in_doubt``: the request may have reached the target but no answer came back; ask the target
+  (probe) before sending again.
+- ``watching``: not final at the source yet (a RUNNING approval); re-checked at ``watch_next_at``.
+
+Layout: :mod:`.db` (engines), :mod:`.schema` (tables), :mod:`.migrate` (Alembic, in code),
+:mod:`.models` (value objects), :mod:`.calls` (buffered API-call log), :mod:`.ledger` (the Ledger).
 """
+
+from ferry.store.calls import CallLog
+from ferry.store.db import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, make_engine
+from ferry.store.ledger import Ledger
+from ferry.store.migrate import current_revision, schema_diff, upgrade
+from ferry.store.models import (
+    FINAL_STATUSES,
+    PROBE_STATUSES,
+    STATUSES,
+    ApiCallLike,
+    ApiUsage,
+    Claimed,
+    CollectCounts,
+    Collected,
+    EventRow,
+    Outcome,
+    RecordRow,
+    RunRow,
+    Status,
+    content_hash,
+)
+from ferry.store.schema import metadata
+
+__all__ = [
+    "DATABASE_URL_ENV",
+    "DEFAULT_DATABASE_URL",
+    "FINAL_STATUSES",
+    "PROBE_STATUSES",
+    "STATUSES",
+    "ApiCallLike",
+    "ApiUsage",
+    "CallLog",
+    "Claimed",
+    "CollectCounts",
+    "Collected",
+    "EventRow",
+    "Ledger",
+    "Outcome",
+    "RecordRow",
+    "RunRow",
+    "Status",
+    "content_hash",
+    "current_revision",
+    "make_engine",
+    "metadata",
+    "schema_diff",
+    "upgrade",
+]

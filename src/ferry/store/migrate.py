@@ -1,0 +1,48 @@
+"""Run the ledger's Alembic migrations in code (no alembic.ini at runtime)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine
+
+from ferry.store.db import write_engine
+from ferry.store.schema import metadata
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config() -> Config:
+    """An Alembic Config pointing at the migrations inside this package."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the database to ``revision``; idempotent, and safe when several processes start at once
+    (one transaction under SQLite's write lock or a PostgreSQL advisory lock)."""
+    config = alembic_config()
+    with write_engine(engine).begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or None before the first migration."""
+    with engine.connect() as connection:
+        revision: str | None = MigrationContext.configure(connection).get_current_revision()
+        return revision
+
+
+def schema_diff(engine: Engine) -> list[Any]:
+    """Differences between the database and :mod:`ferry.store.schema` (empty when they match)."""
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        diff: list[Any] = compare_metadata(context, metadata)
+        return diff

@@ -1,0 +1,220 @@
+"""Value objects that go in and out of the ledger. Frozen where they describe stored rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+Status = Literal[
+    "pending", "writing", "written", "failed", "dead", "skipped", "quarantined", "in_doubt", "watching"
+]
+#: the whole status vocabulary, in life-cycle order
+STATUSES: tuple[str, ...] = (
+    "pending",
+    "writing",
+    "written",
+    "failed",
+    "dead",
+    "skipped",
+    "quarantined",
+    "in_doubt",
+    "watching",
+)
+#: statuses a record rests in once dispatch is done with it; only these are rewritten on change
+FINAL_STATUSES: frozenset[str] = frozenset({"written", "skipped", "dead", "quarantined"})
+#: statuses whose request may have reached the target: ask the target before sending again
+PROBE_STATUSES: frozenset[str] = frozenset({"in_doubt", "writing"})
+
+
+def content_hash(content: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of ``content`` (sorted keys, compact, Decimal/datetime as text)."""
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(slots=True)
+class Collected:
+    """One source record as collect hands it to the ledger."""
+
+    source_id: str
+    number: str | None
+    content: dict[str, Any]
+    status: Literal["pending", "watching", "skipped"] = "pending"
+    reason: str | None = None
+    partition: str = ""
+    watch_next_at: dt.datetime | None = None
+    watch_until: dt.datetime | None = None
+
+
+@dataclass(slots=True)
+class CollectCounts:
+    """What one :meth:`Ledger.collect` call did with its page."""
+
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    ignored: int = 0
+
+    def __iadd__(self, other: CollectCounts) -> CollectCounts:
+        self.new += other.new
+        self.changed += other.changed
+        self.unchanged += other.unchanged
+        self.ignored += other.ignored
+        return self
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "new": self.new,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "ignored": self.ignored,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A record handed to one dispatcher under a lease."""
+
+    id: int
+    scheme: str
+    source_id: str
+    number: str | None
+    content: dict[str, Any]
+    attempts: int
+    previous_status: str
+    target_id: str | None
+    target_number: str | None
+    request: dict[str, Any] | None
+    #: the request may already have reached the target (in doubt, or a crashed writer's lease):
+    #: ask the target before sending it again
+    needs_probe: bool
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What dispatch learned about one claimed record.
+
+    ``None`` in ``target_id``, ``target_number``, ``request``, ``response``, ``content``, ``watch_*``
+    keeps the stored value; ``reason``, ``draft``, the error fields and ``next_attempt_at`` are always
+    replaced (so a written outcome clears the last error).
+    """
+
+    record_id: int
+    status: Literal["written", "failed", "dead", "skipped", "quarantined", "in_doubt", "pending", "watching"]
+    reason: str | None = None
+    target_id: str | None = None
+    target_number: str | None = None
+    draft: bool = False
+    error_type: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    next_attempt_at: dt.datetime | None = None
+    request: dict[str, Any] | None = None
+    response: Any = None
+    count_attempt: bool = True
+    content: dict[str, Any] | None = None
+    watch_next_at: dt.datetime | None = None
+    watch_until: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRow:
+    """A ``records`` row."""
+
+    id: int
+    scheme: str
+    source_id: str
+    partition: str
+    number: str | None
+    content: dict[str, Any]
+    content_hash: str
+    status: str
+    reason: str | None
+    draft: bool
+    attempts: int
+    next_attempt_at: dt.datetime | None
+    last_error_type: str | None
+    last_error_code: str | None
+    last_error_message: str | None
+    target_id: str | None
+    target_number: str | None
+    request: dict[str, Any] | None
+    response: Any
+    lease_owner: str | None
+    lease_expires_at: dt.datetime | None
+    lease_prev_status: str | None
+    watch_next_at: dt.datetime | None
+    watch_until: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """An ``events`` row: one transition of one record."""
+
+    id: int
+    record_id: int
+    at: dt.datetime
+    from_status: str | None
+    to_status: str
+    reason: str | None
+    detail: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """A ``runs`` row."""
+
+    id: int
+    scheme: str
+    kind: str
+    trigger: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    status: str
+    counts: dict[str, int] | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiUsage:
+    """Outbound calls of one (connection, api) over a period."""
+
+    connection: str
+    api: str
+    calls: int
+    errors: int
+    avg_latency_ms: float
+    p95_latency_ms: float
+    metered: int
+
+
+class ApiCallLike(Protocol):
+    """The attributes the store reads from an API call (``ferry.observe.calls.ApiCall`` has them).
+
+    Duck-typed so the store imports nothing of ours; an optional ``scheme`` attribute is stored too.
+    """
+
+    @property
+    def connection(self) -> str: ...
+    @property
+    def api(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def latency_ms(self) -> float: ...
+    @property
+    def http_status(self) -> int | None: ...
+    @property
+    def error_code(self) -> str | None: ...
+    @property
+    def request_id(self) -> str | None: ...
+    @property
+    def metered(self) -> bool: ...
+    @property
+    def at(self) -> dt.datetime: ...

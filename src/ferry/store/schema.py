@@ -1,0 +1,152 @@
+"""The ledger's tables (SQLAlchemy Core). Migrations in ``migrations/versions`` must match this file;
+a test compares them with Alembic's autogenerate.
+
+Every datetime column is :class:`UTCDateTime`: aware UTC in and out, naive UTC text inside SQLite.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: 64-bit ids on PostgreSQL; SQLite only auto-increments a column declared exactly INTEGER
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every backend.
+
+    Naive datetimes are refused: a naive value is ambiguous, and a ledger that mixes local and UTC
+    times schedules retries at the wrong hour.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the ledger takes timezone-aware datetimes")
+        value = value.astimezone(dt.UTC)
+        # SQLite stores text: naive UTC keeps the text sortable, so comparisons in SQL stay correct
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+records = sa.Table(
+    "records",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    # indexed as the leading column of the unique constraint and of the claim indexes
+    sa.Column("scheme", sa.String(200), nullable=False),
+    sa.Column("source_id", sa.String(200), nullable=False),
+    sa.Column("partition", sa.String(200), nullable=False, default="", server_default=""),
+    sa.Column("number", sa.String(200), nullable=True),
+    sa.Column("content", sa.JSON, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    # why skipped / quarantined / dead, for a person to read
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("draft", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=True),
+    # the error's action (retry, slow_down, reconcile, give_up...) or 'quality'
+    sa.Column("last_error_type", sa.String(40), nullable=True),
+    sa.Column("last_error_code", sa.String(200), nullable=True),
+    sa.Column("last_error_message", sa.Text, nullable=True),
+    sa.Column("target_id", sa.String(200), nullable=True),
+    sa.Column("target_number", sa.String(200), nullable=True),
+    sa.Column("request", sa.JSON, nullable=True),
+    sa.Column("response", sa.JSON, nullable=True),
+    sa.Column("lease_owner", sa.String(200), nullable=True),
+    sa.Column("lease_expires_at", UTCDateTime, nullable=True),
+    # the status a record had when it was claimed: a release puts it back, a probe decision reads it
+    sa.Column("lease_prev_status", sa.String(20), nullable=True),
+    sa.Column("watch_next_at", UTCDateTime, nullable=True),
+    sa.Column("watch_until", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("scheme", "source_id"),
+    # due retries: status + next attempt time range
+    sa.Index("ix_records_claim", "scheme", "status", "next_attempt_at"),
+    # pending records in id order without a sort, so a claim stays O(batch) with 100k waiting
+    sa.Index("ix_records_queue", "scheme", "status", "id"),
+    sa.Index("ix_records_number", "scheme", "number"),
+)
+
+watermarks = sa.Table(
+    "watermarks",
+    metadata,
+    sa.Column("scheme", sa.String(200), primary_key=True),
+    sa.Column("partition", sa.String(200), primary_key=True, default="", server_default=""),
+    # end of the last fully successful window
+    sa.Column("value", UTCDateTime, nullable=False),
+    sa.Column("run_id", BigId, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("scheme", sa.String(200), nullable=False, index=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("trigger", sa.String(20), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("counts", sa.JSON, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)
+
+# The fastest-growing table: narrow rows, two indexes, pruned by age.
+api_calls = sa.Table(
+    "api_calls",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False, index=True),
+    sa.Column("connection", sa.String(100), nullable=False),
+    sa.Column("api", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("http_status", sa.Integer, nullable=True),
+    sa.Column("error_code", sa.String(100), nullable=True),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("request_id", sa.String(100), nullable=True),
+    sa.Column("metered", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
+    sa.Column("scheme", sa.String(200), nullable=True),
+    sa.Index("ix_api_calls_connection_api_at", "connection", "api", "at"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "record_id", BigId, sa.ForeignKey("records.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("from_status", sa.String(20), nullable=True),
+    sa.Column("to_status", sa.String(20), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("detail", sa.JSON, nullable=True),
+)
