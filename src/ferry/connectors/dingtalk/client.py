@@ -1,0 +1,380 @@
+"""The DingTalk protocol client: tokens, instance-ID listing and instance detail, on either host.
+
+``api_style="oapi"`` speaks the legacy host (``/gettoken``, ``/topapi/processinstance/*``, token in the
+query, ``errcode`` bodies); ``api_style="v1"`` speaks the new one (``/v1.0/oauth2/accessToken``,
+``/v1.0/workflow/...``, token in the ``x-acs-dingtalk-access-token`` header, HTTP status + ``code``).
+Both give the same results: ``(ids, next_cursor)`` pages and normalised instances.
+
+What the client does on its own: caches the token per app and refreshes it five minutes early;
+on a token answer (40014, 42001, 88+40014, HTTP 400/401 ``InvalidAuthentication``) it fetches a new
+token and retries once; it paces calls through a :class:`~ferry.ratelimit.bucket.RateLimiter`
+keyed by ``(connection, api)`` and slows that bucket on throttling answers; it reports every call
+to the :class:`~ferry.observe.calls.CallRecorder`. Everything else (retries with back-off, giving up)
+is the caller's, decided by the error's type (:mod:`ferry.connectors.dingtalk.errors`).
+
+The app secret and the token never appear in reprs, exception messages or recorded calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from ferry.connectors.dingtalk import instance as _instance
+from ferry.connectors.dingtalk.errors import classify_http, classify_oapi, classify_v1
+from ferry.connectors.errors import (
+    ConnectorError,
+    GiveUp,
+    QuotaExhausted,
+    Reauthenticate,
+    RetryLater,
+    SlowDown,
+)
+from ferry.observe.calls import ApiCall, CallRecorder, NullCallRecorder
+from ferry.ratelimit.bucket import BucketSettings, RateLimiter
+
+ApiStyle = Literal["oapi", "v1"]
+
+API_TOKEN = {"oapi": "gettoken", "v1": "v1.0/oauth2/accessToken"}
+API_LIST = {"oapi": "topapi/processinstance/listids", "v1": "v1.0/workflow/processes/instanceIds/query"}
+API_GET = {"oapi": "topapi/processinstance/get", "v1": "v1.0/workflow/processInstances"}
+
+#: both hosts refuse pages larger than this
+MAX_PAGE_SIZE = 20
+
+
+class DingTalkSettings(BaseModel):
+    """One DingTalk connection: which app, which host style, where the hosts are."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    connection: str = "dingtalk"
+    app_key: str = Field(min_length=1)
+    app_secret: SecretStr
+    api_style: ApiStyle = "v1"
+    oapi_base: str = "https://oapi.dingtalk.com"
+    api_base: str = "https://api.dingtalk.com"
+    #: calls per second per API for this app (a standard org has 20)
+    qps: float = Field(default=20.0, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0)
+    #: fetch a new token this long before the old one expires
+    refresh_margin_s: float = Field(default=300.0, ge=0)
+    #: read v1.0 ``…Z`` times as Beijing wall-clock time (what captures show) rather than UTC
+    v1_z_is_beijing: bool = True
+
+
+@dataclass
+class _Token:
+    value: str = field(repr=False)
+    expires_at: float
+
+
+class TokenCache:
+    """Tokens by (host, app key). Share one between clients of the same app to share its token."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[tuple[str, str], _Token] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    def __repr__(self) -> str:
+        return f"TokenCache({len(self._tokens)} tokens)"
+
+    def lock(self, key: tuple[str, str]) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    def get(self, key: tuple[str, str]) -> _Token | None:
+        return self._tokens.get(key)
+
+    def put(self, key: tuple[str, str], token: _Token) -> None:
+        self._tokens[key] = token
+
+    def drop(self, key: tuple[str, str], value: str | None = None) -> None:
+        """Forget the token (only if it is still ``value``, when given: another task may have refreshed)."""
+        current = self._tokens.get(key)
+        if current is not None and (value is None or current.value == value):
+            del self._tokens[key]
+
+
+@dataclass
+class _Answer:
+    status: int
+    body: Any
+    request_id: str | None
+
+
+class DingTalkClient:
+    """Async DingTalk client for one app; use as ``async with DingTalkClient(settings) as client``."""
+
+    def __init__(
+        self,
+        settings: DingTalkSettings,
+        recorder: CallRecorder | None = None,
+        limiter: RateLimiter | None = None,
+        http: httpx.AsyncClient | None = None,
+        token_cache: TokenCache | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.recorder = recorder or NullCallRecorder()
+        self.limiter = limiter or RateLimiter(BucketSettings(rate=settings.qps))
+        self._own_http = http is None
+        self._http = http or httpx.AsyncClient(timeout=settings.timeout_s)
+        self._tokens = token_cache or TokenCache()
+        self._monotonic = monotonic
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return (
+            f"DingTalkClient(connection={s.connection!r}, app_key={s.app_key!r}, api_style={s.api_style!r})"
+        )
+
+    async def __aenter__(self) -> DingTalkClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this client created it."""
+        if self._own_http:
+            await self._http.aclose()
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def _style(self) -> ApiStyle:
+        return self.settings.api_style
+
+    @property
+    def _base(self) -> str:
+        return (self.settings.oapi_base if self._style == "oapi" else self.settings.api_base).rstrip("/")
+
+    @property
+    def _token_key(self) -> tuple[str, str]:
+        return (self._base, self.settings.app_key)
+
+    def _redact(self, text: str) -> str:
+        """Remove the secret and any cached token from a text before it goes into an error."""
+        secrets = [self.settings.app_secret.get_secret_value()]
+        cached = self._tokens.get(self._token_key)
+        if cached is not None:
+            secrets.append(cached.value)
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    async def _send(
+        self, api: str, metered: bool, request: Callable[[], Awaitable[httpx.Response]]
+    ) -> _Answer:
+        """Make one HTTP call, record it, and return its answer or raise the typed error it stands for."""
+        started = time.perf_counter()
+        answer: _Answer | None = None
+        error: ConnectorError | None = None
+        try:
+            response = await request()
+        except httpx.TimeoutException as exc:
+            # reads are idempotent: a timeout is a plain retry, not an unknown outcome
+            error = RetryLater(self._redact(f"DingTalk {api}: timed out ({type(exc).__name__})"), api=api)
+        except httpx.TransportError as exc:
+            error = RetryLater(
+                self._redact(f"DingTalk {api}: connection failed ({type(exc).__name__}: {exc})"), api=api
+            )
+        else:
+            rid = response.headers.get("x-acs-request-id")
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                error = classify_http(response.status_code, api)
+            elif self._style == "oapi":
+                rid = body.get("request_id") or rid
+                # the legacy host answers 200 even for errors; anything else came from a gateway
+                ok = response.status_code == 200
+                error = classify_oapi(body, api) if ok else classify_http(response.status_code, api)
+            else:
+                rid = body.get("requestid") or rid
+                error = classify_v1(response.status_code, body, api, rid)
+            answer = _Answer(response.status_code, body, str(rid) if rid else None)
+        latency = (time.perf_counter() - started) * 1000
+        if error is not None:
+            error.message = self._redact(error.message)
+        self.recorder.record(
+            ApiCall(
+                connection=self.settings.connection,
+                api=api,
+                status="ok" if error is None else error.action,
+                latency_ms=latency,
+                http_status=answer.status if answer else None,
+                error_code=error.code if error else None,
+                request_id=(answer.request_id if answer else None) or (error.request_id if error else None),
+                # a call counts against the month only if DingTalk served it: answers refused by the
+                # throttle, the quota, the token check or a transport failure are not metered
+                metered=metered
+                and answer is not None
+                and not isinstance(error, SlowDown | QuotaExhausted | Reauthenticate | RetryLater),
+            )
+        )
+        if error is not None:
+            raise error
+        assert answer is not None
+        return answer
+
+    # ------------------------------------------------------------------ token
+    async def get_token(self, force: bool = False) -> str:
+        """The app's access token, from the cache unless it is within the refresh margin (or ``force``)."""
+        key = self._token_key
+        async with self._tokens.lock(key):
+            cached = self._tokens.get(key)
+            now = self._monotonic()
+            if not force and cached is not None and cached.expires_at - self.settings.refresh_margin_s > now:
+                return cached.value
+            api = API_TOKEN[self._style]
+            secret = self.settings.app_secret.get_secret_value()
+            if self._style == "oapi":
+                answer = await self._send(
+                    api,
+                    False,
+                    lambda: self._http.get(
+                        f"{self._base}/gettoken",
+                        params={"appkey": self.settings.app_key, "appsecret": secret},
+                    ),
+                )
+                value, ttl = answer.body.get("access_token"), answer.body.get("expires_in", 7200)
+            else:
+                answer = await self._send(
+                    api,
+                    False,
+                    lambda: self._http.post(
+                        f"{self._base}/v1.0/oauth2/accessToken",
+                        json={"appKey": self.settings.app_key, "appSecret": secret},
+                    ),
+                )
+                value, ttl = answer.body.get("accessToken"), answer.body.get("expireIn", 7200)
+            if not value:
+                raise GiveUp(f"DingTalk {api}: answer without a token", api=api, request_id=answer.request_id)
+            token = _Token(str(value), now + float(ttl))
+            self._tokens.put(key, token)
+            return token.value
+
+    async def _business(self, api: str, call: Callable[[str], Awaitable[httpx.Response]]) -> _Answer:
+        """A metered call with the app's token, paced by the limiter; new token and one retry on a token answer."""
+        limit_key = (self.settings.connection, api)
+        for attempt in (1, 2):
+            token = await self.get_token(force=attempt == 2)
+            await self.limiter.acquire(limit_key)
+            try:
+                return await self._send(api, True, functools.partial(call, token))
+            except Reauthenticate:
+                self._tokens.drop(self._token_key, token)
+                if attempt == 2:
+                    raise
+            except SlowDown as exc:
+                self.limiter.slow_down(limit_key, exc.retry_after)
+                raise
+        raise AssertionError("unreachable")
+
+    # ------------------------------------------------------------------ API
+    async def list_instance_ids(
+        self,
+        process_code: str,
+        start_ms: int,
+        end_ms: int | None = None,
+        cursor: int | str | None = 0,
+        size: int = MAX_PAGE_SIZE,
+        userid_list: list[str] | None = None,
+        statuses: list[str] | None = None,
+    ) -> tuple[list[str], int | None]:
+        """One page of instance IDs created in ``[start_ms, end_ms]``: ``(ids, next_cursor)``.
+
+        ``next_cursor`` is None when there is no more; pass it back as ``cursor`` otherwise. DingTalk
+        refuses windows over 120 days, starts over 365 days ago and pages over 20; ``statuses`` is a
+        v1.0-only filter (``RUNNING``, ``TERMINATED``, ``COMPLETED``) and is refused on the legacy host.
+        """
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise GiveUp(f"page size must be 1..{MAX_PAGE_SIZE}, got {size}", api=API_LIST[self._style])
+        api = API_LIST[self._style]
+        offset = int(cursor or 0)
+        if self._style == "oapi":
+            if statuses:
+                raise GiveUp("the legacy list API has no status filter; use api_style='v1'", api=api)
+            payload: dict[str, Any] = {
+                "process_code": process_code,
+                "start_time": start_ms,
+                "size": size,
+                "cursor": offset,
+            }
+            if end_ms is not None:
+                payload["end_time"] = end_ms
+            if userid_list:
+                payload["userid_list"] = ",".join(userid_list)
+            answer = await self._business(
+                api,
+                lambda token: self._http.post(
+                    f"{self._base}/topapi/processinstance/listids",
+                    params={"access_token": token},
+                    json=payload,
+                ),
+            )
+            result = answer.body.get("result") or {}
+            nxt = result.get("next_cursor")
+        else:
+            payload = {
+                "processCode": process_code,
+                "startTime": start_ms,
+                "nextToken": offset,
+                "maxResults": size,
+            }
+            if end_ms is not None:
+                payload["endTime"] = end_ms
+            if userid_list:
+                payload["userIds"] = list(userid_list)
+            if statuses:
+                payload["statuses"] = list(statuses)
+            answer = await self._business(
+                api,
+                lambda token: self._http.post(
+                    f"{self._base}/v1.0/workflow/processes/instanceIds/query",
+                    headers={"x-acs-dingtalk-access-token": token},
+                    json=payload,
+                ),
+            )
+            result = answer.body.get("result") or {}
+            nxt = result.get("nextToken")
+        ids = [str(i) for i in result.get("list") or []]
+        # absent, null and "" all mean "no more" (the hosts differ, and the docs are loose about it)
+        next_cursor = int(nxt) if nxt not in (None, "") else None
+        return ids, next_cursor
+
+    async def get_instance(self, instance_id: str) -> dict[str, Any]:
+        """One instance, normalised (see :mod:`ferry.connectors.dingtalk.instance`); the raw answer is under ``raw``."""
+        api = API_GET[self._style]
+        if self._style == "oapi":
+            answer = await self._business(
+                api,
+                lambda token: self._http.post(
+                    f"{self._base}/topapi/processinstance/get",
+                    params={"access_token": token},
+                    json={"process_instance_id": instance_id},
+                ),
+            )
+            return _instance.from_oapi(instance_id, answer.body)
+        answer = await self._business(
+            api,
+            lambda token: self._http.get(
+                f"{self._base}/v1.0/workflow/processInstances",
+                headers={"x-acs-dingtalk-access-token": token},
+                params={"processInstanceId": instance_id},
+            ),
+        )
+        return _instance.from_v1(instance_id, answer.body, z_is_beijing=self.settings.v1_z_is_beijing)
