@@ -1,0 +1,192 @@
+"""Plain-text interpolation: ``{{field}}``, ``{{a.b|pipe}}`` and ``{VAR}`` inside a string.
+
+Owns: splitting a text into literal parts and placeholders once, and the closure that renders
+it. ``_function`` and ``_findCollection`` are not handled here (see :mod:`ferry.expr.template`).
+
+Rules (documented in docs/expressions.md):
+
+* ``{{NAME}}`` is a system variable when NAME is ``LAST_SYNC_TIME``, ``CURRENT_TIME``,
+  ``DAYS_AGO_n`` or ``PAGINATION_START_PAGE``; otherwise a field path in the record.
+* ``{NAME}`` (single braces, identifier characters only) is a context/system variable; if no
+  such variable is set it falls back to a record field of that name; if neither exists the
+  text ``{NAME}`` is kept as written (so constants like ``{abc}`` survive untouched).
+* Missing values: a text that is exactly one placeholder renders the raw typed value, or
+  ``None`` when missing; inside longer text a missing value renders as ''.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ferry.expr.errors import ExprError
+from ferry.expr.paths import MISSING, Resolver, Scope, compile_path
+from ferry.expr.variables import PIPE_NAMES, SYSTEM_VARIABLE, compile_pipe, to_text
+
+_TOKEN = re.compile(r"\{\{(.*?)\}\}|\{([A-Za-z_][A-Za-z0-9_]*(?:\s*\|\s*[A-Za-z_]+)*)\}", re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class Placeholder:
+    """One ``{{...}}`` or ``{...}`` occurrence."""
+
+    source: str  # as written, braces included
+    name: str  # path or variable name, without pipes
+    is_variable: bool
+    start: int  # offset in the text it was found in
+    resolve: Resolver  # value or MISSING
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledText:
+    """A compiled text. ``render`` returns the raw value when the text is one placeholder."""
+
+    text: str
+    placeholders: tuple[Placeholder, ...]
+    render: Callable[[Scope], Any]
+
+    @property
+    def is_constant(self) -> bool:
+        return not self.placeholders
+
+    @property
+    def single(self) -> Placeholder | None:
+        """The placeholder when the whole text is exactly one."""
+        if len(self.placeholders) == 1 and self.placeholders[0].source == self.text:
+            return self.placeholders[0]
+        return None
+
+
+def compile_placeholder(inner: str, *, single_brace: bool, source: str, start: int, text: str) -> Placeholder:
+    """Compile the inside of one placeholder (``path|pipe|pipe``)."""
+    pieces = [p.strip() for p in inner.split("|")]
+    name, pipe_names = pieces[0], pieces[1:]
+    if not name:
+        raise ExprError("empty placeholder: write {{field}} with a field name", text=text, position=start)
+    if "{" in name or "}" in name:
+        raise ExprError(f"malformed placeholder {source!r}", text=text, position=start)
+    pipes = []
+    for pipe_name in pipe_names:
+        if pipe_name not in PIPE_NAMES:
+            raise ExprError(
+                f"unknown pipe |{pipe_name} (known: {', '.join(PIPE_NAMES)})",
+                text=text,
+                position=start + source.find(pipe_name, 2),
+            )
+        pipes.append(compile_pipe(pipe_name))
+
+    is_variable = single_brace or bool(SYSTEM_VARIABLE.match(name))
+    base: Resolver
+    if single_brace:
+        field_getter = compile_path(name)
+
+        def base_single(scope: Scope) -> Any:
+            value = scope.ctx.variable(name)
+            if value is MISSING:
+                value = field_getter(scope)
+            return value
+
+        base = base_single
+    elif is_variable:
+
+        def base_variable(scope: Scope) -> Any:
+            return scope.ctx.variable(name)
+
+        base = base_variable
+    else:
+        base = compile_path(name)
+
+    resolve = base
+    if pipes:
+
+        def piped(scope: Scope) -> Any:
+            value = base(scope)
+            tz = scope.ctx.zone
+            for pipe in pipes:
+                value = pipe(value, tz)
+            return value
+
+        def piped_checked(scope: Scope) -> Any:
+            try:
+                return piped(scope)
+            except ExprError as exc:
+                if exc.text is None:
+                    raise ExprError(exc.message, text=text, position=start) from None
+                raise
+
+        resolve = piped_checked
+    return Placeholder(source=source, name=name, is_variable=is_variable, start=start, resolve=resolve)
+
+
+def compile_text(text: str) -> CompiledText:
+    """Compile a text with placeholders; raises ``ExprError`` with the position of a bad one."""
+    parts: list[str | Placeholder] = []
+    placeholders: list[Placeholder] = []
+    last = 0
+    for match in _TOKEN.finditer(text):
+        if match.start() > last:
+            parts.append(text[last : match.start()])
+        double, single = match.group(1), match.group(2)
+        inner = double if double is not None else single
+        placeholder = compile_placeholder(
+            inner, single_brace=double is None, source=match.group(0), start=match.start(), text=text
+        )
+        parts.append(placeholder)
+        placeholders.append(placeholder)
+        last = match.end()
+    if last < len(text):
+        parts.append(text[last:])
+    unclosed = text.find("{{", last)
+    if unclosed >= 0:
+        raise ExprError("unclosed '{{': every {{ needs a matching }}", text=text, position=unclosed)
+    return CompiledText(text=text, placeholders=tuple(placeholders), render=_renderer(text, parts))
+
+
+def _renderer(text: str, parts: list[str | Placeholder]) -> Callable[[Scope], Any]:
+    if not parts:
+
+        def empty(scope: Scope) -> Any:
+            return text
+
+        return empty
+    if len(parts) == 1:
+        only = parts[0]
+        if isinstance(only, str):
+
+            def constant(scope: Scope) -> Any:
+                return only
+
+            return constant
+        resolve, source, single_brace = only.resolve, only.source, only.source[1] != "{"
+
+        def whole(scope: Scope) -> Any:
+            value = resolve(scope)
+            if value is MISSING:
+                # An unknown {NAME} stays as written; a missing {{field}} is None.
+                return source if single_brace else None
+            return value
+
+        return whole
+
+    steps: list[tuple[str | None, Resolver | None, str]] = []
+    for part in parts:
+        if isinstance(part, str):
+            steps.append((part, None, ""))
+        else:
+            fallback = part.source if part.source[1] != "{" else ""
+            steps.append((None, part.resolve, fallback))
+    frozen = tuple(steps)
+
+    def joined(scope: Scope) -> Any:
+        out = []
+        for literal, resolve, fallback in frozen:
+            if resolve is None:
+                out.append(literal)  # type: ignore[arg-type]
+            else:
+                value = resolve(scope)
+                out.append(fallback if value is MISSING else to_text(value))
+        return "".join(out)
+
+    return joined
