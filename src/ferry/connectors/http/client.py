@@ -1,0 +1,324 @@
+"""An async JSON-over-HTTP client that maps every failure to a typed connector error.
+
+It knows nothing of schemes: it sends one request, parses the JSON answer, reports the call to the
+:class:`~ferry.observe.calls.CallRecorder`, and turns failures into what the engine should do:
+
+================================================  ==========================================
+what happened                                     error
+================================================  ==========================================
+connect failed / pool timeout (nothing sent)      RetryLater
+read timeout, dropped connection after sending    OutcomeUnknown for POST/PATCH,
+                                                  RetryLater for GET/PUT/DELETE (idempotent)
+429                                               SlowDown (``retry_after`` from Retry-After)
+408, 5xx                                          RetryLater (504 on POST/PATCH: OutcomeUnknown,
+                                                  a gateway timeout says nothing of the upstream)
+401/403                                           Reauthenticate when the auth can renew its
+                                                  credential, else GiveUp
+other 4xx, 3xx                                    GiveUp with the body's message (truncated)
+2xx with a body that is not JSON                  GiveUp ("malformed response: ...")
+================================================  ==========================================
+
+Every message passes through the redactor, so a key in a URL or an echoed header never leaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from ferry.connectors.errors import (
+    ConnectorError,
+    GiveUp,
+    OutcomeUnknown,
+    Reauthenticate,
+    RetryLater,
+    SlowDown,
+)
+from ferry.connectors.http.auth import NoAuth, RestAuth
+from ferry.connectors.http.paths import get_path
+from ferry.observe.calls import ApiCall, CallRecorder, NullCallRecorder
+from ferry.observe.redact import redact
+
+log = logging.getLogger(__name__)
+
+#: methods whose repetition cannot create a second document
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+MESSAGE_LIMIT = 300
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-correlation-id", "x-amzn-requestid", "x-trace-id")
+_MESSAGE_KEYS = ("message", "error_description", "error", "detail", "msg", "errmsg", "errorMessage")
+_CODE_KEYS = ("code", "error_code", "errcode", "errorCode")
+
+
+class RestClient:
+    """``await client.request("GET", "/orders", params={...}, api_name="list orders")`` -> parsed JSON.
+
+    ``max_concurrency`` bounds the calls in flight on this connection. ``transport`` is a test seam
+    (httpx's own transports); production code leaves it unset.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: RestAuth | None = None,
+        timeout: float | httpx.Timeout = 30.0,
+        headers: Mapping[str, str] | None = None,
+        recorder: CallRecorder | None = None,
+        connection_name: str = "http",
+        max_concurrency: int = 8,
+        verify: bool = True,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self.base_url = httpx.URL(base_url)
+        self.auth: RestAuth = auth or NoAuth()
+        self.recorder: CallRecorder = recorder or NullCallRecorder()
+        self.connection_name = connection_name
+        self.max_concurrency = max_concurrency
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=timeout,
+            headers={"Accept": "application/json", **dict(headers or {})},
+            verify=verify,
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
+        )
+        self._slots = asyncio.Semaphore(max_concurrency)
+
+    def url_for(self, path: str) -> httpx.URL:
+        """The absolute URL ``path`` resolves to (an absolute ``path`` is kept as it is)."""
+        url = httpx.URL(path)
+        if url.is_absolute_url:
+            return url
+        base = str(self.base_url).rstrip("/")
+        return httpx.URL(f"{base}/{path.lstrip('/')}") if path else self.base_url
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        api_name: str | None = None,
+    ) -> Any:
+        """Send one request and return its parsed JSON (None for an empty body); raise a typed error."""
+        return await self._call(method, path, params=params, json=json, api_name=api_name)
+
+    async def fetch_token(self, conf: Mapping[str, Any]) -> str:
+        """OAuth2 client-credentials: POST the form to ``token_url`` and read ``token_path`` (``access_token``)."""
+        form = {
+            "grant_type": str(conf.get("grant_type", "client_credentials")),
+            "client_id": str(conf["client_id"]),
+            "client_secret": str(conf["client_secret"]),
+        }
+        if conf.get("scope"):
+            form["scope"] = str(conf["scope"])
+        answer = await self._call(
+            "POST", str(conf["token_url"]), form=form, api_name="token", authenticate=False
+        )
+        token = get_path(answer, str(conf.get("token_path", "access_token")))
+        if not isinstance(token, str) or not token:
+            raise GiveUp("the token endpoint answered without a token", api="token")
+        return token
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        form: Mapping[str, str] | None = None,
+        api_name: str | None = None,
+        authenticate: bool = True,
+    ) -> Any:
+        method = method.upper()
+        api = api_name or f"{method} {httpx.URL(path).path or '/'}"
+        started = time.perf_counter()
+        http_status: int | None = None
+        request_id: str | None = None
+        url_text = ""
+        try:
+            try:
+                request = self._http.build_request(
+                    method, path, params=dict(params) if params else None, json=json, data=form
+                )
+            except (TypeError, ValueError) as e:
+                raise GiveUp(f"cannot encode the request: {redact(str(e))}", api=api) from None
+            if authenticate:
+                # outside the slot: fetching a token is itself a call and needs a slot
+                await self.auth.apply(request)
+            url_text = redact(str(request.url))
+            async with self._slots:
+                try:
+                    response = await self._http.send(request, follow_redirects=method == "GET")
+                except httpx.HTTPError as e:
+                    raise self._transport_error(e, method, api) from None
+            http_status = response.status_code
+            request_id = _request_id(response)
+            result = self._interpret(response, method, api, request_id)
+        except ConnectorError as e:
+            latency = (time.perf_counter() - started) * 1000
+            self._record(api, e.action, latency, http_status, e.code, request_id)
+            log.info(
+                "%s %s failed after %.0f ms: %s: %s",
+                method,
+                url_text,
+                latency,
+                e.action,
+                redact(str(e)),
+            )
+            raise
+        latency = (time.perf_counter() - started) * 1000
+        self._record(api, "ok", latency, http_status, None, request_id)
+        log.debug("%s %s -> %s in %.0f ms", method, url_text, http_status, latency)
+        return result
+
+    def _record(
+        self,
+        api: str,
+        status: str,
+        latency_ms: float,
+        http_status: int | None,
+        code: str | None,
+        request_id: str | None,
+    ) -> None:
+        self.recorder.record(
+            ApiCall(
+                connection=self.connection_name,
+                api=api,
+                status=status,
+                latency_ms=latency_ms,
+                http_status=http_status,
+                error_code=code,
+                request_id=request_id,
+            )
+        )
+
+    def _transport_error(self, e: httpx.HTTPError, method: str, api: str) -> ConnectorError:
+        what = redact(f"{type(e).__name__}: {e}".rstrip(": "))
+        if isinstance(e, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+            # the request never left: safe to send again
+            return RetryLater(f"could not connect: {what}", api=api)
+        if isinstance(e, httpx.UnsupportedProtocol | httpx.LocalProtocolError | httpx.InvalidURL):
+            return GiveUp(f"cannot send the request: {what}", api=api)
+        if isinstance(e, httpx.TooManyRedirects):
+            return GiveUp(f"too many redirects: {what}", api=api)
+        # read/write timeouts, dropped connections, protocol errors: the request may have arrived
+        if method in IDEMPOTENT_METHODS:
+            return RetryLater(f"no answer: {what}", api=api)
+        return OutcomeUnknown(f"no answer after sending {method}; it may have been applied: {what}", api=api)
+
+    def _interpret(self, response: httpx.Response, method: str, api: str, request_id: str | None) -> Any:
+        status = response.status_code
+        if 200 <= status < 300:
+            if status == 204 or not response.content.strip():
+                return None
+            try:
+                return response.json()
+            except ValueError:
+                raise GiveUp(
+                    f"malformed response: HTTP {status} body is not JSON: {_snippet(response.text)}",
+                    code=str(status),
+                    api=api,
+                    request_id=request_id,
+                ) from None
+        message, code = _error_details(response)
+        code = code or str(status)
+        text = f"HTTP {status}: {message}" if message else f"HTTP {status}"
+        kw: dict[str, Any] = {"code": code, "api": api, "request_id": request_id}
+        if status == 429:
+            raise SlowDown(text, retry_after=_retry_after(response), **kw)
+        if status in (401, 403):
+            if self.auth.can_refresh:
+                self.auth.invalidate()
+                raise Reauthenticate(f"credentials rejected: {text}", **kw)
+            raise GiveUp(f"credentials rejected (check the connection's auth): {text}", **kw)
+        if status == 504 and method not in IDEMPOTENT_METHODS:
+            raise OutcomeUnknown(f"gateway timeout; the request may have been applied: {text}", **kw)
+        if status == 408 or status >= 500:
+            raise RetryLater(text, retry_after=_retry_after(response), **kw)
+        if 300 <= status < 400:
+            where = redact(response.headers.get("location", "?"))
+            raise GiveUp(f"unexpected redirect to {where}: {text}", **kw)
+        raise GiveUp(text, **kw)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> RestClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return (
+            f"RestClient({redact(str(self.base_url))!r}, connection={self.connection_name!r}, "
+            f"auth={self.auth!r}, max_concurrency={self.max_concurrency})"
+        )
+
+
+def _snippet(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) > MESSAGE_LIMIT:
+        text = text[:MESSAGE_LIMIT] + "..."
+    return redact(text) or "(empty)"
+
+
+def _error_details(response: httpx.Response) -> tuple[str, str | None]:
+    """The message and the remote error code of an error answer, from JSON when it is JSON."""
+    try:
+        body = response.json()
+    except ValueError:
+        return _snippet(response.text), None
+    if not isinstance(body, dict):
+        return _snippet(str(body)), None
+    message: Any = None
+    for key in _MESSAGE_KEYS:
+        value = body.get(key)
+        if value:
+            message = value.get("message", value) if isinstance(value, dict) else value
+            break
+    code: Any = next((body[k] for k in _CODE_KEYS if body.get(k) not in (None, "")), None)
+    if code is None and isinstance(body.get("error"), dict):
+        code = body["error"].get("code")
+    if message is None:
+        message = body
+    return _snippet(str(message)), (redact(str(code))[:64] if code is not None else None)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _request_id(response: httpx.Response) -> str | None:
+    for name in _REQUEST_ID_HEADERS:
+        if name in response.headers:
+            return response.headers[name][:128]
+    return None
+
+
+__all__ = ["IDEMPOTENT_METHODS", "RestClient"]
