@@ -867,9 +867,10 @@ class Ledger:
         self.flush()
         local = _utc(now).astimezone(ZoneInfo(tz))
         month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        next_month = (month_start + dt.timedelta(days=32)).replace(day=1)
         c = api_calls.c
         query = sa.select(sa.func.count()).where(
-            c.connection == connection, c.metered.is_(True), c.at >= month_start
+            c.connection == connection, c.metered.is_(True), c.at >= month_start, c.at < next_month
         )
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())

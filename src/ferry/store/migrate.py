@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ from ferry.store.schema import metadata
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
+# Alembic keeps the running migration context in module globals: one upgrade per process at a time
+_UPGRADE_LOCK = threading.Lock()
+
 
 def alembic_config() -> Config:
     """An Alembic Config pointing at the migrations inside this package."""
@@ -28,7 +32,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database to ``revision``; idempotent, and safe when several processes start at once
     (one transaction under SQLite's write lock or a PostgreSQL advisory lock)."""
     config = alembic_config()
-    with write_engine(engine).begin() as connection:
+    with _UPGRADE_LOCK, write_engine(engine).begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
