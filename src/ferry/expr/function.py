@@ -146,8 +146,10 @@ def _scan(full: str, start: int) -> tuple[str, list[_Param], _OffsetMap]:
             if close < 0:
                 raise ExprError("unclosed '{{': every {{ needs a matching }}", text=full, position=i)
             source = full[i : close + 2]
-            holder = compile_placeholder(full[i + 2 : close], single_brace=False, source=source, start=i, text=full)
-            fields = () if holder.is_variable else (holder.name,)
+            holder = compile_placeholder(
+                full[i + 2 : close], single_brace=False, source=source, start=i, text=full
+            )
+            fields: tuple[str, ...] = () if holder.is_variable else (holder.name,)
             emit(_Param(holder.resolve, i, source, fields), close + 2)
             i = close + 2
             continue
@@ -321,6 +323,8 @@ def _parse_error(
     lines = source.split("\n")
     offset = sum(len(text) + 1 for text in lines[: line - 1]) + col - len(highlight)
     description = first.get("description") or "syntax error"
+    if description.startswith("Expecting "):
+        description = "syntax error: expected " + repr(description[len("Expecting ") :].strip())
     if description.startswith("Invalid expression / Unexpected token"):
         description = "syntax error: unexpected token"
     near = f" near {highlight!r}" if highlight.strip() else ""
@@ -370,7 +374,9 @@ def _path(prefix: str) -> Fn:
 
 
 class _Compiler:
-    def __init__(self, full: str, start: int, params: Sequence[_Param], original: Callable[[int], int]) -> None:
+    def __init__(
+        self, full: str, start: int, params: Sequence[_Param], original: Callable[[int], int]
+    ) -> None:
         self.full = full
         self.start = start
         self.params = {f"p{i}": p for i, p in enumerate(params)}
@@ -389,7 +395,9 @@ class _Compiler:
             if isinstance(sub, exp.Placeholder) and str(sub.this) in self.params:
                 return self.params[str(sub.this)].position
         parent = node.parent
-        return self.pos(parent) if parent is not None and not isinstance(parent, exp.Select) else self.start
+        if isinstance(parent, exp.Expression) and not isinstance(parent, exp.Select):
+            return self.pos(parent)
+        return self.start
 
     def error(self, message: str, node: exp.Expression) -> ExprError:
         return ExprError(message, text=self.full, position=self.pos(node))
@@ -725,7 +733,9 @@ class _Compiler:
         for branch in node.args.get("ifs") or []:
             if not isinstance(branch, exp.If):  # pragma: no cover - sqlglot always builds If
                 raise self.error("malformed CASE", node)
-            branches.append((self.need(branch, "this", depth + 1, agg), self.need(branch, "true", depth + 1, agg)))
+            branches.append(
+                (self.need(branch, "this", depth + 1, agg), self.need(branch, "true", depth + 1, agg))
+            )
         default = self.arg(node, "default", depth, agg)
         frozen = tuple(branches)
         truth = self.guard(mysql.truth, node)
@@ -801,7 +811,9 @@ class _Compiler:
             self.only(node, *keys)
             args = []
             for index, key in enumerate(keys):
-                args.append(self.need(node, key, depth, agg) if index < needed else self.arg(node, key, depth, agg))
+                args.append(
+                    self.need(node, key, depth, agg) if index < needed else self.arg(node, key, depth, agg)
+                )
             call = self.guard(impl, node)
             if len(args) == 1:
                 (a,) = args
@@ -860,9 +872,7 @@ class _Compiler:
         self.only(node, "this", "format")
         moment = self.need(node, "this", depth, agg)
         fmt_node = node.args.get("format")
-        fmt_static = (
-            str(fmt_node.this) if isinstance(fmt_node, exp.Literal) and fmt_node.is_string else None
-        )
+        fmt_static = str(fmt_node.this) if isinstance(fmt_node, exp.Literal) and fmt_node.is_string else None
         fmt_fn = None if fmt_static is not None else self.need(node, "format", depth, agg)
         call = self.guard(_date_format, node)
 
@@ -940,7 +950,9 @@ class _Compiler:
     # -- aggregates over child rows -------------------------------------------------------
 
     @staticmethod
-    def aggregate(combine: Callable[[list[Any]], Any]) -> Callable[[_Compiler, exp.Expression, int, bool], Fn]:
+    def aggregate(
+        combine: Callable[[list[Any]], Any],
+    ) -> Callable[[_Compiler, exp.Expression, int, bool], Fn]:
         def build(self: _Compiler, node: exp.Expression, depth: int, agg: bool) -> Fn:
             self.only(node, "this")
             argument = node.args.get("this")
@@ -1381,9 +1393,58 @@ _HANDLERS[exp.Trim] = _trim_handler
 _HANDLERS[exp.Pad] = _pad_handler
 
 #: Function names accepted inside ``_function`` (for docs and error messages).
-SUPPORTED_FUNCTIONS = (
-    "ABS AVG CASE CAST CEIL CEILING CHAR_LENGTH COALESCE CONCAT CONCAT_WS COUNT CURDATE CURRENT_DATE "
-    "CURRENT_TIMESTAMP DATE DATE_FORMAT FLOOR FROM_UNIXTIME GREATEST IF IFNULL INSTR LCASE LEAST LEFT "
-    "LENGTH LOCATE LOWER LPAD LTRIM MAX MIN MOD NOW NULLIF POW POWER REPEAT REPLACE RIGHT ROUND RPAD "
-    "RTRIM SUBSTR SUBSTRING SUBSTRING_INDEX SUM SYSDATE TRIM TRUNCATE UCASE UNIX_TIMESTAMP UPPER"
-).split()
+SUPPORTED_FUNCTIONS = [
+    "ABS",
+    "AVG",
+    "CASE",
+    "CAST",
+    "CEIL",
+    "CEILING",
+    "CHAR_LENGTH",
+    "COALESCE",
+    "CONCAT",
+    "CONCAT_WS",
+    "COUNT",
+    "CURDATE",
+    "CURRENT_DATE",
+    "CURRENT_TIMESTAMP",
+    "DATE",
+    "DATE_FORMAT",
+    "FLOOR",
+    "FROM_UNIXTIME",
+    "GREATEST",
+    "IF",
+    "IFNULL",
+    "INSTR",
+    "LCASE",
+    "LEAST",
+    "LEFT",
+    "LENGTH",
+    "LOCATE",
+    "LOWER",
+    "LPAD",
+    "LTRIM",
+    "MAX",
+    "MIN",
+    "MOD",
+    "NOW",
+    "NULLIF",
+    "POW",
+    "POWER",
+    "REPEAT",
+    "REPLACE",
+    "RIGHT",
+    "ROUND",
+    "RPAD",
+    "RTRIM",
+    "SUBSTR",
+    "SUBSTRING",
+    "SUBSTRING_INDEX",
+    "SUM",
+    "SYSDATE",
+    "TRIM",
+    "TRUNCATE",
+    "UCASE",
+    "UNIX_TIMESTAMP",
+    "UPPER",
+]

@@ -170,20 +170,20 @@ def _renderer(text: str, parts: list[str | Placeholder]) -> Callable[[Scope], An
 
         return whole
 
-    steps: list[tuple[str | None, Resolver | None, str]] = []
+    steps: list[tuple[str, Resolver | None, str]] = []
     for part in parts:
         if isinstance(part, str):
             steps.append((part, None, ""))
         else:
             fallback = part.source if part.source[1] != "{" else ""
-            steps.append((None, part.resolve, fallback))
+            steps.append(("", part.resolve, fallback))
     frozen = tuple(steps)
 
     def joined(scope: Scope) -> Any:
         out = []
         for literal, resolve, fallback in frozen:
             if resolve is None:
-                out.append(literal)  # type: ignore[arg-type]
+                out.append(literal)
             else:
                 value = resolve(scope)
                 out.append(fallback if value is MISSING else to_text(value))

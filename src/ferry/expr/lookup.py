@@ -141,7 +141,9 @@ def compile_find(spec: FindSpec, *, text: str, position: int) -> Resolver:
     def find(scope: Scope) -> Any:
         lookup = scope.ctx.lookup
         if lookup is None:
-            raise ExprError("_findCollection needs a lookup, but none is configured", text=text, position=position)
+            raise ExprError(
+                "_findCollection needs a lookup, but none is configured", text=text, position=position
+            )
         conditions = {}
         for key, render in where:
             value = render(scope)

@@ -271,10 +271,10 @@ def compare(a: Any, b: Any, tz: tzinfo) -> int | None:
     if isinstance(a, str) and isinstance(b, str):
         return (a > b) - (a < b)
     if isinstance(a, date) or isinstance(b, date):
-        x, y = to_datetime(a, tz), to_datetime(b, tz)
-        if x is None or y is None:
+        da, db = to_datetime(a, tz), to_datetime(b, tz)
+        if da is None or db is None:
             return None
-        return (x > y) - (x < y)
+        return (da > db) - (da < db)
     x, y = num(a), num(b)
     if x is None or y is None:  # pragma: no cover - num() returns None only for None
         return None
@@ -306,26 +306,37 @@ def to_datetime(value: Any, tz: tzinfo) -> datetime | None:
             y, mo, d, h, mi, s, f = match.groups()
             try:
                 return datetime(
-                    int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0), int((f or "0").ljust(6, "0"))
+                    int(y),
+                    int(mo),
+                    int(d),
+                    int(h or 0),
+                    int(mi or 0),
+                    int(s or 0),
+                    int((f or "0").ljust(6, "0")),
                 )
             except ValueError:
                 return None
         stripped = value.strip()
-        if stripped.isdigit():
-            value = int(stripped)
-        else:
+        if not stripped.isdigit():
             return None
+        return _numeric_datetime(int(stripped))
     if isinstance(value, bool):
         return None
     if isinstance(value, int | Decimal | float):
-        digits = str(int(value))
-        try:
-            if len(digits) == 8:
-                return datetime.strptime(digits, "%Y%m%d")
-            if len(digits) == 14:
-                return datetime.strptime(digits, "%Y%m%d%H%M%S")
-        except ValueError:
-            return None
+        return _numeric_datetime(int(value))
+    return None
+
+
+def _numeric_datetime(number: int) -> datetime | None:
+    """MySQL reads numbers as YYYYMMDD or YYYYMMDDhhmmss."""
+    digits = str(number)
+    try:
+        if len(digits) == 8:
+            return datetime.strptime(digits, "%Y%m%d")
+        if len(digits) == 14:
+            return datetime.strptime(digits, "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
     return None
 
 
@@ -447,7 +458,8 @@ def like_matcher(pattern: str, escape: str = "\\") -> Callable[[str], bool]:
             segments[-1].append(ch)
         i += 1
     compiled = [
-        (re.compile("".join("." if c is None else re.escape(c) for c in seg), re.S), len(seg)) for seg in segments
+        (re.compile("".join("." if c is None else re.escape(c) for c in seg), re.S), len(seg))
+        for seg in segments
     ]
 
     if len(compiled) == 1:
@@ -461,7 +473,7 @@ def like_matcher(pattern: str, escape: str = "\\") -> Callable[[str], bool]:
         if not regex.match(subject):
             return False
         pos = width
-        for regex, width in middle:
+        for regex, _ in middle:
             found = regex.search(subject, pos)
             if found is None:
                 return False

@@ -133,9 +133,9 @@ def to_datetime(value: Any, tz: tzinfo) -> datetime | None:
         return None
     compact = _COMPACT_RE.match(value)
     if compact:
-        parts = [int(p) for p in compact.groups() if p is not None]
+        y, mo, d, h, mi, s = (int(p) if p is not None else 0 for p in compact.groups())
         try:
-            return datetime(*parts, tzinfo=tz)  # type: ignore[misc]
+            return datetime(y, mo, d, h, mi, s, tzinfo=tz)
         except ValueError:
             return None
     if _NUMBER_RE.match(value):
@@ -191,7 +191,7 @@ def _pipe_timestamp(moment: datetime) -> Any:
 
 
 def _pipe_timestamp_ms(moment: datetime) -> Any:
-    return int(round(moment.timestamp() * 1000))
+    return round(moment.timestamp() * 1000)
 
 
 _PIPES: dict[str, Callable[[datetime], Any]] = {
@@ -260,7 +260,11 @@ def to_text(value: Any) -> str:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent == 0 else float(value)
+        return (
+            int(value)
+            if value == value.to_integral_value() and value.as_tuple().exponent == 0
+            else float(value)
+        )
     if isinstance(value, datetime | date):
         return to_text(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,74 @@
+"""``beatFlat``: one record per child row (拍平).
+
+Owns :func:`beat_flat`. For ``["details_list"]`` each row of ``details_list`` becomes its own
+record: the header fields are copied, the row's fields are added as ``details_list_<key>``
+(a dotted table path ``a.b`` gives the prefix ``a_b_``), the array itself is removed, and the
+record id (``id_field``, a dotted path) gets the suffix ``-0``, ``-1``, ... -- the row's index,
+counted from 0 (the sources disagree between ``-0`` and ``-1``; 0-based matches the row index
+everywhere else in Ferry). A scalar row becomes ``details_list_value``. A record whose table is
+empty or missing is kept once, unchanged apart from the removed key and without a suffix, so no
+document silently disappears. Several tables explode one after another (a cross product).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ferry.expr.errors import ExprError
+from ferry.expr.paths import MISSING, resolve
+
+
+def _without(record: Mapping[str, Any], segs: list[str]) -> dict[str, Any]:
+    copy = dict(record)
+    if len(segs) == 1:
+        copy.pop(segs[0], None)
+    else:
+        inner = copy.get(segs[0])
+        if isinstance(inner, Mapping):
+            copy[segs[0]] = _without(inner, segs[1:])
+    return copy
+
+
+def _set(record: dict[str, Any], segs: list[str], value: Any) -> dict[str, Any]:
+    if len(segs) == 1:
+        record[segs[0]] = value
+        return record
+    inner = record.get(segs[0])
+    record[segs[0]] = _set(dict(inner) if isinstance(inner, Mapping) else {}, segs[1:], value)
+    return record
+
+
+def _explode(record: Mapping[str, Any], table: str, id_field: str | None) -> list[dict[str, Any]]:
+    rows = resolve(record, table)
+    base = _without(record, table.split("."))
+    if rows is MISSING or rows is None or rows == []:
+        return [base]
+    if not isinstance(rows, list):
+        raise ExprError(f"beatFlat: {table!r} is a {type(rows).__name__}, not a list of rows")
+    prefix = table.replace(".", "_") + "_"
+    record_id = resolve(record, id_field) if id_field else MISSING
+    out = []
+    for index, row in enumerate(rows):
+        flat = dict(base)
+        if isinstance(row, Mapping):
+            for key, value in row.items():
+                flat[prefix + str(key)] = value
+        else:
+            flat[prefix + "value"] = row
+        if id_field and record_id is not MISSING and record_id is not None:
+            flat = _set(flat, id_field.split("."), f"{record_id}-{index}")
+        out.append(flat)
+    return out
+
+
+def beat_flat(
+    record: Mapping[str, Any], tables: Sequence[str] | str, *, id_field: str | None = None
+) -> list[dict[str, Any]]:
+    """Explode ``record`` over each table in ``tables``; see the module docstring."""
+    if isinstance(tables, str):
+        tables = [tables]
+    records: list[dict[str, Any]] = [dict(record)]
+    for table in tables:
+        records = [flat for item in records for flat in _explode(item, table, id_field)]
+    return records

@@ -1,0 +1,37 @@
+"""Static value maps (静态映射): translate a rendered value through a fixed table.
+
+Owns :func:`apply_value_map` and :func:`compile_value_map`. ``{"A": "101", "B": "102"}`` maps
+by the value's text (JSON keys are strings, so ``1`` and ``"1"`` both match ``"1"``). A value not
+in the map is returned unchanged unless a ``default`` is given; ``None`` is mapped only when the
+map has an entry for ``""``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from ferry.expr.variables import to_text
+
+_NO_DEFAULT: Final[Any] = object()
+
+
+def compile_value_map(mapping: Mapping[Any, Any], default: Any = _NO_DEFAULT) -> Callable[[Any], Any]:
+    """A function applying ``mapping`` (keys compared as text)."""
+    table = {to_text(key): value for key, value in mapping.items()}
+    has_default = default is not _NO_DEFAULT
+
+    def apply(value: Any) -> Any:
+        if isinstance(value, list):
+            return [apply(item) for item in value]
+        key = to_text(value)
+        if key in table:
+            return table[key]
+        return default if has_default else value
+
+    return apply
+
+
+def apply_value_map(value: Any, mapping: Mapping[Any, Any], default: Any = _NO_DEFAULT) -> Any:
+    """Map one value (a list is mapped element by element)."""
+    return compile_value_map(mapping, default)(value)
