@@ -617,11 +617,16 @@ class TransportFaults:
             await asyncio.sleep(self.s.fault_rng.uniform(low, high) / 1000)
         if self.s.roll("drop"):
             self.s.count(scope["path"].lstrip("/"), "dropped")
-            await self._drop(send)
+            await self._drop(receive, send)
             return
         await self.app(scope, receive, send)
 
-    async def _drop(self, send: Send) -> None:
+    async def _drop(self, receive: Receive, send: Send) -> None:
+        # read the request first: closing a socket with unread input sends a reset instead of a close
+        while True:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
         transport = getattr(getattr(send, "__self__", None), "transport", None)
         if transport is not None and hasattr(transport, "abort"):
             transport.abort()
