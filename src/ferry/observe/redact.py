@@ -122,15 +122,17 @@ def redact_record(record: logging.LogRecord, redactor: Redactor | None = None) -
 
 _installed_lock = threading.Lock()
 _filter: RedactingFilter | None = None
+_previous_factory: Callable[..., logging.LogRecord] | None = None
 
 
 def install(redactor: Redactor | None = None) -> RedactingFilter:
     """Redact every log record of the process from now on. Idempotent; returns the filter."""
-    global _filter
+    global _filter, _previous_factory
     with _installed_lock:
         if _filter is None:
             _filter = RedactingFilter(redactor)
             previous: Callable[..., logging.LogRecord] = logging.getLogRecordFactory()
+            _previous_factory = previous
             active = _filter
 
             def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
@@ -146,6 +148,22 @@ def install(redactor: Redactor | None = None) -> RedactingFilter:
         return _filter
 
 
+def uninstall() -> None:
+    """Undo :func:`install` (for tests): restore the record factory and remove the filter."""
+    global _filter, _previous_factory
+    with _installed_lock:
+        if _filter is None:
+            return
+        if _previous_factory is not None:
+            logging.setLogRecordFactory(_previous_factory)
+        root = logging.getLogger()
+        root.removeFilter(_filter)
+        for handler in root.handlers:
+            handler.removeFilter(_filter)
+        _filter = None
+        _previous_factory = None
+
+
 __all__ = [
     "MASK",
     "MIN_SECRET_LENGTH",
@@ -156,4 +174,5 @@ __all__ = [
     "redact",
     "redact_record",
     "register_secret",
+    "uninstall",
 ]

@@ -87,6 +87,7 @@ class RestSource:
         paginator = self.paginator()
         nested = self.method in _BODY_METHODS
         while True:
+            paginator.check_budget()
             link = paginator.link
             if link is not None:
                 url = self.client.url_for(link)

@@ -149,9 +149,12 @@ class RestClient:
         url_text = ""
         try:
             try:
-                request = self._http.build_request(
-                    method, path, params=dict(params) if params else None, json=json, data=form
-                )
+                target: httpx.URL | str = path
+                query = dict(params) if params else None
+                if query and httpx.URL(path).query:
+                    # httpx replaces a URL's query with ``params``; we add to it (next links carry their own)
+                    target, query = httpx.URL(path).copy_merge_params(query), None
+                request = self._http.build_request(method, target, params=query, json=json, data=form)
             except (TypeError, ValueError) as e:
                 raise GiveUp(f"cannot encode the request: {redact(str(e))}", api=api) from None
             if authenticate:
@@ -165,7 +168,7 @@ class RestClient:
                     raise self._transport_error(e, method, api) from None
             http_status = response.status_code
             request_id = _request_id(response)
-            result = self._interpret(response, method, api, request_id)
+            result = self._interpret(response, method, api, request_id, authenticated=authenticate)
         except ConnectorError as e:
             latency = (time.perf_counter() - started) * 1000
             self._record(api, e.action, latency, http_status, e.code, request_id)
@@ -218,7 +221,9 @@ class RestClient:
             return RetryLater(f"no answer: {what}", api=api)
         return OutcomeUnknown(f"no answer after sending {method}; it may have been applied: {what}", api=api)
 
-    def _interpret(self, response: httpx.Response, method: str, api: str, request_id: str | None) -> Any:
+    def _interpret(
+        self, response: httpx.Response, method: str, api: str, request_id: str | None, *, authenticated: bool
+    ) -> Any:
         status = response.status_code
         if 200 <= status < 300:
             if status == 204 or not response.content.strip():
@@ -239,7 +244,8 @@ class RestClient:
         if status == 429:
             raise SlowDown(text, retry_after=_retry_after(response), **kw)
         if status in (401, 403):
-            if self.auth.can_refresh:
+            # a rejected token request (authenticated=False) is a wrong client secret: nothing to renew
+            if authenticated and self.auth.can_refresh:
                 self.auth.invalidate()
                 raise Reauthenticate(f"credentials rejected: {text}", **kw)
             raise GiveUp(f"credentials rejected (check the connection's auth): {text}", **kw)

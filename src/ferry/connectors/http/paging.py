@@ -80,7 +80,8 @@ class Paginator:
         """The next page's position, for logs and :attr:`Page.next_cursor`."""
         return None
 
-    def _budget(self) -> None:
+    def check_budget(self) -> None:
+        """Raise GiveUp when ``max_pages`` pages were fetched and the API still says there is more."""
         if self.pages >= self.max_pages:
             raise GiveUp(
                 f"stopped after {self.max_pages} pages: the API keeps saying there is more "
@@ -147,7 +148,6 @@ class _CountingPaginator(Paginator):
                 raise GiveUp(
                     f"total_path {self.total_path!r} is not a number: {str(total)[:50]!r}", api=self.api
                 ) from None
-        self._budget()
         return True
 
 
@@ -279,7 +279,6 @@ class CursorPaginator(Paginator):
             raise GiveUp(f"the API repeated a cursor after {self.pages} pages; stopping", api=self.api)
         self._seen.add(cursor)
         self.cursor = cursor
-        self._budget()
         return True
 
     @property
@@ -313,7 +312,6 @@ class NextLinkPaginator(Paginator):
             raise GiveUp(f"the API repeated a next link after {self.pages} pages; stopping", api=self.api)
         self._seen.add(absolute)
         self._link = absolute
-        self._budget()
         return True
 
     @property
