@@ -215,6 +215,19 @@ class KingdeeSandbox:
             seed_payment_requests(self.store, self.config.seed_bills, self.rng)
         self._app = Starlette(routes=self._routes())
 
+    def reset(self, seed_bills: int = 0) -> list[Bill]:
+        """Back to the start: no bills (then ``seed_bills`` fresh ones), sessions, faults or counters."""
+        self.store.clear()
+        self.sessions.drop_all()
+        self.sessions.ttl = self.config.session_ttl
+        self.faults.clear()
+        self.faults.fired.clear()
+        self.calls.clear()
+        self.logins.clear()
+        self.envelope_style = self.config.envelope_style
+        self.rng.seed(self.config.random_seed)
+        return seed_payment_requests(self.store, seed_bills, self.rng)
+
     def _apply_start_faults(self) -> None:
         for name, rate in self.config.faults.items():
             self.faults.set(name, rate)
@@ -812,14 +825,7 @@ class KingdeeSandbox:
     async def admin_reset(self, request: Request) -> Response:
         """Back to an empty store (reseeded with ``seed_bills``), no sessions, no faults, zero counters."""
         body = await _json_body(request)
-        self.store.clear()
-        self.sessions.drop_all()
-        self.faults.clear()
-        self.faults.fired.clear()
-        self.calls.clear()
-        self.logins.clear()
-        self.envelope_style = self.config.envelope_style
-        seeded = seed_payment_requests(self.store, int(body.get("seed_bills", 0) or 0), self.rng)
+        seeded = self.reset(int(body.get("seed_bills", 0) or 0))
         return JSONResponse({"reset": True, "seeded": [b.number for b in seeded]})
 
     def _summary(self, bill: Bill) -> dict[str, Any]:
