@@ -45,7 +45,7 @@ from ferry.store.models import (
     RunRow,
     content_hash,
 )
-from ferry.store.schema import api_calls, events, records, runs, watermarks
+from ferry.store.schema import UTCDateTime, api_calls, events, records, runs, watermarks
 
 T = TypeVar("T")
 
@@ -85,17 +85,72 @@ def _detail(**values: Any) -> dict[str, Any] | None:
     return detail or None
 
 
-def _due_conditions(now: dt.datetime) -> list[sa.ColumnElement[bool]]:
-    """The claimable groups; each is queried on its own so each can use an index in id order."""
+def _due_conditions() -> list[tuple[sa.ColumnElement[bool], sa.ColumnElement[Any]]]:
+    """The claimable groups (bound to ``:now``) with the order each is taken in. Each group is queried
+    on its own so that each walks an index and stops after ``limit`` rows, however many records wait
+    or back off."""
     r = records.c
-    retry_due = sa.or_(r.next_attempt_at.is_(None), r.next_attempt_at <= now)
-    return [
-        r.status == "pending",
-        sa.and_(r.status == "failed", retry_due),
-        sa.and_(r.status == "in_doubt", retry_due),
-        # a crashed worker's claim
-        sa.and_(r.status == "writing", sa.or_(r.lease_expires_at.is_(None), r.lease_expires_at < now)),
+    now = sa.bindparam("now", type_=UTCDateTime())
+    groups: list[tuple[sa.ColumnElement[bool], sa.ColumnElement[Any]]] = [(r.status == "pending", r.id)]
+    for status in ("failed", "in_doubt"):
+        groups.append((sa.and_(r.status == status, r.next_attempt_at.is_(None)), r.id))
+        # earliest due first; a range on ix_records_claim, not a scan of everything backing off
+        groups.append((sa.and_(r.status == status, r.next_attempt_at <= now), r.next_attempt_at))
+    # a crashed worker's claim
+    groups.append(
+        (sa.and_(r.status == "writing", sa.or_(r.lease_expires_at.is_(None), r.lease_expires_at < now)), r.id)
+    )
+    return groups
+
+
+def _claim_statements(pg: bool) -> tuple[list[sa.Executable], sa.Executable]:
+    """Built once per ledger: the candidate queries and the UPDATE that leases the chosen ids.
+
+    Parameters: scheme, now, limit (candidates); ids, owner, expires, now (update).
+    """
+    r = records.c
+    groups = _due_conditions()
+    selects = [
+        sa.select(r.id, r.lease_owner)
+        .where(r.scheme == sa.bindparam("scheme"), condition)
+        .order_by(order)
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+        for condition, order in groups
     ]
+    candidates: list[sa.Executable]
+    if pg:
+        # other claimers skip what we hold instead of waiting for it (FOR UPDATE cannot go in a UNION)
+        candidates = [query.with_for_update(skip_locked=True) for query in selects]
+    else:
+        # one round trip; the write lock taken at BEGIN IMMEDIATE already excludes other claimers
+        candidates = [sa.union_all(*(query.subquery().select() for query in selects))]
+    # The due conditions again, though the SQLite write lock (or the PostgreSQL row locks) already
+    # guarantee them. No scheme term here: with it SQLite walks ix_records_queue instead of the
+    # primary key, which made every claim O(records in the scheme).
+    update = (
+        sa.update(records)
+        .where(r.id.in_(sa.bindparam("ids", expanding=True)), sa.or_(*(condition for condition, _ in groups)))
+        .values(
+            status="writing",
+            lease_owner=sa.bindparam("owner"),
+            lease_expires_at=sa.bindparam("expires", type_=UTCDateTime()),
+            lease_prev_status=r.status,
+            updated_at=sa.bindparam("now", type_=UTCDateTime()),
+        )
+        .returning(
+            r.id,
+            r.scheme,
+            r.source_id,
+            r.number,
+            r.content,
+            r.attempts,
+            r.lease_prev_status,
+            r.target_id,
+            r.target_number,
+            r.request,
+        )
+    )
+    return candidates, update
 
 
 def _live_lease(now: dt.datetime) -> sa.ColumnElement[bool]:
@@ -131,6 +186,9 @@ class Ledger:
         self._pg = self.engine.dialect.name == "postgresql"
         self.api_call_retention_days = api_call_retention_days
         self._calls = CallLog(self._writer, flush_every=call_flush_every, flush_seconds=call_flush_seconds)
+        # the claim runs many times a second: build its statements once
+        self._claim_candidates, self._claim_update = _claim_statements(self._pg)
+        self._finish_updates: dict[tuple[str, ...], sa.Executable] = {}
 
     # ------------------------------------------------------------------ life cycle
 
@@ -321,48 +379,16 @@ class Ledger:
             return []
         now = _utc(now)
         expires = now + dt.timedelta(seconds=lease_seconds)
-        r = records.c
-        groups = _due_conditions(now)
         with self._writer.begin() as conn:
             candidates: dict[int, str | None] = {}
-            for condition in groups:
-                query = (
-                    sa.select(r.id, r.lease_owner)
-                    .where(r.scheme == scheme, condition)
-                    .order_by(r.id)
-                    .limit(limit)
-                )
-                if self._pg:
-                    # other claimers skip what we hold instead of waiting for it
-                    query = query.with_for_update(skip_locked=True)
-                for row in conn.execute(query):
+            for query in self._claim_candidates:
+                for row in conn.execute(query, {"scheme": scheme, "now": now, "limit": limit}):
                     candidates[row.id] = row.lease_owner
             ids = sorted(candidates)[:limit]
             if not ids:
                 return []
-            # the due conditions again: the UPDATE re-checks them on the row it locks
             claimed = conn.execute(
-                sa.update(records)
-                .where(r.id.in_(ids), r.scheme == scheme, sa.or_(*groups))
-                .values(
-                    status="writing",
-                    lease_owner=owner,
-                    lease_expires_at=expires,
-                    lease_prev_status=r.status,
-                    updated_at=now,
-                )
-                .returning(
-                    r.id,
-                    r.scheme,
-                    r.source_id,
-                    r.number,
-                    r.content,
-                    r.attempts,
-                    r.lease_prev_status,
-                    r.target_id,
-                    r.target_number,
-                    r.request,
-                )
+                self._claim_update, {"ids": ids, "owner": owner, "expires": expires, "now": now}
             ).all()
             takeovers = [
                 {
@@ -483,15 +509,29 @@ class Ledger:
                     }
                 )
             for key, rows in batches.items():
-                statement = (
-                    sa.update(records)
-                    .where(r.id == sa.bindparam("b_id"), r.status == "writing", r.lease_owner == owner)
-                    .values({column: sa.bindparam(f"b_{column}") for column in key})
-                )
-                conn.execute(statement, rows)
+                for row in rows:
+                    row["b_owner"] = owner
+                conn.execute(self._finish_update(key), rows)
             if new_events:
                 conn.execute(sa.insert(events), new_events)
         return lost
+
+    def _finish_update(self, columns: tuple[str, ...]) -> sa.Executable:
+        """The UPDATE that stores outcomes setting ``columns``; a handful of shapes, built once each."""
+        statement = self._finish_updates.get(columns)
+        if statement is None:
+            r = records.c
+            statement = (
+                sa.update(records)
+                .where(
+                    r.id == sa.bindparam("b_id"),
+                    r.status == "writing",
+                    r.lease_owner == sa.bindparam("b_owner"),
+                )
+                .values({column: sa.bindparam(f"b_{column}") for column in columns})
+            )
+            self._finish_updates[columns] = statement
+        return statement
 
     def renew(
         self, owner: str, record_ids: Sequence[int], lease_seconds: float, *, now: dt.datetime | None = None

@@ -43,7 +43,7 @@ class Collected:
     source_id: str
     number: str | None
     content: dict[str, Any]
-    status: Literal["pending", "watching", "skipped"] = "pending"
+    status: Literal["pending", "watching", "skipped", "quarantined"] = "pending"
     reason: str | None = None
     partition: str = ""
     watch_next_at: dt.datetime | None = None
