@@ -349,6 +349,13 @@ def result_value(value: Any) -> Any:
 # ----------------------------------------------------------------------------- compiling
 
 
+def _anchor(exc: ExprError, full: str, position: int) -> ExprError:
+    """Give a position-less value error the position of the node that raised it."""
+    if exc.text is None:
+        return ExprError(exc.message, text=full, position=position)
+    return exc
+
+
 def _exact(value: float) -> Any:
     if not math.isfinite(value):
         return None
@@ -544,8 +551,15 @@ class _Compiler:
     def unary(op: Callable[[Any], Any]) -> Callable[[_Compiler, exp.Expression, int, bool], Fn]:
         def build(self: _Compiler, node: exp.Expression, depth: int, agg: bool) -> Fn:
             inner = self.need(node, "this", depth, agg)
-            guarded = self.guard(op, node)
-            return lambda scope: guarded(inner(scope))
+            full, position = self.full, self.pos(node)
+
+            def run(scope: Scope) -> Any:
+                try:
+                    return op(inner(scope))
+                except ExprError as exc:
+                    raise _anchor(exc, full, position) from None
+
+            return run
 
         return build
 
@@ -554,8 +568,15 @@ class _Compiler:
         def build(self: _Compiler, node: exp.Expression, depth: int, agg: bool) -> Fn:
             left = self.need(node, "this", depth, agg)
             right = self.need(node, "expression", depth, agg)
-            guarded = self.guard(op, node)
-            return lambda scope: guarded(left(scope), right(scope))
+            full, position = self.full, self.pos(node)
+
+            def run(scope: Scope) -> Any:
+                try:
+                    return op(left(scope), right(scope))
+                except ExprError as exc:
+                    raise _anchor(exc, full, position) from None
+
+            return run
 
         return build
 
@@ -564,10 +585,14 @@ class _Compiler:
         def build(self: _Compiler, node: exp.Expression, depth: int, agg: bool) -> Fn:
             left = self.need(node, "this", depth, agg)
             right = self.need(node, "expression", depth, agg)
-            compare = self.guard(mysql.compare, node)
+            full, position = self.full, self.pos(node)
+            compare = mysql.compare
 
             def run(scope: Scope) -> Any:
-                result = compare(left(scope), right(scope), scope.ctx.zone)
+                try:
+                    result = compare(left(scope), right(scope), scope.ctx.zone)
+                except ExprError as exc:
+                    raise _anchor(exc, full, position) from None
                 return None if result is None else int(test(result))
 
             return run
@@ -814,17 +839,38 @@ class _Compiler:
                 args.append(
                     self.need(node, key, depth, agg) if index < needed else self.arg(node, key, depth, agg)
                 )
-            call = self.guard(impl, node)
+            full, position = self.full, self.pos(node)
             if len(args) == 1:
                 (a,) = args
                 assert a is not None
-                return lambda scope: call(a(scope))
+
+                def run_one(scope: Scope) -> Any:
+                    try:
+                        return impl(a(scope))
+                    except ExprError as exc:
+                        raise _anchor(exc, full, position) from None
+
+                return run_one
             if all(a is not None for a in args) and len(args) == 2:
                 a0, a1 = args
                 assert a0 is not None and a1 is not None
-                return lambda scope: call(a0(scope), a1(scope))
+
+                def run_two(scope: Scope) -> Any:
+                    try:
+                        return impl(a0(scope), a1(scope))
+                    except ExprError as exc:
+                        raise _anchor(exc, full, position) from None
+
+                return run_two
             frozen = tuple(args)
-            return lambda scope: call(*(None if a is None else a(scope) for a in frozen))
+
+            def run_many(scope: Scope) -> Any:
+                try:
+                    return impl(*(None if a is None else a(scope) for a in frozen))
+                except ExprError as exc:
+                    raise _anchor(exc, full, position) from None
+
+            return run_many
 
         return build
 
@@ -1271,7 +1317,12 @@ def _agg_sum(values: list[Any]) -> Any:
         if value is None:
             continue
         number = mysql.py_number(value)
-        total = number if total is None else mysql.add(total, number)
+        if total is None:
+            total = number
+        elif type(total) is type(number) is Decimal:
+            total = mysql.DEC.add(total, number)  # the common money case, without re-coercion
+        else:
+            total = mysql.add(total, number)
     return total
 
 

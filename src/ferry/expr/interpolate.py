@@ -100,23 +100,21 @@ def compile_placeholder(inner: str, *, single_brace: bool, source: str, start: i
 
     resolve = base
     if pipes:
+        chain = tuple(pipes)
 
         def piped(scope: Scope) -> Any:
             value = base(scope)
             tz = scope.ctx.zone
-            for pipe in pipes:
-                value = pipe(value, tz)
-            return value
-
-        def piped_checked(scope: Scope) -> Any:
             try:
-                return piped(scope)
+                for pipe in chain:
+                    value = pipe(value, tz)
             except ExprError as exc:
                 if exc.text is None:
                     raise ExprError(exc.message, text=text, position=start) from None
                 raise
+            return value
 
-        resolve = piped_checked
+        resolve = piped
     return Placeholder(source=source, name=name, is_variable=is_variable, start=start, resolve=resolve)
 
 
@@ -160,6 +158,16 @@ def _renderer(text: str, parts: list[str | Placeholder]) -> Callable[[Scope], An
 
             return constant
         resolve, source, single_brace = only.resolve, only.source, only.source[1] != "{"
+        if not single_brace:
+            if not only.is_variable and "|" not in source:
+                # A bare {{path}}: resolve straight to None when missing, no wrapper call.
+                return compile_path(only.name, missing=None)
+
+            def whole_field(scope: Scope) -> Any:
+                value = resolve(scope)
+                return None if value is MISSING else value
+
+            return whole_field
 
         def whole(scope: Scope) -> Any:
             value = resolve(scope)

@@ -96,10 +96,10 @@ def num(value: Any) -> int | Decimal | float | None:
 
 def py_number(value: Any) -> int | Decimal | float | None:
     """``num`` for values that arrive from records: floats become exact decimals by their repr."""
-    if isinstance(value, float):
+    if type(value) is float:
         if not math.isfinite(value):
             return None
-        return DEC.create_decimal(repr(value)) if not value.is_integer() else int(value)
+        return Decimal(repr(value))
     return num(value)
 
 

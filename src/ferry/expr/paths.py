@@ -60,8 +60,8 @@ class Scope:
 Resolver = Callable[[Scope], Any]
 
 
-def compile_path(path: str) -> Resolver:
-    """A closure returning the value at ``path`` in a scope, or ``MISSING``."""
+def compile_path(path: str, missing: Any = MISSING) -> Resolver:
+    """A closure returning the value at ``path`` in a scope, or ``missing`` (default ``MISSING``)."""
     segs = tuple(path.split("."))
     if len(segs) == 1:
         key = segs[0]
@@ -71,19 +71,59 @@ def compile_path(path: str) -> Resolver:
             if rows is not None and key in rows:
                 return rows[key]
             record = scope.record
-            if isinstance(record, Mapping):
-                return record.get(key, MISSING)
-            return MISSING
+            if type(record) is dict or isinstance(record, Mapping):
+                return record.get(key, missing)
+            return missing
 
         return get_one
 
     prefixes = tuple(".".join(segs[: i + 1]) for i in range(len(segs)))
     rests = tuple(".".join(segs[i:]) for i in range(len(segs)))
 
+    if len(segs) == 2:
+        # The common child-row case (details_list.goods_no): a fast path for plain dicts,
+        # falling back to the general walk for anything unusual.
+        head, tail, whole = segs[0], segs[1], path
+
+        def get_two(scope: Scope) -> Any:
+            rows = scope.rows
+            if rows is not None:
+                row = rows.get(head, MISSING)
+                if row is not MISSING and type(row) is dict:
+                    value = row.get(tail, MISSING)
+                    if value is not MISSING:
+                        return value
+                    value = walk(scope.record, segs, prefixes, rests, rows, 0)
+                    return missing if value is MISSING else value
+            record = scope.record
+            if type(record) is dict:
+                inner = record.get(head, MISSING)
+                if type(inner) is dict:
+                    value = inner.get(tail, MISSING)
+                    if value is not MISSING:
+                        return value
+                elif type(inner) is list and not tail.isdigit():
+                    # Unbound child table: the list of that column's values.
+                    return [
+                        el.get(tail) if type(el) is dict else _none(walk(el, segs, prefixes, rests, rows, 1))
+                        for el in inner
+                    ]
+                elif inner is MISSING and whole not in record:
+                    return missing
+            value = walk(record, segs, prefixes, rests, rows, 0)
+            return missing if value is MISSING else value
+
+        return get_two
+
     def get(scope: Scope) -> Any:
-        return walk(scope.record, segs, prefixes, rests, scope.rows, 0)
+        value = walk(scope.record, segs, prefixes, rests, scope.rows, 0)
+        return missing if value is MISSING else value
 
     return get
+
+
+def _none(value: Any) -> Any:
+    return None if value is MISSING else value
 
 
 def walk(
@@ -104,7 +144,7 @@ def walk(
                 obj = bound
                 i += 1
                 continue
-        if isinstance(obj, Mapping):
+        if type(obj) is dict or isinstance(obj, Mapping):
             value = obj.get(segs[i], MISSING)
             if value is MISSING:
                 if i < n - 1:

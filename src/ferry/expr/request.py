@@ -338,11 +338,12 @@ def _compile_children(children: Sequence[FieldNode]) -> Callable[[Scope], dict[s
 
     def build(scope: Scope) -> dict[str, Any]:
         out = {}
-        for key, fn in frozen:
-            try:
+        key = ""
+        try:
+            for key, fn in frozen:
                 out[key] = fn(scope)
-            except ExprError as exc:
-                raise _located(exc, key) from None
+        except ExprError as exc:
+            raise _located(exc, key) from None
         return out
 
     return build
@@ -405,68 +406,69 @@ def _constant(value: Any) -> Build:
 
 
 def _compile_scalar(node: FieldNode, kind: str | None) -> Build:
+    """Compose the per-field steps into a chain of closures (only the steps this field uses)."""
     value = node.value
     template = _template(value)
-    render: Callable[[Scope], Any]
+    fn: Build
     if template is None:
         # Non-string constants (numbers, booleans, objects) are used as written.
-        render = _constant(value)
+        fn = _constant(value)
     elif template.kind == "constant":
-        render = _constant(template.text)
+        fn = _constant(template.text)
     else:
-        render = template.render_scope
+        fn = template.renderer()
 
     if kind == "array" and isinstance(value, str) and template is not None and template.kind == "constant":
         match = _TABLE_KEY.match(value)
         if match and match.group(2):
             # A bare table key on a childless array field passes the table through.
-            render = compile_path(match.group(2))
+            get_table = compile_path(match.group(2))
 
-    steps: list[Callable[[Any, Context], Any]] = []
-    default_template = _template(node.default)
-    default_constant = node.default
-    if node.value_map is not None:
-        mapper = compile_value_map(node.value_map)
-        steps.append(lambda v, ctx: mapper(v))
-    if kind is not None:
-        converter = _CONVERTERS[kind]
+            def table(scope: Scope) -> Any:
+                rows = get_table(scope)
+                return None if rows is MISSING else rows
 
-        def convert(v: Any, ctx: Context) -> Any:
-            try:
-                return converter(v, ctx)
-            except ExprError:
-                if ctx.compat:
-                    return v
-                raise
+            fn = table
 
-        steps.append(convert)
-    if node.parser:
-        parser = compile_parser(node.parser)
-        steps.append(lambda v, ctx: parser(v))
+    return _steps(node, kind, fn, template)
+
+
+def _steps(node: FieldNode, kind: str | None, render: Build, template: Template | None) -> Build:
+    """One closure running only the steps this field uses (flag tests are cheaper than calls)."""
     has_default = node.default is not None and node.default != ""
+    default_template = _template(node.default) if has_default else None
+    fallback = default_template.renderer() if default_template is not None else _constant(node.default)
+    mapper = compile_value_map(node.value_map) if node.value_map is not None else None
+    converter = _CONVERTERS[kind] if kind is not None else None
+    # Values that already have the wanted type skip the converter (the common case).
+    ready: tuple[type, ...] = {"string": (str,), "int": (int,), "number": (int, float), "bool": (bool,)}.get(
+        kind or "", ()
+    )
+    parser = compile_parser(node.parser) if node.parser else None
     required = node.required
-    pipeline = tuple(steps)
+    fields = template.fields if template is not None else ()
+    detail = (
+        f" ({', '.join('{{' + f + '}}' for f in fields)} missing or empty in the record)" if fields else ""
+    )
 
-    if not pipeline and not has_default and not required:
-
-        def plain(scope: Scope) -> Any:
-            v = render(scope)
-            return None if v is MISSING else v
-
-        return plain
+    if not (has_default or mapper or converter or parser or required):
+        return render
 
     def build(scope: Scope) -> Any:
         v = render(scope)
-        if v is MISSING:
-            v = None
-        if has_default and (v is None or v == ""):
-            v = default_template.render_scope(scope) if default_template is not None else default_constant
-        ctx = scope.ctx
-        for step in pipeline:
-            v = step(v, ctx)
-        if required and (v is None or v == "" or v == []) and not ctx.compat:
-            missing = ", ".join(template.fields) if template is not None and template.fields else ""
-            detail = f" ({{{{{missing}}}}} is missing or empty in the record)" if missing else ""
+        if has_default and (v is None or v == "" or v is MISSING):
+            v = fallback(scope)
+        if mapper is not None:
+            v = mapper(v)
+        if converter is not None and v is not None and type(v) not in ready:
+            try:
+                v = converter(v, scope.ctx)
+            except ExprError:
+                if not scope.ctx.compat:
+                    raise
+        if parser is not None:
+            v = parser(v)
+        if required and (v is None or v == "" or v == []) and not scope.ctx.compat:
             raise ExprError(f"required field is empty{detail}")
         return v
 

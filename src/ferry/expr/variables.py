@@ -13,6 +13,7 @@ context's zone (Asia/Shanghai by default); output strings are in that zone too.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -131,6 +132,14 @@ def to_datetime(value: Any, tz: tzinfo) -> datetime | None:
         return _from_epoch(value, tz)
     if not isinstance(value, str):
         return None
+    if len(value) >= 10 and value[4] == "-" and value[:4].isdigit():
+        # Fast path for ISO-shaped text (the usual API format), done in C.
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)
     compact = _COMPACT_RE.match(value)
     if compact:
         y, mo, d, h, mi, s = (int(p) if p is not None else 0 for p in compact.groups())
@@ -178,12 +187,12 @@ def _from_epoch(number: float | Decimal, tz: tzinfo) -> datetime | None:
 Pipe = Callable[[Any, tzinfo], Any]
 
 
-def _pipe_datetime(moment: datetime) -> Any:
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+def _pipe_datetime(m: datetime) -> Any:
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d} {m.hour:02d}:{m.minute:02d}:{m.second:02d}"
 
 
-def _pipe_date(moment: datetime) -> Any:
-    return moment.strftime("%Y-%m-%d")
+def _pipe_date(m: datetime) -> Any:
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}"
 
 
 def _pipe_timestamp(moment: datetime) -> Any:
@@ -204,19 +213,31 @@ _PIPES: dict[str, Callable[[datetime], Any]] = {
 PIPE_NAMES = tuple(_PIPES)
 
 
+@functools.lru_cache(maxsize=4096, typed=True)
+def _pipe_value(name: str, value: Any, tz: tzinfo) -> Any:
+    # Cached: the same watermark, day or timestamp recurs across the records of a run.
+    moment = to_datetime(value, tz)
+    if moment is None:
+        raise ExprError(f"|{name}: cannot read {value!r} as a date/time or Unix timestamp")
+    return _PIPES[name](moment)
+
+
 def compile_pipe(name: str) -> Callable[[Any, tzinfo], Any]:
     """The function for ``|name``; raises ``KeyError`` for an unknown pipe."""
-    convert = _PIPES[name]
+    if name not in _PIPES:
+        raise KeyError(name)
 
     def apply(value: Any, tz: tzinfo) -> Any:
         if value is None or value is MISSING or value == "":
             return value
         if isinstance(value, list):
             return [apply(item, tz) for item in value]
+        if isinstance(value, str | int | float | Decimal) and not isinstance(value, bool):
+            return _pipe_value(name, value, tz)
         moment = to_datetime(value, tz)
         if moment is None:
             raise ExprError(f"|{name}: cannot read {value!r} as a date/time or Unix timestamp")
-        return convert(moment)
+        return _PIPES[name](moment)
 
     return apply
 
