@@ -14,10 +14,10 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 DatabaseOption = typer.Option(
-    None, "--db", help="Database URL (default: $FERRY_DATABASE_URL, else sqlite:///ferry.db in this folder)."
+    "--db", help="Database URL (default: $FERRY_DATABASE_URL, else sqlite:///ferry.db in this folder)."
 )
 ConnectionsOption = typer.Option(
-    None, "--connections", help="Connections file (default: $FERRY_CONNECTIONS, else ./connections.yaml)."
+    "--connections", help="Connections file (default: $FERRY_CONNECTIONS, else ./connections.yaml)."
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ferry.cli import records_cmd, run_cmd, sandbox_dingtalk, sandbox_kingdee, validate_cmd
+from ferry.cli import expr_cmd, records_cmd, run_cmd, sandbox_dingtalk, sandbox_kingdee, validate_cmd
 
 app = typer.Typer(
     name="ferry",
@@ -21,6 +21,7 @@ sandbox_kingdee.register(sandbox_app)
 validate_cmd.register(app)
 run_cmd.register(app)
 records_cmd.register(app)
+expr_cmd.register(app)
 
 
 @app.command()

@@ -24,16 +24,18 @@ class RenderError(Exception):
 
 
 def to_nodes(fields: Sequence[FieldSpec]) -> list[expr.FieldNode]:
+    """The scheme's (already nested) field specs as the expression language's request nodes."""
     return [
         expr.FieldNode(
             field=f.field,
             type=f.type,
             value=f.value,
-            children=to_nodes(f.children),
-            parser=(f.parser.name, f.parser.params) if f.parser else None,
+            children=tuple(to_nodes(f.children)),
+            parser={"name": f.parser.name, "params": f.parser.params} if f.parser else None,
             value_map=f.value_map,
             required=f.is_required,
             default=f.default,
+            label=f.label,
         )
         for f in fields
     ]
@@ -67,14 +69,17 @@ class Transform:
         self.lookup = lookup
         self.variables = dict(variables or {})
         src, tgt = scheme.source, scheme.target
-        self._source_nodes = to_nodes([*src.request, *src.other_request])
-        self._target_nodes = to_nodes([*tgt.request, *tgt.other_request])
+        self._source_request = expr.compile_request(to_nodes([*src.request, *src.other_request]))
+        self._target_request = expr.compile_request(to_nodes([*tgt.request, *tgt.other_request]))
         self._condition = (
             expr.compile_condition([[t.model_dump() for t in g] for g in src.condition], strict_mode=src.strict_mode)
             if src.condition
             else None
         )
-        self._format_rules = [r.model_dump() for r in src.format_response]
+        self._format = (
+            expr.compile_format_response([r.model_dump() for r in src.format_response]) if src.format_response else None
+        )
+        self._ctx = self.context()
         self._quality = [
             (
                 rule,
@@ -101,7 +106,7 @@ class Transform:
         }
 
     def source_request(self, variables: Mapping[str, Any]) -> dict[str, Any]:
-        return expr.build_request(self._source_nodes, {}, self.context(variables))
+        return self._source_request.build({}, self.context(variables))
 
     def collect_items(self, raw: Sequence[Mapping[str, Any]], *, partition: str = "") -> list[Collected]:
         src = self.scheme.source
@@ -111,8 +116,8 @@ class Transform:
                 items.append(self._malformed(record, partition, "the source returned a record that is not an object"))
                 continue
             rec = dict(record)
-            if self._format_rules:
-                rec = expr.format_response(rec, self._format_rules, tz=self.tz)
+            if self._format is not None:
+                rec = self._format(rec, self._ctx)
             rows = expr.beat_flat(rec, src.beat_flat, id_field=src.id) if src.beat_flat else [rec]
             for row in rows:
                 source_id = dotted(row, src.id)
@@ -123,11 +128,11 @@ class Transform:
                 status: Any = "pending"
                 reason = None
                 if self._condition is not None:
-                    kept, why = self._condition.apply(row)
-                    if kept is None:
-                        status, reason = "skipped", f"filtered by condition: {why}"
+                    verdict = self._condition.apply(row, self._ctx)
+                    if verdict.record is None:
+                        status, reason = "skipped", f"filtered: {verdict.reason}"
                     else:
-                        row = kept
+                        row = verdict.record
                 items.append(
                     Collected(
                         source_id=str(source_id),
@@ -154,7 +159,7 @@ class Transform:
         """The reason ``content`` fails the scheme's quality rules, or None when it passes."""
         if not self._quality:
             return None
-        ctx = self.context()
+        ctx = self._ctx
         for rule, check, when in self._quality:
             try:
                 if when is not None and not _truthy(when.render(content, ctx)):
@@ -168,7 +173,7 @@ class Transform:
 
     def target_request(self, content: Mapping[str, Any]) -> dict[str, Any]:
         try:
-            return expr.build_request(self._target_nodes, content, self.context())
+            return self._target_request.build(content, self._ctx)
         except expr.ExprError as e:
             raise RenderError(str(e)) from None
 
