@@ -37,7 +37,7 @@ from ferry.expr.variables import to_text
 MAX_EXPRESSION_CHARS = 10_000
 MAX_PAREN_DEPTH = 32
 MAX_NODES = 2_000
-MAX_DEPTH = 64
+MAX_DEPTH = 150
 
 Fn = Callable[[Scope], Any]
 
@@ -296,7 +296,10 @@ def compile_function(full: str, start: int) -> CompiledFunction:
             position=start,
         )
     compiler = _Compiler(full, start, params, original)
-    body = compiler.compile(tree.expressions[0], 0, False)
+    try:
+        body = compiler.compile(tree.expressions[0], 0, False)
+    except RecursionError:
+        raise ExprError("expression nested too deeply", text=full, position=start) from None
     fields = tuple(dict.fromkeys(f for p in params for f in p.fields))
     anchor = start
 
@@ -474,6 +477,8 @@ class _Compiler:
             )
         if isinstance(node, exp.Anonymous):
             return self.error(f"unknown function {self.name(node)}", node)
+        if isinstance(node, exp.Alias):
+            return self.error("a _function holds exactly one expression (no aliases)", node)
         if isinstance(node, exp.Subquery | exp.Select | exp.Table | exp.Query):
             return self.error("subqueries and table references are not allowed", node)
         if isinstance(node, exp.Func):
