@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import (
+from rest_servers import (
     BASIC_PASSWORD,
     BASIC_USER,
     BEARER_TOKEN,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Running
+from rest_servers import Running
 
 from ferry.connectors.errors import (
     ConnectorError,

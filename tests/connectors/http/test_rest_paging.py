@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from conftest import ORDER_COUNT, ORDERS, Running
+from rest_servers import ORDER_COUNT, ORDERS, Running
 
 from ferry.connectors.base import Page, Source, Window
 from ferry.connectors.errors import GiveUp

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Running
+from rest_servers import Running
 
 from ferry.connectors.base import Target, WriteItem
 from ferry.connectors.errors import GiveUp, OutcomeUnknown, RetryLater, SlowDown
