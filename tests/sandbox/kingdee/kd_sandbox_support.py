@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 from typing import Any
 
 import httpx
@@ -14,6 +15,9 @@ AUTH = "Kingdee.BOS.WebApi.ServicesStub.AuthService"
 ACCT, USER, PASSWORD = "65a0b1c2d3e4f5", "demo", "sandbox-password"
 APP_ID, APP_SECRET = "224466_ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef", "0123456789abcdef0123456789abcdef"
 
+#: one verified SSL context for all helper clients: building one per client loads the CA bundle each time
+_SSL = ssl.create_default_context()
+
 
 class Caller:
     """Raw HTTP access to one sandbox: no Ferry client code involved."""
@@ -22,7 +26,7 @@ class Caller:
         self.url = url
         self.base = url + "/k3cloud/"
         self.sandbox = sandbox
-        self.http = httpx.Client(timeout=10)
+        self.http = httpx.Client(timeout=10, verify=_SSL)
         self.sid: str | None = None
 
     def post(self, service: str, op: str, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
