@@ -81,11 +81,20 @@ SCHEME: dict[str, Any] = {
             {"field": "FormId", "value": "AP_PAYBILL"},
             {"field": "FBillNo", "value": "{{no}}"},
             {"field": "FAmount", "type": "number", "value": "{{amount}}"},
-            {"field": "FSupplier", "value": "{{supplier.code}}", "parser": {"name": "ConvertObjectParser", "params": "FNumber"}},
-            {"field": "FEntity", "type": "array", "value": "rows", "children": [
-                {"field": "FMaterial", "value": "{{rows.sku}}"},
-                {"field": "FQty", "type": "integer", "value": "{{rows.qty}}"},
-            ]},
+            {
+                "field": "FSupplier",
+                "value": "{{supplier.code}}",
+                "parser": {"name": "ConvertObjectParser", "params": "FNumber"},
+            },
+            {
+                "field": "FEntity",
+                "type": "array",
+                "value": "rows",
+                "children": [
+                    {"field": "FMaterial", "value": "{{rows.sku}}"},
+                    {"field": "FQty", "type": "integer", "value": "{{rows.qty}}"},
+                ],
+            },
         ],
     },
 }
@@ -125,9 +134,13 @@ def main() -> None:
         return
     print(f"{'records':>8} {'collect/s':>10} {'dispatch/s':>11} {'end-to-end/s':>13} {'peak RSS MB':>12}")
     for n in (int(x) for x in args.sizes.split(",")):
-        out = subprocess.run([sys.executable, __file__, "--child", str(n)], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(n)], capture_output=True, text=True, check=True
+        )
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{r['records']:>8} {r['collect_per_s']:>10} {r['dispatch_per_s']:>11} {r['end_to_end_per_s']:>13} {r['peak_rss_mb']:>12}")
+        print(
+            f"{r['records']:>8} {r['collect_per_s']:>10} {r['dispatch_per_s']:>11} {r['end_to_end_per_s']:>13} {r['peak_rss_mb']:>12}"
+        )
 
 
 if __name__ == "__main__":

@@ -67,7 +67,9 @@ class Erp:
         @app.get("/documents")
         def find(external_id: str) -> dict[str, Any]:
             with self.lock:
-                return {"items": [{"id": d["id"], "number": d["number"]} for d in self.docs.get(external_id, [])]}
+                return {
+                    "items": [{"id": d["id"], "number": d["number"]} for d in self.docs.get(external_id, [])]
+                }
 
         return app
 

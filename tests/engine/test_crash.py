@@ -21,8 +21,19 @@ N = 60
 def start(tmp_path: Path, *args: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "FERRY_DATABASE_URL": f"sqlite:///{tmp_path / 'ferry.db'}"}
     return subprocess.Popen(
-        [sys.executable, "-m", "ferry.cli.main", "run", str(tmp_path / "scheme.yaml"),
-         "--connections", str(tmp_path / "connections.yaml"), "--lease", "1", "--json", *args],
+        [
+            sys.executable,
+            "-m",
+            "ferry.cli.main",
+            "run",
+            str(tmp_path / "scheme.yaml"),
+            "--connections",
+            str(tmp_path / "connections.yaml"),
+            "--lease",
+            "1",
+            "--json",
+            *args,
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -60,7 +71,7 @@ def test_sigkill_then_restart_loses_nothing_and_duplicates_nothing(tmp_path: Pat
 
         time.sleep(1.2)  # leases of the killed process expire
         again = start(tmp_path)
-        out, errs = again.communicate(timeout=120)
+        _out, errs = again.communicate(timeout=120)
         assert again.returncode == 0, errs.decode()
 
         counts = ledger.counts("shop-to-erp")

@@ -65,8 +65,12 @@ def records_show(
         events = ledger.history(record_id)
     finally:
         ledger.close()
-    out.print(f"[bold]record {row.id}[/bold] scheme={row.scheme} source_id={row.source_id} number={row.number}")
-    out.print(f"status: {row.status}{' (draft)' if row.draft else ''}  attempts: {row.attempts}  reason: {row.reason or '-'}")
+    out.print(
+        f"[bold]record {row.id}[/bold] scheme={row.scheme} source_id={row.source_id} number={row.number}"
+    )
+    out.print(
+        f"status: {row.status}{' (draft)' if row.draft else ''}  attempts: {row.attempts}  reason: {row.reason or '-'}"
+    )
     if row.last_error_type:
         out.print(f"last error: {row.last_error_type} code={row.last_error_code} {row.last_error_message}")
     out.print(f"target: id={row.target_id} number={row.target_number}")
@@ -105,7 +109,9 @@ def records_retry(
 @records_app.command("skip")
 def records_skip(
     ids: Annotated[list[int], typer.Argument(help="Record ids.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the record's story).")] = "skipped by hand",
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why (kept in the record's story).")
+    ] = "skipped by hand",
     db: Annotated[str | None, DatabaseOption] = None,
 ) -> None:
     """Mark records as skipped so dispatch leaves them alone."""

@@ -30,8 +30,12 @@ def register(app: typer.Typer) -> None:
     def run(
         scheme_path: Annotated[Path, typer.Argument(metavar="SCHEME", help="The scheme file.")],
         once: Annotated[bool, typer.Option("--once", help="Run one pass and exit (the default).")] = True,
-        collect_only: Annotated[bool, typer.Option("--collect-only", help="Only collect into the ledger.")] = False,
-        dispatch_only: Annotated[bool, typer.Option("--dispatch-only", help="Only dispatch what is due.")] = False,
+        collect_only: Annotated[
+            bool, typer.Option("--collect-only", help="Only collect into the ledger.")
+        ] = False,
+        dispatch_only: Annotated[
+            bool, typer.Option("--dispatch-only", help="Only dispatch what is due.")
+        ] = False,
         db: Annotated[str | None, DatabaseOption] = None,
         connections: Annotated[Path | None, ConnectionsOption] = None,
         lease: Annotated[float, typer.Option("--lease", help="Seconds a claimed record stays ours.")] = 300.0,
@@ -70,7 +74,9 @@ def register(app: typer.Typer) -> None:
             )
             try:
                 summary = asyncio.run(
-                    engine.run(scheme, collect=not dispatch_only, dispatch=not collect_only, progress=progress)
+                    engine.run(
+                        scheme, collect=not dispatch_only, dispatch=not collect_only, progress=progress
+                    )
                 )
             except ConfigError as e:
                 raise fail(str(e)) from None

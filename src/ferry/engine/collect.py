@@ -35,7 +35,12 @@ class CollectReport:
     counts: CollectCounts = field(default_factory=CollectCounts)
 
     def as_dict(self) -> dict[str, int]:
-        return {"windows": self.windows, "pages": self.pages, "records": self.records, **self.counts.as_dict()}
+        return {
+            "windows": self.windows,
+            "pages": self.pages,
+            "records": self.records,
+            **self.counts.as_dict(),
+        }
 
 
 def plan_windows(
@@ -44,7 +49,11 @@ def plan_windows(
     """The windows one collect run reads: from the watermark (less the lookback) to now, split so no
     window is longer than the source allows."""
     src = scheme.source
-    start = watermark - dt.timedelta(seconds=src.lookback) if watermark else now - dt.timedelta(days=src.initial_days)
+    start = (
+        watermark - dt.timedelta(seconds=src.lookback)
+        if watermark
+        else now - dt.timedelta(days=src.initial_days)
+    )
     if start >= now:
         return []
     step = dt.timedelta(days=src.max_window_days) if src.max_window_days else None
@@ -77,7 +86,9 @@ class Collector:
         self.clock = clock
         self.on_page = on_page
 
-    async def run(self, *, partitions: tuple[str, ...] = ("",), windows: list[Window] | None = None) -> CollectReport:
+    async def run(
+        self, *, partitions: tuple[str, ...] = ("",), windows: list[Window] | None = None
+    ) -> CollectReport:
         report = CollectReport()
         now = self.clock()
         for partition in partitions:
@@ -90,9 +101,7 @@ class Collector:
                 await self._window(window, report)
                 if windows is None:
                     # the whole window was read: only now may the watermark pass it
-                    await asyncio.to_thread(
-                        self.ledger.set_watermark, self.scheme.id, window.end, partition
-                    )
+                    await asyncio.to_thread(self.ledger.set_watermark, self.scheme.id, window.end, partition)
                 report.windows += 1
         return report
 

@@ -48,7 +48,12 @@ class DispatchReport:
         self.by_status[status] = self.by_status.get(status, 0) + n
 
     def as_dict(self) -> dict[str, int]:
-        return {"batches": self.batches, "claimed": self.claimed, "lost_leases": self.lost_leases, **self.by_status}
+        return {
+            "batches": self.batches,
+            "claimed": self.claimed,
+            "lost_leases": self.lost_leases,
+            **self.by_status,
+        }
 
 
 class Dispatcher:
@@ -76,7 +81,9 @@ class Dispatcher:
         self.on_outcome = on_outcome
         self.policy = scheme.retry
 
-    async def run(self, *, stop: asyncio.Event | None = None, max_batches: int | None = None) -> DispatchReport:
+    async def run(
+        self, *, stop: asyncio.Event | None = None, max_batches: int | None = None
+    ) -> DispatchReport:
         report = DispatchReport()
         while not (stop is not None and stop.is_set()):
             if max_batches is not None and report.batches >= max_batches:
@@ -116,13 +123,21 @@ class Dispatcher:
                     continue
             reason = self.transform.quality(rec.content)
             if reason is not None:
-                outcomes.append(Outcome(rec.id, "quarantined", reason=reason, error_type="quality", count_attempt=False))
+                outcomes.append(
+                    Outcome(rec.id, "quarantined", reason=reason, error_type="quality", count_attempt=False)
+                )
                 continue
             try:
                 request = self.transform.target_request(rec.content)
             except RenderError as e:
                 outcomes.append(
-                    Outcome(rec.id, "quarantined", reason=f"cannot build the target request: {e}", error_type="render", count_attempt=False)
+                    Outcome(
+                        rec.id,
+                        "quarantined",
+                        reason=f"cannot build the target request: {e}",
+                        error_type="render",
+                        count_attempt=False,
+                    )
                 )
                 continue
             to_write.append((rec, WriteItem(rec.id, rec.source_id, rec.number, request, rec.content)))
@@ -149,7 +164,9 @@ class Dispatcher:
             )
         if doc is None:
             return None
-        return self._written(rec.id, doc, reason="found in the target after an unknown outcome", request=rec.request)
+        return self._written(
+            rec.id, doc, reason="found in the target after an unknown outcome", request=rec.request
+        )
 
     def _written(self, key: int, doc: TargetDoc, *, reason: str, request: dict[str, Any] | None) -> Outcome:
         return Outcome(
@@ -188,11 +205,18 @@ class Dispatcher:
             if rec.id not in seen:
                 # the target broke its contract; the write may have happened: settle it by probing
                 outcomes.append(
-                    self._failure(rec, item.request, OutcomeUnknown("the target returned no outcome for this record"), now)
+                    self._failure(
+                        rec,
+                        item.request,
+                        OutcomeUnknown("the target returned no outcome for this record"),
+                        now,
+                    )
                 )
         return outcomes
 
-    def _failure(self, rec: Claimed, request: dict[str, Any], err: ConnectorError, now: dt.datetime) -> Outcome:
+    def _failure(
+        self, rec: Claimed, request: dict[str, Any], err: ConnectorError, now: dt.datetime
+    ) -> Outcome:
         attempts = rec.attempts + 1
         common: dict[str, Any] = {
             "error_type": err.action,

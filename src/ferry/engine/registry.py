@@ -16,9 +16,14 @@ from ferry.scheme import SourceSpec, TargetSpec
 
 
 class ConnectionLike(Protocol):
-    name: str
-    type: str
-    settings: dict[str, Any]
+    """A named connection of a given type (see :mod:`ferry.connectors.settings`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def settings(self) -> Any: ...
 
 
 @dataclass(frozen=True)

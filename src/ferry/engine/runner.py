@@ -7,6 +7,7 @@ alone, on its own schedule, or in another process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -17,8 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ferry.engine.collect import CollectReport, Collector
-from ferry.engine.dispatch import DispatchReport, Dispatcher
+from ferry.engine.collect import Collector, CollectReport
+from ferry.engine.dispatch import Dispatcher, DispatchReport
 from ferry.engine.registry import BuildContext, ConnectionLike, build_source, build_target
 from ferry.engine.transform import Transform
 from ferry.scheme import Schedule, Scheme
@@ -84,26 +85,36 @@ class Engine:
         conn = self.connections.get(name)
         if conn is None:
             known = ", ".join(sorted(self.connections)) or "none"
-            raise ConfigError(f"scheme '{scheme.id}': {side}.connection '{name}' is not defined (defined: {known})")
+            raise ConfigError(
+                f"scheme '{scheme.id}': {side}.connection '{name}' is not defined (defined: {known})"
+            )
         return conn
 
     def transform(self, scheme: Scheme) -> Transform:
         return Transform(scheme, lookup=self.ledger)
 
-    async def collect(self, scheme: Scheme, *, trigger: str = "manual", progress: Progress | None = None) -> CollectReport:
+    async def collect(
+        self, scheme: Scheme, *, trigger: str = "manual", progress: Progress | None = None
+    ) -> CollectReport:
         conn = self._connection(scheme, "source", scheme.source.connection)
         ctx = BuildContext(recorder=self.ledger, scheme_id=scheme.id, ledger=self.ledger)
         source = build_source(conn, scheme.source, ctx)
         run_id = await asyncio.to_thread(self.ledger.start_run, scheme.id, "collect", trigger)
         try:
             collector = Collector(
-                scheme, self.ledger, source, self.transform(scheme), on_page=progress.on_page if progress else None
+                scheme,
+                self.ledger,
+                source,
+                self.transform(scheme),
+                on_page=progress.on_page if progress else None,
             )
             partitions = tuple(getattr(source, "partitions", ("",)))
             report = await collector.run(partitions=partitions)
         except BaseException as e:
             status = "interrupted" if isinstance(e, asyncio.CancelledError | KeyboardInterrupt) else "failed"
-            await asyncio.to_thread(self.ledger.finish_run, run_id, status=status, error=str(e) or type(e).__name__)
+            await asyncio.to_thread(
+                self.ledger.finish_run, run_id, status=status, error=str(e) or type(e).__name__
+            )
             raise
         finally:
             await source.aclose()
@@ -136,7 +147,9 @@ class Engine:
             report = await dispatcher.run(stop=stop)
         except BaseException as e:
             status = "interrupted" if isinstance(e, asyncio.CancelledError | KeyboardInterrupt) else "failed"
-            await asyncio.to_thread(self.ledger.finish_run, run_id, status=status, error=str(e) or type(e).__name__)
+            await asyncio.to_thread(
+                self.ledger.finish_run, run_id, status=status, error=str(e) or type(e).__name__
+            )
             raise
         finally:
             await target.aclose()
@@ -197,10 +210,8 @@ class Engine:
                     due[key] = next_fire(sched, now)
             wake = min(due.values())
             timeout = max(0.05, min(1.0, (wake - dt.datetime.now(dt.UTC)).total_seconds()))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=timeout)
-            except TimeoutError:
-                pass
         if running:
             await asyncio.gather(*running.values(), return_exceptions=True)
 
@@ -210,5 +221,6 @@ def next_fire(schedule: Schedule, after: dt.datetime) -> dt.datetime:
         return after + dt.timedelta(seconds=schedule.interval)
     from croniter import croniter
 
+    assert schedule.cron is not None  # a Schedule has exactly one of cron and interval
     nxt: dt.datetime = croniter(schedule.cron, after).get_next(dt.datetime)
     return nxt

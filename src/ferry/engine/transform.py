@@ -72,12 +72,16 @@ class Transform:
         self._source_request = expr.compile_request(to_nodes([*src.request, *src.other_request]))
         self._target_request = expr.compile_request(to_nodes([*tgt.request, *tgt.other_request]))
         self._condition = (
-            expr.compile_condition([[t.model_dump() for t in g] for g in src.condition], strict_mode=src.strict_mode)
+            expr.compile_condition(
+                [[t.model_dump() for t in g] for g in src.condition], strict_mode=src.strict_mode
+            )
             if src.condition
             else None
         )
         self._format = (
-            expr.compile_format_response([r.model_dump() for r in src.format_response]) if src.format_response else None
+            expr.compile_format_response([r.model_dump() for r in src.format_response])
+            if src.format_response
+            else None
         )
         self._ctx = self.context()
         self._quality = [
@@ -91,7 +95,10 @@ class Transform:
 
     def context(self, extra: Mapping[str, Any] | None = None) -> expr.Context:
         return expr.Context(
-            variables={**self.variables, **(extra or {})}, tz=self.tz, lookup=self.lookup, compat=self.scheme.compat
+            variables={**self.variables, **(extra or {})},
+            tz=self.tz,
+            lookup=self.lookup,
+            compat=self.scheme.compat,
         )
 
     # --- collect side -------------------------------------------------------------------------
@@ -113,7 +120,9 @@ class Transform:
         items: list[Collected] = []
         for record in raw:
             if not isinstance(record, Mapping):
-                items.append(self._malformed(record, partition, "the source returned a record that is not an object"))
+                items.append(
+                    self._malformed(record, partition, "the source returned a record that is not an object")
+                )
                 continue
             rec = dict(record)
             if self._format is not None:
@@ -150,7 +159,12 @@ class Transform:
         digest = hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
         content = record if isinstance(record, dict) else {"_raw": record}
         return Collected(
-            source_id=f"malformed:{digest}", number=None, content=content, status="quarantined", reason=reason, partition=partition
+            source_id=f"malformed:{digest}",
+            number=None,
+            content=content,
+            status="quarantined",
+            reason=reason,
+            partition=partition,
         )
 
     # --- dispatch side ------------------------------------------------------------------------

@@ -12,7 +12,9 @@ from ferry.scheme import SourceSpec, TargetSpec
 
 def _side(spec: SourceSpec | TargetSpec) -> dict[str, Any]:
     # plain fields, native names; Pagination keeps only what was set so defaults stay the adapter's
-    side = spec.model_dump(exclude={"request", "other_request", "response", "other_response"}, exclude_none=True)
+    side = spec.model_dump(
+        exclude={"request", "other_request", "response", "other_response"}, exclude_none=True
+    )
     pagination = getattr(spec, "pagination", None)
     if pagination is not None:
         side["pagination"] = pagination.model_dump(exclude_none=True)
