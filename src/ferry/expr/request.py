@@ -405,14 +405,27 @@ def _constant(value: Any) -> Build:
     return constant
 
 
+def _structure(value: Any) -> Build:
+    """A renderer for a constant that may contain templates inside lists and objects."""
+    if isinstance(value, str):
+        return compile_template(value).renderer()
+    if isinstance(value, list):
+        items = tuple(_structure(item) for item in value)
+        return lambda scope: [item(scope) for item in items]
+    if isinstance(value, Mapping):
+        entries = tuple((key, _structure(item)) for key, item in value.items())
+        return lambda scope: {key: item(scope) for key, item in entries}
+    return _constant(value)
+
+
 def _compile_scalar(node: FieldNode, kind: str | None) -> Build:
     """Compose the per-field steps into a chain of closures (only the steps this field uses)."""
     value = node.value
     template = _template(value)
     fn: Build
     if template is None:
-        # Non-string constants (numbers, booleans, objects) are used as written.
-        fn = _constant(value)
+        # Numbers and booleans are used as written; lists and objects may hold templates.
+        fn = _structure(value)
     elif template.kind == "constant":
         fn = _constant(template.text)
     else:
