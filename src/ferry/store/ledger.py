@@ -327,7 +327,14 @@ class Ledger:
             else:
                 counts.ignored += 1
                 continue
-            conn.execute(sa.update(records).where(r.id == old.id).values(values))
+            # only if the status is still the one we decided on: on PostgreSQL a claim may have
+            # taken the record since our SELECT, and an in-flight record must keep its content
+            result = conn.execute(
+                sa.update(records).where(r.id == old.id, r.status == old.status).values(values)
+            )
+            if result.rowcount == 0:
+                counts.ignored += 1
+                continue
             new_events.append(
                 {
                     "record_id": old.id,
