@@ -61,7 +61,12 @@ def test_formats(value: Any, spec: str, expected: Any) -> None:
 
 @pytest.mark.parametrize(
     ("spec", "fragment"),
-    [("bogus", "unknown format 'bogus'"), ("round(x)", "whole number"), ("", "malformed format"), ("date(", "malformed")],
+    [
+        ("bogus", "unknown format 'bogus'"),
+        ("round(x)", "whole number"),
+        ("", "malformed format"),
+        ("date(", "malformed"),
+    ],
 )
 def test_bad_format_specs(spec: str, fragment: str) -> None:
     with pytest.raises(ExprError, match=fragment.replace("(", r"\(")):

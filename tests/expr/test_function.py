@@ -149,7 +149,9 @@ def test_dates_compare_as_dates() -> None:
 
 
 def test_simple_case() -> None:
-    expression = "CASE '{{FOrgId}}' WHEN '100' THEN {{price}}*{{qty}} WHEN '200' THEN '201' ELSE '{{FOrgId}}' END"
+    expression = (
+        "CASE '{{FOrgId}}' WHEN '100' THEN {{price}}*{{qty}} WHEN '200' THEN '201' ELSE '{{FOrgId}}' END"
+    )
     assert fn(expression, {"FOrgId": "100", "price": 12.5, "qty": 2}) == 25.0
     assert fn(expression, {"FOrgId": "200", "price": 12.5, "qty": 2}) == "201"
     assert fn(expression, {"FOrgId": "300", "price": 12.5, "qty": 2}) == "300"
@@ -238,7 +240,10 @@ def test_left_of_chinese_document_number() -> None:
 
 
 def test_locate_inside_a_condition() -> None:
-    assert fn("IF(LOCATE('退款', '{{title}}') > 0, 'refund', 'payment')", {"title": "张三的退款申请"}) == "refund"
+    assert (
+        fn("IF(LOCATE('退款', '{{title}}') > 0, 'refund', 'payment')", {"title": "张三的退款申请"})
+        == "refund"
+    )
 
 
 # ----------------------------------------------------------------------------- numeric functions
@@ -289,7 +294,9 @@ def test_date_format_specifiers() -> None:
     record = {"t": "2024-03-05 14:07:09"}
     assert fn("DATE_FORMAT('{{t}}', '%Y-%m-%d %H:%i:%s')", record) == "2024-03-05 14:07:09"
     assert fn("DATE_FORMAT('{{t}}', '%y/%c/%e %h:%i %p')", record) == "24/3/5 02:07 PM"
-    assert fn("DATE_FORMAT('{{t}}', '%M %b %W %a %j %D %T')", record) == "March Mar Tuesday Tue 065 5th 14:07:09"
+    assert (
+        fn("DATE_FORMAT('{{t}}', '%M %b %W %a %j %D %T')", record) == "March Mar Tuesday Tue 065 5th 14:07:09"
+    )
     assert fn("DATE_FORMAT('{{t}}', '%Y年%m月%d日')", record) == "2024年03月05日"
     assert fn("DATE_FORMAT(20240305, '%Y-%m-%d')") == "2024-03-05"
     assert fn("DATE_FORMAT('not a date', '%Y')") is None
@@ -524,7 +531,7 @@ def test_compat_returns_raw_text_with_fields_substituted() -> None:
     compat = Context(compat=True)
     assert render("_function LEFT('{{a}}', 2) +* 1", {"a": "xyz"}, compat) == "LEFT('xyz', 2) +* 1"
     assert render("_function nosuch({{a}})", {"a": 5}, compat) == "nosuch(5)"
-    assert render("_function {{d.x}} + 1", {"d": [{"x": 1}]}, compat) == '[1] + 1'
+    assert render("_function {{d.x}} + 1", {"d": [{"x": 1}]}, compat) == "[1] + 1"
     with pytest.raises(ExprError):
         render("_function nosuch({{a}})", {"a": 5}, Context())
 
@@ -560,5 +567,5 @@ def test_find_collection_without_end_find_is_an_error() -> None:
 
 
 def test_find_collection_without_lookup_is_a_clear_error() -> None:
-    with pytest.raises(ExprError, match="no(ne is)? configured|none is configured"):
+    with pytest.raises(ExprError, match="needs a lookup, but none is configured"):
         fn("_findCollection find a from b where c={{d}} _endFind", {"d": 1})

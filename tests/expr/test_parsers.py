@@ -36,7 +36,11 @@ from ferry.expr import ExprError, apply_parser, compile_parser
             {"name": "ConvertJson"},
             [{"Key": 1033, "Value": "2037"}, {"Key": 2052, "Value": "2037"}],
         ),
-        ('{"1033":\n"en",\r\n"lang":"zh"}', "ConvertJson", [{"Key": 1033, "Value": "en"}, {"Key": "lang", "Value": "zh"}]),
+        (
+            '{"1033":\n"en",\r\n"lang":"zh"}',
+            "ConvertJson",
+            [{"Key": 1033, "Value": "en"}, {"Key": "lang", "Value": "zh"}],
+        ),
         ("[1, 2]", {"name": "ConvertJson"}, [1, 2]),
         ([{"a": 1}], {"name": "ConvertJson"}, [{"a": 1}]),
         ("", {"name": "ConvertJson"}, None),
@@ -62,7 +66,9 @@ def test_bad_parser_specs(spec: Any, fragment: str) -> None:
     assert fragment in str(info.value)
 
 
-@pytest.mark.parametrize(("value", "fragment"), [("{not json", "not valid JSON"), (5, "expected a JSON object")])
+@pytest.mark.parametrize(
+    ("value", "fragment"), [("{not json", "not valid JSON"), (5, "expected a JSON object")]
+)
 def test_convert_json_errors(value: Any, fragment: str) -> None:
     with pytest.raises(ExprError, match=fragment):
         apply_parser(value, "ConvertJson")

@@ -22,7 +22,9 @@ from ferry.expr import (
 
 from .conftest import LAST_SYNC, NOW, NOW_TS
 
-EXAMPLES: dict[str, Any] = json.loads((Path(__file__).parent / "fixtures" / "qingyi_examples.json").read_text("utf-8"))
+EXAMPLES: dict[str, Any] = json.loads(
+    (Path(__file__).parent / "fixtures" / "qingyi_examples.json").read_text("utf-8")
+)
 CTX = Context(variables={"LAST_SYNC_TIME": LAST_SYNC}, now=NOW)
 
 
@@ -42,7 +44,10 @@ def test_jiandaoyun_source_request_with_parser_and_nested_filter() -> None:
             },
         },
     }
-    assert render(EXAMPLES["jiandaoyun_range_values"], {}, CTX) == ["2024-01-01 08:00:00", "2024-03-15 12:00:00"]
+    assert render(EXAMPLES["jiandaoyun_range_values"], {}, CTX) == [
+        "2024-01-01 08:00:00",
+        "2024-03-15 12:00:00",
+    ]
 
 
 def test_fanwei_condition_with_eqv2() -> None:
@@ -96,7 +101,9 @@ def test_function_on_a_child_field_inside_its_row() -> None:
             "field": "FEntity",
             "type": "array",
             "value": "details_list",
-            "children": [{"field": "FTaxRate", "type": "number", "value": EXAMPLES["functions"]["arithmetic"]}],
+            "children": [
+                {"field": "FTaxRate", "type": "number", "value": EXAMPLES["functions"]["arithmetic"]}
+            ],
         }
     ]
     body = build_request(nodes, {"details_list": [{"tax": 0.13}, {"tax": 0.06}]}, CTX)
@@ -125,14 +132,21 @@ def test_find_collection_examples() -> None:
             "children": [{"field": "FSrcEntryId", "type": "int", "value": EXAMPLES["find_collection"]}],
         }
     ]
-    record = {"purchase_no": "PO-9", "details_list": [{"goods_no": "G2"}, {"goods_no": "G1"}, {"goods_no": "G3"}]}
+    record = {
+        "purchase_no": "PO-9",
+        "details_list": [{"goods_no": "G2"}, {"goods_no": "G1"}, {"goods_no": "G3"}],
+    }
     assert build_request(nodes, record, ctx) == {
         "FEntity": [{"FSrcEntryId": 102}, {"FSrcEntryId": 101}, {"FSrcEntryId": None}]
     }
 
 
 def test_format_response_and_beat_flat_examples() -> None:
-    record = {"id": "W1", "create_time": "2024-03-15 10:30:00", "details_list": [{"goods": "A"}, {"goods": "B"}]}
+    record = {
+        "id": "W1",
+        "create_time": "2024-03-15 10:30:00",
+        "details_list": [{"goods": "A"}, {"goods": "B"}],
+    }
     formatted = format_response(record, EXAMPLES["format_response"], CTX)
     assert formatted["create_date"] == "2024-03-15"
     rows = beat_flat(formatted, EXAMPLES["beat_flat"], id_field="id")
@@ -145,7 +159,10 @@ def test_format_response_and_beat_flat_examples() -> None:
 def test_kingdee_target_with_table_body() -> None:
     record = {
         "consign_time": NOW_TS,
-        "details_list": [{"goods_no": "G1", "num": "2", "price": "10.50"}, {"goods_no": "G2", "num": 1, "price": 3}],
+        "details_list": [
+            {"goods_no": "G1", "num": "2", "price": "10.50"},
+            {"goods_no": "G2", "num": 1, "price": 3},
+        ],
     }
     body = compile_request(EXAMPLES["kingdee_target_request"]).build(record, CTX)
     assert body == {

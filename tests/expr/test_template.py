@@ -26,7 +26,11 @@ RECORD: dict[str, Any] = {
 
 
 def r(text: str, ctx: Context | None = None, record: dict[str, Any] | None = None) -> Any:
-    return render(text, RECORD if record is None else record, ctx or Context(variables={"LAST_SYNC_TIME": LAST_SYNC}, now=NOW))
+    return render(
+        text,
+        RECORD if record is None else record,
+        ctx or Context(variables={"LAST_SYNC_TIME": LAST_SYNC}, now=NOW),
+    )
 
 
 def test_constant_text_is_returned_as_is() -> None:
@@ -119,7 +123,10 @@ def test_single_brace_variables_fall_back_to_fields_then_to_text() -> None:
         ("{{create_time|date}}", "2024-03-15"),
         ("{{finish_ms|datetime}}", "2024-03-15 10:30:00"),
         ("{{create_time | timestamp | datetime}}", "2024-03-15 10:30:00"),
-        ("from {{LAST_SYNC_TIME|datetime}} to {{CURRENT_TIME|datetime}}", "from 2024-01-01 08:00:00 to 2024-03-15 12:00:00"),
+        (
+            "from {{LAST_SYNC_TIME|datetime}} to {{CURRENT_TIME|datetime}}",
+            "from 2024-01-01 08:00:00 to 2024-03-15 12:00:00",
+        ),
         ("{{nope|date}}", None),
     ],
 )
