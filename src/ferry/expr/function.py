@@ -366,6 +366,8 @@ def _exact(value: float) -> Any:
 
 
 def _flatten(values: Any, out: list[Any]) -> list[Any]:
+    if type(values) is list and not out and not any(type(v) is list for v in values):
+        return list(values)  # the usual flat column of a child table
     if isinstance(values, list):
         for value in values:
             _flatten(value, out)

@@ -388,11 +388,17 @@ def _compile_container(node: FieldNode, kind: str | None) -> Build:
         if required and not rows and not scope.ctx.compat:
             raise ExprError(f"required table {table_path!r} has no rows")
         out = []
-        for index, row in enumerate(rows):
-            try:
-                out.append(children(scope.bind(table_path, row)))
-            except ExprError as exc:
-                raise _located(exc, f"[{index}]") from None
+        # One child scope for all rows; its binding is swapped per row (rendering is synchronous).
+        child = scope.bind(table_path, None)
+        bound = child.rows
+        assert bound is not None
+        index = 0
+        try:
+            for index, row in enumerate(rows):
+                bound[table_path] = row
+                out.append(children(child))
+        except ExprError as exc:
+            raise _located(exc, f"[{index}]") from None
         return out
 
     return build_rows
@@ -466,6 +472,36 @@ def _steps(node: FieldNode, kind: str | None, render: Build, template: Template 
 
     if not (has_default or mapper or converter or parser or required):
         return render
+    if not (has_default or mapper or required):
+        # The common shapes: a typed field, optionally wrapped by a parser.
+        if parser is None:
+            assert converter is not None
+
+            def typed(scope: Scope) -> Any:
+                v = render(scope)
+                if v is None or type(v) in ready:
+                    return v
+                try:
+                    return converter(v, scope.ctx)
+                except ExprError:
+                    if scope.ctx.compat:
+                        return v
+                    raise
+
+            return typed
+        if converter is not None:
+
+            def typed_parsed(scope: Scope) -> Any:
+                v = render(scope)
+                if v is not None and type(v) not in ready:
+                    try:
+                        v = converter(v, scope.ctx)
+                    except ExprError:
+                        if not scope.ctx.compat:
+                            raise
+                return parser(v)
+
+            return typed_parsed
 
     def build(scope: Scope) -> Any:
         v = render(scope)
