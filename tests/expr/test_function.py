@@ -298,6 +298,8 @@ def test_date_format_specifiers() -> None:
         fn("DATE_FORMAT('{{t}}', '%M %b %W %a %j %D %T')", record) == "March Mar Tuesday Tue 065 5th 14:07:09"
     )
     assert fn("DATE_FORMAT('{{t}}', '%Y年%m月%d日')", record) == "2024年03月05日"
+    early = {"t": "2024-03-05 04:07:09.123"}
+    assert fn("DATE_FORMAT('{{t}}', '%k|%l|%r|%f|%S|%w|%%')", early) == "4|4|04:07:09 AM|123000|09|2|%"
     assert fn("DATE_FORMAT(20240305, '%Y-%m-%d')") == "2024-03-05"
     assert fn("DATE_FORMAT('not a date', '%Y')") is None
 

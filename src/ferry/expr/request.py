@@ -392,9 +392,10 @@ def _compile_container(node: FieldNode, kind: str | None) -> Build:
         child = scope.bind(table_path, None)
         bound = child.rows
         assert bound is not None
-        index = 0
+        index = -1
         try:
-            for index, row in enumerate(rows):
+            for row in rows:
+                index += 1
                 bound[table_path] = row
                 out.append(children(child))
         except ExprError as exc:
