@@ -113,3 +113,12 @@ def test_missing_credentials_are_named() -> None:
         make_auth(AuthMode.VALIDATE_USER, password="")
     with pytest.raises(ValueError, match="app_secret"):
         make_auth(AuthMode.SIGN, app_secret="")
+
+
+async def test_concurrent_calls_share_one_relogin(server: Server, make_client: ClientFactory) -> None:
+    client = make_client(AuthMode.APP_SECRET, concurrency=8)
+    await _query(client)
+    server.admin("POST", "sessions/expire")
+    results = await asyncio.gather(*(_query(client) for _ in range(8)))
+    assert results == [[]] * 8
+    assert server.admin("GET", "stats")["logins"] == {"LoginByAppSecret": 2}

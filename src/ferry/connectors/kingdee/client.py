@@ -13,6 +13,7 @@ re-signs once.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import ssl
@@ -132,6 +133,8 @@ class KingdeeClient:
         self.envelope: Envelope = envelope
         self._clock = clock
         self._session_id: str | None = None
+        # concurrent calls that find the session gone log in once between them, not once each
+        self._login_lock = asyncio.Lock()
         self._http = httpx.AsyncClient(
             timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
             transport=transport,
@@ -261,7 +264,10 @@ class KingdeeClient:
         write = op in WRITE_OPERATIONS
         for attempt in range(2):
             if self.auth.mode is not AuthMode.SIGNED_HEADERS and self._session_id is None:
-                await self.login()
+                async with self._login_lock:
+                    if self._session_id is None:
+                        await self.login()
+            used_session = self._session_id
             started = time.monotonic()
             meta: dict[str, int] = {}
             status: ResponseStatus | None = None
@@ -279,7 +285,9 @@ class KingdeeClient:
                 self._record(op, err.action, started, meta.get("http_status"), err.code)
                 self._adapt(err)
                 if isinstance(err, Reauthenticate) and attempt == 0:
-                    self._forget_session()
+                    if self._session_id == used_session:
+                        # only forget the session this call used: another call may already have renewed it
+                        self._forget_session()
                     continue
                 if isinstance(err, Reauthenticate) and self.auth.mode is AuthMode.SIGNED_HEADERS:
                     # signed headers are re-verified on every sessionless call: a second refusal means bad
