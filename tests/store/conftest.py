@@ -1,21 +1,24 @@
 """Store fixtures: every ledger test runs on SQLite (a file in tmp_path) and on PostgreSQL when reachable.
 
-PostgreSQL comes from ``$FERRY_TEST_POSTGRES_URL`` (default: the local ``test`` database); each test gets
-a fresh schema through ``search_path``, dropped afterwards, so tests never see each other's rows.
+PostgreSQL comes from ``$FERRY_TEST_POSTGRES_URL`` (default: the local ``test`` database). Schemas
+through ``search_path`` keep tests apart: ``db_url`` is a fresh empty schema per test, ``ledger`` a
+session-wide migrated schema truncated (identities restarted) before each test.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from ferry.store import Ledger
+from ferry.store import Ledger, metadata
 
 PG_DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -37,16 +40,19 @@ def postgres_problem() -> str | None:
     return None
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A database URL no other test uses."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('ledger')}/ledger.db"
-        return
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def require_postgres() -> None:
     problem = postgres_problem()
     if problem is not None:
         shown = make_url(postgres_url()).render_as_string(hide_password=True)
         pytest.skip(f"PostgreSQL not reachable at {shown}: {problem}")
+
+
+@contextlib.contextmanager
+def fresh_pg_schema() -> Iterator[str]:
+    """A new, empty schema; yields a URL whose search_path points at it; drops it afterwards."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(postgres_url(), poolclass=sa.NullPool)
     with admin.begin() as conn:
@@ -60,11 +66,40 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         admin.dispose()
 
 
-@pytest.fixture
-def ledger(db_url: str) -> Iterator[Ledger]:
-    """A migrated ledger on each backend."""
-    ledger = Ledger(db_url)
-    ledger.migrate()
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An empty database (no tables) no other test uses."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('ledger')}/ledger.db"
+        return
+    require_postgres()
+    with fresh_pg_schema() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_migrated_url() -> Iterator[str]:
+    """One migrated PostgreSQL schema for the session; :func:`ledger` empties it before each test
+    (migrating a fresh schema per test would cost most of the suite's time)."""
+    require_postgres()
+    with fresh_pg_schema() as url:
+        ledger = Ledger(url)
+        ledger.migrate()
+        ledger.close()
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    """A migrated, empty ledger on each backend."""
+    if request.param == "sqlite":
+        ledger = Ledger(f"sqlite:///{tmp_path}/ledger.db")
+        ledger.migrate()
+    else:
+        ledger = Ledger(request.getfixturevalue("pg_migrated_url"))
+        tables = ", ".join(table.name for table in metadata.sorted_tables)
+        with ledger.engine.begin() as conn:
+            conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     try:
         yield ledger
     finally:

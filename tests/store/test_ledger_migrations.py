@@ -74,3 +74,17 @@ def test_database_url_comes_from_the_environment(monkeypatch: object) -> None:
     engine = make_engine()
     assert str(engine.url) == "sqlite:///elsewhere.db"
     engine.dispose()
+
+
+def test_an_in_memory_ledger_is_one_database_across_threads() -> None:
+    from ferry.store import Collected
+
+    ledger = Ledger("sqlite://")
+    try:
+        ledger.migrate()
+        worker = threading.Thread(target=lambda: ledger.collect("s", [Collected("a", None, {})]))
+        worker.start()
+        worker.join()
+        assert ledger.counts() == {"pending": 1}
+    finally:
+        ledger.close()

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.pool import StaticPool
 
 #: environment variable naming the database; unset means a SQLite file in the working directory
 DATABASE_URL_ENV = "FERRY_DATABASE_URL"
@@ -36,9 +37,14 @@ def make_engine(url: str | None = None, **engine_kwargs: Any) -> Engine:
     Extra keyword arguments go to :func:`sqlalchemy.create_engine` (pool sizes, echo...).
     """
     url = url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
-    backend = make_url(url).get_backend_name()
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
     engine_kwargs.setdefault("json_serializer", json_dumps)
     if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            # an in-memory database lives in one connection: share it (for tests and one-off commands;
+            # it is not safe for concurrent writers)
+            engine_kwargs.setdefault("poolclass", StaticPool)
         connect_args = dict(engine_kwargs.pop("connect_args", {}))
         connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_S)
         connect_args.setdefault("check_same_thread", False)
