@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +50,8 @@ def start_sandbox() -> Iterator[Callable[..., RunningSandbox]]:
     yield start
     for server, http in servers:
         http.close()
-        server.stop()
+        # stopping waits for uvicorn's next tick; do it in the background so the next test need not wait
+        threading.Thread(target=server.stop, daemon=True).start()
 
 
 @pytest.fixture
