@@ -30,7 +30,7 @@ def test_validate_reports_every_error_with_place_and_exit_1(tmp_path: Path) -> N
     bad.write_text("id: s1\nsource:\n  api: a\n  method: FETCH\ntarget: {}\n", encoding="utf-8")
     r = ferry("validate", str(bad), "examples/dingtalk-payapply-to-paybill.yaml")
     assert r.returncode == 1
-    assert f"{bad}:4:11: source.method:" in r.stderr
+    assert f"{bad}:4:3: source.method:" in r.stderr
     assert f"{bad}:5:1: target.api: required key is missing" in r.stderr
     assert "Traceback" not in r.stderr
     assert "1 of 2 file(s) invalid" in r.stderr

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
-from ferry.store import Ledger
+if TYPE_CHECKING:
+    from ferry.store import Ledger
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -22,6 +24,9 @@ ConnectionsOption = typer.Option(
 
 
 def open_ledger(url: str | None) -> Ledger:
+    # imported here: SQLAlchemy costs half a second that `ferry validate` need not pay
+    from ferry.store import Ledger
+
     ledger = Ledger(url or os.environ.get("FERRY_DATABASE_URL"))
     ledger.migrate()
     return ledger

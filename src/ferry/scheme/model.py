@@ -207,7 +207,8 @@ class OmissionRemedy(_Model):
 class _Side(_Model):
     connection: str | None = None
     api: str
-    method: str = "POST"
+    #: HTTP verb; unset means the connector's own default (GET for a REST source, POST otherwise)
+    method: str | None = None
     effect: str | None = Field(default=None, validation_alias=AliasChoices("effect", "type"))
     id_check: bool = Field(default=True, validation_alias=AliasChoices("id_check", "idCheck"))
     request: list[FieldSpec] = Field(default_factory=list)
@@ -230,7 +231,9 @@ class _Side(_Model):
 
     @field_validator("method")
     @classmethod
-    def _method(cls, v: str) -> str:
+    def _method(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
         m = v.upper()
         if m not in {"GET", "POST", "PUT", "PATCH", "DELETE"}:
             raise ValueError(f"method must be an HTTP verb, got {v!r}")
