@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from ferry.connectors.errors import ConnectorError
 
@@ -36,11 +36,28 @@ class Window:
 RenderRequest = Callable[[Mapping[str, Any]], dict[str, Any]]
 
 
+@dataclass(frozen=True, slots=True)
+class RecordState:
+    """What a source knows about a record's life at the source, beside its content.
+
+    ``watching``: not final there yet (a RUNNING approval); the engine stores it and asks the source
+    again at ``watch_next_at`` (through :meth:`RefetchingSource.fetch`) until ``watch_until``.
+    ``skipped``: final but not to be written (a refused approval), with the reason.
+    """
+
+    status: Literal["pending", "watching", "skipped"] = "pending"
+    reason: str | None = None
+    watch_next_at: dt.datetime | None = None
+    watch_until: dt.datetime | None = None
+
+
 @dataclass(slots=True)
 class Page:
     records: list[dict[str, Any]]
     #: opaque position of the *next* page, for logs and resumption; None on the last page
     next_cursor: str | None = None
+    #: per-record states, parallel to ``records``; None means every record is ``pending``
+    states: list[RecordState | None] | None = None
 
 
 @runtime_checkable
@@ -52,6 +69,21 @@ class Source(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class RefetchingSource(Source, Protocol):
+    """A source that can fetch given records again: for records it marked ``watching``, and for
+    change events that name a record."""
+
+    async def fetch(self, source_ids: Sequence[str]) -> Page:
+        """The current content (and state) of these records; ids the source no longer knows are left out."""
+        ...
+
+    @property
+    def partitions(self) -> tuple[str, ...]:
+        """Watermark partitions (e.g. one per DingTalk process code); ``("",)`` when there is one."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,4 +136,15 @@ class Target(Protocol):
     async def aclose(self) -> None: ...
 
 
-__all__ = ["Page", "RenderRequest", "Source", "Target", "TargetDoc", "Window", "WriteItem", "WriteOutcome"]
+__all__ = [
+    "Page",
+    "RecordState",
+    "RefetchingSource",
+    "RenderRequest",
+    "Source",
+    "Target",
+    "TargetDoc",
+    "Window",
+    "WriteItem",
+    "WriteOutcome",
+]

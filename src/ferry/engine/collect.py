@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ferry.connectors.base import Source, Window
+from ferry.connectors.base import Page, RefetchingSource, Source, Window
 from ferry.engine.transform import Transform
 from ferry.scheme import Scheme
-from ferry.store import CollectCounts, Ledger
+from ferry.store import CollectCounts, Collected, Ledger
 
 Clock = Callable[[], dt.datetime]
 
@@ -112,13 +112,60 @@ class Collector:
             return self.transform.source_request({**variables, **extra})
 
         async for page in self.source.pages(window, render):
-            items = self.transform.collect_items(page.records, partition=window.partition)
-            if items:
-                counts = await asyncio.to_thread(
-                    self.ledger.collect, self.scheme.id, items, on_change=self.scheme.source.on_change
-                )
-                report.counts += counts
-            report.pages += 1
-            report.records += len(page.records)
-            if self.on_page is not None:
-                self.on_page(len(page.records))
+            await self._store(page, window.partition, report)
+
+    async def _store(self, page: Page, partition: str, report: CollectReport) -> list[Collected]:
+        items = self.transform.collect_items(page.records, partition=partition, states=page.states)
+        if items:
+            counts = await asyncio.to_thread(
+                self.ledger.collect, self.scheme.id, items, on_change=self.scheme.source.on_change
+            )
+            report.counts += counts
+        report.pages += 1
+        report.records += len(page.records)
+        if self.on_page is not None:
+            self.on_page(len(page.records))
+        return items
+
+    async def fetch(self, source_ids: Sequence[str], report: CollectReport | None = None) -> CollectReport:
+        """Fetch named records again (a change event, or a re-check) and store what came back."""
+        report = report or CollectReport()
+        if not source_ids or not isinstance(self.source, RefetchingSource):
+            return report
+        page = await self.source.fetch(list(source_ids))
+        items = await self._store(page, "", report)
+        # a record that is still not final comes back unchanged, so collect leaves it alone:
+        # move its next look-up here
+        for item in items:
+            if item.status == "watching" and item.watch_next_at is not None:
+                row = await asyncio.to_thread(self.ledger.get, self.scheme.id, item.source_id)
+                if row is not None and row.status == "watching":
+                    await asyncio.to_thread(self.ledger.reschedule_watch, row.id, item.watch_next_at)
+        return report
+
+    async def recheck(self, *, limit: int = 100) -> CollectReport:
+        """Ask the source again about ``watching`` records whose time has come."""
+        report = CollectReport()
+        if not isinstance(self.source, RefetchingSource):
+            return report
+        while True:
+            rows = await asyncio.to_thread(
+                self.ledger.due_watch, self.scheme.id, now=self.clock(), limit=limit
+            )
+            if not rows:
+                return report
+            before = report.records
+            await self.fetch([r.source_id for r in rows], report)
+            # whatever the source did not return or did not reschedule must not be asked again in this pass
+            for r in rows:
+                row = await asyncio.to_thread(self.ledger.get_by_id, r.id)
+                if (
+                    row is not None
+                    and row.status == "watching"
+                    and (row.watch_next_at is None or row.watch_next_at <= self.clock())
+                ):
+                    await asyncio.to_thread(
+                        self.ledger.reschedule_watch, r.id, self.clock() + dt.timedelta(minutes=10)
+                    )
+            if len(rows) < limit or report.records == before:
+                return report

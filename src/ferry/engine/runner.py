@@ -110,10 +110,35 @@ class Engine:
             )
             partitions = tuple(getattr(source, "partitions", ("",)))
             report = await collector.run(partitions=partitions)
+            rechecked = await collector.recheck()
+            report.records += rechecked.records
+            report.pages += rechecked.pages
+            report.counts += rechecked.counts
         except BaseException as e:
             status = "interrupted" if isinstance(e, asyncio.CancelledError | KeyboardInterrupt) else "failed"
             await asyncio.to_thread(
                 self.ledger.finish_run, run_id, status=status, error=str(e) or type(e).__name__
+            )
+            raise
+        finally:
+            await source.aclose()
+            await asyncio.to_thread(self.ledger.flush)
+        await asyncio.to_thread(self.ledger.finish_run, run_id, status="ok", counts=report.as_dict())
+        return report
+
+    async def collect_ids(
+        self, scheme: Scheme, source_ids: Sequence[str], *, trigger: str = "event"
+    ) -> CollectReport:
+        """Fetch named records now (a change event named them) and store them; polling stays the safety net."""
+        conn = self._connection(scheme, "source", scheme.source.connection)
+        ctx = BuildContext(recorder=self.ledger, scheme_id=scheme.id, ledger=self.ledger)
+        source = build_source(conn, scheme.source, ctx)
+        run_id = await asyncio.to_thread(self.ledger.start_run, scheme.id, "collect", trigger)
+        try:
+            report = await Collector(scheme, self.ledger, source, self.transform(scheme)).fetch(source_ids)
+        except BaseException as e:
+            await asyncio.to_thread(
+                self.ledger.finish_run, run_id, status="failed", error=str(e) or type(e).__name__
             )
             raise
         finally:

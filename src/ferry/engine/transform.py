@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ferry import expr
-from ferry.connectors.base import Window
+from ferry.connectors.base import RecordState, Window
 from ferry.scheme import FieldSpec, Scheme
 from ferry.store import Collected
 
@@ -115,10 +115,17 @@ class Transform:
     def source_request(self, variables: Mapping[str, Any]) -> dict[str, Any]:
         return self._source_request.build({}, self.context(variables))
 
-    def collect_items(self, raw: Sequence[Mapping[str, Any]], *, partition: str = "") -> list[Collected]:
+    def collect_items(
+        self,
+        raw: Sequence[Mapping[str, Any]],
+        *,
+        partition: str = "",
+        states: Sequence[RecordState | None] | None = None,
+    ) -> list[Collected]:
         src = self.scheme.source
         items: list[Collected] = []
-        for record in raw:
+        for index, record in enumerate(raw):
+            state = states[index] if states is not None and index < len(states) else None
             if not isinstance(record, Mapping):
                 items.append(
                     self._malformed(record, partition, "the source returned a record that is not an object")
@@ -134,9 +141,9 @@ class Transform:
                 if source_id is None or source_id == "":
                     items.append(self._malformed(row, partition, f"record has no id at '{src.id}'"))
                     continue
-                status: Any = "pending"
-                reason = None
-                if self._condition is not None:
+                status: Any = state.status if state else "pending"
+                reason = state.reason if state else None
+                if self._condition is not None and status == "pending":
                     verdict = self._condition.apply(row, self._ctx)
                     if verdict.record is None:
                         status, reason = "skipped", f"filtered: {verdict.reason}"
@@ -150,6 +157,8 @@ class Transform:
                         status=status,
                         reason=reason,
                         partition=partition,
+                        watch_next_at=state.watch_next_at if state else None,
+                        watch_until=state.watch_until if state else None,
                     )
                 )
         return items
