@@ -28,20 +28,17 @@ def test_serve_runs_on_schedule_and_sigterm_finishes_in_flight_work(tmp_path: Pa
         (schemes / "shop.yaml").write_text(text, encoding="utf-8")
         (tmp_path / "connections.yaml").write_text(connections_yaml(shop.url, target.url), encoding="utf-8")
         env = {**os.environ, "FERRY_DATABASE_URL": f"sqlite:///{tmp_path / 'ferry.db'}"}
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ferry.cli.main",
-                "serve",
-                str(schemes),
-                "--connections",
-                str(tmp_path / "connections.yaml"),
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+
+        def serve() -> subprocess.Popen[bytes]:
+            args = ["serve", str(schemes), "--connections", str(tmp_path / "connections.yaml")]
+            return subprocess.Popen(
+                [sys.executable, "-m", "ferry.cli.main", *args],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+
+        proc = serve()
         ledger = Ledger(env["FERRY_DATABASE_URL"])
         ledger.migrate()
         deadline = time.monotonic() + 60
@@ -59,20 +56,7 @@ def test_serve_runs_on_schedule_and_sigterm_finishes_in_flight_work(tmp_path: Pa
         assert sum(counts.values()) == 40
 
         # started again, it finishes the rest and writes nothing twice
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ferry.cli.main",
-                "serve",
-                str(schemes),
-                "--connections",
-                str(tmp_path / "connections.yaml"),
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        proc = serve()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and ledger.counts("shop-to-erp").get("written", 0) < 40:
             time.sleep(0.05)

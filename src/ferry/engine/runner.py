@@ -14,10 +14,11 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ferry.connectors.base import Source, Target
 from ferry.engine.collect import Collector, CollectReport
 from ferry.engine.dispatch import Dispatcher, DispatchReport
 from ferry.engine.registry import BuildContext, ConnectionLike, build_source, build_target
@@ -31,6 +32,11 @@ log = logging.getLogger("ferry.engine")
 def default_owner() -> str:
     """A lease owner name unique to this process: host, pid and a random suffix."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class _RunRecord:
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 class ConfigError(Exception):
@@ -93,27 +99,15 @@ class Engine:
     def transform(self, scheme: Scheme) -> Transform:
         return Transform(scheme, lookup=self.ledger)
 
-    async def collect(
-        self, scheme: Scheme, *, trigger: str = "manual", progress: Progress | None = None
-    ) -> CollectReport:
-        conn = self._connection(scheme, "source", scheme.source.connection)
-        ctx = BuildContext(recorder=self.ledger, scheme_id=scheme.id, ledger=self.ledger)
-        source = build_source(conn, scheme.source, ctx)
-        run_id = await asyncio.to_thread(self.ledger.start_run, scheme.id, "collect", trigger)
+    @contextlib.asynccontextmanager
+    async def _recorded_run(
+        self, scheme: Scheme, kind: str, trigger: str, connector: Source | Target
+    ) -> AsyncIterator[_RunRecord]:
+        """Record a run in the ledger around a pass, close its connector, flush the API-call log."""
+        run_id = await asyncio.to_thread(self.ledger.start_run, scheme.id, kind, trigger)
+        record = _RunRecord()
         try:
-            collector = Collector(
-                scheme,
-                self.ledger,
-                source,
-                self.transform(scheme),
-                on_page=progress.on_page if progress else None,
-            )
-            partitions = tuple(getattr(source, "partitions", ("",)))
-            report = await collector.run(partitions=partitions)
-            rechecked = await collector.recheck()
-            report.records += rechecked.records
-            report.pages += rechecked.pages
-            report.counts += rechecked.counts
+            yield record
         except BaseException as e:
             status = "interrupted" if isinstance(e, asyncio.CancelledError | KeyboardInterrupt) else "failed"
             await asyncio.to_thread(
@@ -121,30 +115,47 @@ class Engine:
             )
             raise
         finally:
-            await source.aclose()
+            await connector.aclose()
             await asyncio.to_thread(self.ledger.flush)
-        await asyncio.to_thread(self.ledger.finish_run, run_id, status="ok", counts=report.as_dict())
+        await asyncio.to_thread(self.ledger.finish_run, run_id, status="ok", counts=record.counts)
+
+    def _source(self, scheme: Scheme) -> Source:
+        conn = self._connection(scheme, "source", scheme.source.connection)
+        return build_source(conn, scheme.source, BuildContext(self.ledger, scheme.id, self.ledger))
+
+    def _target(self, scheme: Scheme) -> Target:
+        conn = self._connection(scheme, "target", scheme.target.connection)
+        return build_target(conn, scheme.target, BuildContext(self.ledger, scheme.id, self.ledger))
+
+    async def collect(
+        self, scheme: Scheme, *, trigger: str = "manual", progress: Progress | None = None
+    ) -> CollectReport:
+        """One collect pass: every window since the watermark, then the due re-checks of watched records."""
+        source = self._source(scheme)
+        async with self._recorded_run(scheme, "collect", trigger, source) as run:
+            collector = Collector(
+                scheme,
+                self.ledger,
+                source,
+                self.transform(scheme),
+                on_page=progress.on_page if progress else None,
+            )
+            report = await collector.run(partitions=tuple(getattr(source, "partitions", ("",))))
+            rechecked = await collector.recheck()
+            report.records += rechecked.records
+            report.pages += rechecked.pages
+            report.counts += rechecked.counts
+            run.counts = report.as_dict()
         return report
 
     async def collect_ids(
         self, scheme: Scheme, source_ids: Sequence[str], *, trigger: str = "event"
     ) -> CollectReport:
         """Fetch named records now (a change event named them) and store them; polling stays the safety net."""
-        conn = self._connection(scheme, "source", scheme.source.connection)
-        ctx = BuildContext(recorder=self.ledger, scheme_id=scheme.id, ledger=self.ledger)
-        source = build_source(conn, scheme.source, ctx)
-        run_id = await asyncio.to_thread(self.ledger.start_run, scheme.id, "collect", trigger)
-        try:
+        source = self._source(scheme)
+        async with self._recorded_run(scheme, "collect", trigger, source) as run:
             report = await Collector(scheme, self.ledger, source, self.transform(scheme)).fetch(source_ids)
-        except BaseException as e:
-            await asyncio.to_thread(
-                self.ledger.finish_run, run_id, status="failed", error=str(e) or type(e).__name__
-            )
-            raise
-        finally:
-            await source.aclose()
-            await asyncio.to_thread(self.ledger.flush)
-        await asyncio.to_thread(self.ledger.finish_run, run_id, status="ok", counts=report.as_dict())
+            run.counts = report.as_dict()
         return report
 
     async def dispatch(
@@ -155,31 +166,20 @@ class Engine:
         progress: Progress | None = None,
         stop: asyncio.Event | None = None,
     ) -> DispatchReport:
-        conn = self._connection(scheme, "target", scheme.target.connection)
-        ctx = BuildContext(recorder=self.ledger, scheme_id=scheme.id, ledger=self.ledger)
-        target = build_target(conn, scheme.target, ctx)
-        run_id = await asyncio.to_thread(self.ledger.start_run, scheme.id, "dispatch", trigger)
-        dispatcher = Dispatcher(
-            scheme,
-            self.ledger,
-            target,
-            self.transform(scheme),
-            owner=self.owner,
-            lease_seconds=self.lease_seconds,
-            on_outcome=progress.on_outcome if progress else None,
-        )
-        try:
-            report = await dispatcher.run(stop=stop)
-        except BaseException as e:
-            status = "interrupted" if isinstance(e, asyncio.CancelledError | KeyboardInterrupt) else "failed"
-            await asyncio.to_thread(
-                self.ledger.finish_run, run_id, status=status, error=str(e) or type(e).__name__
+        """Dispatch until nothing is due (or ``stop`` is set between batches)."""
+        target = self._target(scheme)
+        async with self._recorded_run(scheme, "dispatch", trigger, target) as run:
+            dispatcher = Dispatcher(
+                scheme,
+                self.ledger,
+                target,
+                self.transform(scheme),
+                owner=self.owner,
+                lease_seconds=self.lease_seconds,
+                on_outcome=progress.on_outcome if progress else None,
             )
-            raise
-        finally:
-            await target.aclose()
-            await asyncio.to_thread(self.ledger.flush)
-        await asyncio.to_thread(self.ledger.finish_run, run_id, status="ok", counts=report.as_dict())
+            report = await dispatcher.run(stop=stop)
+            run.counts = report.as_dict()
         return report
 
     async def run(
