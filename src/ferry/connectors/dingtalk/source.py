@@ -1,0 +1,386 @@
+"""The approval source: DingTalk approval instances of some templates as Ferry records.
+
+How it spends the customer's calls (a standard org has 5 000 metered calls a month):
+
+- ``pages(window)`` lists instance IDs of the window's process code (one partition per code), in
+  sub-windows of at most 120 days that never start before the 365-day horizon, 20 IDs per call,
+  cursor until there is none. It then fetches details **only** for IDs the ledger does not hold yet,
+  or holds as ``watching`` and due for a look (``watch_next_at`` has come): an instance already
+  pending, written, skipped... costs no further call. Details are fetched concurrently, bounded by
+  ``concurrency`` and paced by the client's rate limiter.
+- ``fetch(ids)`` (re-checks of ``watching`` records, change events) fetches the named instances, again
+  leaving out those the ledger already holds as final.
+
+State rules (scheme params ``statuses``, ``result``, ``max_age_days``):
+
+| instance | record state |
+|---|---|
+| status in ``statuses`` (COMPLETED: and result = ``result``) | ``pending`` |
+| COMPLETED + refuse | ``skipped``: "approval refused" |
+| TERMINATED / CANCELED | ``skipped``: "approval revoked" / "approval cancelled" |
+| RUNNING or NEW, younger than ``max_age_days`` | ``watching``, next look by age (5 min … 12 h), until create + max age |
+| RUNNING or NEW, older | ``skipped``: "still running after N days" |
+
+A record holds the decoded form fields by label at the top level, the instance fields, the form by
+bizAlias (``_by_alias``) and by component id (``_by_id``), and the instance as DingTalk sent it
+(``_raw``, without the answer envelope whose request id changes on every call). Everything is plain
+JSON: money and numbers are decimal strings ("12800.50"), dates ISO strings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ferry.connectors.base import Page, RecordState, RenderRequest, Window
+from ferry.connectors.dingtalk.client import MAX_PAGE_SIZE, DingTalkClient
+from ferry.connectors.dingtalk.forms import flatten_form
+from ferry.connectors.errors import GiveUp, RetryLater
+from ferry.ratelimit.bucket import retry_delay
+
+log = logging.getLogger("ferry.connectors.dingtalk")
+
+T = TypeVar("T")
+Clock = Callable[[], dt.datetime]
+
+#: DingTalk refuses list windows longer than this ...
+MAX_SPAN = dt.timedelta(days=120)
+#: ... and starts further back than this (OA 高级版 allows 5 years; not assumed)
+HORIZON = dt.timedelta(days=365)
+#: keep clear of the horizon: DingTalk checks it against its own, later, clock
+HORIZON_MARGIN = dt.timedelta(minutes=5)
+#: the list API stops after this many IDs per loop; a sub-window that reaches it is split in two
+MAX_IDS_PER_LOOP = 10_000
+#: answers that mean the instance is gone (v1.0; the legacy host wraps it as 88 + sub_code)
+NOT_FOUND_CODES = ("processInstanceNotExist", "aflowProcessInstNotExist")
+
+#: (instance age below, next look after): young instances move fast, old ones rarely
+WATCH_SCHEDULE: tuple[tuple[dt.timedelta, dt.timedelta], ...] = (
+    (dt.timedelta(hours=1), dt.timedelta(minutes=5)),
+    (dt.timedelta(hours=6), dt.timedelta(minutes=15)),
+    (dt.timedelta(days=2), dt.timedelta(hours=1)),
+    (dt.timedelta(days=7), dt.timedelta(hours=4)),
+)
+WATCH_LATE = dt.timedelta(hours=12)
+
+_FINAL_REASONS = {"TERMINATED": "approval revoked", "CANCELED": "approval cancelled"}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class ApprovalParams(BaseModel):
+    """The scheme's ``source.params`` for a DingTalk source; an unknown key is a typo and refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: one template code or a list; each is its own watermark partition
+    process_code: tuple[str, ...] = Field(min_length=1)
+    #: instance statuses taken as records to write
+    statuses: tuple[str, ...] = ("COMPLETED",)
+    #: the result a COMPLETED instance must have (``agree``); null takes any result
+    result: tuple[str, ...] | None = ("agree",)
+    #: RUNNING instances are re-checked until they are this old, then skipped
+    max_age_days: float = Field(default=60, gt=0)
+    #: detail calls in flight at once (the rate limiter paces them further)
+    concurrency: int = Field(default=8, ge=1, le=64)
+    #: IDs per list call (DingTalk allows at most 20)
+    page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    #: v1 host only: ask the list API for RUNNING + the wanted statuses, so revoked instances cost no
+    #: detail call. Off by default: an instance in a state the filter cannot name (NEW) would be missed.
+    list_status_filter: bool = False
+    #: tries of one call on a transient or throttling answer before the pass gives up
+    attempts: int = Field(default=5, ge=1)
+    #: first back-off after a transient answer, doubled each try
+    retry_base_s: float = Field(default=1.0, ge=0)
+
+    @field_validator("process_code", "statuses", "result", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return (v,)
+        return v
+
+    @field_validator("statuses")
+    @classmethod
+    def _upper(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(s.upper() for s in v)
+
+
+class LedgerView(Protocol):
+    """What the source asks of the ledger: one record's status and next look."""
+
+    def get(self, scheme: str, source_id: str) -> Any: ...
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def plain(value: Any) -> Any:
+    """``value`` as plain JSON: Decimal to its exact string, date/datetime to ISO text."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def _raw_instance(inst: Mapping[str, Any]) -> Any:
+    """The instance object DingTalk sent, without the envelope (request ids differ on every call)."""
+    raw = inst.get("raw") or {}
+    if inst.get("api_style") == "oapi":
+        return raw.get("process_instance")
+    return raw.get("result")
+
+
+INSTANCE_FIELDS = (
+    "process_instance_id",
+    "business_id",
+    "title",
+    "status",
+    "result",
+    "originator_userid",
+    "originator_dept_id",
+    "originator_dept_name",
+    "create_time",
+    "finish_time",
+    "biz_action",
+)
+
+
+def to_record(inst: Mapping[str, Any]) -> dict[str, Any]:
+    """The Ferry record of one normalised instance (see the module docstring for its shape)."""
+    form = flatten_form(inst.get("form_component_values") or [])
+    record: dict[str, Any] = plain(form.by_name)
+    # instance fields win over a form label of the same name: id and number come from them
+    for name in INSTANCE_FIELDS:
+        record[name] = inst.get(name)
+    record["_by_alias"] = plain(form.by_alias)
+    record["_by_id"] = plain(form.by_id)
+    record["_raw"] = _raw_instance(inst)
+    return record
+
+
+def watch_interval(age: dt.timedelta) -> dt.timedelta:
+    """How long to wait before looking at a running instance of this age again."""
+    for below, interval in WATCH_SCHEDULE:
+        if age < below:
+            return interval
+    return WATCH_LATE
+
+
+class ApprovalSource:
+    """A :class:`~ferry.connectors.base.RefetchingSource` of DingTalk approval instances."""
+
+    def __init__(
+        self,
+        client: DingTalkClient,
+        params: ApprovalParams,
+        *,
+        ledger: LedgerView | None = None,
+        scheme_id: str = "",
+        clock: Clock = utcnow,
+    ) -> None:
+        self.client = client
+        self.params = params
+        self.ledger = ledger
+        self.scheme_id = scheme_id
+        self.clock = clock
+        self._slots = asyncio.Semaphore(params.concurrency)
+        #: calls made by this source, by kind; for logs and measurements
+        self.detail_calls = 0
+        self.list_calls = 0
+
+    def __repr__(self) -> str:
+        return f"ApprovalSource(process_code={list(self.params.process_code)!r}, client={self.client!r})"
+
+    @property
+    def partitions(self) -> tuple[str, ...]:
+        return self.params.process_code
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    # ------------------------------------------------------------------ states
+    def state_of(self, inst: Mapping[str, Any], now: dt.datetime | None = None) -> RecordState:
+        """The record state one instance stands for (the table in the module docstring)."""
+        p = self.params
+        now = now or self.clock()
+        status = str(inst.get("status") or "")
+        result = str(inst.get("result") or "")
+        if status in p.statuses and (status != "COMPLETED" or p.result is None or result in p.result):
+            return RecordState("pending")
+        if status == "COMPLETED":
+            reason = "approval refused" if result == "refuse" else f"approval result is {result or 'empty'}"
+            return RecordState("skipped", reason)
+        if status in _FINAL_REASONS:
+            return RecordState("skipped", _FINAL_REASONS[status])
+        if status not in ("RUNNING", "NEW"):
+            return RecordState("skipped", f"approval status {status or 'unknown'} is not taken")
+        created = _parse_time(inst.get("create_time")) or now
+        age = max(dt.timedelta(0), now - created)
+        until = created + dt.timedelta(days=p.max_age_days)
+        if now >= until:
+            return RecordState("skipped", f"still running after {age.days} days")
+        next_at = min(now + watch_interval(age), until)
+        return RecordState("watching", watch_next_at=next_at, watch_until=until)
+
+    # ------------------------------------------------------------------ calls
+    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+        """One call, tried again on transient and throttling answers (the limiter already slowed down)."""
+        attempt = 1
+        while True:
+            try:
+                return await call()
+            except RetryLater as exc:
+                if attempt >= self.params.attempts:
+                    raise
+                delay = retry_delay(exc.retry_after, attempt, base=self.params.retry_base_s)
+                log.info("DingTalk %s: %s; retry %d in %.1fs", exc.api, exc.action, attempt, delay)
+                await asyncio.sleep(delay)
+                attempt += 1
+
+    async def _detail(self, instance_id: str) -> dict[str, Any] | None:
+        async with self._slots:
+            try:
+                self.detail_calls += 1
+                return await self._retrying(lambda: self.client.get_instance(instance_id))
+            except GiveUp as exc:
+                if exc.code is not None and exc.code.endswith(NOT_FOUND_CODES):
+                    log.warning("DingTalk instance %s no longer exists", instance_id)
+                    return None
+                raise
+
+    async def _wanted(self, ids: Sequence[str]) -> list[str]:
+        """The IDs worth a detail call: unknown to the ledger, or watching and due."""
+        ledger = self.ledger
+        if ledger is None or not ids:
+            return list(ids)
+        now = self.clock()
+
+        def due(row: Any) -> bool:
+            return row is None or (
+                row.status == "watching" and (row.watch_next_at is None or row.watch_next_at <= now)
+            )
+
+        def check() -> list[str]:
+            return [iid for iid in ids if due(ledger.get(self.scheme_id, iid))]
+
+        return await asyncio.to_thread(check)
+
+    async def _page_of(self, ids: Sequence[str], cursor: str | None = None) -> Page:
+        instances = await asyncio.gather(*(self._detail(i) for i in ids))
+        now = self.clock()
+        records: list[dict[str, Any]] = []
+        states: list[RecordState | None] = []
+        for inst in instances:
+            if inst is None:
+                continue
+            records.append(to_record(inst))
+            states.append(self.state_of(inst, now))
+        return Page(records, next_cursor=cursor, states=states)
+
+    # ------------------------------------------------------------------ windows
+    def sub_windows(self, start: dt.datetime, end: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
+        """``[start, end]`` clipped to the horizon and cut into spans DingTalk accepts."""
+        now = self.clock()
+        start = max(start, now - HORIZON + HORIZON_MARGIN)
+        end = min(end, now)
+        spans = []
+        while start < end:
+            stop = min(end, start + MAX_SPAN)
+            spans.append((start, stop))
+            start = stop
+        return spans
+
+    async def _list(
+        self, code: str, start: dt.datetime, end: dt.datetime, seen: set[str]
+    ) -> AsyncIterator[list[str]]:
+        """Pages of new IDs created in ``[start, end]``; a span that hits the 10 000-ID cap is halved."""
+        start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+        cursor: int | None = 0
+        listed = 0
+        while cursor is not None:
+            self.list_calls += 1
+            call = functools.partial(
+                self.client.list_instance_ids,
+                code,
+                start_ms,
+                end_ms,
+                cursor=cursor,
+                size=self.params.page_size,
+            )
+            ids, cursor = await self._retrying(call)
+            listed += len(ids)
+            fresh = [i for i in ids if i not in seen]
+            seen.update(fresh)
+            if fresh:
+                yield fresh
+        if listed >= MAX_IDS_PER_LOOP and end - start > dt.timedelta(minutes=1):
+            middle = start + (end - start) / 2
+            log.warning("DingTalk %s: %d IDs in one span; listing its halves", code, listed)
+            for a, b in ((start, middle), (middle, end)):
+                async for page in self._list(code, a, b, seen):
+                    yield page
+
+    async def pages(self, window: Window, render: RenderRequest) -> AsyncIterator[Page]:
+        """Every instance of the window's process code (all codes for partition ``""``) created in it.
+
+        ``render`` is not used: the list API takes no scheme-defined request fields.
+        """
+        codes = (window.partition,) if window.partition else self.params.process_code
+        for code in codes:
+            seen: set[str] = set()
+            for start, end in self.sub_windows(window.start, window.end):
+                async for ids in self._list(code, start, end, seen):
+                    wanted = await self._wanted(ids)
+                    if wanted:
+                        yield await self._page_of(wanted, cursor=f"{code}@{end.isoformat()}")
+
+    async def fetch(self, source_ids: Sequence[str]) -> Page:
+        """The named instances now, except those the ledger already holds as final (no call for them)."""
+        unique = list(dict.fromkeys(str(i) for i in source_ids))
+        wanted = await self._final_filter(unique)
+        return await self._page_of(wanted)
+
+    async def _final_filter(self, ids: Sequence[str]) -> list[str]:
+        ledger = self.ledger
+        if ledger is None or not ids:
+            return list(ids)
+
+        def open_(row: Any) -> bool:
+            return row is None or row.status == "watching"
+
+        def check() -> list[str]:
+            return [iid for iid in ids if open_(ledger.get(self.scheme_id, iid))]
+
+        return await asyncio.to_thread(check)
+
+
+__all__ = [
+    "ApprovalParams",
+    "ApprovalSource",
+    "LedgerView",
+    "plain",
+    "to_record",
+    "watch_interval",
+]
