@@ -520,16 +520,14 @@ class KingdeeTarget:
         if m.failure:
             what = f"{m.form_id or 'document'} {m.number or m.id or ''}".strip()
             parts.append(f"{'drafted' if m.draft else 'created'} {what}; {m.failure}")
+        message = " | ".join(parts) if parts else None
         response = dict(m.base)
         if self.follow_ups:
             response["follow_up"] = m.steps
-        return TargetDoc(
-            id=m.id,
-            number=m.number,
-            draft=m.draft,
-            message=" | ".join(parts) if parts else None,
-            response=response,
-        )
+        if message:
+            # the ledger keeps the response of every written record; the message only for drafts
+            response["message"] = message
+        return TargetDoc(id=m.id, number=m.number, draft=m.draft, message=message, response=response)
 
     # ---- probe --------------------------------------------------------------------------------------
     async def probe(self, item: WriteItem) -> TargetDoc | None:
