@@ -464,8 +464,10 @@ class KingdeeTarget:
                 result = await self._operate(step, form, by, refs)
                 break
             except (RetryLater, OutcomeUnknown, Reauthenticate) as err:
-                # safe to send again: a repeat that finds the work done answers "already ..." = success
                 last = err
+                if isinstance(err, OutcomeUnknown) and op_key not in _ALREADY_DONE_TEXT:
+                    # only Submit and Audit are known to answer "already done" when repeated
+                    break
                 if attempt + 1 < self.follow_up_attempts:
                     await asyncio.sleep(
                         max(self.follow_up_retry_delay * (attempt + 1), err.retry_after or 0.0)
