@@ -38,6 +38,8 @@ class Erp:
         self.reject: set[str] = set()  # external ids answered with 422 (permanent)
         self.latency_s = latency_s
         self.posts = 0
+        #: the ERP's own master data about orders, for lookups: number -> expected amount
+        self.expected: dict[str, str] = {}
 
     def count(self, external_id: str) -> int:
         with self.lock:
@@ -63,6 +65,11 @@ class Erp:
                 doc = {"id": f"D{n:06d}", "number": f"DOC-{n:06d}", **body}
                 self.docs.setdefault(ext, []).append(doc)
             return JSONResponse({"id": doc["id"], "number": doc["number"]}, status_code=201)
+
+        @app.get("/expected")
+        def expected(no: str) -> dict[str, Any]:
+            amount = self.expected.get(no)
+            return {"items": [] if amount is None else [{"no": no, "amount": amount}]}
 
         @app.get("/documents")
         def find(external_id: str) -> dict[str, Any]:

@@ -86,6 +86,17 @@ class RefetchingSource(Source, Protocol):
         ...
 
 
+@runtime_checkable
+class Querier(Protocol):
+    """Answers lookups (联查) made while records are checked: one query, its rows."""
+
+    async def query(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Rows matching ``params`` (connector-specific keys), at most a few; [] when none match."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class WriteItem:
     """One record's rendered request. ``key`` is the ledger's record id; ``number`` its business number."""
@@ -138,6 +149,7 @@ class Target(Protocol):
 
 __all__ = [
     "Page",
+    "Querier",
     "RecordState",
     "RefetchingSource",
     "RenderRequest",

@@ -14,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ferry.connectors.base import Target, TargetDoc, WriteItem, WriteOutcome
+from ferry.connectors.base import Querier, Target, TargetDoc, WriteItem, WriteOutcome
 from ferry.connectors.errors import ConnectorError, GiveUp, OutcomeUnknown
 from ferry.engine.retry import next_attempt_at
 from ferry.engine.transform import RenderError, Transform
@@ -70,6 +70,7 @@ class Dispatcher:
         lease_seconds: float = 300.0,
         clock: Clock = utcnow,
         on_outcome: Callable[[str], None] | None = None,
+        queriers: Mapping[str, Querier] | None = None,
     ) -> None:
         self.scheme = scheme
         self.ledger = ledger
@@ -80,6 +81,8 @@ class Dispatcher:
         self.clock = clock
         self.on_outcome = on_outcome
         self.policy = scheme.retry
+        #: enrich step name -> the connection that answers it
+        self.queriers = dict(queriers or {})
 
     async def run(
         self, *, stop: asyncio.Event | None = None, max_batches: int | None = None
@@ -121,14 +124,21 @@ class Dispatcher:
                 if settled is not None:
                     outcomes.append(settled)
                     continue
-            reason = self.transform.quality(rec.content)
+            content: Mapping[str, Any] = rec.content
+            if self.scheme.enrich:
+                enriched = await self._enrich(rec, now)
+                if isinstance(enriched, Outcome):
+                    outcomes.append(enriched)
+                    continue
+                content = enriched
+            reason = self.transform.quality(content)
             if reason is not None:
                 outcomes.append(
                     Outcome(rec.id, "quarantined", reason=reason, error_type="quality", count_attempt=False)
                 )
                 continue
             try:
-                request = self.transform.target_request(rec.content)
+                request = self.transform.target_request(content)
             except RenderError as e:
                 outcomes.append(
                     Outcome(
@@ -140,10 +150,32 @@ class Dispatcher:
                     )
                 )
                 continue
-            to_write.append((rec, WriteItem(rec.id, rec.source_id, rec.number, request, rec.content)))
+            to_write.append((rec, WriteItem(rec.id, rec.source_id, rec.number, request, content)))
         if to_write:
             outcomes.extend(await self._write(to_write, now))
         return outcomes
+
+    async def _enrich(self, rec: Claimed, now: dt.datetime) -> Mapping[str, Any] | Outcome:
+        """The record's content with each ``enrich`` step's first row added under its name, or the
+        outcome that ends this attempt (a query that cannot be built, or a lookup that failed)."""
+        try:
+            queries = self.transform.enrich_queries(rec.content)
+        except RenderError as e:
+            return Outcome(
+                rec.id,
+                "quarantined",
+                reason=f"cannot build lookup: {e}",
+                error_type="render",
+                count_attempt=False,
+            )
+        content = dict(rec.content)
+        for name, params in queries.items():
+            try:
+                rows = await self.queriers[name].query(params)
+            except ConnectorError as e:
+                return self._failure(rec, {}, e, now)
+            content[name] = rows[0] if rows else None
+        return content
 
     async def _probe(self, rec: Claimed, now: dt.datetime) -> Outcome | None:
         """Ask the target whether an earlier write of ``rec`` landed. None means: not found, write it."""

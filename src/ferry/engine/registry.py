@@ -10,7 +10,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ferry.connectors.base import Source, Target
+from ferry.connectors.base import Querier, Source, Target
 from ferry.observe.calls import CallRecorder
 from ferry.scheme import SourceSpec, TargetSpec
 
@@ -65,3 +65,13 @@ def build_source(conn: ConnectionLike, spec: SourceSpec, ctx: BuildContext) -> S
 def build_target(conn: ConnectionLike, spec: TargetSpec, ctx: BuildContext) -> Target:
     tgt: Target = _module(conn).build_target(conn, spec, ctx)
     return tgt
+
+
+def build_querier(conn: ConnectionLike, ctx: BuildContext) -> Querier:
+    """A connection's lookup capability, for the scheme's ``enrich`` steps."""
+    module = _module(conn)
+    factory = getattr(module, "build_querier", None)
+    if factory is None:
+        raise UnknownConnector(f"connection '{conn.name}' (type '{conn.type}') cannot answer lookups")
+    querier: Querier = factory(conn, ctx)
+    return querier

@@ -18,10 +18,10 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ferry.connectors.base import Source, Target
+from ferry.connectors.base import Querier, Source, Target
 from ferry.engine.collect import Collector, CollectReport
 from ferry.engine.dispatch import Dispatcher, DispatchReport
-from ferry.engine.registry import BuildContext, ConnectionLike, build_source, build_target
+from ferry.engine.registry import BuildContext, ConnectionLike, build_querier, build_source, build_target
 from ferry.engine.transform import Transform
 from ferry.scheme import Schedule, Scheme
 from ferry.store import Ledger
@@ -168,6 +168,7 @@ class Engine:
     ) -> DispatchReport:
         """Dispatch until nothing is due (or ``stop`` is set between batches)."""
         target = self._target(scheme)
+        queriers = self._queriers(scheme)
         async with self._recorded_run(scheme, "dispatch", trigger, target) as run:
             dispatcher = Dispatcher(
                 scheme,
@@ -177,10 +178,28 @@ class Engine:
                 owner=self.owner,
                 lease_seconds=self.lease_seconds,
                 on_outcome=progress.on_outcome if progress else None,
+                queriers=queriers,
             )
-            report = await dispatcher.run(stop=stop)
+            try:
+                report = await dispatcher.run(stop=stop)
+            finally:
+                for querier in queriers.values():
+                    await querier.aclose()
             run.counts = report.as_dict()
         return report
+
+    def _queriers(self, scheme: Scheme) -> dict[str, Querier]:
+        """One lookup connection per ``enrich`` step (steps on the same connection share it)."""
+        built: dict[str, Querier] = {}
+        out: dict[str, Querier] = {}
+        for step in scheme.enrich:
+            conn = self._connection(
+                scheme, f"enrich.{step.name}.connection", step.connection or scheme.target.connection
+            )
+            if conn.name not in built:
+                built[conn.name] = build_querier(conn, BuildContext(self.ledger, scheme.id, self.ledger))
+            out[step.name] = built[conn.name]
+        return out
 
     async def run(
         self,

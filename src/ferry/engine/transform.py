@@ -89,6 +89,7 @@ class Transform:
                 rule,
                 expr.compile_template(_as_function(rule.check)),
                 expr.compile_template(_as_function(rule.when)) if rule.when else None,
+                expr.compile_template(rule.message) if rule.message else None,
             )
             for rule in scheme.quality
         ]
@@ -183,7 +184,7 @@ class Transform:
         if not self._quality:
             return None
         ctx = self._ctx
-        for rule, check, when in self._quality:
+        for rule, check, when, message in self._quality:
             try:
                 if when is not None and not _truthy(when.render(content, ctx)):
                     continue
@@ -191,8 +192,21 @@ class Transform:
             except expr.ExprError as e:
                 return f"quality rule '{rule.name}' could not be evaluated: {e}"
             if not ok:
-                return f"quality rule '{rule.name}' failed" + (f": {rule.message}" if rule.message else "")
+                if message is None:
+                    return f"quality rule '{rule.name}' failed"
+                try:
+                    text = message.render(content, ctx)
+                except expr.ExprError:
+                    text = rule.message
+                return f"quality rule '{rule.name}' failed: {text}"
         return None
+
+    def enrich_queries(self, content: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """Each ``enrich`` step's query rendered for this record (raises RenderError)."""
+        try:
+            return {e.name: expr.render(e.query, content, self._ctx) for e in self.scheme.enrich}
+        except expr.ExprError as e:
+            raise RenderError(str(e)) from None
 
     def target_request(self, content: Mapping[str, Any]) -> dict[str, Any]:
         try:

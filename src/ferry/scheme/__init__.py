@@ -6,6 +6,7 @@ Owns the scheme model and its JSON Schema; may use :mod:`ferry.expr` to check ex
 from ferry.scheme.load import Problem, SchemeError, load_scheme, load_side
 from ferry.scheme.model import (
     ConditionTerm,
+    Enrichment,
     FieldSpec,
     FollowUp,
     FormatRule,
@@ -23,6 +24,7 @@ from ferry.scheme.schema import native_json_schema
 
 __all__ = [
     "ConditionTerm",
+    "Enrichment",
     "FieldSpec",
     "FollowUp",
     "FormatRule",

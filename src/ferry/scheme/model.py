@@ -338,10 +338,26 @@ class TargetSpec(_Side):
         return v or []
 
 
+class Enrichment(_Strict):
+    """A lookup (联查) made before a record is checked and written: the first row a connection's query
+    returns is added to the record under ``name`` (None when nothing matched), for quality rules and
+    the request to use. Values in ``query`` are templates over the record.
+
+    Example: read the Kingdee payment request named on a DingTalk form, to compare amounts.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z_\u4e00-\u9fff][\w\u4e00-\u9fff]*$")
+    #: the connection to ask (default: the target's)
+    connection: str | None = None
+    #: connector-specific query, e.g. {form_id, fields, filter} for Kingdee or {path, params} for REST
+    query: dict[str, Any]
+
+
 class QualityRule(_Strict):
     """A data-quality rule (数据质量): a record failing it is quarantined with ``message`` as the reason.
 
-    ``check`` is a ``_function`` expression (the prefix may be omitted) that must be true.
+    ``check`` is a ``_function`` expression (the prefix may be omitted) that must be true. ``message``
+    may hold templates (``{{付款金额}}``) so the reason shows the values that failed.
     """
 
     name: str
@@ -370,6 +386,7 @@ class Scheme(_Model):
     timezone: str = "Asia/Shanghai"
     source: SourceSpec
     target: TargetSpec
+    enrich: list[Enrichment] = Field(default_factory=list)
     quality: list[QualityRule] = Field(default_factory=list)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     #: Qingyi-style ``_function`` error behaviour: return the raw text instead of failing the record

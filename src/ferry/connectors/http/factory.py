@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from ferry.connectors.http.adapter import RestSource, RestTarget
+from ferry.connectors.errors import GiveUp
+from ferry.connectors.http.adapter import RestSource, RestTarget, build_client
 from ferry.connectors.http.adapter import build_source as _build_source
 from ferry.connectors.http.adapter import build_target as _build_target
+from ferry.connectors.http.client import RestClient
+from ferry.connectors.http.paths import get_path
 from ferry.scheme import SourceSpec, TargetSpec
 
 
@@ -27,3 +31,39 @@ def build_source(conn: Any, spec: SourceSpec, ctx: Any) -> RestSource:
 
 def build_target(conn: Any, spec: TargetSpec, ctx: Any) -> RestTarget:
     return _build_target(conn.settings, _side(spec), ctx.recorder, connection_name=conn.name)
+
+
+class RestQuerier:
+    """Lookups over REST: ``{path, params, records_path, method}`` -> the rows at ``records_path``."""
+
+    def __init__(self, client: RestClient) -> None:
+        self.client = client
+
+    async def query(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        path = params.get("path")
+        if not isinstance(path, str) or not path:
+            raise GiveUp("a REST lookup needs a 'path'")
+        method = str(params.get("method") or "GET").upper()
+        body = params.get("params") or {}
+        answer = await self.client.request(
+            method,
+            path,
+            params=body if method == "GET" else None,
+            json=None if method == "GET" else body,
+            api_name=str(params.get("api_name") or path),
+        )
+        rows = get_path(answer, params.get("records_path")) if params.get("records_path") else answer
+        if rows is None:
+            return []
+        if isinstance(rows, dict):
+            return [rows]
+        if not isinstance(rows, list):
+            raise GiveUp(f"lookup {path}: expected a list of rows, got {type(rows).__name__}")
+        return [r for r in rows if isinstance(r, dict)]
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def build_querier(conn: Any, ctx: Any) -> RestQuerier:
+    return RestQuerier(build_client(conn.settings, ctx.recorder, connection_name=conn.name))
