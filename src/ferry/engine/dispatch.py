@@ -204,7 +204,8 @@ class Dispatcher:
         return Outcome(
             key,
             "written",
-            reason=(f"saved as a draft: {doc.message}" if doc.draft and doc.message else reason),
+            # the target's own words are kept: a draft's reason, or a follow-up that failed
+            reason=(f"saved as a draft: {doc.message}" if doc.draft and doc.message else doc.message or reason),
             target_id=doc.id,
             target_number=doc.number,
             draft=doc.draft,

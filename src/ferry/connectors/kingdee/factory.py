@@ -33,6 +33,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, Vali
 
 from ferry.connectors.kingdee.auth import AuthMode, KingdeeAuth
 from ferry.connectors.kingdee.client import KingdeeClient
+from ferry.connectors.kingdee.query import KingdeeQuerier
 from ferry.connectors.kingdee.target import TARGET_APIS, FollowUpStep, KingdeeTarget, ProbeSettings
 from ferry.connectors.settings import ConnectionSettingsError
 from ferry.observe.calls import CallRecorder
@@ -166,9 +167,22 @@ def build_target(conn: Any, spec: TargetSpec, ctx: Any) -> KingdeeTarget:
     )
 
 
+def build_querier(conn: Any, ctx: Any) -> KingdeeQuerier:
+    """Lookups for a scheme's ``enrich`` steps (ExecuteBillQuery)."""
+    settings = parse_settings(conn.settings, conn.name)
+    return KingdeeQuerier(build_client(settings, getattr(ctx, "recorder", None), connection=conn.name))
+
+
 def build_source(conn: Any, spec: Any, ctx: Any) -> Any:
     """Kingdee is a target only (queries are used by the probe); a Kingdee source is not built."""
     raise ValueError(f"connection {conn.name!r} (kingdee) can only be a target")
 
 
-__all__ = ["KingdeeSettings", "build_client", "build_source", "build_target", "parse_settings"]
+__all__ = [
+    "KingdeeSettings",
+    "build_client",
+    "build_querier",
+    "build_source",
+    "build_target",
+    "parse_settings",
+]
