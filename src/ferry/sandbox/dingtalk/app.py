@@ -25,6 +25,7 @@ from ferry.sandbox.dingtalk import lifecycle
 from ferry.sandbox.dingtalk.config import BEIJING, SandboxConfig
 from ferry.sandbox.dingtalk.state import Sandbox
 from ferry.sandbox.dingtalk.store import render_legacy, render_v1
+from ferry.sandbox.dingtalk.stream import StreamSandbox, stream_routes
 
 DAY_MS = 86_400_000
 MAX_SPAN_MS = 120 * DAY_MS
@@ -140,6 +141,7 @@ class DingTalkApp:
             Route("/_sandbox/events/{event_id}/deliver", self.admin_redeliver, methods=["POST"]),
             Route("/_sandbox/robots", self.admin_add_robot, methods=["POST"]),
             Route("/_sandbox/robot/messages", self.admin_robot_messages, methods=["GET"]),
+            *stream_routes(sandbox),
         ]
         self.starlette = Starlette(routes=routes)
 
@@ -568,8 +570,9 @@ class DingTalkApp:
         event = self.s.events_by_id.get(request.path_params["event_id"])
         if event is None:
             return JSONResponse({"error": "no such event"}, status_code=404)
-        if self.s.callback is None:
-            return JSONResponse({"error": "no callback registered"}, status_code=409)
+        streaming = isinstance(self.s, StreamSandbox) and self.s.stream.subscribed
+        if self.s.callback is None and not streaming:
+            return JSONResponse({"error": "no callback or stream client registered"}, status_code=409)
         record = await self.s.deliver(event)
         return JSONResponse({"delivery": record, "event": event.view()})
 
@@ -640,5 +643,5 @@ class TransportFaults:
 
 def create_app(config: SandboxConfig | None = None) -> TransportFaults:
     """The sandbox ASGI app; its ``sandbox`` attribute (the :class:`Sandbox`) is there for in-process use."""
-    sandbox = Sandbox(config or SandboxConfig())
+    sandbox = StreamSandbox(config or SandboxConfig())
     return TransportFaults(DingTalkApp(sandbox).starlette, sandbox)
