@@ -430,3 +430,54 @@ async def test_factory_builds_a_source_from_a_connection_and_scheme(sandbox: Any
     with pytest.raises(ValidationError):
         build_source(bad["d"], scheme.source, ctx)
     ledger.close()
+
+
+# ---------------------------------------------------------------------------------- events mode
+
+
+async def test_with_events_on_new_ids_are_stubs_until_their_event_fetches_them(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    ledger = new_ledger(tmp_path)
+    iid = create_running(sandbox)
+    c = collector(sandbox, ledger, events=True, event_grace_hours=6)
+    await c.run(partitions=c.source.partitions, windows=recent(sandbox))  # type: ignore[attr-defined]
+    row = ledger.get(SCHEME_ID, iid)
+    assert row is not None and row.status == "watching"
+    assert row.content == {"process_instance_id": iid, "status": None, "_stub": True}
+    assert row.watch_next_at is not None
+    assert dt.timedelta(hours=5.9) < row.watch_next_at - utcnow() <= dt.timedelta(hours=6)
+    assert requests(sandbox, V1_GET) == 0  # listed, not fetched
+
+    # the finish event fetches it: one call, and it is taken
+    sandbox.http.post(f"/_sandbox/instances/{iid}/approve", json={}).raise_for_status()
+    await c.fetch([iid])
+    row = ledger.get(SCHEME_ID, iid)
+    assert row is not None and row.status == "pending" and row.number == sandbox.state.find(iid).business_id
+    assert requests(sandbox, V1_GET) == 1
+    await c.source.aclose()
+    ledger.close()
+
+
+async def test_with_events_on_a_lost_event_is_caught_after_the_grace_period(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    ledger = new_ledger(tmp_path)
+    iid = create_running(sandbox)
+    c = collector(sandbox, ledger, events=True)
+    await c.run(partitions=c.source.partitions, windows=recent(sandbox))  # type: ignore[attr-defined]
+    row = ledger.get(SCHEME_ID, iid)
+    assert row is not None
+    ledger.reschedule_watch(row.id, past())
+    await c.recheck()  # still running: watched again, a grace period later
+    row = ledger.get(SCHEME_ID, iid)
+    assert row is not None and row.status == "watching" and row.content["status"] == "RUNNING"
+    assert row.watch_next_at is not None and row.watch_next_at - utcnow() > dt.timedelta(hours=23)
+    sandbox.http.post(f"/_sandbox/instances/{iid}/refuse", json={}).raise_for_status()
+    ledger.reschedule_watch(row.id, past())
+    await c.recheck()
+    row = ledger.get(SCHEME_ID, iid)
+    assert row is not None and row.status == "skipped" and row.reason == "approval refused"
+    assert requests(sandbox, V1_GET) == 2
+    await c.source.aclose()
+    ledger.close()

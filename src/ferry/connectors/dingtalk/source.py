@@ -10,6 +10,11 @@ How it spends the customer's calls (a standard org has 5 000 metered calls a mon
   ``concurrency`` and paced by the client's rate limiter.
 - ``fetch(ids)`` (re-checks of ``watching`` records, change events) fetches the named instances, again
   leaving out those the ledger already holds as final.
+- With ``events: true`` (HTTP push or Stream delivers ``bpms_instance_change``), a newly listed ID is
+  stored as a ``watching`` stub (``{"process_instance_id", "status": null, "_stub": true}``) without a
+  detail call: its finish event fetches it. Stubs and running instances are looked at again only after
+  ``event_grace_hours`` (24 h), the safety net for a lost event. That brings a steady day close to one
+  detail call per finished instance.
 
 State rules (scheme params ``statuses``, ``result``, ``max_age_days``):
 
@@ -97,6 +102,11 @@ class ApprovalParams(BaseModel):
     #: v1 host only: ask the list API for RUNNING + the wanted statuses, so revoked instances cost no
     #: detail call. Off by default: an instance in a state the filter cannot name (NEW) would be missed.
     list_status_filter: bool = False
+    #: events are on (HTTP push or Stream): a newly listed instance is stored as a ``watching`` stub
+    #: without a detail call, since its finish event will fetch it; stubs and running instances are
+    #: looked at again only after ``event_grace_hours``, in case an event was lost
+    events: bool = False
+    event_grace_hours: float = Field(default=24.0, gt=0)
     #: tries of one call on a transient or throttling answer before the pass gives up
     attempts: int = Field(default=5, ge=1)
     #: first back-off after a transient answer, doubled each try
@@ -241,8 +251,19 @@ class ApprovalSource:
         until = created + dt.timedelta(days=p.max_age_days)
         if now >= until:
             return RecordState("skipped", f"still running after {age.days} days")
-        next_at = min(now + watch_interval(age), until)
+        interval = watch_interval(age)
+        if p.events:
+            interval = max(interval, dt.timedelta(hours=p.event_grace_hours))
+        next_at = min(now + interval, until)
         return RecordState("watching", watch_next_at=next_at, watch_until=until)
+
+    def stub(self, instance_id: str, now: dt.datetime | None = None) -> tuple[dict[str, Any], RecordState]:
+        """A listed instance not fetched yet (events on): its id only, watched until its event comes."""
+        now = now or self.clock()
+        until = now + dt.timedelta(days=self.params.max_age_days)
+        next_at = min(now + dt.timedelta(hours=self.params.event_grace_hours), until)
+        record = {"process_instance_id": instance_id, "status": None, "_stub": True}
+        return record, RecordState("watching", watch_next_at=next_at, watch_until=until)
 
     # ------------------------------------------------------------------ calls
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
@@ -270,20 +291,25 @@ class ApprovalSource:
                     return None
                 raise
 
-    async def _wanted(self, ids: Sequence[str]) -> list[str]:
-        """The IDs worth a detail call: unknown to the ledger, or watching and due."""
+    async def _wanted(self, ids: Sequence[str]) -> tuple[list[str], list[str]]:
+        """``(new, due)``: IDs unknown to the ledger, and IDs it watches whose look is due.
+
+        Anything else (pending, written, skipped, ..., or watching and not due) costs no call.
+        """
         ledger = self.ledger
         if ledger is None or not ids:
-            return list(ids)
+            return list(ids), []
         now = self.clock()
 
-        def due(row: Any) -> bool:
-            return row is None or (
-                row.status == "watching" and (row.watch_next_at is None or row.watch_next_at <= now)
-            )
-
-        def check() -> list[str]:
-            return [iid for iid in ids if due(ledger.get(self.scheme_id, iid))]
+        def check() -> tuple[list[str], list[str]]:
+            new, due = [], []
+            for iid in ids:
+                row = ledger.get(self.scheme_id, iid)
+                if row is None:
+                    new.append(iid)
+                elif row.status == "watching" and (row.watch_next_at is None or row.watch_next_at <= now):
+                    due.append(iid)
+            return new, due
 
         return await asyncio.to_thread(check)
 
@@ -352,9 +378,20 @@ class ApprovalSource:
             seen: set[str] = set()
             for start, end in self.sub_windows(window.start, window.end):
                 async for ids in self._list(code, start, end, seen):
-                    wanted = await self._wanted(ids)
-                    if wanted:
-                        yield await self._page_of(wanted, cursor=f"{code}@{end.isoformat()}")
+                    new, due = await self._wanted(ids)
+                    cursor = f"{code}@{end.isoformat()}"
+                    if self.params.events:
+                        page = await self._page_of(due, cursor=cursor)
+                        now = self.clock()
+                        for iid in new:
+                            record, state = self.stub(iid, now)
+                            page.records.append(record)
+                            assert page.states is not None
+                            page.states.append(state)
+                    else:
+                        page = await self._page_of([*new, *due], cursor=cursor)
+                    if page.records:
+                        yield page
 
     async def fetch(self, source_ids: Sequence[str]) -> Page:
         """The named instances now, except those the ledger already holds as final (no call for them)."""
