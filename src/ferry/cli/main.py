@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from ferry.cli import expr_cmd, records_cmd, run_cmd, sandbox_dingtalk, sandbox_kingdee, validate_cmd
+from ferry.cli import (
+    demo_cmd,
+    expr_cmd,
+    records_cmd,
+    run_cmd,
+    sandbox_dingtalk,
+    sandbox_kingdee,
+    validate_cmd,
+)
 
 app = typer.Typer(
     name="ferry",
@@ -22,6 +30,7 @@ validate_cmd.register(app)
 run_cmd.register(app)
 records_cmd.register(app)
 expr_cmd.register(app)
+demo_cmd.register(app)
 
 
 @app.command()

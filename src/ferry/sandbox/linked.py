@@ -1,0 +1,238 @@
+"""Linked sandboxes: audited Kingdee payment requests and the DingTalk approvals that name them.
+
+The flagship flow starts with a payment request (付款申请单, ``CN_PAYAPPLY``) made and audited in
+Kingdee, sent to DingTalk for approval with its bill number (金蝶单据编号) on the form. Seeding
+creates both sides through each sandbox's admin API, so it works the same in-process (``ferry demo``)
+and against ``ferry sandbox both``. The plan says what each instance is for, so a run can be checked
+against the sandboxes' own state afterwards.
+
+Part of the sandbox package: it talks to the sandboxes over HTTP and imports nothing else of Ferry's.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+import httpx
+
+Kind = Literal[
+    "approved",
+    "refused",
+    "revoked",
+    "canceled",
+    "running",
+    "late",
+    "no_number",
+    "unknown_bill",
+    "mismatch",
+    "draft",
+]
+
+DAY_MS = 86_400_000
+
+
+@dataclass
+class Planned:
+    """One payment request and its approval, and what the flagship scheme should make of it."""
+
+    kind: Kind
+    bill_number: str | None
+    amount: Decimal
+    #: the amount written on the DingTalk form (differs from the bill's only for ``mismatch``)
+    form_amount: Decimal
+    created_days_ago: float
+    instance_id: str | None = None
+
+    @property
+    def approved(self) -> bool:
+        """Approved in DingTalk by the end of the demo (whether or not it may become a payment bill)."""
+        return self.kind in ("approved", "late", "draft", "no_number", "unknown_bill", "mismatch")
+
+    @property
+    def expects_payment_bill(self) -> bool:
+        """Approved, with a bill Kingdee knows and an amount that agrees: exactly one payment bill."""
+        return self.kind in ("approved", "late", "draft")
+
+
+@dataclass
+class LinkedPlan:
+    items: list[Planned] = field(default_factory=list)
+
+    def count(self) -> Counter[str]:
+        return Counter(p.kind for p in self.items)
+
+    def by_kind(self, kind: Kind) -> list[Planned]:
+        return [p for p in self.items if p.kind == kind]
+
+
+def plan(n: int, *, seed: int = 7) -> LinkedPlan:
+    """A realistic mix of ``n`` (at least 10) payment requests: most approved; some refused, revoked,
+    cancelled or still running; and one each of: no bill number on the form, a bill Kingdee does not
+    know, an amount that disagrees, a bill Kingdee can only save as a draft, and one approved only
+    after the first pass (delivered as an event)."""
+    if n < 10:
+        raise ValueError("the linked demo needs at least 10 instances")
+    rng = random.Random(seed)
+    special: list[Kind] = ["no_number", "unknown_bill", "mismatch", "draft", "late"]
+    kinds: list[Kind] = list(special)
+    for _ in range(n - len(special)):
+        r = rng.random()
+        kinds.append(
+            "approved"
+            if r < 0.78
+            else "refused"
+            if r < 0.86
+            else "revoked"
+            if r < 0.91
+            else "canceled"
+            if r < 0.93
+            else "running"
+        )
+    rng.shuffle(kinds)
+    out = LinkedPlan()
+    for i, kind in enumerate(kinds, start=1):
+        amount = Decimal(rng.randrange(10_000, 5_000_000)) / 100
+        number = f"FKSQ{700000 + i:06d}"
+        out.items.append(
+            Planned(
+                kind=kind,
+                bill_number=None if kind == "no_number" else number,
+                amount=amount,
+                form_amount=amount + Decimal("100.00") if kind == "mismatch" else amount,
+                created_days_ago=rng.uniform(0.2, 25.0),
+            )
+        )
+    return out
+
+
+def _ok(response: httpx.Response) -> Any:
+    if response.status_code >= 300:
+        raise RuntimeError(
+            f"sandbox admin call {response.request.url.path} failed: {response.status_code} {response.text}"
+        )
+    return response.json()
+
+
+def seed(dingtalk_url: str, kingdee_url: str, linked: LinkedPlan, *, now_ms: int | None = None) -> LinkedPlan:
+    """Create the Kingdee bills and the DingTalk approvals of ``linked``; fills in instance ids."""
+    now_ms = now_ms or int(time.time() * 1000)
+    with httpx.Client(timeout=30) as http:
+        bills = [
+            {
+                "number": p.bill_number,
+                "amount": float(p.amount),
+                **({"missing_settle_type": True} if p.kind == "draft" else {}),
+            }
+            for p in linked.items
+            if p.bill_number and p.kind != "unknown_bill"
+        ]
+        for start in range(0, len(bills), 500):
+            _ok(http.post(f"{kingdee_url}/_sandbox/bills", json={"bills": bills[start : start + 500]}))
+        for p in linked.items:
+            created = now_ms - int(p.created_days_ago * DAY_MS)
+            form: dict[str, Any] = {
+                "金蝶单据编号": p.bill_number if p.bill_number else "null",
+                "付款金额": f"{p.form_amount:.2f}",
+            }
+            inst = _ok(
+                http.post(
+                    f"{dingtalk_url}/_sandbox/instances", json={"form": form, "create_time_ms": created}
+                )
+            )
+            p.instance_id = str(inst.get("process_instance_id") or inst.get("id") or inst["instance_id"])
+            action = {
+                "refused": "refuse",
+                "revoked": "revoke",
+                "canceled": "cancel",
+                "running": None,
+                "late": None,
+            }.get(p.kind, "approve")
+            if action:
+                # decided some hours after it was made, never in the future
+                at = min(
+                    now_ms - 60_000, created + int(random.Random(p.instance_id).uniform(0.05, 0.9) * DAY_MS)
+                )
+                _ok(
+                    http.post(
+                        f"{dingtalk_url}/_sandbox/instances/{p.instance_id}/{action}", json={"at_ms": at}
+                    )
+                )
+    return linked
+
+
+def approve(dingtalk_url: str, instance_id: str) -> None:
+    """Approve a running instance now (the sandbox raises the finish event)."""
+    with httpx.Client(timeout=30) as http:
+        _ok(http.post(f"{dingtalk_url}/_sandbox/instances/{instance_id}/approve", json={}))
+
+
+@dataclass
+class Reconciliation:
+    """What the sandboxes hold, compared with what the plan expects."""
+
+    expected: int
+    payment_bills: int
+    drafts: int
+    missing: list[str]
+    duplicates: list[str]
+    #: payment bills made for requests that should have none (refused, mismatched, ...)
+    unexpected: list[str]
+
+
+def reconcile(kingdee_url: str, linked: LinkedPlan) -> Reconciliation:
+    """Count payment bills per source bill number in the Kingdee sandbox."""
+    numbers = [p.bill_number for p in linked.items if p.bill_number]
+    counts: dict[str, int] = {}
+    with httpx.Client(timeout=30) as http:
+        for start in range(0, len(numbers), 200):
+            chunk = numbers[start : start + 200]
+            answer = _ok(
+                http.get(f"{kingdee_url}/_sandbox/paybills/count", params=[("source", n) for n in chunk])
+            )
+            counts.update({str(k): int(v) for k, v in _counts(answer).items()})
+        drafts_answer = _ok(
+            http.get(f"{kingdee_url}/_sandbox/bills", params={"form_id": "AP_PAYBILL", "status": "Z"})
+        )
+        all_answer = _ok(http.get(f"{kingdee_url}/_sandbox/bills", params={"form_id": "AP_PAYBILL"}))
+    missing = [
+        p.bill_number or ""
+        for p in linked.items
+        if p.expects_payment_bill and counts.get(p.bill_number or "", 0) == 0
+    ]
+    duplicates = [
+        p.bill_number or "" for p in linked.items if p.bill_number and counts.get(p.bill_number, 0) > 1
+    ]
+    unexpected = [
+        p.bill_number
+        for p in linked.items
+        if p.bill_number and not p.expects_payment_bill and counts.get(p.bill_number, 0) > 0
+    ]
+    return Reconciliation(
+        expected=sum(1 for p in linked.items if p.expects_payment_bill),
+        payment_bills=len(_bills(all_answer)),
+        drafts=len(_bills(drafts_answer)),
+        missing=missing,
+        duplicates=duplicates,
+        unexpected=[u for u in unexpected if u],
+    )
+
+
+def _counts(answer: Any) -> dict[str, Any]:
+    if isinstance(answer, dict) and isinstance(answer.get("counts"), dict):
+        return dict(answer["counts"])
+    if isinstance(answer, dict):
+        return {k: v for k, v in answer.items() if isinstance(v, int)}
+    raise RuntimeError(f"unexpected paybills/count answer: {answer!r}")
+
+
+def _bills(answer: Any) -> list[Any]:
+    if isinstance(answer, dict) and isinstance(answer.get("bills"), list):
+        return list(answer["bills"])
+    if isinstance(answer, list):
+        return answer
+    raise RuntimeError(f"unexpected bills answer: {answer!r}")
