@@ -15,6 +15,7 @@ Uses everything, like the command line; nothing else imports it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import string
 import tempfile
@@ -171,8 +172,10 @@ async def run_demo(options: DemoOptions, progress: DemoProgress | None = None) -
         random_seed=options.random_seed,
         latency_ms=options.latency_ms,
         qps=int(options.qps),
-        **({"process_code": str(process_code)} if process_code else {}),
     )
+    if process_code:
+        # the sandbox's payment template takes the code the scheme reads
+        dt_config = dataclasses.replace(dt_config, process_code=str(process_code))
     kd_config = KingdeeConfig(random_seed=options.random_seed, latency_ms=options.latency_ms)
     plan = linked.plan(options.instances, seed=options.random_seed)
     tmp = tempfile.TemporaryDirectory(prefix="ferry-demo-")

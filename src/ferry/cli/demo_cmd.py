@@ -55,8 +55,13 @@ def register(app: typer.Typer) -> None:
         ) as bars:
             read = bars.add_task("approvals read", total=None)
             done = bars.add_task("records settled", total=None)
+
+            def start(instances: int, approved: int) -> None:
+                bars.update(read, total=instances)
+                bars.update(done, total=approved)
+
             progress = DemoProgress(
-                on_start=lambda n, approved: (bars.update(read, total=n), bars.update(done, total=approved)),
+                on_start=start,
                 on_collected=lambda n: bars.advance(read, n),
                 on_outcome=lambda _status: bars.advance(done, 1),
                 on_phase=lambda text: None if as_json else err.print(f"[dim]{text}[/dim]"),
