@@ -9,6 +9,7 @@ from ferry.cli import (
     expr_cmd,
     records_cmd,
     run_cmd,
+    sandbox_both,
     sandbox_dingtalk,
     sandbox_kingdee,
     validate_cmd,
@@ -26,6 +27,7 @@ sandbox_app = typer.Typer(help="Run the faithful DingTalk and Kingdee sandboxes.
 app.add_typer(sandbox_app, name="sandbox")
 sandbox_dingtalk.register(sandbox_app)
 sandbox_kingdee.register(sandbox_app)
+sandbox_both.register(sandbox_app)
 validate_cmd.register(app)
 run_cmd.register(app)
 records_cmd.register(app)
