@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
-# Sets up a virtual environment and runs the demo (the README's first Quick start command).
-# Until the flagship scheme lands (issue 6) the demo validates the example schemes and runs one
-# expression through the debugger.
+# Sets up a virtual environment and runs the demo (the README's first Quick start command):
+# the flagship scheme, DingTalk payment approvals -> Kingdee payment bills, against the built-in
+# sandboxes, then a reconciliation against the sandboxes' own state. Extra arguments go to `ferry demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 .venv/bin/python -m pip install -q -e . >/dev/null
-.venv/bin/ferry validate examples
-.venv/bin/ferry expr "_function CASE WHEN {{amount}} > 10000 THEN CONCAT('大额-', {{no}}) ELSE {{no}} END" \
-  --data '{"amount": "12000.00", "no": "FKSQ0001"}'
+exec .venv/bin/ferry demo "$@"
