@@ -97,6 +97,16 @@ class Querier(Protocol):
     async def aclose(self) -> None: ...
 
 
+@runtime_checkable
+class BatchQuerier(Querier, Protocol):
+    """A querier that answers many lookups in one call (e.g. Kingdee ``FBillNo IN (...)``), so a batch
+    of records costs one API call instead of one each."""
+
+    async def query_many(self, params: Sequence[Mapping[str, Any]]) -> list[list[dict[str, Any]]]:
+        """The rows of each query, in order."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class WriteItem:
     """One record's rendered request. ``key`` is the ledger's record id; ``number`` its business number."""
@@ -148,6 +158,7 @@ class Target(Protocol):
 
 
 __all__ = [
+    "BatchQuerier",
     "Page",
     "Querier",
     "RecordState",

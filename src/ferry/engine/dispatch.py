@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ferry.connectors.base import Querier, Target, TargetDoc, WriteItem, WriteOutcome
+from ferry.connectors.base import BatchQuerier, Querier, Target, TargetDoc, WriteItem, WriteOutcome
 from ferry.connectors.errors import ConnectorError, GiveUp, OutcomeUnknown
 from ferry.engine.retry import next_attempt_at
 from ferry.engine.transform import RenderError, Transform
@@ -83,6 +83,8 @@ class Dispatcher:
         self.policy = scheme.retry
         #: enrich step name -> the connection that answers it
         self.queriers = dict(queriers or {})
+        #: lookups in flight at once for connections that answer one at a time
+        self._lookups = asyncio.Semaphore(8)
 
     async def run(
         self, *, stop: asyncio.Event | None = None, max_batches: int | None = None
@@ -114,23 +116,30 @@ class Dispatcher:
 
     async def process(self, claimed: Sequence[Claimed]) -> list[Outcome]:
         """Decide every claimed record's outcome; calls the target at most once for the batch's writes
-        (plus one probe per record whose earlier write is in doubt)."""
+        (plus one probe per record whose earlier write is in doubt, and the batch's lookups)."""
         now = self.clock()
         outcomes: list[Outcome] = []
-        to_write: list[tuple[Claimed, WriteItem]] = []
+        ready: list[Claimed] = []
         for rec in claimed:
             if rec.needs_probe:
                 settled = await self._probe(rec, now)
                 if settled is not None:
                     outcomes.append(settled)
                     continue
-            content: Mapping[str, Any] = rec.content
-            if self.scheme.enrich:
-                enriched = await self._enrich(rec, now)
-                if isinstance(enriched, Outcome):
-                    outcomes.append(enriched)
-                    continue
-                content = enriched
+            ready.append(rec)
+        contents: dict[int, Mapping[str, Any]] = {rec.id: rec.content for rec in ready}
+        if self.scheme.enrich and ready:
+            for rec_id, result in (await self._enrich(ready, now)).items():
+                if isinstance(result, Outcome):
+                    outcomes.append(result)
+                    del contents[rec_id]
+                else:
+                    contents[rec_id] = result
+        to_write: list[tuple[Claimed, WriteItem]] = []
+        for rec in ready:
+            if rec.id not in contents:
+                continue
+            content = contents[rec.id]
             reason = self.transform.quality(content)
             if reason is not None:
                 outcomes.append(
@@ -155,27 +164,61 @@ class Dispatcher:
             outcomes.extend(await self._write(to_write, now))
         return outcomes
 
-    async def _enrich(self, rec: Claimed, now: dt.datetime) -> Mapping[str, Any] | Outcome:
-        """The record's content with each ``enrich`` step's first row added under its name, or the
-        outcome that ends this attempt (a query that cannot be built, or a lookup that failed)."""
-        try:
-            queries = self.transform.enrich_queries(rec.content)
-        except RenderError as e:
-            return Outcome(
-                rec.id,
-                "quarantined",
-                reason=f"cannot build lookup: {e}",
-                error_type="render",
-                count_attempt=False,
-            )
-        content = dict(rec.content)
-        for name, params in queries.items():
+    async def _enrich(
+        self, records: Sequence[Claimed], now: dt.datetime
+    ) -> dict[int, Mapping[str, Any] | Outcome]:
+        """Each record's content with every ``enrich`` step's first row added under the step's name, or
+        the outcome that ends this attempt (a lookup that cannot be built, or that failed).
+
+        A connection that can answer many lookups in one call (:class:`BatchQuerier`) gets the whole
+        batch at once; others are asked concurrently, a few at a time.
+        """
+        results: dict[int, Mapping[str, Any] | Outcome] = {}
+        queries: dict[int, dict[str, dict[str, Any]]] = {}
+        for rec in records:
             try:
-                rows = await self.queriers[name].query(params)
+                queries[rec.id] = self.transform.enrich_queries(rec.content)
+                results[rec.id] = dict(rec.content)
+            except RenderError as e:
+                results[rec.id] = Outcome(
+                    rec.id,
+                    "quarantined",
+                    reason=f"cannot build lookup: {e}",
+                    error_type="render",
+                    count_attempt=False,
+                )
+        by_id = {rec.id: rec for rec in records}
+        for step in self.scheme.enrich:
+            ids = [i for i in queries if isinstance(results[i], dict)]
+            if not ids:
+                break
+            querier = self.queriers[step.name]
+            params = [queries[i][step.name] for i in ids]
+            answers: list[list[dict[str, Any]] | ConnectorError]
+            if isinstance(querier, BatchQuerier):
+                try:
+                    answers = list(await querier.query_many(params))
+                except ConnectorError as e:
+                    answers = [e] * len(ids)
+            else:
+                answers = list(await asyncio.gather(*(self._ask(querier, p) for p in params)))
+            for rec_id, answer in zip(ids, answers, strict=True):
+                if isinstance(answer, ConnectorError):
+                    results[rec_id] = self._failure(by_id[rec_id], {}, answer, now)
+                else:
+                    current = results[rec_id]
+                    assert isinstance(current, dict)
+                    current[step.name] = answer[0] if answer else None
+        return results
+
+    async def _ask(
+        self, querier: Querier, params: Mapping[str, Any]
+    ) -> list[dict[str, Any]] | ConnectorError:
+        async with self._lookups:
+            try:
+                return await querier.query(params)
             except ConnectorError as e:
-                return self._failure(rec, {}, e, now)
-            content[name] = rows[0] if rows else None
-        return content
+                return e
 
     async def _probe(self, rec: Claimed, now: dt.datetime) -> Outcome | None:
         """Ask the target whether an earlier write of ``rec`` landed. None means: not found, write it."""
@@ -205,7 +248,9 @@ class Dispatcher:
             key,
             "written",
             # the target's own words are kept: a draft's reason, or a follow-up that failed
-            reason=(f"saved as a draft: {doc.message}" if doc.draft and doc.message else doc.message or reason),
+            reason=(
+                f"saved as a draft: {doc.message}" if doc.draft and doc.message else doc.message or reason
+            ),
             target_id=doc.id,
             target_number=doc.number,
             draft=doc.draft,

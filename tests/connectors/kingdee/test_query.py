@@ -44,3 +44,31 @@ async def test_query_returns_rows_keyed_by_field(server: Server, make_client: Cl
     with pytest.raises(GiveUp, match="where"):
         await querier.query({"form_id": "CN_PAYAPPLY", "fields": ["FBillNo"]})
     await querier.aclose()
+
+
+async def test_many_lookups_on_one_key_are_one_call(server: Server, make_client: ClientFactory) -> None:
+    server.seed(*({"number": f"FKSQ95{i:04d}", "amount": 100 + i} for i in range(30)))
+    client = make_client()
+    querier = KingdeeQuerier(client)
+    asks = [
+        {"form_id": "CN_PAYAPPLY", "fields": ["FAPPLYAMOUNTFOR_H"], "where": {"FBillNo": f"FKSQ95{i:04d}"}}
+        for i in (3, 7, 29)
+    ] + [
+        {"form_id": "CN_PAYAPPLY", "fields": ["FAPPLYAMOUNTFOR_H"], "where": {"FBillNo": "FKSQ-NOPE"}},
+        {
+            "form_id": "CN_PAYAPPLY",
+            "fields": ["FBillNo"],
+            "where": {"FBillNo": "FKSQ950001", "FDocumentStatus": "C"},
+        },
+    ]
+    before = server.admin("GET", "stats")
+    answers = await querier.query_many(asks)
+    after = server.admin("GET", "stats")
+    assert [float(a[0]["FAPPLYAMOUNTFOR_H"]) for a in answers[:3]] == [103.0, 107.0, 129.0]
+    assert answers[0][0] == {"FAPPLYAMOUNTFOR_H": answers[0][0]["FAPPLYAMOUNTFOR_H"]}  # only the asked fields
+    assert answers[3] == []
+    assert answers[4] == [{"FBillNo": "FKSQ950001"}]
+    # the four single-key lookups were one call, the two-key one its own
+    calls = lambda stats: stats["calls"].get("executebillquery", stats["calls"].get("ExecuteBillQuery", 0))  # noqa: E731
+    assert calls(after) - calls(before) == 2
+    await querier.aclose()
