@@ -27,7 +27,13 @@ from pydantic import ValidationError
 
 from ferry.connectors.base import Page, RecordState, Window
 from ferry.connectors.dingtalk.factory import build_source
-from ferry.connectors.dingtalk.source import ApprovalParams, ApprovalSource, utcnow, watch_interval
+from ferry.connectors.dingtalk.source import (
+    ApprovalParams,
+    ApprovalSource,
+    next_look_age,
+    utcnow,
+    watch_interval,
+)
 from ferry.connectors.settings import connections_from_dict
 from ferry.engine.collect import Collector
 from ferry.engine.registry import BuildContext
@@ -152,8 +158,25 @@ async def test_states_follow_status_and_result(sandbox: Any, style: str) -> None
 
 
 def test_watch_schedule_backs_off_with_age() -> None:
-    minutes = [watch_interval(dt.timedelta(hours=h)) / dt.timedelta(minutes=1) for h in (0, 2, 12, 72, 400)]
-    assert minutes == [5, 15, 60, 240, 720]
+    # looks fall at ages 5 min, 20 min, 1 h 20, 5 h 20, then every 12 h
+    age, looks = dt.timedelta(0), []
+    for _ in range(7):
+        age = next_look_age(age)
+        looks.append(age / dt.timedelta(minutes=1))
+    assert looks == [5, 20, 80, 320, 1040, 1760, 2480]
+    assert watch_interval(dt.timedelta(0)) == dt.timedelta(minutes=5)
+    assert watch_interval(dt.timedelta(hours=2)) == dt.timedelta(hours=3, minutes=20)
+    # just before a look: not sooner than a minute
+    assert watch_interval(dt.timedelta(minutes=4, seconds=50)) == dt.timedelta(minutes=1)
+    # an instance running a whole week costs 17 looks, not one every few minutes
+    assert sum(1 for _ in iter_looks(dt.timedelta(days=7))) == 17
+
+
+def iter_looks(until: dt.timedelta) -> Any:
+    age = next_look_age(dt.timedelta(0))
+    while age <= until:
+        yield age
+        age = next_look_age(age)
 
 
 def test_a_running_instance_past_the_maximum_age_is_skipped() -> None:
@@ -161,8 +184,7 @@ def test_a_running_instance_past_the_maximum_age_is_skipped() -> None:
     source = ApprovalSource(None, ApprovalParams(process_code=("P",), max_age_days=60), clock=lambda: now)  # type: ignore[arg-type]
     young = source.state_of({"status": "RUNNING", "create_time": (now - days(59)).isoformat()})
     assert young.status == "watching" and young.watch_until == now + days(1)
-    # never look again after watch_until
-    assert young.watch_next_at == now + dt.timedelta(hours=12)
+    assert young.watch_next_at == now + dt.timedelta(hours=5, minutes=20)
     nearly = source.state_of(
         {"status": "RUNNING", "create_time": (now - days(60) + dt.timedelta(hours=1)).isoformat()}
     )
@@ -282,7 +304,7 @@ async def test_a_running_instance_is_watched_and_taken_once_approved(sandbox: An
     row = ledger.get(SCHEME_ID, iid)
     assert row is not None and row.status == "watching"
     assert row.watch_next_at is not None and row.watch_until is not None
-    assert dt.timedelta(minutes=4) < row.watch_next_at - utcnow() <= dt.timedelta(minutes=5)
+    assert dt.timedelta(minutes=3) < row.watch_next_at - utcnow() <= dt.timedelta(minutes=5)
     assert abs(row.watch_until - (utcnow() + days(60))) < dt.timedelta(minutes=2)
     assert requests(sandbox, V1_GET) == 1
 

@@ -23,7 +23,7 @@ State rules (scheme params ``statuses``, ``result``, ``max_age_days``):
 | status in ``statuses`` (COMPLETED: and result = ``result``) | ``pending`` |
 | COMPLETED + refuse | ``skipped``: "approval refused" |
 | TERMINATED / CANCELED | ``skipped``: "approval revoked" / "approval cancelled" |
-| RUNNING or NEW, younger than ``max_age_days`` | ``watching``, next look by age (5 min … 12 h), until create + max age |
+| RUNNING or NEW, younger than ``max_age_days`` | ``watching``, looks 5 min, 15 min, 1 h, 4 h, then 12 h apart (by age), until create + max age |
 | RUNNING or NEW, older | ``skipped``: "still running after N days" |
 
 A record holds the decoded form fields by label at the top level, the instance fields, the form by
@@ -66,14 +66,18 @@ MAX_IDS_PER_LOOP = 10_000
 #: answers that mean the instance is gone (v1.0; the legacy host wraps it as 88 + sub_code)
 NOT_FOUND_CODES = ("processInstanceNotExist", "aflowProcessInstNotExist")
 
-#: (instance age below, next look after): young instances move fast, old ones rarely
-WATCH_SCHEDULE: tuple[tuple[dt.timedelta, dt.timedelta], ...] = (
-    (dt.timedelta(hours=1), dt.timedelta(minutes=5)),
-    (dt.timedelta(hours=6), dt.timedelta(minutes=15)),
-    (dt.timedelta(days=2), dt.timedelta(hours=1)),
-    (dt.timedelta(days=7), dt.timedelta(hours=4)),
+#: gaps between looks at a running instance: 5 min, 15 min, 1 h, 4 h, then every 12 h. Derived from
+#: the instance's age (looks fall at ages 5 min, 20 min, 1 h 20, 5 h 20, 17 h 20, ...), so the schedule
+#: needs no counter and an instance approved after a day costs five looks, not one every few minutes
+WATCH_STEPS: tuple[dt.timedelta, ...] = (
+    dt.timedelta(minutes=5),
+    dt.timedelta(minutes=15),
+    dt.timedelta(hours=1),
+    dt.timedelta(hours=4),
 )
 WATCH_LATE = dt.timedelta(hours=12)
+#: never look again sooner than this
+WATCH_MIN_GAP = dt.timedelta(minutes=1)
 
 _FINAL_REASONS = {"TERMINATED": "approval revoked", "CANCELED": "approval cancelled"}
 
@@ -190,12 +194,20 @@ def to_record(inst: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
+def next_look_age(age: dt.timedelta) -> dt.timedelta:
+    """The age at which a running instance of age ``age`` is looked at next (see ``WATCH_STEPS``)."""
+    at = dt.timedelta(0)
+    for step in WATCH_STEPS:
+        at += step
+        if at > age:
+            return at
+    late = (age - at) // WATCH_LATE + 1
+    return at + late * WATCH_LATE
+
+
 def watch_interval(age: dt.timedelta) -> dt.timedelta:
     """How long to wait before looking at a running instance of this age again."""
-    for below, interval in WATCH_SCHEDULE:
-        if age < below:
-            return interval
-    return WATCH_LATE
+    return max(WATCH_MIN_GAP, next_look_age(age) - age)
 
 
 class ApprovalSource:
@@ -417,6 +429,7 @@ __all__ = [
     "ApprovalParams",
     "ApprovalSource",
     "LedgerView",
+    "next_look_age",
     "plain",
     "to_record",
     "watch_interval",
