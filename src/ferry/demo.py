@@ -214,6 +214,7 @@ async def run_demo(options: DemoOptions, progress: DemoProgress | None = None) -
                 delivered = await _wait_written(ledger, scheme.id, late.instance_id, options.event_timeout_s)
                 elapsed = time.perf_counter() - started
         finally:
+            await engine.aclose()
             await asyncio.to_thread(ledger.flush)
         phase("reconciling against the sandboxes")
         rec = await asyncio.to_thread(linked.reconcile, kingdee.url, plan)

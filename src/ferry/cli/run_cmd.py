@@ -127,7 +127,8 @@ def register(app: typer.Typer) -> None:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
             err.print(f"serving {len(schemes)} scheme(s); SIGTERM or Ctrl-C to stop")
-            await engine.serve(schemes, stop)
+            async with engine:
+                await engine.serve(schemes, stop)
 
         try:
             asyncio.run(main())

@@ -84,6 +84,7 @@ class Engine:
         self.connections = connections
         self.owner = owner or default_owner()
         self.lease_seconds = lease_seconds
+        self._open: dict[tuple[str, ...], Any] = {}
 
     def _connection(self, scheme: Scheme, side: str, name: str | None) -> ConnectionLike:
         if not name:
@@ -100,10 +101,8 @@ class Engine:
         return Transform(scheme, lookup=self.ledger)
 
     @contextlib.asynccontextmanager
-    async def _recorded_run(
-        self, scheme: Scheme, kind: str, trigger: str, connector: Source | Target
-    ) -> AsyncIterator[_RunRecord]:
-        """Record a run in the ledger around a pass, close its connector, flush the API-call log."""
+    async def _recorded_run(self, scheme: Scheme, kind: str, trigger: str) -> AsyncIterator[_RunRecord]:
+        """Record a run in the ledger around a pass and flush the API-call log after it."""
         run_id = await asyncio.to_thread(self.ledger.start_run, scheme.id, kind, trigger)
         record = _RunRecord()
         try:
@@ -115,24 +114,53 @@ class Engine:
             )
             raise
         finally:
-            await connector.aclose()
             await asyncio.to_thread(self.ledger.flush)
         await asyncio.to_thread(self.ledger.finish_run, run_id, status="ok", counts=record.counts)
 
+    # Connectors live as long as the engine, per event loop (their HTTP clients belong to one): a
+    # Kingdee session, a DingTalk token and a rate limiter's state carry over from one pass to the next.
+
+    def _cached(self, key: tuple[str, str], build: Callable[[], Any]) -> Any:
+        loop_key = (*key, str(id(asyncio.get_running_loop())))
+        found = self._open.get(loop_key)
+        if found is None:
+            found = self._open[loop_key] = build()
+        return found
+
     def _source(self, scheme: Scheme) -> Source:
         conn = self._connection(scheme, "source", scheme.source.connection)
-        return build_source(conn, scheme.source, BuildContext(self.ledger, scheme.id, self.ledger))
+        source: Source = self._cached(
+            ("source", scheme.id),
+            lambda: build_source(conn, scheme.source, BuildContext(self.ledger, scheme.id, self.ledger)),
+        )
+        return source
 
     def _target(self, scheme: Scheme) -> Target:
         conn = self._connection(scheme, "target", scheme.target.connection)
-        return build_target(conn, scheme.target, BuildContext(self.ledger, scheme.id, self.ledger))
+        target: Target = self._cached(
+            ("target", scheme.id),
+            lambda: build_target(conn, scheme.target, BuildContext(self.ledger, scheme.id, self.ledger)),
+        )
+        return target
+
+    async def aclose(self) -> None:
+        """Close the connectors this event loop opened (the others belong to loops that are gone)."""
+        loop_id = str(id(asyncio.get_running_loop()))
+        for key in [k for k in self._open if k[-1] == loop_id]:
+            await self._open.pop(key).aclose()
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     async def collect(
         self, scheme: Scheme, *, trigger: str = "manual", progress: Progress | None = None
     ) -> CollectReport:
         """One collect pass: every window since the watermark, then the due re-checks of watched records."""
         source = self._source(scheme)
-        async with self._recorded_run(scheme, "collect", trigger, source) as run:
+        async with self._recorded_run(scheme, "collect", trigger) as run:
             collector = Collector(
                 scheme,
                 self.ledger,
@@ -153,7 +181,7 @@ class Engine:
     ) -> CollectReport:
         """Fetch named records now (a change event named them) and store them; polling stays the safety net."""
         source = self._source(scheme)
-        async with self._recorded_run(scheme, "collect", trigger, source) as run:
+        async with self._recorded_run(scheme, "collect", trigger) as run:
             report = await Collector(scheme, self.ledger, source, self.transform(scheme)).fetch(source_ids)
             run.counts = report.as_dict()
         return report
@@ -169,7 +197,7 @@ class Engine:
         """Dispatch until nothing is due (or ``stop`` is set between batches)."""
         target = self._target(scheme)
         queriers = self._queriers(scheme)
-        async with self._recorded_run(scheme, "dispatch", trigger, target) as run:
+        async with self._recorded_run(scheme, "dispatch", trigger) as run:
             dispatcher = Dispatcher(
                 scheme,
                 self.ledger,
@@ -180,11 +208,7 @@ class Engine:
                 on_outcome=progress.on_outcome if progress else None,
                 queriers=queriers,
             )
-            try:
-                report = await dispatcher.run(stop=stop)
-            finally:
-                for querier in queriers.values():
-                    await querier.aclose()
+            report = await dispatcher.run(stop=stop)
             run.counts = report.as_dict()
         return report
 
@@ -197,7 +221,10 @@ class Engine:
                 scheme, f"enrich.{step.name}.connection", step.connection or scheme.target.connection
             )
             if conn.name not in built:
-                built[conn.name] = build_querier(conn, BuildContext(self.ledger, scheme.id, self.ledger))
+                built[conn.name] = self._cached(
+                    ("querier", conn.name),
+                    lambda conn=conn: build_querier(conn, BuildContext(self.ledger, scheme.id, self.ledger)),  # type: ignore[misc]
+                )
             out[step.name] = built[conn.name]
         return out
 
