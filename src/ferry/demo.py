@@ -50,8 +50,11 @@ class DemoOptions:
     latency_ms: tuple[int, int] = (30, 80)
     random_seed: int = 7
     db_url: str | None = None
-    #: DingTalk calls per second per API (the sandbox's limit and the client's pace)
+    #: DingTalk calls per second per app per API that the sandbox allows (a standard org's limit)
     qps: float = 20.0
+    #: the pace the client keeps: a little under the limit, so latency jitter cannot push a second
+    #: over it (each throttling answer costs a one-second pause)
+    client_qps: float = 19.0
     #: how long to wait for the late approval's event to be written
     event_timeout_s: float = 60.0
 
@@ -190,7 +193,9 @@ async def run_demo(options: DemoOptions, progress: DemoProgress | None = None) -
             progress.on_start(options.instances, sum(1 for p in plan.items if p.approved))
         ledger = Ledger(db_url)
         ledger.migrate()
-        engine = Engine(ledger, _connections(dingtalk.url, kingdee.url, dt_config, kd_config, options.qps))
+        engine = Engine(
+            ledger, _connections(dingtalk.url, kingdee.url, dt_config, kd_config, options.client_qps)
+        )
         token, aes_key = _secret(16), _secret(43)
         callback = make_callback_app(token, aes_key, dt_config.app_key, engine_handler(engine, [scheme]))
         try:

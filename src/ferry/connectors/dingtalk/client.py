@@ -124,7 +124,10 @@ class DingTalkClient:
     ) -> None:
         self.settings = settings
         self.recorder = recorder or NullCallRecorder()
-        self.limiter = limiter or RateLimiter(BucketSettings(rate=settings.qps))
+        # DingTalk's limit is published and fixed, so a throttling answer means latency jitter pushed one
+        # second over it, not that capacity shrank: after the one-second pause DingTalk asks for, a small
+        # step down (not AIMD's half) is enough, and the rate is back within a second or two
+        self.limiter = limiter or RateLimiter(BucketSettings(rate=settings.qps, decrease_factor=0.8))
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=settings.timeout_s)
         self._tokens = token_cache or TokenCache()

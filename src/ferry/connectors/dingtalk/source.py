@@ -35,6 +35,7 @@ JSON: money and numbers are decimal strings ("12800.50"), dates ISO strings.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
 import logging
@@ -78,6 +79,9 @@ WATCH_STEPS: tuple[dt.timedelta, ...] = (
 WATCH_LATE = dt.timedelta(hours=12)
 #: never look again sooner than this
 WATCH_MIN_GAP = dt.timedelta(minutes=1)
+
+#: pages whose details are being fetched while the engine stores earlier ones
+PAGES_IN_FLIGHT = 3
 
 _FINAL_REASONS = {"TERMINATED": "approval revoked", "CANCELED": "approval cancelled"}
 
@@ -383,27 +387,72 @@ class ApprovalSource:
     async def pages(self, window: Window, render: RenderRequest) -> AsyncIterator[Page]:
         """Every instance of the window's process code (all codes for partition ``""``) created in it.
 
+        Listing, detail fetching and the engine's storing of pages overlap: the list call for the
+        next IDs and the details of up to ``PAGES_IN_FLIGHT`` pages are on their way while a page is
+        stored, so the detail API's rate limit, not latency, sets the pace. Pages may come out of
+        list order; the engine moves the watermark only after the whole window.
+
         ``render`` is not used: the list API takes no scheme-defined request fields.
         """
         codes = (window.partition,) if window.partition else self.params.process_code
-        for code in codes:
-            seen: set[str] = set()
-            for start, end in self.sub_windows(window.start, window.end):
-                async for ids in self._list(code, start, end, seen):
-                    new, due = await self._wanted(ids)
-                    cursor = f"{code}@{end.isoformat()}"
-                    if self.params.events:
-                        page = await self._page_of(due, cursor=cursor)
-                        now = self.clock()
-                        for iid in new:
-                            record, state = self.stub(iid, now)
-                            page.records.append(record)
-                            assert page.states is not None
-                            page.states.append(state)
-                    else:
-                        page = await self._page_of([*new, *due], cursor=cursor)
-                    if page.records:
-                        yield page
+        out: asyncio.Queue[Page | Exception | None] = asyncio.Queue(maxsize=PAGES_IN_FLIGHT)
+        fetching = asyncio.Semaphore(PAGES_IN_FLIGHT)
+
+        async def fetch_page(ids: list[str], cursor: str) -> None:
+            try:
+                new, due = await self._wanted(ids)
+                if self.params.events:
+                    page = await self._page_of(due, cursor=cursor)
+                    now = self.clock()
+                    for iid in new:
+                        record, state = self.stub(iid, now)
+                        page.records.append(record)
+                        assert page.states is not None
+                        page.states.append(state)
+                else:
+                    page = await self._page_of([*new, *due], cursor=cursor)
+                if page.records:
+                    await out.put(page)
+            except Exception as exc:  # handed to the consumer, which re-raises it
+                await out.put(exc)
+            finally:
+                fetching.release()
+
+        async def produce() -> None:
+            tasks: set[asyncio.Task[None]] = set()
+            try:
+                for code in codes:
+                    seen: set[str] = set()
+                    for start, end in self.sub_windows(window.start, window.end):
+                        async for ids in self._list(code, start, end, seen):
+                            await fetching.acquire()
+                            task = asyncio.create_task(fetch_page(ids, f"{code}@{end.isoformat()}"))
+                            tasks.add(task)
+                            task.add_done_callback(tasks.discard)
+                await asyncio.gather(*tasks)
+                await out.put(None)
+            except asyncio.CancelledError:
+                for task in tasks:
+                    task.cancel()
+                raise
+            except Exception as exc:
+                for task in tasks:
+                    task.cancel()
+                await out.put(exc)
+
+        producer = asyncio.create_task(produce())
+        try:
+            while True:
+                item = await out.get()
+                if item is None:
+                    return
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+        finally:
+            producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await producer
 
     async def fetch(self, source_ids: Sequence[str]) -> Page:
         """The named instances now, except those the ledger already holds as final (no call for them)."""
