@@ -71,6 +71,7 @@ class Dispatcher:
         clock: Clock = utcnow,
         on_outcome: Callable[[str], None] | None = None,
         queriers: Mapping[str, Querier] | None = None,
+        reconcile: bool = True,
     ) -> None:
         self.scheme = scheme
         self.ledger = ledger
@@ -85,6 +86,9 @@ class Dispatcher:
         self.queriers = dict(queriers or {})
         #: lookups in flight at once for connections that answer one at a time
         self._lookups = asyncio.Semaphore(8)
+        #: ask the target before resending a write that may have landed; off only to prove, in the
+        #: chaos test, that duplicates are caught when it is missing
+        self.reconcile = reconcile
 
     async def run(
         self, *, stop: asyncio.Event | None = None, max_batches: int | None = None
@@ -121,7 +125,7 @@ class Dispatcher:
         outcomes: list[Outcome] = []
         ready: list[Claimed] = []
         for rec in claimed:
-            if rec.needs_probe:
+            if rec.needs_probe and self.reconcile:
                 settled = await self._probe(rec, now)
                 if settled is not None:
                     outcomes.append(settled)
@@ -302,7 +306,7 @@ class Dispatcher:
             "error_message": str(err),
             "request": request,
         }
-        if isinstance(err, OutcomeUnknown):
+        if isinstance(err, OutcomeUnknown) and self.reconcile:
             # may have been applied: the next claim probes first; does not count towards giving up
             return Outcome(
                 rec.id,

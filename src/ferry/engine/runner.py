@@ -79,8 +79,15 @@ class Engine:
         *,
         owner: str | None = None,
         lease_seconds: float = 300.0,
+        reconcile: bool | None = None,
     ) -> None:
         self.ledger = ledger
+        if reconcile is None:
+            # for the chaos test's negative control only: never set this in production
+            reconcile = os.environ.get("FERRY_UNSAFE_NO_RECONCILE") != "1"
+        if not reconcile:
+            log.warning("reconciliation is OFF: writes with an unknown outcome are resent blindly")
+        self.reconcile = reconcile
         self.connections = connections
         self.owner = owner or default_owner()
         self.lease_seconds = lease_seconds
@@ -207,6 +214,7 @@ class Engine:
                 lease_seconds=self.lease_seconds,
                 on_outcome=progress.on_outcome if progress else None,
                 queriers=queriers,
+                reconcile=self.reconcile,
             )
             report = await dispatcher.run(stop=stop)
             run.counts = report.as_dict()

@@ -160,6 +160,8 @@ class SandboxConfig:
     #: "modern" envelopes, or "legacy" ones like older servers (no MsgCode, no empty arrays, string booleans)
     envelope_style: str = "modern"
     extra_forms: Sequence[str] = ()
+    #: over-push control of the CN_PAYAPPLY -> AP_PAYBILL rule; off, a repeated Push makes a second bill
+    push_control: bool = True
 
 
 class _DropConnection(Response):
@@ -204,7 +206,7 @@ class KingdeeSandbox:
             self.config.lcid,
         )
         self.rng = random.Random(self.config.random_seed)
-        self.store = BillStore(self.config.extra_forms)
+        self.store = BillStore(self.config.extra_forms, push_control=self.config.push_control)
         self.sessions = SessionStore(self.config.session_ttl)
         self.faults = Faults(self.rng)
         self.envelope_style = self.config.envelope_style

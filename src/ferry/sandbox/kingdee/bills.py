@@ -414,7 +414,9 @@ class Bill:
 class BillStore:
     """All bills of all forms, with numbering, life cycle and Push. Thread-safe through one lock."""
 
-    def __init__(self, extra_forms: Iterable[str] = ()) -> None:
+    def __init__(self, extra_forms: Iterable[str] = (), *, push_control: bool = True) -> None:
+        #: Kingdee refuses to push more than a source's amount (BOTP over-push control)
+        self.push_control = push_control
         self.lock = threading.RLock()
         self.specs: dict[str, FormSpec] = {}
         for spec in (CN_PAYAPPLY, AP_PAYBILL):
@@ -829,7 +831,9 @@ class BillStore:
             if entry_ids and entry_id not in entry_ids:
                 continue
             amount = as_float(get_ci(row, "FAPPLYAMOUNTFOR"))
-            left = round(amount - source.pushed.get(entry_id, 0.0), 2)
+            # without over-push control (a conversion rule whose write-back check is off) every Push
+            # converts the whole amount again: nothing on Kingdee's side stops a duplicate payment bill
+            left = round(amount - source.pushed.get(entry_id, 0.0), 2) if self.push_control else amount
             if left > 0:
                 rows.append((row, entry_id, left))
         if not rows:
