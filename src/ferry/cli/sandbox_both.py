@@ -46,6 +46,17 @@ def register(app: typer.Typer) -> None:
         process_code: str = typer.Option(
             "PROC-FERRY7PAYREQ01", "--process-code", help="The payment template's code."
         ),
+        no_push_control: Annotated[
+            bool,
+            typer.Option(
+                "--kingdee-no-push-control",
+                help="Kingdee's conversion rule without over-push control: a repeated Push makes a second bill.",
+            ),
+        ] = False,
+        approve_late: Annotated[
+            bool,
+            typer.Option("--approve-late", help="Approve the 'late' request at start (no event needed)."),
+        ] = False,
         plan_out: Annotated[
             Path | None, typer.Option("--plan-out", help="Write the seeded plan (JSON) here, for checks.")
         ] = None,
@@ -65,6 +76,7 @@ def register(app: typer.Typer) -> None:
                 random_seed=random_seed,
                 faults=parse_kingdee_faults(kingdee_faults) if kingdee_faults else {},
                 latency_ms=parse_kingdee_latency(latency),
+                push_control=not no_push_control,
             )
             plan = linked.plan(instances, seed=random_seed)
         except ValueError as exc:
@@ -82,6 +94,10 @@ def register(app: typer.Typer) -> None:
         kingdee.start()
         try:
             linked.seed(dingtalk.url, kingdee.url, plan)
+            if approve_late:
+                for p in plan.by_kind("late"):
+                    assert p.instance_id is not None
+                    linked.approve(dingtalk.url, p.instance_id)
             if plan_out is not None:
                 plan_out.write_text(
                     json.dumps(

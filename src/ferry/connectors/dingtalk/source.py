@@ -83,6 +83,8 @@ WATCH_MIN_GAP = dt.timedelta(minutes=1)
 #: pages whose details are being fetched while the engine stores earlier ones
 PAGES_IN_FLIGHT = 3
 
+BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+
 _FINAL_REASONS = {"TERMINATED": "approval revoked", "CANCELED": "approval cancelled"}
 
 
@@ -271,7 +273,12 @@ class ApprovalSource:
         if p.events:
             interval = max(interval, dt.timedelta(hours=p.event_grace_hours))
         next_at = min(now + interval, until)
-        return RecordState("watching", watch_next_at=next_at, watch_until=until)
+        return RecordState(
+            "watching",
+            f"approval still {status.lower()}; watched until {until.astimezone(BEIJING):%Y-%m-%d}",
+            watch_next_at=next_at,
+            watch_until=until,
+        )
 
     def stub(self, instance_id: str, now: dt.datetime | None = None) -> tuple[dict[str, Any], RecordState]:
         """A listed instance not fetched yet (events on): its id only, watched until its event comes."""
@@ -279,7 +286,9 @@ class ApprovalSource:
         until = now + dt.timedelta(days=self.params.max_age_days)
         next_at = min(now + dt.timedelta(hours=self.params.event_grace_hours), until)
         record = {"process_instance_id": instance_id, "status": None, "_stub": True}
-        return record, RecordState("watching", watch_next_at=next_at, watch_until=until)
+        return record, RecordState(
+            "watching", "listed; waiting for its approval event", watch_next_at=next_at, watch_until=until
+        )
 
     # ------------------------------------------------------------------ calls
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
