@@ -185,13 +185,28 @@ class Pagination(_Model):
 
 
 class OmissionRemedy(_Model):
-    """漏单补救: a wider re-scan on its own schedule, with request fields that replace the usual ones."""
+    """漏单补救: a wider re-scan on its own schedule, with request fields that replace the usual ones.
 
-    crontab: str | None = Field(default=None, validation_alias=AliasChoices("crontab", "cron"))
+    The remedy pass reads ``[now - days, now)`` for every partition without moving the watermark, so a
+    record the regular passes missed (it arrived late, or an outage hid it) is collected; ``idCheck``
+    leaves the records already stored as they are. ``take_over_request`` fields replace the source's
+    request fields of the same name for this pass (Qingyi writes the window there, e.g.
+    ``{{DAYS_AGO_2|datetime}}``); the other request fields, such as the page number, stay.
+    """
+
+    crontab: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("crontab", "cron"),
+        description="when the remedy pass runs (5-field cron, in the scheme's time zone); unset: by hand only",
+    )
+    #: Qingyi's adapter class name; informative (Ferry uses the source's own connector)
     adapter: str | None = None
     take_over_request: list[FieldSpec] = Field(
-        default_factory=list, validation_alias=AliasChoices("take_over_request", "takeOverRequest")
+        default_factory=list,
+        validation_alias=AliasChoices("take_over_request", "takeOverRequest"),
+        description="request fields for the remedy pass, replacing the source's fields of the same name",
     )
+    days: float = Field(default=2.0, gt=0, description="how far back the remedy pass reaches, in days")
 
     @field_validator("take_over_request", mode="before")
     @classmethod
