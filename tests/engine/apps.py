@@ -6,24 +6,59 @@ The erp counts documents per external id, so a test can prove that nothing was w
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+SHOP_TZ = ZoneInfo("Asia/Shanghai")
 
-def shop_app(orders: list[dict[str, Any]], latency_s: float = 0.0) -> FastAPI:
-    """GET /orders?page=N&size=M -> {"data": {"items": [...], "total": T}}"""
+
+def shop_time(value: str) -> float:
+    """A time filter as the shop reads it: Unix seconds, or ``YYYY-MM-DD HH:MM:SS`` in Asia/Shanghai."""
+    try:
+        return float(value)
+    except ValueError:
+        return dt.datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHOP_TZ).timestamp()
+
+
+def shop_app(
+    orders: list[dict[str, Any]], latency_s: float = 0.0, seen: list[dict[str, str]] | None = None
+) -> FastAPI:
+    """GET /orders?page=N&size=M[&updated_from=T&updated_to=T] -> {"data": {"items": [...], "total": T}}
+
+    ``orders`` may be extended while the app runs. An order with a ``created`` time (Unix seconds) is
+    listed only when it falls in ``[updated_from, updated_to)``, if those are given; orders without
+    one are always listed. ``seen`` receives every request's query parameters.
+    """
     app = FastAPI()
 
     @app.get("/orders")
-    def list_orders(page: int = 1, size: int = 10) -> dict[str, Any]:
+    def list_orders(
+        request: Request,
+        page: int = 1,
+        size: int = 10,
+        updated_from: str | None = None,
+        updated_to: str | None = None,
+    ) -> dict[str, Any]:
         if latency_s:
             time.sleep(latency_s)
+        if seen is not None:
+            seen.append(dict(request.query_params))
+        low = shop_time(updated_from) if updated_from else None
+        high = shop_time(updated_to) if updated_to else None
+        listed = [
+            o
+            for o in list(orders)
+            if "created" not in o
+            or ((low is None or o["created"] >= low) and (high is None or o["created"] < high))
+        ]
         start = (page - 1) * size
-        return {"code": 0, "data": {"items": orders[start : start + size], "total": len(orders)}}
+        return {"code": 0, "data": {"items": listed[start : start + size], "total": len(listed)}}
 
     return app
 

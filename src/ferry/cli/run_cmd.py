@@ -36,6 +36,14 @@ def register(app: typer.Typer) -> None:
         dispatch_only: Annotated[
             bool, typer.Option("--dispatch-only", help="Only dispatch what is due.")
         ] = False,
+        remedy: Annotated[
+            bool,
+            typer.Option(
+                "--remedy",
+                help="Only run the omission remedy (漏单补救): re-read the last omission_remedy.days "
+                "without moving the watermark.",
+            ),
+        ] = False,
         db: Annotated[str | None, DatabaseOption] = None,
         connections: Annotated[Path | None, ConnectionsOption] = None,
         lease: Annotated[float, typer.Option("--lease", help="Seconds a claimed record stays ours.")] = 300.0,
@@ -48,8 +56,8 @@ def register(app: typer.Typer) -> None:
         from ferry.observe.redact import install
 
         install()
-        if collect_only and dispatch_only:
-            raise fail("--collect-only and --dispatch-only exclude each other", 2)
+        if collect_only + dispatch_only + remedy > 1:
+            raise fail("--collect-only, --dispatch-only and --remedy exclude each other", 2)
         scheme = _load(scheme_path)
         try:
             conns = load_connections(connections_path(connections))
@@ -66,8 +74,10 @@ def register(app: typer.Typer) -> None:
             transient=as_json,
             disable=as_json,
         ) as bars:
-            collected = bars.add_task("collect", total=None, visible=not dispatch_only)
-            written = bars.add_task("dispatch", total=None, visible=not collect_only)
+            collected = bars.add_task(
+                "remedy" if remedy else "collect", total=None, visible=not dispatch_only
+            )
+            written = bars.add_task("dispatch", total=None, visible=not (collect_only or remedy))
             progress = EngineProgress(
                 on_page=lambda n: bars.advance(collected, n),
                 on_outcome=lambda status: bars.advance(written, 1),
@@ -75,7 +85,11 @@ def register(app: typer.Typer) -> None:
             try:
                 summary = asyncio.run(
                     engine.run(
-                        scheme, collect=not dispatch_only, dispatch=not collect_only, progress=progress
+                        scheme,
+                        collect=not (dispatch_only or remedy),
+                        dispatch=not (collect_only or remedy),
+                        remedy=remedy,
+                        progress=progress,
                     )
                 )
             except ConfigError as e:
@@ -90,6 +104,8 @@ def register(app: typer.Typer) -> None:
         table.add_column("figures")
         if summary.collect:
             table.add_row("collect", ", ".join(f"{k} {v}" for k, v in summary.collect.as_dict().items()))
+        if summary.remedy:
+            table.add_row("remedy", ", ".join(f"{k} {v}" for k, v in summary.remedy.as_dict().items()))
         if summary.dispatch:
             table.add_row("dispatch", ", ".join(f"{k} {v}" for k, v in summary.dispatch.as_dict().items()))
         table.add_row("ledger", ", ".join(f"{k} {v}" for k, v in sorted(summary.statuses.items())))

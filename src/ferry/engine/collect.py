@@ -4,6 +4,8 @@ Contract notes:
 - Every record lands in the ledger (keyed by its id, ``idCheck``) before anything else happens to it.
 - A watermark moves only over a window that was read to its last page; windows overlap by the
   scheme's ``lookback``, which ``idCheck`` makes harmless.
+- The omission remedy (:meth:`Collector.remedy`) re-reads ``[now - days, now)`` and never moves a
+  watermark: it only adds what the regular passes missed.
 - Nothing holds more than one page in memory.
 """
 
@@ -17,7 +19,7 @@ from typing import Any
 
 from ferry.connectors.base import Page, RefetchingSource, Source, Window
 from ferry.engine.transform import Transform
-from ferry.scheme import Scheme
+from ferry.scheme import OmissionRemedy, Scheme
 from ferry.store import CollectCounts, Collected, Ledger
 
 Clock = Callable[[], dt.datetime]
@@ -54,6 +56,20 @@ def plan_windows(
         if watermark
         else now - dt.timedelta(days=src.initial_days)
     )
+    return split_windows(scheme, start, now, partition=partition)
+
+
+def plan_remedy_windows(scheme: Scheme, now: dt.datetime, *, partition: str = "") -> list[Window]:
+    """The windows of an omission-remedy pass: ``[now - days, now)``, split like any other."""
+    remedy = scheme.source.omission_remedy or OmissionRemedy()
+    return split_windows(scheme, now - dt.timedelta(days=remedy.days), now, partition=partition)
+
+
+def split_windows(
+    scheme: Scheme, start: dt.datetime, now: dt.datetime, *, partition: str = ""
+) -> list[Window]:
+    """``[start, now)`` in windows no longer than the source's ``max_window_days``."""
+    src = scheme.source
     if start >= now:
         return []
     step = dt.timedelta(days=src.max_window_days) if src.max_window_days else None
@@ -105,11 +121,30 @@ class Collector:
                 report.windows += 1
         return report
 
-    async def _window(self, window: Window, report: CollectReport) -> None:
+    async def remedy(self, *, partitions: tuple[str, ...] = ("",)) -> CollectReport:
+        """The omission remedy (漏单补救): read ``[now - days, now)`` of every partition again with the
+        remedy's request fields. No watermark moves; ``idCheck`` leaves stored ids as they are, so
+        only records the regular passes missed come out ``new``."""
+        report = CollectReport()
+        now = self.clock()
+        for partition in partitions:
+            for window in plan_remedy_windows(self.scheme, now, partition=partition):
+                await self._window(window, report, remedy=True, now=now)
+                report.windows += 1
+        return report
+
+    async def _window(
+        self,
+        window: Window,
+        report: CollectReport,
+        *,
+        remedy: bool = False,
+        now: dt.datetime | None = None,
+    ) -> None:
         variables = self.transform.window_variables(window)
 
         def render(extra: Mapping[str, Any]) -> dict[str, Any]:
-            return self.transform.source_request({**variables, **extra})
+            return self.transform.source_request({**variables, **extra}, remedy=remedy, now=now)
 
         async for page in self.source.pages(window, render):
             await self._store(page, window.partition, report)

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ferry.connectors.base import Querier, Source, Target
 from ferry.engine.collect import Collector, CollectReport
@@ -47,6 +48,7 @@ class ConfigError(Exception):
 class RunSummary:
     scheme: str
     collect: CollectReport | None = None
+    remedy: CollectReport | None = None
     dispatch: DispatchReport | None = None
     elapsed_s: float = 0.0
     statuses: dict[str, int] = field(default_factory=dict)
@@ -55,6 +57,7 @@ class RunSummary:
         return {
             "scheme": self.scheme,
             "collect": self.collect.as_dict() if self.collect else None,
+            "remedy": self.remedy.as_dict() if self.remedy else None,
             "dispatch": self.dispatch.as_dict() if self.dispatch else None,
             "elapsed_s": round(self.elapsed_s, 3),
             "statuses": self.statuses,
@@ -183,6 +186,25 @@ class Engine:
             run.counts = report.as_dict()
         return report
 
+    async def remedy(
+        self, scheme: Scheme, *, trigger: str = "remedy", progress: Progress | None = None
+    ) -> CollectReport:
+        """The omission remedy (漏单补救): re-read ``[now - omission_remedy.days, now)`` with the remedy's
+        request fields, recorded as a ``collect`` run; no watermark moves. A scheme without an
+        ``omission_remedy`` block gets the defaults (two days, the source's own request)."""
+        source = self._source(scheme)
+        async with self._recorded_run(scheme, "collect", trigger) as run:
+            collector = Collector(
+                scheme,
+                self.ledger,
+                source,
+                self.transform(scheme),
+                on_page=progress.on_page if progress else None,
+            )
+            report = await collector.remedy(partitions=tuple(getattr(source, "partitions", ("",))))
+            run.counts = report.as_dict()
+        return report
+
     async def collect_ids(
         self, scheme: Scheme, source_ids: Sequence[str], *, trigger: str = "event"
     ) -> CollectReport:
@@ -242,14 +264,18 @@ class Engine:
         *,
         collect: bool = True,
         dispatch: bool = True,
+        remedy: bool = False,
         trigger: str = "manual",
         progress: Progress | None = None,
         stop: asyncio.Event | None = None,
     ) -> RunSummary:
+        """Collect, then (``remedy``) the omission-remedy pass, then dispatch; each step optional."""
         started = time.perf_counter()
         summary = RunSummary(scheme.id)
         if collect:
             summary.collect = await self.collect(scheme, trigger=trigger, progress=progress)
+        if remedy:
+            summary.remedy = await self.remedy(scheme, progress=progress)
         if dispatch:
             summary.dispatch = await self.dispatch(scheme, trigger=trigger, progress=progress, stop=stop)
         summary.elapsed_s = time.perf_counter() - started
@@ -257,7 +283,9 @@ class Engine:
         return summary
 
     async def serve(self, schemes: Sequence[Scheme], stop: asyncio.Event) -> None:
-        """Run every scheme's collect and dispatch on their schedules until ``stop`` is set.
+        """Run every scheme's collect and dispatch (and omission remedy, when it has a ``crontab``) on
+        their schedules until ``stop`` is set. Collect and dispatch start at once; the remedy, a wide
+        re-scan, waits for its first cron time.
 
         A pass that is running when ``stop`` is set finishes its current batch; claimed records of
         unfinished work are released by the dispatcher, and leases cover a hard kill.
@@ -266,7 +294,14 @@ class Engine:
         for s in schemes:
             jobs.append((s, "collect", s.source.schedule or Schedule(interval=300)))
             jobs.append((s, "dispatch", s.target.schedule or Schedule(interval=60)))
-        due = {(s.id, kind): dt.datetime.now(dt.UTC) for s, kind, _ in jobs}
+            remedy = s.source.omission_remedy
+            if remedy is not None and remedy.crontab:
+                jobs.append((s, "remedy", Schedule(cron=remedy.crontab)))
+        start = dt.datetime.now(dt.UTC)
+        due = {
+            (s.id, kind): next_fire(sched, start, s.timezone) if kind == "remedy" else start
+            for s, kind, sched in jobs
+        }
         running: dict[tuple[str, str], asyncio.Task[Any]] = {}
         while not stop.is_set():
             now = dt.datetime.now(dt.UTC)
@@ -283,10 +318,12 @@ class Engine:
                     coro = (
                         self.collect(s, trigger="schedule")
                         if kind == "collect"
+                        else self.remedy(s, trigger="remedy")
+                        if kind == "remedy"
                         else self.dispatch(s, trigger="schedule", stop=stop)
                     )
                     running[key] = asyncio.create_task(coro, name=f"{kind}:{s.id}")
-                    due[key] = next_fire(sched, now)
+                    due[key] = next_fire(sched, now, s.timezone)
             wake = min(due.values())
             timeout = max(0.05, min(1.0, (wake - dt.datetime.now(dt.UTC)).total_seconds()))
             with contextlib.suppress(TimeoutError):
@@ -295,11 +332,14 @@ class Engine:
             await asyncio.gather(*running.values(), return_exceptions=True)
 
 
-def next_fire(schedule: Schedule, after: dt.datetime) -> dt.datetime:
+def next_fire(schedule: Schedule, after: dt.datetime, timezone: str = "UTC") -> dt.datetime:
+    """When ``schedule`` fires next after ``after`` (aware); a cron is read as wall-clock time in
+    ``timezone`` (the scheme's), so ``0 2 * * *`` means 02:00 where the business is. Returned in UTC."""
     if schedule.interval is not None:
         return after + dt.timedelta(seconds=schedule.interval)
     from croniter import croniter
 
     assert schedule.cron is not None  # a Schedule has exactly one of cron and interval
-    nxt: dt.datetime = croniter(schedule.cron, after).get_next(dt.datetime)
-    return nxt
+    local = after.astimezone(ZoneInfo(timezone))
+    nxt: dt.datetime = croniter(schedule.cron, local).get_next(dt.datetime)
+    return nxt.astimezone(dt.UTC)

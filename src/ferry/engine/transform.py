@@ -1,6 +1,7 @@
 """The scheme's transformations, compiled once per run: the only place the engine touches ``ferry.expr``.
 
-Collect side: ``formatResponse`` -> ``beatFlat`` -> ``condition`` -> id and number. Dispatch side:
+Collect side: the source request (or the omission remedy's, with its ``takeOverRequest`` fields),
+then ``formatResponse`` -> ``beatFlat`` -> ``condition`` -> id and number. Dispatch side:
 quality rules, then the target request built from ``request`` + ``otherRequest`` in written order.
 """
 
@@ -70,6 +71,14 @@ class Transform:
         self.variables = dict(variables or {})
         src, tgt = scheme.source, scheme.target
         self._source_request = expr.compile_request(to_nodes([*src.request, *src.other_request]))
+        remedy = src.omission_remedy
+        self._remedy_request = (
+            expr.compile_request(
+                to_nodes(take_over([*src.request, *src.other_request], remedy.take_over_request))
+            )
+            if remedy is not None and remedy.take_over_request
+            else None
+        )
         self._target_request = expr.compile_request(to_nodes([*tgt.request, *tgt.other_request]))
         self._condition = (
             expr.compile_condition(
@@ -94,10 +103,13 @@ class Transform:
             for rule in scheme.quality
         ]
 
-    def context(self, extra: Mapping[str, Any] | None = None) -> expr.Context:
+    def context(
+        self, extra: Mapping[str, Any] | None = None, *, now: dt.datetime | None = None
+    ) -> expr.Context:
         return expr.Context(
             variables={**self.variables, **(extra or {})},
             tz=self.tz,
+            now=now,
             lookup=self.lookup,
             compat=self.scheme.compat,
         )
@@ -113,8 +125,13 @@ class Transform:
             "WINDOW_END": window.end,
         }
 
-    def source_request(self, variables: Mapping[str, Any]) -> dict[str, Any]:
-        return self._source_request.build({}, self.context(variables))
+    def source_request(
+        self, variables: Mapping[str, Any], *, remedy: bool = False, now: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """The source request for one page. ``remedy``: the omission-remedy pass, whose
+        ``take_over_request`` fields (if any) replace the usual ones; ``now`` fixes ``DAYS_AGO_n``."""
+        built = self._remedy_request if remedy and self._remedy_request is not None else self._source_request
+        return built.build({}, self.context(variables, now=now))
 
     def collect_items(
         self,
@@ -213,6 +230,17 @@ class Transform:
             return self._target_request.build(content, self._ctx)
         except expr.ExprError as e:
             raise RenderError(str(e)) from None
+
+
+def take_over(fields: Sequence[FieldSpec], overrides: Sequence[FieldSpec]) -> list[FieldSpec]:
+    """``fields`` with each one named in ``overrides`` replaced in place; new names are appended.
+
+    The omission remedy's ``takeOverRequest`` usually names only the window fields (Qingyi's
+    ``start_date``/``end_date``); the rest of the request, such as the page number, stays.
+    """
+    by_name = {f.field: f for f in overrides}
+    out = [by_name.pop(f.field, f) for f in fields]
+    return [*out, *(f for f in overrides if f.field in by_name)]
 
 
 def _as_function(text: str) -> str:
