@@ -226,7 +226,31 @@ class Dispatcher:
 
     async def _probe(self, rec: Claimed, now: dt.datetime) -> Outcome | None:
         """Ask the target whether an earlier write of ``rec`` landed. None means: not found, write it."""
-        item = WriteItem(rec.id, rec.source_id, rec.number, rec.request or {}, rec.content)
+        request = rec.request
+        if request is None:
+            # the worker died before it could store what it sent; rendering is deterministic, so
+            # the same request is rebuilt (one that cannot be rendered was never sent)
+            content: Mapping[str, Any] = rec.content
+            if self.scheme.enrich:
+                enriched = (await self._enrich([rec], now))[rec.id]
+                if isinstance(enriched, Outcome):
+                    if enriched.status == "quarantined":
+                        return None
+                    return Outcome(
+                        rec.id,
+                        "in_doubt",
+                        reason=f"earlier write may have reached the target; cannot rebuild it yet: {enriched.reason}",
+                        next_attempt_at=now + dt.timedelta(seconds=PROBE_RETRY_SECONDS),
+                        count_attempt=False,
+                    )
+                content = enriched
+            if self.transform.quality(content) is not None:
+                return None  # it fails the checks, so it was never sent: the normal path says why
+            try:
+                request = self.transform.target_request(content)
+            except RenderError:
+                return None
+        item = WriteItem(rec.id, rec.source_id, rec.number, request, rec.content)
         try:
             doc = await self.target.probe(item)
         except ConnectorError as e:

@@ -1,0 +1,373 @@
+"""The chaos run: the flagship scheme against faulty sandboxes, its engine killed again and again.
+
+``ferry sandbox both`` runs as its own process with faults on both systems. The engine runs as
+``ferry run`` processes, each killed with SIGKILL at a random moment, at least ``kills`` times; then
+it runs to completion. The sandboxes' own state is the ground truth: every approved request with a
+valid bill has exactly one payment bill (``missing`` 0, ``duplicates`` 0), no other request has one,
+the ledger says ``written`` for exactly those, and every record not written says why.
+
+    .venv/bin/python tests/chaos/chaos.py --instances 2000 --kills 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from ruamel.yaml import YAML
+
+from ferry.sandbox.dingtalk.config import SandboxConfig as DingTalkConfig
+from ferry.sandbox.kingdee import SandboxConfig as KingdeeConfig
+from ferry.store import Ledger
+
+ROOT = Path(__file__).resolve().parents[2]
+FLAGSHIP = ROOT / "examples" / "dingtalk-payapply-to-paybill.yaml"
+SCHEME_ID = "dingtalk-payapply-to-paybill"
+
+DINGTALK_FAULTS = "throttle=0.03,busy=0.03,drop=0.03,token_expire=0.02"
+KINGDEE_FAULTS = (
+    "session_loss=0.03,conflict=0.03,limit=0.03,error5xx=0.03,response_error=0.03,drop_after_commit=0.1"
+)
+UNSETTLED = ("pending", "writing", "failed", "in_doubt")
+
+
+@dataclass
+class ChaosResult:
+    instances: int
+    kills: int
+    engine_runs: int
+    expected: int
+    missing: list[str]
+    duplicates: list[str]
+    unexpected: list[str]
+    ledger_disagrees: list[str]
+    without_reason: list[str]
+    #: records left pending, writing, failed or in doubt when the run ended
+    unsettled: list[str]
+    statuses: dict[str, int]
+    faults: dict[str, int]
+    elapsed_s: float
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (
+            self.missing or self.duplicates or self.unexpected or self.ledger_disagrees or self.without_reason
+        )
+
+    def table(self) -> str:
+        lines = ["fault / event                      count"]
+        for name, n in sorted(self.faults.items()):
+            lines.append(f"{name:<34} {n:>5}")
+        lines += [
+            f"{'SIGKILLs survived':<34} {self.kills:>5}",
+            f"{'engine runs':<34} {self.engine_runs:>5}",
+            "",
+            f"instances {self.instances}, expected payment bills {self.expected}, elapsed {self.elapsed_s:.0f}s",
+            f"ledger: {', '.join(f'{k} {v}' for k, v in sorted(self.statuses.items()))}",
+            f"missing {len(self.missing)}, duplicates {len(self.duplicates)}, unexpected {len(self.unexpected)}, "
+            f"ledger disagrees {len(self.ledger_disagrees)}, not written without a reason {len(self.without_reason)}, "
+            f"unsettled {len(self.unsettled)}",
+        ]
+        return "\n".join(lines)
+
+
+def _scheme(workdir: Path) -> Path:
+    """The flagship scheme with retries fit for a run measured in minutes, not hours."""
+    yaml = YAML()
+    doc = yaml.load(FLAGSHIP.read_text("utf-8"))
+    doc["retry"] = {"max_attempts": 60, "initial_delay": 0.2, "max_delay": 2.0, "jitter": 0.3}
+    # small batches: more Kingdee calls, so more faults land on writes
+    doc["target"]["batch_size"] = 4
+    path = workdir / "scheme.yaml"
+    with path.open("w", encoding="utf-8") as f:
+        yaml.dump(doc, f)
+    return path
+
+
+def _start_sandboxes(
+    workdir: Path, instances: int, seed: int, dingtalk_faults: str, kingdee_faults: str, push_control: bool
+) -> tuple[subprocess.Popen[str], str, str]:
+    args = [
+        sys.executable,
+        "-m",
+        "ferry.cli.main",
+        "sandbox",
+        "both",
+        "--dingtalk-port",
+        "0",
+        "--kingdee-port",
+        "0",
+        "--instances",
+        str(instances),
+        "--random-seed",
+        str(seed),
+        "--latency",
+        "1-5",
+        "--approve-late",
+        "--plan-out",
+        str(workdir / "plan.json"),
+    ]
+    if dingtalk_faults:
+        args += ["--dingtalk-faults", dingtalk_faults]
+    if kingdee_faults:
+        args += ["--kingdee-faults", kingdee_faults]
+    if not push_control:
+        args.append("--kingdee-no-push-control")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"sandboxes did not start: {seen}{proc.stderr.read() if proc.stderr else ''}")
+        seen += line
+        if line.strip() == "ready":
+            break
+    dt = re.search(r"DingTalk sandbox: (http://\S+)", seen)
+    kd = re.search(r"Kingdee sandbox:\s+(http://\S+)/k3cloud/", seen)
+    if not (dt and kd):
+        raise RuntimeError(f"cannot read the sandbox addresses from: {seen}")
+    return proc, dt.group(1), kd.group(1)
+
+
+def _connections(workdir: Path, dt_url: str, kd_url: str) -> tuple[Path, dict[str, str]]:
+    dt, kd = DingTalkConfig(), KingdeeConfig()
+    path = workdir / "connections.yaml"
+    path.write_text(
+        f"""
+dingtalk_main:
+  type: dingtalk
+  api_base: "{dt_url}"
+  oapi_base: "{dt_url}"
+  app_key: {dt.app_key}
+  app_secret: "${{CHAOS_DT_SECRET}}"
+  qps: 19
+kingdee_main:
+  type: kingdee
+  base_url: "{kd_url}/k3cloud/"
+  auth_mode: sign
+  acct_id: "{kd.acct_id}"
+  username: {kd.username}
+  app_id: {kd.app_id}
+  app_secret: "${{CHAOS_KD_SECRET}}"
+""",
+        encoding="utf-8",
+    )
+    return path, {"CHAOS_DT_SECRET": dt.app_secret, "CHAOS_KD_SECRET": kd.app_secret}
+
+
+def run_chaos(
+    *,
+    instances: int = 60,
+    kills: int = 10,
+    seed: int = 11,
+    reconcile: bool = True,
+    push_control: bool = True,
+    dingtalk_faults: str = DINGTALK_FAULTS,
+    kingdee_faults: str = KINGDEE_FAULTS,
+    #: seconds from start to SIGKILL; a process needs about one second to start working
+    kill_after: tuple[float, float] = (1.0, 4.0),
+    settle_timeout_s: float = 600.0,
+    workdir: Path | None = None,
+    verbose: bool = False,
+) -> ChaosResult:
+    started = time.monotonic()
+    rng = random.Random(seed)
+    tmp = tempfile.TemporaryDirectory(prefix="ferry-chaos-") if workdir is None else None
+    work = Path(tmp.name) if tmp else workdir
+    assert work is not None
+    log: list[str] = []
+
+    def say(text: str) -> None:
+        log.append(text)
+        if verbose:
+            print(text, flush=True)
+
+    scheme = _scheme(work)
+    db_url = f"sqlite:///{work / 'ferry.db'}"
+    sandboxes, dt_url, kd_url = _start_sandboxes(
+        work, instances, seed, dingtalk_faults, kingdee_faults, push_control
+    )
+    try:
+        conns, secrets = _connections(work, dt_url, kd_url)
+        env = {**os.environ, **secrets, "FERRY_DATABASE_URL": db_url}
+        if not reconcile:
+            env["FERRY_UNSAFE_NO_RECONCILE"] = "1"
+        command = [
+            sys.executable,
+            "-m",
+            "ferry.cli.main",
+            "run",
+            str(scheme),
+            "--connections",
+            str(conns),
+            "--lease",
+            "2",
+            "--json",
+        ]
+        ledger = Ledger(db_url)
+        ledger.migrate()
+
+        killed = runs = 0
+        moments: Counter[str] = Counter()
+        while killed < kills:
+            runs += 1
+            # kill at a random moment of a random phase: mid-collect (records are landing), mid-dispatch
+            # (documents are being written), or just at a random time
+            mode = rng.choice(("collect", "dispatch", "time"))
+            before = ledger.counts(SCHEME_ID)
+            total_before, written_before = sum(before.values()), before.get("written", 0)
+            proc = subprocess.Popen(
+                command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT
+            )
+            began = time.monotonic()
+            deadline = began + (rng.uniform(*kill_after) if mode == "time" else 20.0)
+            while proc.poll() is None and time.monotonic() < deadline:
+                now = ledger.counts(SCHEME_ID)
+                if mode == "collect" and sum(now.values()) > total_before:
+                    time.sleep(rng.uniform(0.0, 0.3))
+                    break
+                if mode == "dispatch" and now.get("written", 0) > written_before:
+                    time.sleep(rng.uniform(0.0, 0.3))
+                    break
+                time.sleep(0.02)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(30)
+                killed += 1
+                moments[mode] += 1
+                say(
+                    f"run {runs}: killed ({mode}, after {time.monotonic() - began:.1f}s) {ledger.counts(SCHEME_ID)}"
+                )
+            else:
+                proc.wait()
+                say(f"run {runs}: finished by itself with status {proc.returncode}")
+
+        # let it finish: passes until nothing is left to do (failed records wait for their back-off,
+        # records held by killed processes for their leases)
+        deadline = time.monotonic() + settle_timeout_s
+        quiet = stuck = 0
+        last: dict[str, int] = {}
+        while time.monotonic() < deadline:
+            runs += 1
+            done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT, timeout=600)
+            counts = ledger.counts(SCHEME_ID)
+            say(f"run {runs}: status {done.returncode} {counts}")
+            if done.returncode == 0 and not any(counts.get(s) for s in UNSETTLED):
+                quiet += 1
+                if quiet >= 2:  # a pass with nothing to do after a clean one: collect has seen it all
+                    break
+            else:
+                quiet = 0
+                # nothing moves any more (e.g. records no probe can settle): stop and report them
+                stuck = stuck + 1 if counts == last else 0
+                if stuck >= 15:
+                    say("no progress in 15 passes; stopping")
+                    break
+                time.sleep(0.5)
+            last = counts
+
+        plan = json.loads((work / "plan.json").read_text("utf-8"))
+        statuses = ledger.counts(SCHEME_ID)
+        rows = {r.source_id: r for r in ledger.list_records(scheme=SCHEME_ID, limit=100_000)}
+        ledger.close()
+        with httpx.Client(timeout=60) as http:
+            numbers = [p["bill_number"] for p in plan if p["bill_number"]]
+            counts_by_bill: dict[str, int] = {}
+            for start in range(0, len(numbers), 200):
+                answer = http.get(
+                    f"{kd_url}/_sandbox/paybills/count",
+                    params=[("source", n) for n in numbers[start : start + 200]],
+                ).json()
+                counts_by_bill.update(answer["counts"])
+            calls = http.get(f"{dt_url}/_sandbox/calls").json()
+            kd_stats = http.get(f"{kd_url}/_sandbox/stats").json()
+        faults: Counter[str] = Counter()
+        for api_counts in calls.get("by_api", {}).values():
+            for what in ("throttled", "busy", "dropped", "token_expired", "token_invalid", "gateway_error"):
+                if api_counts.get(what):
+                    faults[f"dingtalk {what}"] += int(api_counts[what])
+        for name, n in kd_stats.get("faults_fired", {}).items():
+            faults[f"kingdee {name}"] += int(n)
+        for mode, n in moments.items():
+            faults[f"SIGKILL during {mode}"] = n
+
+        expected = [p for p in plan if p["expects_payment_bill"]]
+        missing = [p["bill_number"] for p in expected if counts_by_bill.get(p["bill_number"], 0) == 0]
+        duplicates = [n for n, c in counts_by_bill.items() if c > 1]
+        unexpected = [
+            p["bill_number"]
+            for p in plan
+            if p["bill_number"]
+            and not p["expects_payment_bill"]
+            and counts_by_bill.get(p["bill_number"], 0) > 0
+        ]
+        ledger_disagrees = [
+            p["instance_id"]
+            for p in expected
+            if (row := rows.get(p["instance_id"])) is None or row.status != "written" or not row.target_id
+        ]
+        without_reason = [sid for sid, r in rows.items() if r.status != "written" and not r.reason]
+        unsettled = [f"{sid} ({r.status}: {r.reason})" for sid, r in rows.items() if r.status in UNSETTLED]
+        return ChaosResult(
+            instances=instances,
+            kills=killed,
+            engine_runs=runs,
+            expected=len(expected),
+            missing=missing,
+            duplicates=duplicates,
+            unexpected=unexpected,
+            ledger_disagrees=ledger_disagrees,
+            without_reason=without_reason,
+            unsettled=unsettled,
+            statuses=statuses,
+            faults=dict(faults),
+            elapsed_s=time.monotonic() - started,
+            log=log,
+        )
+    finally:
+        sandboxes.send_signal(signal.SIGTERM)
+        try:
+            sandboxes.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            sandboxes.kill()
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--instances", type=int, default=200)
+    ap.add_argument("--kills", type=int, default=12)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--no-reconcile", action="store_true", help="the negative control: duplicates expected")
+    ap.add_argument("--no-push-control", action="store_true", help="Kingdee does not stop a second Push")
+    args = ap.parse_args()
+    result = run_chaos(
+        instances=args.instances,
+        kills=args.kills,
+        seed=args.seed,
+        reconcile=not args.no_reconcile,
+        push_control=not args.no_push_control,
+        verbose=True,
+    )
+    print(result.table())
+    sys.exit(0 if result.ok else 1)
+
+
+if __name__ == "__main__":
+    main()
