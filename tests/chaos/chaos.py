@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 import httpx
 from ruamel.yaml import YAML
 
+from ferry.sandbox import linked
 from ferry.sandbox.dingtalk.config import SandboxConfig as DingTalkConfig
 from ferry.sandbox.kingdee import SandboxConfig as KingdeeConfig
 from ferry.store import Ledger
@@ -101,11 +101,6 @@ def _start_sandboxes(
     workdir: Path, instances: int, seed: int, dingtalk_faults: str, kingdee_faults: str, push_control: bool
 ) -> tuple[subprocess.Popen[str], str, str]:
     args = [
-        sys.executable,
-        "-m",
-        "ferry.cli.main",
-        "sandbox",
-        "both",
         "--dingtalk-port",
         "0",
         "--kingdee-port",
@@ -126,22 +121,8 @@ def _start_sandboxes(
         args += ["--kingdee-faults", kingdee_faults]
     if not push_control:
         args.append("--kingdee-no-push-control")
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    assert proc.stdout is not None
-    seen = ""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"sandboxes did not start: {seen}{proc.stderr.read() if proc.stderr else ''}")
-        seen += line
-        if line.strip() == "ready":
-            break
-    dt = re.search(r"DingTalk sandbox: (http://\S+)", seen)
-    kd = re.search(r"Kingdee sandbox:\s+(http://\S+)/k3cloud/", seen)
-    if not (dt and kd):
-        raise RuntimeError(f"cannot read the sandbox addresses from: {seen}")
-    return proc, dt.group(1), kd.group(1)
+    proc, dingtalk, kingdee = linked.start_both(args, cwd=str(ROOT))
+    return proc, dingtalk, kingdee
 
 
 def _connections(workdir: Path, dt_url: str, kd_url: str) -> tuple[Path, dict[str, str]]:

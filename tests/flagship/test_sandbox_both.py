@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
+from ferry.sandbox import linked
 from ferry.sandbox.dingtalk.config import SandboxConfig as DingTalkConfig
 from ferry.sandbox.kingdee import SandboxConfig as KingdeeConfig
 
@@ -21,43 +20,9 @@ ROOT = Path(__file__).parents[2]
 
 def test_ferry_run_against_ferry_sandbox_both(tmp_path: Path) -> None:
     plan_file = tmp_path / "plan.json"
-    sandboxes = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ferry.cli.main",
-            "sandbox",
-            "both",
-            "--dingtalk-port",
-            "0",
-            "--kingdee-port",
-            "0",
-            "--instances",
-            "30",
-            "--latency",
-            "1-3",
-            "--plan-out",
-            str(plan_file),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
+    args = ["--dingtalk-port", "0", "--kingdee-port", "0", "--instances", "30", "--latency", "1-3"]
+    sandboxes, dt_url, kd_url = linked.start_both([*args, "--plan-out", str(plan_file)], cwd=str(ROOT))
     try:
-        lines: list[str] = []
-        deadline = time.monotonic() + 60
-        assert sandboxes.stdout is not None
-        while time.monotonic() < deadline:
-            line = sandboxes.stdout.readline()
-            lines.append(line)
-            if line.strip() == "ready" or not line:
-                break
-        text = "".join(lines)
-        dingtalk = re.search(r"DingTalk sandbox: (http://\S+)", text)
-        kingdee = re.search(r"Kingdee sandbox:\s+(http://\S+)/k3cloud/", text)
-        assert dingtalk and kingdee, text
-        dt_url, kd_url = dingtalk.group(1), kingdee.group(1)
         dt, kd = DingTalkConfig(), KingdeeConfig()
         (tmp_path / "connections.yaml").write_text(
             f"""

@@ -165,19 +165,22 @@ class Engine:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    def _collector(self, scheme: Scheme, source: Source, progress: Progress | None) -> Collector:
+        return Collector(
+            scheme,
+            self.ledger,
+            source,
+            self.transform(scheme),
+            on_page=progress.on_page if progress else None,
+        )
+
     async def collect(
         self, scheme: Scheme, *, trigger: str = "manual", progress: Progress | None = None
     ) -> CollectReport:
         """One collect pass: every window since the watermark, then the due re-checks of watched records."""
         source = self._source(scheme)
         async with self._recorded_run(scheme, "collect", trigger) as run:
-            collector = Collector(
-                scheme,
-                self.ledger,
-                source,
-                self.transform(scheme),
-                on_page=progress.on_page if progress else None,
-            )
+            collector = self._collector(scheme, source, progress)
             report = await collector.run(partitions=tuple(getattr(source, "partitions", ("",))))
             rechecked = await collector.recheck()
             report.records += rechecked.records
@@ -194,13 +197,7 @@ class Engine:
         ``omission_remedy`` block gets the defaults (two days, the source's own request)."""
         source = self._source(scheme)
         async with self._recorded_run(scheme, "collect", trigger) as run:
-            collector = Collector(
-                scheme,
-                self.ledger,
-                source,
-                self.transform(scheme),
-                on_page=progress.on_page if progress else None,
-            )
+            collector = self._collector(scheme, source, progress)
             report = await collector.remedy(partitions=tuple(getattr(source, "partitions", ("",))))
             run.counts = report.as_dict()
         return report

@@ -236,3 +236,36 @@ def _bills(answer: Any) -> list[Any]:
     if isinstance(answer, list):
         return answer
     raise RuntimeError(f"unexpected bills answer: {answer!r}")
+
+
+def start_both(args: list[str], *, cwd: str | None = None, timeout_s: float = 120.0) -> tuple[Any, str, str]:
+    """Start ``ferry sandbox both ARGS`` as its own process; returns it with the DingTalk and Kingdee
+    base URLs once it says it is ready (seeding done). Stop it with SIGTERM."""
+    import re
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ferry.cli.main", "sandbox", "both", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+    )
+    assert proc.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen += line
+        if line.strip() == "ready":
+            break
+    dingtalk = re.search(r"DingTalk sandbox: (http://\S+)", seen)
+    kingdee = re.search(r"Kingdee sandbox:\s+(http://\S+)/k3cloud/", seen)
+    if not (dingtalk and kingdee) or not seen.rstrip().endswith("ready"):
+        proc.kill()
+        errors = proc.stderr.read() if proc.stderr else ""
+        raise RuntimeError(f"ferry sandbox both did not start: {seen}{errors}")
+    return proc, dingtalk.group(1), kingdee.group(1)
