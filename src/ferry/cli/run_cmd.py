@@ -51,9 +51,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run a scheme once: collect from the source into the ledger, then dispatch to the target."""
         from ferry.connectors.settings import load_connections
-        from ferry.engine.runner import ConfigError, Engine
+        from ferry.engine.runner import ConfigError, Engine, RunSummary
         from ferry.engine.runner import Progress as EngineProgress
-        from ferry.observe.redact import install
+        from ferry.observe.redact import install, redact
 
         install()
         if collect_only + dispatch_only + remedy > 1:
@@ -82,22 +82,29 @@ def register(app: typer.Typer) -> None:
                 on_page=lambda n: bars.advance(collected, n),
                 on_outcome=lambda status: bars.advance(written, 1),
             )
-            try:
-                summary = asyncio.run(
-                    engine.run(
+
+            async def one_pass() -> RunSummary:
+                async with engine:
+                    return await engine.run(
                         scheme,
                         collect=not (dispatch_only or remedy),
                         dispatch=not (collect_only or remedy),
                         remedy=remedy,
                         progress=progress,
                     )
-                )
-            except ConfigError as e:
+
+            try:
+                summary = asyncio.run(one_pass())
+            except (ConfigError, ValueError) as e:  # a connection or scheme that cannot run: one clear line
                 raise fail(str(e)) from None
             finally:
                 ledger.close()
+        for problem in summary.errors:
+            err.print(f"[red]error[/red] {redact(problem)}", markup=True)
         if as_json:
             typer.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
+            if summary.errors:
+                raise typer.Exit(1)
             return
         table = Table(title=f"{scheme.id}: {summary.elapsed_s:.2f}s")
         table.add_column("step")
@@ -110,6 +117,8 @@ def register(app: typer.Typer) -> None:
             table.add_row("dispatch", ", ".join(f"{k} {v}" for k, v in summary.dispatch.as_dict().items()))
         table.add_row("ledger", ", ".join(f"{k} {v}" for k, v in sorted(summary.statuses.items())))
         out.print(table)
+        if summary.errors:
+            raise typer.Exit(1)
 
     @app.command()
     def serve(

@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ferry.connectors.base import Querier, Source, Target
+from ferry.connectors.errors import ConnectorError
 from ferry.engine.collect import Collector, CollectReport
 from ferry.engine.dispatch import Dispatcher, DispatchReport
 from ferry.engine.registry import BuildContext, ConnectionLike, build_querier, build_source, build_target
@@ -52,10 +53,13 @@ class RunSummary:
     dispatch: DispatchReport | None = None
     elapsed_s: float = 0.0
     statuses: dict[str, int] = field(default_factory=dict)
+    #: why a step failed (its run is recorded as failed); the other steps still ran
+    errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "scheme": self.scheme,
+            "errors": self.errors,
             "collect": self.collect.as_dict() if self.collect else None,
             "remedy": self.remedy.as_dict() if self.remedy else None,
             "dispatch": self.dispatch.as_dict() if self.dispatch else None,
@@ -269,12 +273,23 @@ class Engine:
         """Collect, then (``remedy``) the omission-remedy pass, then dispatch; each step optional."""
         started = time.perf_counter()
         summary = RunSummary(scheme.id)
+        # collect and dispatch meet only in the ledger: a source that fails this time does not hold
+        # back the records already collected, and a failing target does not stop collecting
         if collect:
-            summary.collect = await self.collect(scheme, trigger=trigger, progress=progress)
+            try:
+                summary.collect = await self.collect(scheme, trigger=trigger, progress=progress)
+            except ConnectorError as e:
+                summary.errors.append(f"collect: {e}")
         if remedy:
-            summary.remedy = await self.remedy(scheme, progress=progress)
+            try:
+                summary.remedy = await self.remedy(scheme, progress=progress)
+            except ConnectorError as e:
+                summary.errors.append(f"remedy: {e}")
         if dispatch:
-            summary.dispatch = await self.dispatch(scheme, trigger=trigger, progress=progress, stop=stop)
+            try:
+                summary.dispatch = await self.dispatch(scheme, trigger=trigger, progress=progress, stop=stop)
+            except ConnectorError as e:
+                summary.errors.append(f"dispatch: {e}")
         summary.elapsed_s = time.perf_counter() - started
         summary.statuses = await asyncio.to_thread(self.ledger.counts, scheme.id)
         return summary
