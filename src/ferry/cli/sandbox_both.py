@@ -46,6 +46,9 @@ def register(app: typer.Typer) -> None:
         process_code: str = typer.Option(
             "PROC-FERRY7PAYREQ01", "--process-code", help="The payment template's code."
         ),
+        monthly_quota: Annotated[
+            int, typer.Option("--monthly-quota", help="DingTalk metered calls allowed per month.")
+        ] = 5000,
         no_push_control: Annotated[
             bool,
             typer.Option(
@@ -70,6 +73,7 @@ def register(app: typer.Typer) -> None:
                 faults=parse_dingtalk_faults(dingtalk_faults) if dingtalk_faults else {},
                 latency_ms=parse_dingtalk_latency(latency),
                 qps=qps,
+                monthly_quota=monthly_quota,
                 process_code=process_code,
             )
             kd_config = KingdeeConfig(
