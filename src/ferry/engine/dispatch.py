@@ -208,7 +208,8 @@ class Dispatcher:
                 answers = list(await asyncio.gather(*(self._ask(querier, p) for p in params)))
             for rec_id, answer in zip(ids, answers, strict=True):
                 if isinstance(answer, ConnectorError):
-                    results[rec_id] = self._failure(by_id[rec_id], {}, answer, now)
+                    # nothing was sent: keep whatever request the record had (None leaves it)
+                    results[rec_id] = self._failure(by_id[rec_id], None, answer, now)
                 else:
                     current = results[rec_id]
                     assert isinstance(current, dict)
@@ -227,7 +228,7 @@ class Dispatcher:
     async def _probe(self, rec: Claimed, now: dt.datetime) -> Outcome | None:
         """Ask the target whether an earlier write of ``rec`` landed. None means: not found, write it."""
         request = rec.request
-        if request is None:
+        if not request:
             # the worker died before it could store what it sent; rendering is deterministic, so
             # the same request is rebuilt (one that cannot be rendered was never sent)
             content: Mapping[str, Any] = rec.content
@@ -321,7 +322,7 @@ class Dispatcher:
         return outcomes
 
     def _failure(
-        self, rec: Claimed, request: dict[str, Any], err: ConnectorError, now: dt.datetime
+        self, rec: Claimed, request: dict[str, Any] | None, err: ConnectorError, now: dt.datetime
     ) -> Outcome:
         attempts = rec.attempts + 1
         common: dict[str, Any] = {
