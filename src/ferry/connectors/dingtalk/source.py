@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ferry.connectors.base import Page, RecordState, RenderRequest, Window
 from ferry.connectors.dingtalk.client import MAX_PAGE_SIZE, DingTalkClient
 from ferry.connectors.dingtalk.forms import flatten_form
-from ferry.connectors.errors import GiveUp, RetryLater
+from ferry.connectors.errors import GiveUp, Reauthenticate, RetryLater
 from ferry.ratelimit.bucket import retry_delay
 
 log = logging.getLogger("ferry.connectors.dingtalk")
@@ -292,12 +292,14 @@ class ApprovalSource:
 
     # ------------------------------------------------------------------ calls
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
-        """One call, tried again on transient and throttling answers (the limiter already slowed down)."""
+        """One call, tried again on transient and throttling answers (the limiter already slowed down),
+        and on a token that went stale again after the client's own refresh-and-retry: these are
+        reads, so asking again is always safe, and the next try fetches a fresh token."""
         attempt = 1
         while True:
             try:
                 return await call()
-            except RetryLater as exc:
+            except (RetryLater, Reauthenticate) as exc:
                 if attempt >= self.params.attempts:
                     raise
                 delay = retry_delay(exc.retry_after, attempt, base=self.params.retry_base_s)
