@@ -1,4 +1,5 @@
-"""Fixtures: a DingTalk sandbox on a loopback port, configured per test."""
+"""Fixtures shared across the suite: a DingTalk sandbox on a loopback port, configured per test
+(used by the DingTalk sandbox and client tests)."""
 
 from __future__ import annotations
 
