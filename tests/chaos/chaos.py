@@ -266,15 +266,8 @@ def run_chaos(
         statuses = ledger.counts(SCHEME_ID)
         rows = {r.source_id: r for r in ledger.list_records(scheme=SCHEME_ID, limit=100_000)}
         ledger.close()
+        counts_by_bill = linked.paybill_counts(kd_url, [p["bill_number"] for p in plan if p["bill_number"]])
         with httpx.Client(timeout=60) as http:
-            numbers = [p["bill_number"] for p in plan if p["bill_number"]]
-            counts_by_bill: dict[str, int] = {}
-            for start in range(0, len(numbers), 200):
-                answer = http.get(
-                    f"{kd_url}/_sandbox/paybills/count",
-                    params=[("source", n) for n in numbers[start : start + 200]],
-                ).json()
-                counts_by_bill.update(answer["counts"])
             calls = http.get(f"{dt_url}/_sandbox/calls").json()
             kd_stats = http.get(f"{kd_url}/_sandbox/stats").json()
         faults: Counter[str] = Counter()

@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
-
 from ferry.sandbox import linked
 from ferry.sandbox.dingtalk.config import SandboxConfig as DingTalkConfig
 from ferry.sandbox.kingdee import SandboxConfig as KingdeeConfig
@@ -66,9 +64,7 @@ kingdee_main:
         summary = json.loads(run.stdout)
         plan = json.loads(plan_file.read_text("utf-8"))
         expected = [p["bill_number"] for p in plan if p["expects_payment_bill"] and p["kind"] != "late"]
-        counts = httpx.get(
-            f"{kd_url}/_sandbox/paybills/count", params=[("source", n) for n in expected]
-        ).json()["counts"]
+        counts = linked.paybill_counts(kd_url, expected)
         assert all(v == 1 for v in counts.values()), counts
         assert summary["statuses"]["written"] == len(expected)
     finally:

@@ -184,9 +184,8 @@ class Reconciliation:
     unexpected: list[str]
 
 
-def reconcile(kingdee_url: str, linked: LinkedPlan) -> Reconciliation:
-    """Count payment bills per source bill number in the Kingdee sandbox."""
-    numbers = [p.bill_number for p in linked.items if p.bill_number]
+def paybill_counts(kingdee_url: str, numbers: list[str]) -> dict[str, int]:
+    """Payment bills (drafts included) per source bill number, as the Kingdee sandbox holds them."""
     counts: dict[str, int] = {}
     with httpx.Client(timeout=30) as http:
         for start in range(0, len(numbers), 200):
@@ -194,7 +193,14 @@ def reconcile(kingdee_url: str, linked: LinkedPlan) -> Reconciliation:
             answer = _ok(
                 http.get(f"{kingdee_url}/_sandbox/paybills/count", params=[("source", n) for n in chunk])
             )
-            counts.update({str(k): int(v) for k, v in _counts(answer).items()})
+            counts.update({str(k): int(v) for k, v in answer["counts"].items()})
+    return counts
+
+
+def reconcile(kingdee_url: str, linked: LinkedPlan) -> Reconciliation:
+    """Count payment bills per source bill number in the Kingdee sandbox."""
+    counts = paybill_counts(kingdee_url, [p.bill_number for p in linked.items if p.bill_number])
+    with httpx.Client(timeout=30) as http:
         drafts_answer = _ok(
             http.get(f"{kingdee_url}/_sandbox/bills", params={"form_id": "AP_PAYBILL", "status": "Z"})
         )
@@ -220,14 +226,6 @@ def reconcile(kingdee_url: str, linked: LinkedPlan) -> Reconciliation:
         duplicates=duplicates,
         unexpected=[u for u in unexpected if u],
     )
-
-
-def _counts(answer: Any) -> dict[str, Any]:
-    if isinstance(answer, dict) and isinstance(answer.get("counts"), dict):
-        return dict(answer["counts"])
-    if isinstance(answer, dict):
-        return {k: v for k, v in answer.items() if isinstance(v, int)}
-    raise RuntimeError(f"unexpected paybills/count answer: {answer!r}")
 
 
 def _bills(answer: Any) -> list[Any]:
