@@ -143,30 +143,31 @@ class Dispatcher:
         for rec in ready:
             if rec.id not in contents:
                 continue
-            content = contents[rec.id]
-            reason = self.transform.quality(content)
-            if reason is not None:
-                outcomes.append(
-                    Outcome(rec.id, "quarantined", reason=reason, error_type="quality", count_attempt=False)
-                )
-                continue
-            try:
-                request = self.transform.target_request(content)
-            except RenderError as e:
-                outcomes.append(
-                    Outcome(
-                        rec.id,
-                        "quarantined",
-                        reason=f"cannot build the target request: {e}",
-                        error_type="render",
-                        count_attempt=False,
-                    )
-                )
-                continue
-            to_write.append((rec, WriteItem(rec.id, rec.source_id, rec.number, request, content)))
+            prepared = self._prepare(rec, contents[rec.id])
+            if isinstance(prepared, Outcome):
+                outcomes.append(prepared)
+            else:
+                to_write.append((rec, prepared))
         if to_write:
             outcomes.extend(await self._write(to_write, now))
         return outcomes
+
+    def _prepare(self, rec: Claimed, content: Mapping[str, Any]) -> WriteItem | Outcome:
+        """The record's quality rules, then its rendered request; a failure quarantines it."""
+        reason = self.transform.quality(content)
+        if reason is not None:
+            return Outcome(rec.id, "quarantined", reason=reason, error_type="quality", count_attempt=False)
+        try:
+            request = self.transform.target_request(content)
+        except RenderError as e:
+            return Outcome(
+                rec.id,
+                "quarantined",
+                reason=f"cannot build the target request: {e}",
+                error_type="render",
+                count_attempt=False,
+            )
+        return WriteItem(rec.id, rec.source_id, rec.number, request, content)
 
     async def _enrich(
         self, records: Sequence[Claimed], now: dt.datetime
@@ -245,12 +246,10 @@ class Dispatcher:
                         count_attempt=False,
                     )
                 content = enriched
-            if self.transform.quality(content) is not None:
-                return None  # it fails the checks, so it was never sent: the normal path says why
-            try:
-                request = self.transform.target_request(content)
-            except RenderError:
-                return None
+            prepared = self._prepare(rec, content)
+            if isinstance(prepared, Outcome):
+                return None  # it fails its checks or cannot be rendered, so it was never sent
+            request = prepared.request
         item = WriteItem(rec.id, rec.source_id, rec.number, request, rec.content)
         try:
             doc = await self.target.probe(item)
