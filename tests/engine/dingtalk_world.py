@@ -1,6 +1,6 @@
 """A DingTalk sandbox, a memory target and a flagship-like scheme, for engine-level DingTalk tests.
 
-The module doubles as a connector: registered under type ``memory`` in the engine's registry, its
+The module doubles as a connector: registered under type ``memory`` (its :data:`SPEC`), its
 ``build_target`` hands out the one :data:`TARGET`.
 """
 
@@ -10,7 +10,10 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from ferry.connectors.base import TargetDoc, WriteItem, WriteOutcome
+from ferry.connectors.spec import ConnectorSpec
 from ferry.scheme import Scheme
 
 
@@ -52,6 +55,19 @@ def build_target(conn: Any, spec: Any, ctx: Any) -> MemoryTarget:
 
 def build_source(conn: Any, spec: Any, ctx: Any) -> Any:
     raise NotImplementedError("the memory connector is a target only")
+
+
+class _AnySettings(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+SPEC = ConnectorSpec(
+    name="memory",
+    summary="a target that keeps writes in memory (tests)",
+    settings=_AnySettings,
+    factory=__name__,
+    capabilities=frozenset({"target", "probe"}),
+)
 
 
 def payment_scheme(process_code: str, *, initial_days: float = 60) -> Scheme:

@@ -14,8 +14,8 @@ import pytest
 from dingtalk_world import MemoryTarget, connections, payment_scheme
 
 from ferry.connectors.settings import connections_from_dict
+from ferry.connectors.spec import register, unregister
 from ferry.console.dingtalk_callback import CALLBACK_PATH, engine_handler, make_callback_app
-from ferry.engine import registry
 from ferry.engine.runner import Engine
 from ferry.sandbox.dingtalk import Sandbox, SandboxConfig, create_app
 from ferry.sandbox.serve import ServerThread
@@ -41,8 +41,9 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    monkeypatch.setitem(registry.CONNECTORS, "memory", dingtalk_world.__name__)
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[World]:
+    register(dingtalk_world.SPEC)
+    request.addfinalizer(lambda: unregister("memory"))
     monkeypatch.setattr(dingtalk_world, "TARGET", MemoryTarget())
     app = create_app(SandboxConfig(seed_instances=40))
     with ServerThread(app) as server:

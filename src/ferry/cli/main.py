@@ -1,6 +1,14 @@
-"""The ``ferry`` command: one typer app; each group of commands lives in its own module."""
+"""The ``ferry`` command: one typer app; each group of commands lives in its own module.
+
+:func:`main` is the entry point: it runs the app through the one error handler
+(:mod:`ferry.cli.errors`), so no command prints a traceback unless ``--debug`` is given.
+"""
 
 from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
 
 import typer
 
@@ -35,6 +43,15 @@ expr_cmd.register(app)
 demo_cmd.register(app)
 
 
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Print the traceback of an error (also FERRY_DEBUG=1).")
+    ] = False,
+) -> None:
+    """Ferry: move documents between business systems, driven by declarative schemes."""
+
+
 @app.command()
 def version() -> None:
     """Print Ferry's version."""
@@ -43,5 +60,15 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def main() -> None:
+    """The ``ferry`` console script. ``--debug`` may stand anywhere on the command line."""
+    from ferry.cli.errors import DEBUG_ENV, run
+
+    if "--debug" in sys.argv[1:]:
+        sys.argv = [sys.argv[0], *(a for a in sys.argv[1:] if a != "--debug")]
+        os.environ[DEBUG_ENV] = "1"
+    run(app)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

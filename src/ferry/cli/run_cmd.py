@@ -51,8 +51,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run a scheme once: collect from the source into the ledger, then dispatch to the target."""
         from ferry.connectors.settings import load_connections
-        from ferry.engine.runner import ConfigError, Engine, RunSummary
+        from ferry.engine.runner import Engine, RunSummary
         from ferry.engine.runner import Progress as EngineProgress
+        from ferry.errors import ConfigError
         from ferry.observe.redact import install, redact
 
         install()

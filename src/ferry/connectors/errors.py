@@ -15,8 +15,10 @@ so the ledger can store them as columns rather than in prose.
 
 from __future__ import annotations
 
+from ferry.errors import FerryError
 
-class ConnectorError(Exception):
+
+class ConnectorError(FerryError):
     """Base of every error a connector raises on purpose."""
 
     #: what the engine should do; one word per subclass, stored in the ledger's error type column
@@ -32,7 +34,6 @@ class ConnectorError(Exception):
         request_id: str | None = None,
     ) -> None:
         super().__init__(message)
-        self.message = message
         self.code = code
         self.api = api
         self.retry_after = retry_after
@@ -42,6 +43,9 @@ class ConnectorError(Exception):
         where = f" [{self.api}]" if self.api else ""
         code = f" (code {self.code})" if self.code else ""
         return f"{self.message}{code}{where}"
+
+    def lines(self) -> list[str]:
+        return [str(self), self.hint] if self.hint else [str(self)]
 
 
 class RetryLater(ConnectorError):

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ferry.errors import ConfigError
 from ferry.observe.redact import MASK, register_secret
 
 DEFAULT_CONNECTIONS_FILE = "connections.yaml"
@@ -70,7 +71,7 @@ _SECRET_NAMES = frozenset(
 _SECRET_SUFFIXES = ("password", "secret", "token", "apikey", "privatekey", "passphrase")
 
 
-class ConnectionSettingsError(ValueError):
+class ConnectionSettingsError(ConfigError):
     """A connections file or its secrets could not be loaded. The message never contains a secret."""
 
 

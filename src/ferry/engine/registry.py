@@ -1,16 +1,18 @@
-"""Which connector serves which connection ``type``; each entry builds a Source or a Target.
+"""Building a scheme's connectors: the spec registered for a connection's ``type`` names the factory.
 
 Factories are imported lazily so a scheme that uses only the REST connector never imports the
-DingTalk or Kingdee clients.
+DingTalk or Kingdee clients. No connector is named here: they register themselves
+(:mod:`ferry.connectors.spec`).
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ferry.connectors.base import Querier, Source, Target
+from ferry.connectors.spec import get_spec
+from ferry.errors import ConfigError
 from ferry.observe.calls import CallRecorder
 from ferry.scheme import SourceSpec, TargetSpec
 
@@ -36,25 +38,9 @@ class BuildContext:
     ledger: Any = None
 
 
-#: connection type -> module with ``build_source(conn, spec, ctx)`` / ``build_target(conn, spec, ctx)``
-CONNECTORS: dict[str, str] = {
-    "http": "ferry.connectors.http.factory",
-    "rest": "ferry.connectors.http.factory",
-    "dingtalk": "ferry.connectors.dingtalk.factory",
-    "kingdee": "ferry.connectors.kingdee.factory",
-}
-
-
-class UnknownConnector(Exception):
-    pass
-
-
 def _module(conn: ConnectionLike) -> Any:
-    path = CONNECTORS.get(conn.type)
-    if path is None:
-        known = ", ".join(sorted(CONNECTORS))
-        raise UnknownConnector(f"connection '{conn.name}' has type '{conn.type}'; known types: {known}")
-    return importlib.import_module(path)
+    """The factory module of the connector serving ``conn.type`` (see :mod:`ferry.connectors.spec`)."""
+    return get_spec(conn.type, connection=conn.name).module()
 
 
 def build_source(conn: ConnectionLike, spec: SourceSpec, ctx: BuildContext) -> Source:
@@ -72,6 +58,6 @@ def build_querier(conn: ConnectionLike, ctx: BuildContext) -> Querier:
     module = _module(conn)
     factory = getattr(module, "build_querier", None)
     if factory is None:
-        raise UnknownConnector(f"connection '{conn.name}' (type '{conn.type}') cannot answer lookups")
+        raise ConfigError(f"connection '{conn.name}' (type '{conn.type}') cannot answer lookups")
     querier: Querier = factory(conn, ctx)
     return querier

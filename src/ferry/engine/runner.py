@@ -25,6 +25,7 @@ from ferry.engine.collect import Collector, CollectReport
 from ferry.engine.dispatch import Dispatcher, DispatchReport
 from ferry.engine.registry import BuildContext, ConnectionLike, build_querier, build_source, build_target
 from ferry.engine.transform import Transform
+from ferry.errors import ConfigError
 from ferry.scheme import Schedule, Scheme
 from ferry.store import Ledger
 
@@ -39,10 +40,6 @@ def default_owner() -> str:
 @dataclass
 class _RunRecord:
     counts: dict[str, int] = field(default_factory=dict)
-
-
-class ConfigError(Exception):
-    """The scheme cannot run with the given connections (missing or wrong connection)."""
 
 
 @dataclass

@@ -16,11 +16,12 @@ from zoneinfo import ZoneInfo
 
 from ferry import expr
 from ferry.connectors.base import RecordState, Window
+from ferry.errors import FerryError
 from ferry.scheme import FieldSpec, Scheme
 from ferry.store import Collected
 
 
-class RenderError(Exception):
+class RenderError(FerryError):
     """The target request could not be built from a record (the reason is shown to people)."""
 
 

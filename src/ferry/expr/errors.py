@@ -1,13 +1,15 @@
 """The one error type of :mod:`ferry.expr`, carrying where in the text it went wrong.
 
-Owns: :class:`ExprError`. Every failure of compiling or rendering an expression, template,
+Owns: :class:`ExprError` (a :class:`ferry.errors.FerryError`). Every failure of compiling or rendering an expression, template,
 parser, format, condition or request field raises it, so callers need one ``except``.
 """
 
 from __future__ import annotations
 
+from ferry.errors import FerryError
 
-class ExprError(ValueError):
+
+class ExprError(FerryError, ValueError):
     """An expression could not be compiled or evaluated.
 
     ``position`` is a 0-based character offset into ``text`` (the expression as the user wrote
@@ -36,7 +38,15 @@ class ExprError(ValueError):
             before = text[:position]
             self.line = before.count("\n") + 1
             self.column = position - (before.rfind("\n") + 1) + 1
-        super().__init__(self._describe())
+        super().__init__(message)
+        # FerryError keeps the bare message; str() of an expression error is the full description
+        self._text = self._describe()
+
+    def __str__(self) -> str:
+        return self._text
+
+    def lines(self) -> list[str]:
+        return [self._text]
 
     def _describe(self) -> str:
         parts = []

@@ -18,6 +18,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from ferry.errors import ConfigError
 from ferry.scheme.model import Scheme, SourceSpec, TargetSpec
 
 Side = Literal["source", "target"]
@@ -39,12 +40,15 @@ class Problem:
         return f"{where}:{key} {self.message}"
 
 
-class SchemeError(Exception):
+class SchemeError(ConfigError):
     """A scheme file could not be loaded; ``problems`` says every reason, each with its place."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+    def lines(self) -> list[str]:
+        return [str(p) for p in self.problems]
 
 
 def _yaml() -> YAML:

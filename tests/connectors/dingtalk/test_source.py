@@ -38,6 +38,7 @@ from ferry.connectors.settings import connections_from_dict
 from ferry.engine.collect import Collector
 from ferry.engine.registry import BuildContext
 from ferry.engine.transform import Transform
+from ferry.errors import ConfigError
 from ferry.observe.calls import MemoryCallRecorder
 from ferry.store import Ledger
 
@@ -449,7 +450,7 @@ async def test_factory_builds_a_source_from_a_connection_and_scheme(sandbox: Any
     bad = connections_from_dict(
         {"d": {"type": "dingtalk", "app_key": "k", "app_secret": "${S}", "qsp": 3}}, env={"S": "s"}
     )
-    with pytest.raises(ValidationError):
+    with pytest.raises(ConfigError, match=r"qsp: unknown key \(did you mean 'qps'\?\)"):
         build_source(bad["d"], scheme.source, ctx)
     ledger.close()
 

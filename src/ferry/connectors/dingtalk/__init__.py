@@ -5,10 +5,11 @@ HTTP-push events; :func:`flatten_form` to decode form values. May use :mod:`ferr
 :mod:`ferry.observe`; never the engine.
 """
 
-from ferry.connectors.dingtalk.client import DingTalkClient, DingTalkSettings, TokenCache
+from ferry.connectors.dingtalk.client import DingTalkClient, TokenCache
 from ferry.connectors.dingtalk.crypto import CallbackCrypto, CallbackError
 from ferry.connectors.dingtalk.forms import FlatForm, decode_component, flatten_form
 from ferry.connectors.dingtalk.instance import is_approved, is_final
+from ferry.connectors.dingtalk.spec import DingTalkSettings
 
 __all__ = [
     "CallbackCrypto",

@@ -23,13 +23,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from ferry.connectors.dingtalk import instance as _instance
 from ferry.connectors.dingtalk.errors import classify_http, classify_oapi, classify_v1
+from ferry.connectors.dingtalk.spec import MAX_PAGE_SIZE, ApiStyle, DingTalkSettings
 from ferry.connectors.errors import (
     ConnectorError,
     GiveUp,
@@ -41,34 +41,9 @@ from ferry.connectors.errors import (
 from ferry.observe.calls import ApiCall, CallRecorder, NullCallRecorder
 from ferry.ratelimit.bucket import BucketSettings, RateLimiter
 
-ApiStyle = Literal["oapi", "v1"]
-
 API_TOKEN = {"oapi": "gettoken", "v1": "v1.0/oauth2/accessToken"}
 API_LIST = {"oapi": "topapi/processinstance/listids", "v1": "v1.0/workflow/processes/instanceIds/query"}
 API_GET = {"oapi": "topapi/processinstance/get", "v1": "v1.0/workflow/processInstances"}
-
-#: both hosts refuse pages larger than this
-MAX_PAGE_SIZE = 20
-
-
-class DingTalkSettings(BaseModel):
-    """One DingTalk connection: which app, which host style, where the hosts are."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    connection: str = "dingtalk"
-    app_key: str = Field(min_length=1)
-    app_secret: SecretStr
-    api_style: ApiStyle = "v1"
-    oapi_base: str = "https://oapi.dingtalk.com"
-    api_base: str = "https://api.dingtalk.com"
-    #: calls per second per API for this app (a standard org has 20)
-    qps: float = Field(default=20.0, gt=0)
-    timeout_s: float = Field(default=10.0, gt=0)
-    #: fetch a new token this long before the old one expires
-    refresh_margin_s: float = Field(default=300.0, ge=0)
-    #: read v1.0 ``…Z`` times as Beijing wall-clock time (what captures show) rather than UTC
-    v1_z_is_beijing: bool = True
 
 
 @dataclass

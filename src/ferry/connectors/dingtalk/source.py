@@ -43,11 +43,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from ferry.connectors.base import Page, RecordState, RenderRequest, Window
-from ferry.connectors.dingtalk.client import MAX_PAGE_SIZE, DingTalkClient
+from ferry.connectors.dingtalk.client import DingTalkClient
 from ferry.connectors.dingtalk.forms import flatten_form
+from ferry.connectors.dingtalk.spec import ApprovalParams
 from ferry.connectors.errors import GiveUp, Reauthenticate, RetryLater
 from ferry.ratelimit.bucket import retry_delay
 
@@ -90,49 +89,6 @@ _FINAL_REASONS = {"TERMINATED": "approval revoked", "CANCELED": "approval cancel
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-class ApprovalParams(BaseModel):
-    """The scheme's ``source.params`` for a DingTalk source; an unknown key is a typo and refused."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    #: one template code or a list; each is its own watermark partition
-    process_code: tuple[str, ...] = Field(min_length=1)
-    #: instance statuses taken as records to write
-    statuses: tuple[str, ...] = ("COMPLETED",)
-    #: the result a COMPLETED instance must have (``agree``); null takes any result
-    result: tuple[str, ...] | None = ("agree",)
-    #: RUNNING instances are re-checked until they are this old, then skipped
-    max_age_days: float = Field(default=60, gt=0)
-    #: detail calls in flight at once (the rate limiter paces them further)
-    concurrency: int = Field(default=8, ge=1, le=64)
-    #: IDs per list call (DingTalk allows at most 20)
-    page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
-    #: v1 host only: ask the list API for RUNNING + the wanted statuses, so revoked instances cost no
-    #: detail call. Off by default: an instance in a state the filter cannot name (NEW) would be missed.
-    list_status_filter: bool = False
-    #: events are on (HTTP push or Stream): a newly listed instance is stored as a ``watching`` stub
-    #: without a detail call, since its finish event will fetch it; stubs and running instances are
-    #: looked at again only after ``event_grace_hours``, in case an event was lost
-    events: bool = False
-    event_grace_hours: float = Field(default=24.0, gt=0)
-    #: tries of one call on a transient or throttling answer before the pass gives up
-    attempts: int = Field(default=5, ge=1)
-    #: first back-off after a transient answer, doubled each try
-    retry_base_s: float = Field(default=1.0, ge=0)
-
-    @field_validator("process_code", "statuses", "result", mode="before")
-    @classmethod
-    def _one_or_many(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            return (v,)
-        return v
-
-    @field_validator("statuses")
-    @classmethod
-    def _upper(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(s.upper() for s in v)
 
 
 class LedgerView(Protocol):

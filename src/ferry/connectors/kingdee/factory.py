@@ -27,64 +27,18 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import ValidationError
 
-from ferry.connectors.kingdee.auth import AuthMode, KingdeeAuth
 from ferry.connectors.kingdee.client import KingdeeClient
 from ferry.connectors.kingdee.query import KingdeeQuerier
-from ferry.connectors.kingdee.target import TARGET_APIS, FollowUpStep, KingdeeTarget, ProbeSettings
+from ferry.connectors.kingdee.spec import KingdeeSettings, KingdeeTargetParams, ProbeSettings
+from ferry.connectors.kingdee.target import TARGET_APIS, FollowUpStep, KingdeeTarget
 from ferry.connectors.settings import ConnectionSettingsError
+from ferry.connectors.spec import parse
 from ferry.observe.calls import CallRecorder
 from ferry.scheme import TargetSpec
-
-#: keys of ``target.params`` this connector reads
-_PARAMS = ("form_id", "follow_up_attempts", "follow_up_retry_delay")
-
-
-class KingdeeSettings(BaseModel):
-    """One Kingdee connection, validated up front. Secrets are :class:`SecretStr`: never in reprs or errors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-    base_url: str = Field(min_length=1)
-    auth_mode: AuthMode
-    acct_id: str = Field(min_length=1)
-    username: str = Field(min_length=1)
-    password: SecretStr = SecretStr("")
-    app_id: str = ""
-    app_secret: SecretStr = SecretStr("")
-    lcid: int = 2052
-    org_num: str = "0"
-    timeout: float = Field(default=120.0, gt=0)
-    concurrency: int = Field(default=4, ge=1, validation_alias=AliasChoices("concurrency", "max_concurrency"))
-    envelope: Literal["named", "parameters"] = "named"
-    verify: bool = True
-
-    @field_validator("acct_id", "username", "app_id", "org_num", mode="before")
-    @classmethod
-    def _as_text(cls, v: Any) -> Any:
-        # YAML reads a numeric data-centre id or org number as an int
-        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
-
-    @field_validator("auth_mode", mode="before")
-    @classmethod
-    def _mode(cls, v: Any) -> Any:
-        return v.strip().lower() if isinstance(v, str) else v
-
-    def auth(self) -> KingdeeAuth:
-        """The client's credentials; ``ValueError`` naming what this auth mode is missing."""
-        return KingdeeAuth.create(
-            self.auth_mode,
-            acct_id=self.acct_id,
-            username=self.username,
-            app_id=self.app_id,
-            app_secret=self.app_secret,
-            password=self.password,
-            lcid=self.lcid,
-            org_num=self.org_num,
-        )
 
 
 def parse_settings(raw: Mapping[str, Any], connection: str = "kingdee") -> KingdeeSettings:
@@ -125,25 +79,10 @@ def build_client(
     )
 
 
-def _params(spec: TargetSpec) -> tuple[str | None, int, float]:
-    unknown = sorted(set(spec.params) - set(_PARAMS))
-    if unknown:
-        raise ValueError(f"target.params: unknown key(s) {', '.join(unknown)} (known: {', '.join(_PARAMS)})")
-    form_id = spec.params.get("form_id")
-    try:
-        attempts = int(spec.params.get("follow_up_attempts", 3))
-        delay = float(spec.params.get("follow_up_retry_delay", 0.5))
-    except (TypeError, ValueError):
-        raise ValueError(
-            "target.params: follow_up_attempts and follow_up_retry_delay must be numbers"
-        ) from None
-    return (str(form_id) if form_id else None), attempts, delay
-
-
 def build_target(conn: Any, spec: TargetSpec, ctx: Any) -> KingdeeTarget:
     """The engine's hook (see :mod:`ferry.engine.registry`): ``conn.settings`` + ``spec`` → :class:`KingdeeTarget`."""
     settings = parse_settings(conn.settings, conn.name)
-    form_id, attempts, delay = _params(spec)
+    params: KingdeeTargetParams = parse(KingdeeTargetParams, spec.params, what="target.params")
     follow_ups = [
         FollowUpStep(operation=f.operation, form_id=f.form_id, params=dict(f.params), on_draft=f.on_draft)
         for f in spec.follow_up
@@ -151,8 +90,6 @@ def build_target(conn: Any, spec: TargetSpec, ctx: Any) -> KingdeeTarget:
     probe = ProbeSettings.from_mapping(spec.probe)
     if spec.api.strip().casefold() not in TARGET_APIS:
         raise ValueError(f"Kingdee target api must be one of Push, Save, BatchSave, Draft; got {spec.api!r}")
-    if attempts < 1:
-        raise ValueError("target.params.follow_up_attempts must be at least 1")
     # everything is checked before the client (and its connection pool) exists
     client = build_client(settings, getattr(ctx, "recorder", None), connection=conn.name)
     return KingdeeTarget(
@@ -161,9 +98,9 @@ def build_target(conn: Any, spec: TargetSpec, ctx: Any) -> KingdeeTarget:
         batch_size=spec.batch_size,
         follow_ups=follow_ups,
         probe=probe,
-        form_id=form_id,
-        follow_up_attempts=attempts,
-        follow_up_retry_delay=delay,
+        form_id=params.form_id,
+        follow_up_attempts=params.follow_up_attempts,
+        follow_up_retry_delay=params.follow_up_retry_delay,
     )
 
 

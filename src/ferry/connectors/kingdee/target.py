@@ -40,6 +40,7 @@ from ferry.connectors.kingdee.client import KingdeeClient
 from ferry.connectors.kingdee.envelope import ResponseStatus, as_bool, as_int, get_ci
 from ferry.connectors.kingdee.errors import error_for_status
 from ferry.connectors.kingdee.results import EntityResult, OperationResult, PushOutcome, PushStatus
+from ferry.connectors.kingdee.spec import ProbeSettings
 
 log = logging.getLogger("ferry.kingdee")
 
@@ -56,7 +57,6 @@ TARGET_APIS: dict[str, TargetKind] = {
 #: where the flagship Push lands, and how its payment bill names its source (reference §6, §8)
 DEFAULT_PUSH_PROBE_FORM = "AP_PAYBILL"
 DEFAULT_SOURCE_NUMBER_FIELD = "FPAYBILLSRCENTRY_FSRCBILLNO"
-DEFAULT_SOURCE_ID_FIELD = "FPAYBILLSRCENTRY_FSRCBILLID"
 
 #: answers that mean a follow-up was already done: repeating Submit/Audit must count as success
 _ALREADY_DONE_TEXT: dict[str, tuple[str, ...]] = {
@@ -116,51 +116,6 @@ class FollowUpStep:
     params: Mapping[str, Any] = field(default_factory=dict)
     #: also run on drafts (normally pointless: Kingdee refuses to submit a draft)
     on_draft: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeSettings:
-    """How ``probe`` finds a document: the scheme's ``target.probe`` block.
-
-    ``form_id``: the target form to query (default: the Push's ``TargetFormId``, else AP_PAYBILL; for Save, the
-    Save's form). ``source_number_field``: the field holding the source number (default
-    ``FPAYBILLSRCENTRY_FSRCBILLNO`` for Push; ``number_from`` for Save). ``number_from``: for Save targets, the
-    key of the rendered request (or its ``Model``) whose value identifies the record. ``follow_up``: also
-    finish the follow-ups on the document found (default true).
-    """
-
-    form_id: str | None = None
-    source_number_field: str | None = None
-    source_id_field: str = DEFAULT_SOURCE_ID_FIELD
-    number_field: str = "FBillNo"
-    id_field: str = "FID"
-    status_field: str = "FDocumentStatus"
-    number_from: str | None = None
-    extra_filter: str | None = None
-    follow_up: bool = True
-
-    @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any] | None) -> ProbeSettings:
-        """Read the scheme's ``probe`` mapping; unknown keys are an error (a typo would disable the probe)."""
-        if not raw:
-            return cls()
-        aliases = {"source_field": "source_number_field", "formid": "form_id"}
-        known = {f for f in cls.__dataclass_fields__}
-        values: dict[str, Any] = {}
-        for key, value in raw.items():
-            name = aliases.get(str(key).casefold(), str(key))
-            if name not in known:
-                raise ValueError(
-                    f"target.probe: unknown key {key!r} (known: {', '.join(sorted(known | set(aliases)))})"
-                )
-            if name == "follow_up":
-                flag = as_bool(value)
-                if flag is None:
-                    raise ValueError(f"target.probe.follow_up must be true or false, got {value!r}")
-                values[name] = flag
-            elif value is not None:
-                values[name] = str(value)
-        return cls(**values)
 
 
 @dataclass(slots=True)
