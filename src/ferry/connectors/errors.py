@@ -8,6 +8,9 @@ naming the remedy, and dlt's marker classes:
 - :class:`Reauthenticate`  the token or session is gone; log in again, then retry once.
 - :class:`OutcomeUnknown`  the request may have reached the target; reconcile before any retry.
 - :class:`GiveUp`          permanent; retrying cannot help (validation, not found, quota for the month).
+- :class:`AccessDenied`    the connection itself is refused (a wrong password or app secret, a token that
+                           cannot be obtained, a permission every call needs): no record is to blame, so
+                           the pass stops and the records go back untouched.
 
 ``code`` is the remote system's own error code (``"90018"``, ``"MsgCode=11"``) and ``api`` the API name,
 so the ledger can store them as columns rather than in prose.
@@ -78,6 +81,14 @@ class GiveUp(ConnectorError):
     action = "give_up"
 
 
+class AccessDenied(ConnectorError):
+    """The connection is refused as a whole: every call would fail the same way until a person fixes
+    the connection (password, app secret, app permissions). Never a record's fault: the engine stops
+    the pass, gives the batch back without counting an attempt, and records the run as failed."""
+
+    action = "access_denied"
+
+
 class QuotaExhausted(GiveUp):
     """A quota for a long period (e.g. DingTalk's monthly call quota) is used up."""
 
@@ -85,6 +96,7 @@ class QuotaExhausted(GiveUp):
 
 
 __all__ = [
+    "AccessDenied",
     "ConnectorError",
     "GiveUp",
     "OutcomeUnknown",

@@ -150,7 +150,10 @@ class Collector:
             await self._store(page, window.partition, report)
 
     async def _store(self, page: Page, partition: str, report: CollectReport) -> list[Collected]:
-        items = self.transform.collect_items(page.records, partition=partition, states=page.states)
+        # off the event loop: a page of hostile values must not stall the other schemes of a serve
+        items = await asyncio.to_thread(
+            self.transform.collect_items, page.records, partition=partition, states=page.states
+        )
         if items:
             counts = await asyncio.to_thread(
                 self.ledger.collect, self.scheme.id, items, on_change=self.scheme.source.on_change
