@@ -10,7 +10,7 @@ import asyncio
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from apps import Erp, shop_app
@@ -110,7 +110,7 @@ def test_hostile_values_quarantine_their_record_and_the_page_goes_on(ledger: Led
             json.dumps(good(4)),
         ]
     )
-    body = '{"code": 0, "data": {"items": [%s], "total": 9}}' % items
+    body = '{"code": 0, "data": {"items": [' + items + '], "total": 9}}'
     erp = Erp()
     summary = run_once(ledger, body, erp)
     assert not summary.errors, summary.errors
@@ -140,7 +140,7 @@ class ScriptedTarget:
 
     mode = "refuse"
     writes = 0
-    found: set[str] = set()
+    found: ClassVar[set[str]] = set()
 
     async def write(self, items: Sequence[WriteItem]) -> Sequence[WriteOutcome]:
         ScriptedTarget.writes += 1
