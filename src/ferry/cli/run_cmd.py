@@ -6,13 +6,14 @@ import asyncio
 import json
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ferry.cli.common import ConnectionsOption, DatabaseOption, connections_path, err, fail, open_ledger, out
+from ferry.errors import Interrupted
 from ferry.scheme import SchemeError, load_scheme
 
 
@@ -23,6 +24,31 @@ def _load(path: Path):  # type: ignore[no-untyped-def]
         for p in e.problems:
             err.print(f"[red]error[/red] {p}", markup=True)
         raise typer.Exit(1) from None
+
+
+def watch_signals(stop: asyncio.Event) -> None:
+    """Ctrl-C or SIGTERM once: finish the batch in flight, then stop (``stop`` is set). Twice: stop
+    at once (the running task is cancelled; the dispatcher gives back or leaves in doubt what it holds)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+
+    def on_signal() -> None:
+        if not stop.is_set():
+            stop.set()
+            err.print("stopping: finishing the batch in flight (press Ctrl-C again to stop at once)")
+        elif task is not None:
+            task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+
+
+def _counts_line(ledger: Any, scheme_id: str) -> str:
+    try:
+        counts = ledger.counts(scheme_id)
+    except Exception:
+        return ""
+    return "ledger: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
 
 
 def register(app: typer.Typer) -> None:
@@ -84,7 +110,10 @@ def register(app: typer.Typer) -> None:
                 on_outcome=lambda status: bars.advance(written, 1),
             )
 
+            stop = asyncio.Event()
+
             async def one_pass() -> RunSummary:
+                watch_signals(stop)
                 async with engine:
                     return await engine.run(
                         scheme,
@@ -92,18 +121,28 @@ def register(app: typer.Typer) -> None:
                         dispatch=not (collect_only or remedy),
                         remedy=remedy,
                         progress=progress,
+                        stop=stop,
                     )
 
             try:
                 summary = asyncio.run(one_pass())
             except (ConfigError, ValueError) as e:  # a connection or scheme that cannot run: one clear line
                 raise fail(str(e)) from None
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                # the second Ctrl-C: the batch in flight was given back or left in doubt for the probe
+                raise Interrupted(
+                    "stopped at once: records not yet sent went back to pending; a batch already sent "
+                    "is in doubt and the probe settles it on the next run",
+                    hint=_counts_line(ledger, scheme.id),
+                ) from None
             finally:
                 ledger.close()
         for problem in summary.errors:
             err.print(f"[red]error[/red] {redact(problem)}", markup=True)
         if as_json:
-            typer.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
+            typer.echo(json.dumps({**summary.as_dict(), "interrupted": stop.is_set()}, ensure_ascii=False))
+            if stop.is_set():
+                raise typer.Exit(130)
             if summary.errors:
                 raise typer.Exit(1)
             return
@@ -118,6 +157,8 @@ def register(app: typer.Typer) -> None:
             table.add_row("dispatch", ", ".join(f"{k} {v}" for k, v in summary.dispatch.as_dict().items()))
         table.add_row("ledger", ", ".join(f"{k} {v}" for k, v in sorted(summary.statuses.items())))
         out.print(table)
+        if stop.is_set():
+            raise Interrupted("stopped: the batch in flight was finished; run again to go on")
         if summary.errors:
             raise typer.Exit(1)
 

@@ -40,6 +40,8 @@ def default_owner() -> str:
 @dataclass
 class _RunRecord:
     counts: dict[str, int] = field(default_factory=dict)
+    #: how the run ends when nothing was raised: ``ok``, or ``interrupted`` when it was told to stop
+    status: str = "ok"
 
 
 @dataclass
@@ -126,7 +128,7 @@ class Engine:
             raise
         finally:
             await asyncio.to_thread(self.ledger.flush)
-        await asyncio.to_thread(self.ledger.finish_run, run_id, status="ok", counts=record.counts)
+        await asyncio.to_thread(self.ledger.finish_run, run_id, status=record.status, counts=record.counts)
 
     # Connectors live as long as the engine, per event loop (their HTTP clients belong to one): a
     # Kingdee session, a DingTalk token and a rate limiter's state carry over from one pass to the next.
@@ -166,28 +168,39 @@ class Engine:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def _collector(self, scheme: Scheme, source: Source, progress: Progress | None) -> Collector:
+    def _collector(
+        self, scheme: Scheme, source: Source, progress: Progress | None, stop: asyncio.Event | None = None
+    ) -> Collector:
         return Collector(
             scheme,
             self.ledger,
             source,
             self.transform(scheme),
             on_page=progress.on_page if progress else None,
+            stop=stop,
         )
 
     async def collect(
-        self, scheme: Scheme, *, trigger: str = "manual", progress: Progress | None = None
+        self,
+        scheme: Scheme,
+        *,
+        trigger: str = "manual",
+        progress: Progress | None = None,
+        stop: asyncio.Event | None = None,
     ) -> CollectReport:
-        """One collect pass: every window since the watermark, then the due re-checks of watched records."""
+        """One collect pass: every window since the watermark, then the due re-checks of watched records.
+        ``stop`` ends it early, after the page in hand (that window's watermark does not move)."""
         source = self._source(scheme)
         async with self._recorded_run(scheme, "collect", trigger) as run:
-            collector = self._collector(scheme, source, progress)
+            collector = self._collector(scheme, source, progress, stop)
             report = await collector.run(partitions=tuple(getattr(source, "partitions", ("",))))
             rechecked = await collector.recheck()
             report.records += rechecked.records
             report.pages += rechecked.pages
             report.counts += rechecked.counts
             run.counts = report.as_dict()
+            if stop is not None and stop.is_set():
+                run.status = "interrupted"
         return report
 
     async def remedy(
@@ -238,6 +251,8 @@ class Engine:
             )
             report = await dispatcher.run(stop=stop)
             run.counts = report.as_dict()
+            if stop is not None and stop.is_set():
+                run.status = "interrupted"
         return report
 
     def _queriers(self, scheme: Scheme) -> dict[str, Querier]:
@@ -274,9 +289,13 @@ class Engine:
         # back the records already collected, and a failing target does not stop collecting
         if collect:
             try:
-                summary.collect = await self.collect(scheme, trigger=trigger, progress=progress)
+                summary.collect = await self.collect(scheme, trigger=trigger, progress=progress, stop=stop)
             except ConnectorError as e:
                 summary.errors.append(f"collect: {e}")
+        if stop is not None and stop.is_set():
+            summary.elapsed_s = time.perf_counter() - started
+            summary.statuses = await asyncio.to_thread(self.ledger.counts, scheme.id)
+            return summary
         if remedy:
             try:
                 summary.remedy = await self.remedy(scheme, progress=progress)
@@ -325,7 +344,7 @@ class Engine:
                         log.error("%s of %s failed: %s", kind, s.id, task.exception())
                 if now >= due[key]:
                     coro = (
-                        self.collect(s, trigger="schedule")
+                        self.collect(s, trigger="schedule", stop=stop)
                         if kind == "collect"
                         else self.remedy(s, trigger="remedy")
                         if kind == "remedy"
