@@ -41,11 +41,12 @@ def start(tmp_path: Path, shop_url: str, erp_url: str) -> tuple[subprocess.Popen
     return proc, db
 
 
-def wait_for_posts(erp: Erp, n: int, timeout: float = 60.0) -> None:
+def wait_for_a_write_in_flight(erp: Erp, done: int, timeout: float = 60.0) -> None:
+    """Until ``done`` writes were answered and the next one has arrived but is not answered yet."""
     deadline = time.monotonic() + timeout
-    while erp.posts < n:
+    while not (erp.posts >= done and erp.arrived > erp.posts):
         assert time.monotonic() < deadline, "the target never received the writes"
-        time.sleep(0.05)
+        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("presses", [1, 2])
@@ -53,7 +54,7 @@ def test_ctrl_c_during_dispatch_leaves_no_record_writing(tmp_path: Path, presses
     erp = Erp(latency_s=0.6)
     with ServerThread(shop_app(orders(12))) as shop, ServerThread(erp.app()) as target:
         proc, db = start(tmp_path, shop.url, target.url)
-        wait_for_posts(erp, 2)
+        wait_for_a_write_in_flight(erp, 1)
         for _ in range(presses):
             proc.send_signal(signal.SIGINT)
             time.sleep(0.1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import signal
 from pathlib import Path
@@ -126,6 +127,9 @@ def register(app: typer.Typer) -> None:
 
             try:
                 summary = asyncio.run(one_pass())
+                if stop.is_set():
+                    # we are stopping already: a late Ctrl-C must not cut the report short
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)
             except (ConfigError, ValueError) as e:  # a connection or scheme that cannot run: one clear line
                 raise fail(str(e)) from None
             except (asyncio.CancelledError, KeyboardInterrupt):
@@ -160,6 +164,50 @@ def register(app: typer.Typer) -> None:
         if stop.is_set():
             raise Interrupted("stopped: the batch in flight was finished; run again to go on")
         if summary.errors:
+            raise typer.Exit(1)
+
+    @app.command()
+    def check(
+        scheme_path: Annotated[Path, typer.Argument(metavar="SCHEME", help="The scheme file.")],
+        db: Annotated[str | None, DatabaseOption] = None,
+        connections: Annotated[Path | None, ConnectionsOption] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+    ) -> None:
+        """Check a scheme can run before it spends anything: connections resolve, each side logs in,
+        DingTalk process codes and Kingdee forms exist, DingTalk quota is left. Exit 1 if one fails."""
+        from ferry.connectors.settings import load_connections
+        from ferry.engine.runner import Engine, PreflightFailed
+        from ferry.observe.redact import install
+
+        install()
+        scheme = _load(scheme_path)
+        conns = load_connections(connections_path(connections))
+        ledger = open_ledger(db)
+        engine = Engine(ledger, conns)
+
+        async def run_checks() -> tuple[list[Any], bool]:
+            async with engine:
+                try:
+                    return await engine.check(scheme, force=True), True
+                except PreflightFailed:
+                    # show every check, not only the failed ones
+                    return [*engine.last_checks], False
+
+        try:
+            checks, ok = asyncio.run(run_checks())
+        finally:
+            ledger.close()
+        if as_json:
+            typer.echo(json.dumps([dataclasses.asdict(c) for c in checks], ensure_ascii=False))
+        else:
+            table = Table(title=f"{scheme.id}: pre-flight checks")
+            for col in ("connection", "check", "result", "detail"):
+                table.add_column(col, overflow="fold")
+            for c in checks:
+                mark = "ok" if c.ok else ("FAILED" if c.blocking else "warning")
+                table.add_row(c.connection, c.what, mark, c.detail)
+            out.print(table)
+        if not ok:
             raise typer.Exit(1)
 
     @app.command()

@@ -157,8 +157,36 @@ class Target(Protocol):
     async def aclose(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One pre-flight check of a connection: what was checked, whether it passed, what was seen.
+
+    A failed ``blocking`` check stops the pass before its first metered call; a failed non-blocking
+    one is a warning (e.g. the app may not read form schemas, so a process code could not be checked).
+    """
+
+    connection: str
+    what: str
+    ok: bool
+    detail: str = ""
+    blocking: bool = True
+
+
+@dataclass(frozen=True)
+class ConnectionUse:
+    """How one scheme uses one connection, for its connector's ``preflight``: the sides it serves and
+    the lookups (``enrich`` queries, unrendered) it answers."""
+
+    scheme_id: str
+    source: Any = None  # ferry.scheme.SourceSpec
+    target: Any = None  # ferry.scheme.TargetSpec
+    lookups: tuple[Mapping[str, Any], ...] = ()
+
+
 __all__ = [
     "BatchQuerier",
+    "Check",
+    "ConnectionUse",
     "Page",
     "Querier",
     "RecordState",

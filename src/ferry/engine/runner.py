@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ferry.connectors.base import Querier, Source, Target
+from ferry.connectors.base import Check, ConnectionUse, Querier, Source, Target
 from ferry.connectors.errors import ConnectorError
+from ferry.connectors.spec import get_spec
 from ferry.engine.collect import Collector, CollectReport
 from ferry.engine.dispatch import Dispatcher, DispatchReport
 from ferry.engine.registry import BuildContext, ConnectionLike, build_querier, build_source, build_target
 from ferry.engine.transform import Transform
-from ferry.errors import ConfigError
+from ferry.errors import ConfigError, PreflightError
 from ferry.scheme import Schedule, Scheme
 from ferry.store import Ledger
 
@@ -42,6 +43,24 @@ class _RunRecord:
     counts: dict[str, int] = field(default_factory=dict)
     #: how the run ends when nothing was raised: ``ok``, or ``interrupted`` when it was told to stop
     status: str = "ok"
+
+
+#: how long a passing pre-flight check is trusted before it is made again
+PREFLIGHT_TTL_S = 600.0
+
+
+class PreflightFailed(PreflightError):
+    """A scheme's pre-flight checks failed: nothing was sent, no metered call was made."""
+
+    def __init__(self, scheme_id: str, failed: Sequence[Check]) -> None:
+        self.checks = list(failed)
+        super().__init__(
+            f"scheme {scheme_id!r}: {len(failed)} check(s) failed before any work; nothing was sent",
+            hint="run `ferry check SCHEME` for every check",
+        )
+
+    def lines(self) -> list[str]:
+        return [self.message, *(f"{c.connection}: {c.what}: {c.detail}" for c in self.checks)]
 
 
 @dataclass
@@ -98,17 +117,99 @@ class Engine:
         self.owner = owner or default_owner()
         self.lease_seconds = lease_seconds
         self._open: dict[tuple[str, ...], Any] = {}
+        #: (scheme, connection) -> (monotonic time, checks) of the last passing pre-flight
+        self._checked: dict[tuple[str, str], tuple[float, list[Check]]] = {}
+        #: every check of the latest :meth:`check`, passing or not (for ``ferry check``)
+        self.last_checks: list[Check] = []
 
     def _connection(self, scheme: Scheme, side: str, name: str | None) -> ConnectionLike:
         if not name:
             raise ConfigError(f"scheme '{scheme.id}': {side}.connection is not set")
         conn = self.connections.get(name)
         if conn is None:
+            from ferry.connectors.spec import suggest
+
             known = ", ".join(sorted(self.connections)) or "none"
             raise ConfigError(
-                f"scheme '{scheme.id}': {side}.connection '{name}' is not defined (defined: {known})"
+                f"scheme '{scheme.id}': {side}.connection '{name}' is not defined"
+                f"{suggest(name, self.connections)} (defined: {known})",
+                hint="add it to connections.yaml (or the file named by --connections / FERRY_CONNECTIONS)",
+            )
+        capability = {"source": "source", "target": "target"}.get(side, "lookup")
+        spec = get_spec(conn.type, connection=conn.name)
+        if capability not in spec.capabilities:
+            raise ConfigError(
+                f"scheme '{scheme.id}': {side}.connection '{name}' is a {conn.type} connection, "
+                f"which cannot be a {capability} ({spec.summary})"
             )
         return conn
+
+    def _uses(
+        self, scheme: Scheme, *, source: bool, target: bool
+    ) -> dict[str, tuple[ConnectionLike, ConnectionUse]]:
+        """Each connection the pass will use, with how (raises ConfigError for a missing or wrong one)."""
+        found: dict[str, tuple[ConnectionLike, dict[str, Any]]] = {}
+
+        def add(conn: ConnectionLike, **how: Any) -> None:
+            _, so_far = found.setdefault(conn.name, (conn, {"lookups": []}))
+            lookups = how.pop("lookups", [])
+            so_far["lookups"].extend(lookups)
+            so_far.update(how)
+
+        if source:
+            add(self._connection(scheme, "source", scheme.source.connection), source=scheme.source)
+        if target:
+            add(self._connection(scheme, "target", scheme.target.connection), target=scheme.target)
+            for step in scheme.enrich:
+                name = step.connection or scheme.target.connection
+                add(self._connection(scheme, f"enrich.{step.name}.connection", name), lookups=[step.query])
+        return {
+            name: (
+                conn,
+                ConnectionUse(scheme.id, how.get("source"), how.get("target"), tuple(how["lookups"])),
+            )
+            for name, (conn, how) in found.items()
+        }
+
+    async def check(
+        self, scheme: Scheme, *, source: bool = True, target: bool = True, force: bool = False
+    ) -> list[Check]:
+        """The pre-flight checks of a pass: every connection it uses exists and fits, its connectors
+        build (settings and params are valid), each side authenticates, the DingTalk process codes and
+        the Kingdee forms exist, and DingTalk quota is left. Raises :class:`PreflightFailed` before any
+        work when a blocking check fails; passing results are reused for ``PREFLIGHT_TTL_S``."""
+        uses = self._uses(scheme, source=source, target=target)
+        # building validates settings and params now, before any call (and keeps the connectors)
+        if source:
+            self._source(scheme)
+        if target:
+            self._target(scheme)
+            self._queriers(scheme)
+        results: list[Check] = []
+        for name, (conn, use) in uses.items():
+            spec = get_spec(conn.type, connection=conn.name)
+            run_check = getattr(spec.module(), "preflight", None)
+            if "preflight" not in spec.capabilities or run_check is None:
+                results.append(Check(name, "settings", True, f"{conn.type} connection"))
+                continue
+            key = (scheme.id, name)
+            cached = self._checked.get(key)
+            if cached is not None and not force and time.monotonic() - cached[0] < PREFLIGHT_TTL_S:
+                results.extend(cached[1])
+                continue
+            checks: list[Check] = await run_check(
+                conn, use, BuildContext(self.ledger, scheme.id, self.ledger)
+            )
+            if all(c.ok or not c.blocking for c in checks):
+                self._checked[key] = (time.monotonic(), checks)
+            else:
+                self._checked.pop(key, None)
+            results.extend(checks)
+        self.last_checks = results
+        failed = [c for c in results if not c.ok and c.blocking]
+        if failed:
+            raise PreflightFailed(scheme.id, failed)
+        return results
 
     def transform(self, scheme: Scheme) -> Transform:
         return Transform(scheme, lookup=self.ledger)
@@ -281,10 +382,14 @@ class Engine:
         trigger: str = "manual",
         progress: Progress | None = None,
         stop: asyncio.Event | None = None,
+        preflight: bool = True,
     ) -> RunSummary:
-        """Collect, then (``remedy``) the omission-remedy pass, then dispatch; each step optional."""
+        """The pre-flight checks, then collect, then (``remedy``) the omission-remedy pass, then
+        dispatch; each step optional. A failing check raises :class:`PreflightFailed` before any work."""
         started = time.perf_counter()
         summary = RunSummary(scheme.id)
+        if preflight:
+            await self.check(scheme, source=collect or remedy, target=dispatch)
         # collect and dispatch meet only in the ledger: a source that fails this time does not hold
         # back the records already collected, and a failing target does not stop collecting
         if collect:

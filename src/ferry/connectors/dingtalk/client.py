@@ -44,6 +44,7 @@ from ferry.ratelimit.bucket import BucketSettings, RateLimiter
 API_TOKEN = {"oapi": "gettoken", "v1": "v1.0/oauth2/accessToken"}
 API_LIST = {"oapi": "topapi/processinstance/listids", "v1": "v1.0/workflow/processes/instanceIds/query"}
 API_GET = {"oapi": "topapi/processinstance/get", "v1": "v1.0/workflow/processInstances"}
+API_SCHEMA = "v1.0/workflow/forms/schemas/processCodes"
 
 
 @dataclass
@@ -333,6 +334,25 @@ class DingTalkClient:
         # absent, null and "" all mean "no more" (the hosts differ, and the docs are loose about it)
         next_cursor = int(nxt) if nxt not in (None, "") else None
         return ids, next_cursor
+
+    async def check_process_code(self, process_code: str) -> str:
+        """The template's name when ``process_code`` names a template this app can read, else the
+        typed error DingTalk answered (one metered call). On the v1 host the form-schema API answers;
+        the legacy host has none, so a list call over the last minute asks instead."""
+        if self._style == "oapi":
+            now_ms = int(time.time() * 1000)
+            await self.list_instance_ids(process_code, now_ms - 60_000, now_ms, size=1)
+            return process_code
+        answer = await self._business(
+            API_SCHEMA,
+            lambda token: self._http.get(
+                f"{self._base}/v1.0/workflow/forms/schemas/processCodes",
+                headers={"x-acs-dingtalk-access-token": token},
+                params={"processCode": process_code},
+            ),
+        )
+        result = answer.body.get("result") or {}
+        return str(result.get("name") or process_code)
 
     async def get_instance(self, instance_id: str) -> dict[str, Any]:
         """One instance, normalised (see :mod:`ferry.connectors.dingtalk.instance`); the raw answer is under ``raw``."""
