@@ -69,7 +69,9 @@ def connections(both: Both, *, kingdee: bool = True, dingtalk_key: str = "dingta
     return text
 
 
-def ferry(tmp_path: Path, *args: str, conns: str, kd_secret: str | None = None) -> subprocess.CompletedProcess[str]:
+def ferry(
+    tmp_path: Path, *args: str, conns: str, kd_secret: str | None = None
+) -> subprocess.CompletedProcess[str]:
     dt, kd = DingTalkConfig(), KingdeeConfig()
     (tmp_path / "connections.yaml").write_text(conns, encoding="utf-8")
     env = {
@@ -127,6 +129,37 @@ def test_a_wrong_kingdee_secret_counts_no_attempt_and_fixing_it_writes_them_all(
     expected = [p["bill_number"] for p in both.plan if p["expects_payment_bill"] and p["kind"] != "late"]
     counts = linked.paybill_counts(both.kd_url, expected)
     assert counts and all(v == 1 for v in counts.values()), counts
+
+    # a refused approval replayed by hand is read again from DingTalk and stays skipped: no bill
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ferry.db'}")
+    try:
+        refused = [
+            r
+            for r in ledger.list_records(scheme=SCHEME_ID, status="skipped", limit=500)
+            if "refused" in (r.reason or "")
+        ]
+    finally:
+        ledger.close()
+    assert refused, "the sandbox seeds refused approvals"
+    row = refused[0]
+    bill = str(row.content.get("金蝶单据编号"))
+    replay = ferry(
+        tmp_path,
+        "records",
+        "replay",
+        str(row.id),
+        "--status",
+        "skipped",
+        "--scheme-file",
+        str(FLAGSHIP),
+        "--yes",
+        conns=connections(both),
+    )
+    assert replay.returncode == 0, replay.stderr
+    assert f"left out {row.id}: still skipped at the source" in replay.stdout
+    again = ferry(tmp_path, "run", str(FLAGSHIP), "--json", conns=connections(both))
+    assert again.returncode == 0, again.stderr
+    assert linked.paybill_counts(both.kd_url, [bill]) == {bill: 0}
 
 
 def test_ferry_check_reports_every_check_and_fails_on_an_unknown_process_code(

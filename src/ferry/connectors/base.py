@@ -76,8 +76,12 @@ class RefetchingSource(Source, Protocol):
     """A source that can fetch given records again: for records it marked ``watching``, and for
     change events that name a record."""
 
-    async def fetch(self, source_ids: Sequence[str]) -> Page:
-        """The current content (and state) of these records; ids the source no longer knows are left out."""
+    async def fetch(self, source_ids: Sequence[str], *, final_too: bool = False) -> Page:
+        """The current content (and state) of these records; ids the source no longer knows are left out.
+
+        A source may leave out records the ledger already holds as final, to save calls (an event for
+        a record already written); ``final_too`` asks for them as well (a replay wants the source's
+        fresh word on a record it skipped)."""
         ...
 
     @property

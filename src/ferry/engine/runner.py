@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ferry.connectors.base import Check, ConnectionUse, Querier, Source, Target
+from ferry.connectors.base import Check, ConnectionUse, Querier, RefetchingSource, Source, Target
 from ferry.connectors.errors import ConnectorError
 from ferry.connectors.spec import get_spec
 from ferry.engine.collect import Collector, CollectReport
@@ -326,6 +326,42 @@ class Engine:
             report = await Collector(scheme, self.ledger, source, self.transform(scheme)).fetch(source_ids)
             run.counts = report.as_dict()
         return report
+
+    async def reread(self, scheme: Scheme, rows: Sequence[Any]) -> list[str]:
+        """Read records again from the source and apply their fresh state: the safe replay of records
+        skipped because of their state at the source. A record the source still refuses (a refused
+        approval) stays skipped; one the source now wants written takes its fresh content and becomes
+        pending. Returns one line per record saying what happened."""
+        source = self._source(scheme)
+        if not isinstance(source, RefetchingSource):
+            return [f"left out {r.id}: this source cannot read single records again" for r in rows]
+        page = await source.fetch([r.source_id for r in rows], final_too=True)
+        transform = self.transform(scheme)
+        items = await asyncio.to_thread(transform.collect_items, page.records, states=page.states)
+        fresh_by_id = {item.source_id: item for item in items}
+        lines: list[str] = []
+        for row in rows:
+            fresh = fresh_by_id.get(row.source_id)
+            if fresh is None:
+                lines.append(f"left out {row.id}: the source no longer has {row.source_id}")
+                continue
+            if fresh.status not in ("pending", "watching"):
+                lines.append(f"left out {row.id}: still {fresh.status} at the source: {fresh.reason}")
+                continue
+            await asyncio.to_thread(self.ledger.collect, scheme.id, [fresh], on_change="rewrite")
+            now = await asyncio.to_thread(self.ledger.get_by_id, row.id)
+            if now is not None and now.status == "skipped":
+                # same content as stored, so collect left it: the fresh state decides
+                await asyncio.to_thread(
+                    self.ledger.set_status,
+                    [row.id],
+                    fresh.status,
+                    f"replayed by hand: the source now says {fresh.status}",
+                    only_from=["skipped"],
+                    reset_attempts=True,
+                )
+            lines.append(f"replayed {row.id}: read again from the source, now {fresh.status}")
+        return lines
 
     async def dispatch(
         self,
