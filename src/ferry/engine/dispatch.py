@@ -99,8 +99,16 @@ class Dispatcher:
         self._sent: set[int] = set()
 
     async def run(
-        self, *, stop: asyncio.Event | None = None, max_batches: int | None = None
+        self,
+        *,
+        stop: asyncio.Event | None = None,
+        max_batches: int | None = None,
+        follow: asyncio.Future[Any] | None = None,
+        wake: asyncio.Event | None = None,
     ) -> DispatchReport:
+        """Dispatch until nothing is due. With ``follow`` (a collect running side by side), nothing due
+        means "wait for more": the pass ends only once ``follow`` is done and nothing is due; ``wake``
+        (set when collect stores a page) cuts the wait short."""
         report = DispatchReport()
         while not (stop is not None and stop.is_set()):
             if max_batches is not None and report.batches >= max_batches:
@@ -113,7 +121,10 @@ class Dispatcher:
                 lease_seconds=self.lease_seconds,
             )
             if not claimed:
-                break
+                if follow is None or follow.done():
+                    break
+                await _wait_for_more(follow, wake, stop)
+                continue
             report.batches += 1
             report.claimed += len(claimed)
             outcomes = await self._settle(claimed)
@@ -420,6 +431,24 @@ class Dispatcher:
             next_attempt_at=next_attempt_at(self.policy, attempts, now, retry_after=err.retry_after),
             **common,
         )
+
+
+async def _wait_for_more(
+    follow: asyncio.Future[Any], wake: asyncio.Event | None, stop: asyncio.Event | None
+) -> None:
+    """Until the followed collect stores a page, ends, or we are told to stop (at most a second)."""
+    waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(asyncio.shield(follow))]
+    if wake is not None:
+        waiters.append(asyncio.ensure_future(wake.wait()))
+    if stop is not None:
+        waiters.append(asyncio.ensure_future(stop.wait()))
+    try:
+        await asyncio.wait(waiters, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+        if wake is not None:
+            wake.clear()
 
 
 def _attempt(fn: Callable[[Mapping[str, Any]], dict[str, dict[str, Any]]], content: Mapping[str, Any]) -> Any:

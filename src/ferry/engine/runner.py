@@ -370,8 +370,11 @@ class Engine:
         trigger: str = "manual",
         progress: Progress | None = None,
         stop: asyncio.Event | None = None,
+        follow: asyncio.Future[Any] | None = None,
+        wake: asyncio.Event | None = None,
     ) -> DispatchReport:
-        """Dispatch until nothing is due (or ``stop`` is set between batches)."""
+        """Dispatch until nothing is due (or ``stop`` is set between batches); with ``follow``, until
+        that collect is done too (``wake`` says a page was stored)."""
         target = self._target(scheme)
         queriers = self._queriers(scheme)
         async with self._recorded_run(scheme, "dispatch", trigger) as run:
@@ -386,7 +389,7 @@ class Engine:
                 queriers=queriers,
                 reconcile=self.reconcile,
             )
-            report = await dispatcher.run(stop=stop)
+            report = await dispatcher.run(stop=stop, follow=follow, wake=wake)
             run.counts = report.as_dict()
             if stop is not None and stop.is_set():
                 run.status = "interrupted"
@@ -420,36 +423,63 @@ class Engine:
         stop: asyncio.Event | None = None,
         preflight: bool = True,
     ) -> RunSummary:
-        """The pre-flight checks, then collect, then (``remedy``) the omission-remedy pass, then
-        dispatch; each step optional. A failing check raises :class:`PreflightFailed` before any work."""
+        """The pre-flight checks, then collect (and, with ``remedy``, the omission-remedy pass) with
+        dispatch side by side; each step optional. A failing check raises :class:`PreflightFailed`
+        before any work."""
         started = time.perf_counter()
         summary = RunSummary(scheme.id)
         if preflight:
             await self.check(scheme, source=collect or remedy, target=dispatch)
         # collect and dispatch meet only in the ledger: a source that fails this time does not hold
-        # back the records already collected, and a failing target does not stop collecting
-        if collect:
-            try:
-                summary.collect = await self.collect(scheme, trigger=trigger, progress=progress, stop=stop)
-            except ConnectorError as e:
-                summary.errors.append(f"collect: {e}")
-        if stop is not None and stop.is_set():
-            summary.elapsed_s = time.perf_counter() - started
-            summary.statuses = await asyncio.to_thread(self.ledger.counts, scheme.id)
-            return summary
-        if remedy:
-            try:
-                summary.remedy = await self.remedy(scheme, progress=progress)
-            except ConnectorError as e:
-                summary.errors.append(f"remedy: {e}")
+        # back the records already collected, and a failing target does not stop collecting. Side by
+        # side, dispatch writes what collect stores while collect reads on.
+        wake = asyncio.Event()
+        sources = self._collect_steps(scheme, summary, collect, remedy, trigger, progress, stop, wake)
+        follow = asyncio.ensure_future(sources)
         if dispatch:
             try:
-                summary.dispatch = await self.dispatch(scheme, trigger=trigger, progress=progress, stop=stop)
+                summary.dispatch = await self.dispatch(
+                    scheme, trigger=trigger, progress=progress, stop=stop, follow=follow, wake=wake
+                )
             except ConnectorError as e:
                 summary.errors.append(f"dispatch: {e}")
+            except BaseException:
+                follow.cancel()
+                raise
+        await follow
         summary.elapsed_s = time.perf_counter() - started
         summary.statuses = await asyncio.to_thread(self.ledger.counts, scheme.id)
         return summary
+
+    async def _collect_steps(
+        self,
+        scheme: Scheme,
+        summary: RunSummary,
+        collect: bool,
+        remedy: bool,
+        trigger: str,
+        progress: Progress | None,
+        stop: asyncio.Event | None,
+        wake: asyncio.Event,
+    ) -> None:
+        """The source side of :meth:`run`: collect, then the remedy; errors go to the summary."""
+
+        def on_page(n: int) -> None:
+            wake.set()
+            if progress is not None and progress.on_page is not None:
+                progress.on_page(n)
+
+        pages = Progress(on_page=on_page, on_outcome=progress.on_outcome if progress else None)
+        if collect:
+            try:
+                summary.collect = await self.collect(scheme, trigger=trigger, progress=pages, stop=stop)
+            except ConnectorError as e:
+                summary.errors.append(f"collect: {e}")
+        if remedy and not (stop is not None and stop.is_set()):
+            try:
+                summary.remedy = await self.remedy(scheme, progress=pages)
+            except ConnectorError as e:
+                summary.errors.append(f"remedy: {e}")
 
     async def serve(self, schemes: Sequence[Scheme], stop: asyncio.Event) -> None:
         """Run every scheme's collect and dispatch (and omission remedy, when it has a ``crontab``) on
