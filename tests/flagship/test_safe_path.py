@@ -35,6 +35,9 @@ class Both:
     dt_url: str
     kd_url: str
     plan: list[dict[str, Any]]
+    #: the connections.yaml `ferry sandbox both --connections-out` wrote, and its export lines
+    connections_file: Path
+    exports: dict[str, str]
 
     def dingtalk_calls(self) -> int:
         """Business calls the DingTalk sandbox served or refused (token calls are not counted)."""
@@ -44,11 +47,19 @@ class Both:
 
 @pytest.fixture(scope="module")
 def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Both]:
-    plan_file = tmp_path_factory.mktemp("plan") / "plan.json"
+    folder = tmp_path_factory.mktemp("both")
+    plan_file, conns = folder / "plan.json", folder / "connections.yaml"
     args = ["--dingtalk-port", "0", "--kingdee-port", "0", "--instances", "24", "--latency", "1-3"]
-    proc, dt_url, kd_url = linked.start_both([*args, "--plan-out", str(plan_file)], cwd=str(ROOT))
+    proc, dt_url, kd_url, printed = linked.start_both(
+        [*args, "--plan-out", str(plan_file), "--connections-out", str(conns)], cwd=str(ROOT), output=True
+    )
+    exports = dict(
+        line.strip().removeprefix("export ").split("=", 1)
+        for line in printed.splitlines()
+        if "export " in line
+    )
     try:
-        yield Both(dt_url, kd_url, json.loads(plan_file.read_text("utf-8")))
+        yield Both(dt_url, kd_url, json.loads(plan_file.read_text("utf-8")), conns, exports)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
@@ -180,3 +191,27 @@ def test_ferry_check_reports_every_check_and_fails_on_an_unknown_process_code(
     assert "process code PROC-NOSUCHCODE" in bad.stderr and "no such template" in bad.stderr
     # the check itself is the one metered call; no listing or detail call followed it
     assert both.dingtalk_calls() == before + 1
+
+
+def test_sandbox_both_prints_a_ready_connections_file(tmp_path: Path, both: Both) -> None:
+    text = both.connections_file.read_text("utf-8")
+    assert "${FERRY_SANDBOX_DINGTALK_SECRET}" in text and "${FERRY_SANDBOX_KINGDEE_SECRET}" in text
+    assert all(secret not in text for secret in both.exports.values())
+    env = {**os.environ, **both.exports, "FERRY_DATABASE_URL": f"sqlite:///{tmp_path / 'ferry.db'}"}
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ferry.cli.main",
+            "check",
+            str(FLAGSHIP),
+            "--connections",
+            str(both.connections_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=env,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
