@@ -165,6 +165,23 @@ async def test_a_probe_of_more_records_than_one_in_list_holds_is_chunked(
     assert {state[n]["status"] for n in bills} == {"C"}
 
 
+async def test_a_quote_in_a_number_is_a_value_not_filter_syntax(
+    server: Server, make_target: TargetFactory
+) -> None:
+    [item] = items_for(server, numbers(1))
+    target = make_target(follow_up=["Submit", "Audit"], probe=PROBE)
+    assert (await target.write([item]))[0].ok
+    sly = WriteItem(2, "s2", None, push_request(["X' OR '1'='1"]))
+    before = served(server)
+    answers = await target.probe_many([sly, item])
+    assert since(server, before, "ExecuteBillQuery") == (1,)
+    assert answers[0] is None  # matched nothing, rather than every bill
+    assert (
+        isinstance(answers[1], TargetDoc)
+        and answers[1].number == paybills(server)[item.number or ""]["number"]
+    )
+
+
 async def test_drafts_found_by_the_probe_are_not_pending(server: Server, make_target: TargetFactory) -> None:
     items = items_for(server, numbers(2), missing_settle_type=True)
     target = make_target(batch_size=20, follow_up=["Submit", "Audit"], probe=PROBE)
