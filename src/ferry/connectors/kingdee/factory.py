@@ -20,7 +20,8 @@ Connection settings (``connections.yaml``; secrets only as ``${ENV}`` references
 
 Scheme side (``target``): ``api`` (Push | Save | BatchSave | Draft), ``batch_size``, ``follow_up``, ``probe``
 (see :class:`~ferry.connectors.kingdee.target.ProbeSettings`) and ``params``: ``form_id`` (the Save form when
-the request does not name one), ``follow_up_attempts`` (default 3), ``follow_up_retry_delay`` (seconds, 0.5).
+the request does not name one), ``follow_up_attempts`` (quick tries of a follow-up call inside a write or a
+probe, default 3; what still failed is ``TargetDoc.pending``), ``follow_up_retry_delay`` (seconds, 0.5).
 """
 
 from __future__ import annotations

@@ -88,7 +88,8 @@ class KingdeeTargetParams(BaseModel):
 
     #: the Save form when the rendered request does not name one
     form_id: str | None = None
-    #: quick tries of one follow-up call inside a write, before the record is left for the next pass
+    #: quick tries of one follow-up call inside a write or a probe (transient answers only); what still
+    #: failed is reported in ``TargetDoc.pending`` for ``finish``, which tries once per call
     follow_up_attempts: int = Field(default=3, ge=1)
     #: seconds between those tries
     follow_up_retry_delay: float = Field(default=0.5, ge=0)
@@ -101,7 +102,8 @@ class ProbeSettings(BaseModel):
     Save, the Save's form). ``source_number_field``: the field holding the source number (default
     ``FPAYBILLSRCENTRY_FSRCBILLNO`` for Push; ``number_from`` for Save). ``number_from``: for Save
     targets, the key of the rendered request (or its ``Model``) whose value identifies the record.
-    ``follow_up``: also finish the follow-ups on the document found (default true).
+    ``follow_up``: also run the follow-ups on the documents found (default true); when false, those
+    the status does not show as done come back in ``pending``, for ``finish``.
 
     An unknown key is an error: a typo would switch the probe off, and an unprobed unknown outcome is
     a possible duplicate payment.
