@@ -21,6 +21,7 @@ placed in the connections file; a secret is never quoted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -28,7 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from ferry.connectors.settings import ConnectionSettings, ConnectionsFile
-from ferry.connectors.spec import ConnectorSpec, check_model, specs
+from ferry.connectors.spec import ConnectorSpec, Finding, check_model, specs
 from ferry.errors import ConfigError
 from ferry.scheme import Problem, Scheme, SourceSpec, TargetSpec, closest, model_keys, suggest
 from ferry.scheme.problems import path_text
@@ -195,8 +196,7 @@ class _Check:
                 self.at([*loc, key], f"unknown key (did you mean {near!r}?)")
 
     def model(self, loc: list[str | int], model: type[BaseModel], data: Any) -> None:
-        _instance, findings = check_model(model, data)
-        for f in findings:
+        for f in _findings(model, data):
             self.at([*loc, *f.loc], f.message)
 
     def enrich(self) -> None:
@@ -238,6 +238,21 @@ class _Check:
             self.in_connections(loc, message)
 
 
+_SUGGESTION = re.compile(r"did you mean '([^']+)'\?")
+
+
+def _findings(model: type[BaseModel], data: Any) -> list[Finding]:
+    """``check_model``'s findings, less a "required key is missing" that a misspelt key explains
+    (``proces_code: did you mean 'process_code'?`` says why ``process_code`` is missing)."""
+    _instance, findings = check_model(model, data)
+    explained = set()
+    for f in findings:
+        m = _SUGGESTION.search(f.message)
+        if m and f.loc:
+            explained.add((*f.loc[:-1], m.group(1)))
+    return [f for f in findings if not (f.message == "required key is missing" and tuple(f.loc) in explained)]
+
+
 def _can(spec: ConnectorSpec) -> str:
     roles = [c for c in ("source", "target", "lookup", "probe") if c in spec.capabilities]
     return f"{spec.name} can be: {', '.join(roles) or 'nothing of these'}"
@@ -265,9 +280,8 @@ def connection_problems(
                 f"connection type {type_name!r}{suggest(type_name, known)} is not a known connector; known: {types}",
             )
         ]
-    _instance, findings = check_model(spec.settings, settings)
     out: list[tuple[list[str | int], str]] = []
-    for f in findings:
+    for f in _findings(spec.settings, settings):
         dotted = ".".join(str(p) for p in f.loc)
         if any(dotted == u or dotted.startswith(f"{u}.") for u in unresolved):
             continue

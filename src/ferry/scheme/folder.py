@@ -109,7 +109,7 @@ def duplicate_ids(schemes: Sequence[Scheme]) -> list[Problem]:
                 "id",
                 here.line,
                 here.column,
-                f"scheme id {scheme.id!r} is also the id of {there.where}{there.message}; "
+                f"scheme id {scheme.id!r}{here.message} is also the id of {there.where}{there.message}; "
                 "two schemes with one id would share one ledger: give each its own",
             )
         )

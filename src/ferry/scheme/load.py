@@ -120,7 +120,9 @@ def _validate(
     try:
         instance = model.model_validate(data)
     except ValidationError as e:
-        reported = {p.path for p in problems}
+        # a key reported as unknown is not reported again, nor is the key its suggestion names
+        # ("chek: did you mean 'check'?" explains why 'check' is missing)
+        reported = {p.path for p in problems} | _suggested_paths(problems)
         problems.extend(p for p in _pydantic_problems(doc, e, model, prefix) if p.path not in reported)
     if instance is not None and not doc.problems:
         problems.extend(check_values(doc, instance, data, list(prefix)))
@@ -131,6 +133,19 @@ def _validate(
         raise SchemeError(sorted(errors, key=lambda p: (p.line or 10**9, p.column, p.path)))
     assert instance is not None
     return instance
+
+
+_SUGGESTION = re.compile(r"did you mean '([^']+)'\?")
+
+
+def _suggested_paths(problems: Sequence[Problem]) -> set[str]:
+    out = set()
+    for p in problems:
+        m = _SUGGESTION.search(p.message)
+        if m:
+            parent = p.path.rsplit(".", 1)[0] if "." in p.path else ""
+            out.add(f"{parent}.{m.group(1)}" if parent else m.group(1))
+    return out
 
 
 def _pydantic_problems(
