@@ -225,3 +225,36 @@ def test_the_engine_can_check_against_loaded_connections(tmp_path: Path) -> None
     p = variant(tmp_path, ("connection: dingtalk_main", "connection: dingtalk_other"))
     (problem,) = check_scheme(load_scheme(p), conns)
     assert problem.path == "source.connection" and "no connection 'dingtalk_other'" in problem.message
+
+
+def test_a_dingtalk_connection_used_as_a_target_is_refused(tmp_path: Path) -> None:
+    conns = read_connections(with_connections(tmp_path), env=ENV)
+    p = variant(
+        tmp_path, ("  connector: kingdee\n", ""), ("connection: kingdee_main", "connection: dingtalk_main")
+    )
+    problem = errors(check_scheme(load_scheme(p), conns))["target.connection"]
+    assert "the dingtalk connector cannot be a target" in problem.message
+    # the second "connection: dingtalk_main" is the target's
+    target_line = [
+        n
+        for n, line in enumerate(p.read_text("utf-8").splitlines(), 1)
+        if "connection: dingtalk_main" in line
+    ][1]
+    assert problem.line == target_line
+
+
+def test_an_alias_of_a_connector_agrees_with_its_type(tmp_path: Path) -> None:
+    c = with_connections(
+        tmp_path, "shop:\n  type: rest\n  base_url: http://shop\nerp:\n  type: http\n  base_url: http://erp\n"
+    )
+    problems = check_scheme(load_scheme(REST), read_connections(c, env={}))
+    assert problems == []
+
+
+def test_an_unreadable_connections_file_is_one_problem_not_one_per_connection(tmp_path: Path) -> None:
+    c = with_connections(tmp_path, "dingtalk_main:\n  type: [dingtalk\n")
+    file = read_connections(c, env=ENV)
+    (problem,) = check_connections(file)
+    assert problem.file == str(c) and problem.line == 3  # where the parser gave up
+    # the scheme falls back to its connector keys: nothing else is wrong with it
+    assert check_scheme(load_scheme(FLAGSHIP), file) == []

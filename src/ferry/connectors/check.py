@@ -57,7 +57,10 @@ class _Check:
         self.entries: dict[str, tuple[str | None, Any, frozenset[str]]] | None = None
         if isinstance(connections, ConnectionsFile):
             self.file = connections
-            self.entries = {n: (e.type, e.settings, e.unresolved) for n, e in connections.entries.items()}
+            # a file that could not be read at all says so itself; naming every connection as
+            # missing from it would only bury that one line
+            if connections.document is not None:
+                self.entries = {n: (e.type, e.settings, e.unresolved) for n, e in connections.entries.items()}
         elif connections is not None:
             self.entries = {n: (c.type, c.settings, frozenset()) for n, c in connections.items()}
         self.known = specs()
@@ -302,7 +305,8 @@ def check_scheme(scheme: Scheme, connections: Connections | None = None) -> list
         check.enrich()
     except ConfigError as e:  # a connector plugin that cannot be loaded
         check.at([], e.message)
-    return check.problems
+    # an enrich step answered by the target's connection meets the target's problems again
+    return list(dict.fromkeys(check.problems))
 
 
 def check_connections(file: ConnectionsFile) -> list[Problem]:
