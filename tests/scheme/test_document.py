@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ferry.scheme import SchemeError, load_scheme, read_document
-from ferry.scheme.document import MAX_BYTES, MAX_DEPTH, MAX_VALUES
+from ferry.scheme.document import MAX_BYTES, MAX_DEPTH, MAX_PROBLEMS, MAX_VALUES
 
 ALIAS_BOMB = """\
 a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
@@ -109,7 +109,7 @@ def test_a_file_over_the_size_cap_is_refused_unread(tmp_path: Path) -> None:
     with p.open("wb") as fh:
         fh.truncate(MAX_BYTES + 1)
     started = time.monotonic()
-    with pytest.raises(SchemeError, match="larger than 2 MiB"):
+    with pytest.raises(SchemeError, match="larger than 1,024 KiB"):
         read_document(p)
     assert time.monotonic() - started < 1.0
 
@@ -172,3 +172,14 @@ def test_places_are_one_based_lines_and_columns_of_keys(tmp_path: Path) -> None:
     assert doc.place(["source", "request", 0, "value"]) == (5, 18)
     # the deepest part that exists
     assert doc.place(["source", "nothing", "here"]) == (2, 1)
+
+
+def test_one_mistake_repeated_many_times_is_reported_a_bounded_number_of_times(tmp_path: Path) -> None:
+    p = tmp_path / "s.yaml"
+    items = "".join(f"    - {{field: f{i}, type: strnig}}\n" for i in range(200))
+    p.write_text(f"id: s\nsource:\n  api: a\n  request:\n{items}target: {{api: b}}\n", encoding="utf-8")
+    with pytest.raises(SchemeError) as info:
+        load_scheme(p)
+    problems = info.value.problems
+    assert len(problems) == MAX_PROBLEMS + 1
+    assert problems[-1].message == f"... and {200 - MAX_PROBLEMS} more problems"

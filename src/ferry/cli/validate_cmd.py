@@ -129,6 +129,13 @@ class _Validation:
         return self.files[key]
 
     def check_file(self, path: Path) -> _FileResult:
+        try:
+            return self._check_file(path)
+        except Exception as e:  # a bug in a check must not hide the other files' problems
+            bug = f"internal error while checking this file ({type(e).__name__}); this is a bug in Ferry"
+            return _FileResult(path, [Problem(str(path), "", 0, 0, bug)])
+
+    def _check_file(self, path: Path) -> _FileResult:
         result = _FileResult(path)
         try:
             if self.side in ("source", "target"):

@@ -271,7 +271,8 @@ def load_connections(
     file = read_connections(file_path, env=environ)
     errors = [p for p in file.problems if p.is_error]
     if errors:
-        raise ConnectionSettingsError(str(errors[0]), problems=errors)
+        # the message holds every problem: callers that print str(e) show them all
+        raise ConnectionSettingsError("\n".join(str(p) for p in errors), problems=errors)
     return file.connections
 
 

@@ -34,12 +34,14 @@ from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from ferry.scheme.problems import Problem, SchemeError, path_text
 
-#: the largest file read (a scheme a person wrote is a few kilobytes; a big Qingyi export ~200 KiB)
-MAX_BYTES = 2 * 1024 * 1024
+#: the largest file read: a scheme a person writes is a few KiB, a large Qingyi export a few hundred;
+#: the pure-Python YAML parser needs seconds per MiB, so this also bounds the time a file can take
+MAX_BYTES = 1024 * 1024
 #: the deepest nesting of lists and mappings
 MAX_DEPTH = 64
-#: the most values a document may hold once its aliases are expanded
-MAX_VALUES = 200_000
+#: the most values a document may hold once its aliases are expanded (a scheme holds a few thousand;
+#: this bounds the memory and time of everything after parsing)
+MAX_VALUES = 250_000
 #: problems reported from one file at most (an alias can repeat one bad value many times)
 MAX_PROBLEMS = 50
 #: the longest integer literal (Python refuses very long ones, and no setting needs one)
@@ -126,7 +128,7 @@ def read_document(path: str | Path, *, form: Form | None = None, empty_ok: bool 
     except OSError as e:
         raise fail(f"cannot read file: {e.strerror or type(e).__name__}") from None
     if len(raw) > MAX_BYTES:
-        raise fail(f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB; a scheme is far smaller")
+        raise fail(f"the file is larger than {MAX_BYTES // 1024:,} KiB; a scheme is far smaller")
     text = decode(raw, name)
     return parse_text(text, name, json_syntax=(form or form_of(p)) == "qingyi", empty_ok=empty_ok)
 
@@ -235,6 +237,7 @@ def _check_nodes(root: Any, fail: Any) -> None:
         return []
 
     size: dict[int, int] = {}
+    distinct = 0
     open_nodes: set[int] = set()
     stack: list[tuple[Any, bool]] = [(root, False)]
     while stack:
@@ -243,12 +246,10 @@ def _check_nodes(root: Any, fail: Any) -> None:
         if finished:
             open_nodes.discard(key)
             total = 1 + sum(size[id(c)] for c in children(node))
+            distinct += 1
             if total > MAX_VALUES:
-                raise fail(
-                    f"the document expands to more than {MAX_VALUES:,} values through its aliases "
-                    "(*name); write the values out or use fewer aliases",
-                    *where(node),
-                )
+                through = " through its aliases (*name); use fewer aliases" if total > distinct else ""
+                raise fail(f"the document expands to more than {MAX_VALUES:,} values{through}", *where(node))
             size[key] = total
             continue
         if key in size:
@@ -326,6 +327,7 @@ def _plain(node: Any, loc: list[str | int], doc: Document, problems: list[Proble
 __all__ = [
     "MAX_BYTES",
     "MAX_DEPTH",
+    "MAX_PROBLEMS",
     "MAX_VALUES",
     "Document",
     "Form",

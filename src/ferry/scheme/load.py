@@ -27,7 +27,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ferry.scheme.document import Document, Form, form_of, read_document
+from ferry.scheme.document import MAX_PROBLEMS, Document, Form, form_of, read_document
 from ferry.scheme.keys import check_keys
 from ferry.scheme.model import FieldSpec, Scheme, SourceSpec, TargetSpec
 from ferry.scheme.problems import Problem, SchemeError, errors_in, path_text
@@ -128,9 +128,13 @@ def _validate(
         problems.extend(check_values(doc, instance, data, list(prefix)))
     if warnings is not None:
         warnings.extend(p for p in problems if not p.is_error)
-    errors = errors_in(problems)
+    errors = sorted(errors_in(problems), key=lambda p: (p.line or 10**9, p.column, p.path))
+    if len(errors) > MAX_PROBLEMS:
+        # one mistake repeated through a list (or an alias) would bury the rest of the output
+        more = Problem(doc.file, "", 0, 0, f"... and {len(errors) - MAX_PROBLEMS} more problems")
+        errors = [*errors[:MAX_PROBLEMS], more]
     if errors:
-        raise SchemeError(sorted(errors, key=lambda p: (p.line or 10**9, p.column, p.path)))
+        raise SchemeError(errors)
     assert instance is not None
     return instance
 
