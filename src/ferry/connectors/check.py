@@ -45,7 +45,6 @@ class _Served:
     spec: ConnectorSpec
     #: where in the scheme the connector was named (``source.connector`` or ``source.connection``)
     loc: tuple[str | int, ...]
-    connection: str | None
 
 
 class _Check:
@@ -134,9 +133,9 @@ class _Check:
             )
             return False
         if declared is not None:
-            return _Served(declared, (*loc, "connector"), connection)
+            return _Served(declared, (*loc, "connector"))
         if named is not None:
-            return _Served(named, (*loc, "connection"), connection)
+            return _Served(named, (*loc, "connection"))
         if self.entries is not None and connection is None and what in ("source", "target"):
             self.at(loc, f"names no connection; say 'connection: NAME' ({', '.join(sorted(self.entries))})")
             return False
