@@ -171,6 +171,8 @@ SCRIPTED = ConnectorSpec(
     settings=_Any,
     factory=__name__,
     capabilities=frozenset({"target", "probe"}),
+    target_params=_Any,
+    probe=_Any,
 )
 
 SIMPLE = (

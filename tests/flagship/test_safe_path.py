@@ -110,7 +110,7 @@ def test_a_missing_connection_stops_the_run_before_any_dingtalk_call(tmp_path: P
     run = ferry(tmp_path, "run", str(FLAGSHIP), conns=connections(both, kingdee=False))
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
-    assert "kingdee_main" in run.stderr and "is not defined" in run.stderr
+    assert "target.connection: no connection 'kingdee_main'" in run.stderr
     # a typo in the connection name: the closest defined one is suggested
     run = ferry(tmp_path, "run", str(FLAGSHIP), conns=connections(both, dingtalk_key="dingtalk_mian"))
     assert run.returncode == 1 and "did you mean 'dingtalk_mian'" in run.stderr

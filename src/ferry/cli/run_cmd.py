@@ -15,16 +15,12 @@ from rich.table import Table
 
 from ferry.cli.common import ConnectionsOption, DatabaseOption, connections_path, err, fail, open_ledger, out
 from ferry.errors import Interrupted
-from ferry.scheme import SchemeError, load_scheme
+from ferry.scheme import Scheme, load_scheme
 
 
-def _load(path: Path):  # type: ignore[no-untyped-def]
-    try:
-        return load_scheme(path)
-    except SchemeError as e:
-        for p in e.problems:
-            err.print(f"[red]error[/red] {p}", markup=True)
-        raise typer.Exit(1) from None
+def _load(path: Path) -> Scheme:
+    """The scheme, or its problems (one line each, by the CLI's handler)."""
+    return load_scheme(path)
 
 
 def watch_signals(stop: asyncio.Event) -> None:
@@ -80,20 +76,17 @@ def register(app: typer.Typer) -> None:
         from ferry.connectors.settings import load_connections
         from ferry.engine.runner import Engine, RunSummary
         from ferry.engine.runner import Progress as EngineProgress
-        from ferry.errors import ConfigError
         from ferry.observe.redact import install, redact
 
         install()
         if collect_only + dispatch_only + remedy > 1:
             raise fail("--collect-only, --dispatch-only and --remedy exclude each other", 2)
         scheme = _load(scheme_path)
-        try:
-            conns = load_connections(connections_path(connections))
-        except Exception as e:  # a clear one-line message, never a traceback or a secret
-            raise fail(str(e)) from None
+        # a ConnectionSettingsError lists every problem with its place; the CLI's handler prints them
+        conns = load_connections(connections_path(connections))
         ledger = open_ledger(db)
         engine = Engine(ledger, conns, lease_seconds=lease)
-        with Progress(
+        bars = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -101,48 +94,48 @@ def register(app: typer.Typer) -> None:
             console=err,
             transient=as_json,
             disable=as_json,
-        ) as bars:
-            collected = bars.add_task(
-                "remedy" if remedy else "collect", total=None, visible=not dispatch_only
-            )
-            written = bars.add_task("dispatch", total=None, visible=not (collect_only or remedy))
-            progress = EngineProgress(
-                on_page=lambda n: bars.advance(collected, n),
-                on_outcome=lambda status: bars.advance(written, 1),
-            )
+        )
+        collected = bars.add_task("remedy" if remedy else "collect", total=None, visible=not dispatch_only)
+        written = bars.add_task("dispatch", total=None, visible=not (collect_only or remedy))
+        progress = EngineProgress(
+            on_page=lambda n: bars.advance(collected, n),
+            on_outcome=lambda status: bars.advance(written, 1),
+        )
+        stop = asyncio.Event()
+        collect, dispatch = not (dispatch_only or remedy), not (collect_only or remedy)
 
-            stop = asyncio.Event()
-
-            async def one_pass() -> RunSummary:
-                watch_signals(stop)
-                async with engine:
+        async def one_pass() -> RunSummary:
+            watch_signals(stop)
+            async with engine:
+                # the checks first: a pass that cannot run says so before any bar or call
+                await engine.check(scheme, source=collect or remedy, target=dispatch)
+                with bars:
                     return await engine.run(
                         scheme,
-                        collect=not (dispatch_only or remedy),
-                        dispatch=not (collect_only or remedy),
+                        collect=collect,
+                        dispatch=dispatch,
                         remedy=remedy,
                         progress=progress,
                         stop=stop,
+                        preflight=False,
                     )
 
-            try:
-                summary = asyncio.run(one_pass())
-                if stop.is_set():
-                    # we are stopping already: a late Ctrl-C must not cut the report short
-                    signal.signal(signal.SIGINT, signal.SIG_IGN)
-            except (ConfigError, ValueError) as e:  # a connection or scheme that cannot run: one clear line
-                raise fail(str(e)) from None
-            except (asyncio.CancelledError, KeyboardInterrupt):
-                # the second Ctrl-C: the batch in flight was given back or left in doubt for the probe
-                raise Interrupted(
-                    "stopped at once: records not yet sent went back to pending; a batch already sent "
-                    "is in doubt and the probe settles it on the next run",
-                    hint=_counts_line(ledger, scheme.id),
-                ) from None
-            finally:
-                ledger.close()
+        try:
+            summary = asyncio.run(one_pass())
+            if stop.is_set():
+                # we are stopping already: a late Ctrl-C must not cut the report short
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            # the second Ctrl-C: the batch in flight was given back or left in doubt for the probe
+            raise Interrupted(
+                "stopped at once: records not yet sent went back to pending; a batch already sent "
+                "is in doubt and the probe settles it on the next run",
+                hint=_counts_line(ledger, scheme.id),
+            ) from None
+        finally:
+            ledger.close()
         for problem in summary.errors:
-            err.print(f"[red]error[/red] {redact(problem)}", markup=True)
+            err.print(f"error: {redact(problem)}", markup=False, highlight=False)
         if as_json:
             typer.echo(json.dumps({**summary.as_dict(), "interrupted": stop.is_set()}, ensure_ascii=False))
             if stop.is_set():

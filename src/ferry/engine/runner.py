@@ -20,14 +20,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ferry.connectors.base import Check, ConnectionUse, Querier, RefetchingSource, Source, Target
+from ferry.connectors.check import check_scheme
 from ferry.connectors.errors import ConnectorError
+from ferry.connectors.settings import ConnectionSettings
 from ferry.connectors.spec import get_spec
 from ferry.engine.collect import Collector, CollectReport
 from ferry.engine.dispatch import Dispatcher, DispatchReport
 from ferry.engine.registry import BuildContext, ConnectionLike, build_querier, build_source, build_target
 from ferry.engine.transform import Transform
 from ferry.errors import ConfigError, PreflightError
-from ferry.scheme import Schedule, Scheme
+from ferry.scheme import Schedule, Scheme, SchemeError
 from ferry.store import Ledger
 
 log = logging.getLogger("ferry.engine")
@@ -178,6 +180,12 @@ class Engine:
         build (settings and params are valid), each side authenticates, the DingTalk process codes and
         the Kingdee forms exist, and DingTalk quota is left. Raises :class:`PreflightFailed` before any
         work when a blocking check fails; passing results are reused for ``PREFLIGHT_TTL_S``."""
+        # the same located problems `ferry validate` reports, before anything is built or called
+        settings = {k: v for k, v in self.connections.items() if isinstance(v, ConnectionSettings)}
+        known = settings if len(settings) == len(self.connections) else None
+        problems = [p for p in check_scheme(scheme, known) if p.is_error]
+        if problems:
+            raise SchemeError(problems)
         uses = self._uses(scheme, source=source, target=target)
         # building validates settings and params now, before any call (and keeps the connectors)
         if source:
