@@ -1,0 +1,597 @@
+"""The one HTTP transport of every connector: limits, failure mapping, redirects and secrets in one place.
+
+The REST, DingTalk and Kingdee clients each speak their own protocol over :class:`Transport`; what a
+hostile or broken server can do to a call is bounded here, once:
+
+- **a total deadline per call** (``TransportLimits.deadline_s``): connect, send and the *whole* body
+  read, under one ``asyncio.timeout``. httpx's own timeouts are per network read, so a server that
+  trickles one byte a second would otherwise hold a call for hours.
+- **a maximum answer size** (``max_response_bytes``, default 16 MiB), read as a stream: a declared
+  ``Content-Length`` over the cap is refused before any body is read, and a body is dropped as soon
+  as it passes the cap, compressed or not (gzip and deflate are inflated here, in bounded steps, so a
+  small compressed bomb cannot expand in memory).
+- **redirects** are followed only when the caller asks (reads) and only within the same origin
+  (scheme, host, port); a redirect to another origin is a :class:`GiveUp` that names it, so no
+  credential (``Authorization``, an API-key header, a session cookie) is ever sent elsewhere.
+- **one mapping of httpx failures** to typed errors, :data:`HTTPX_REMEDIES`, walked by a test so a
+  class httpx adds later cannot go unmapped:
+
+  =====================================================  =============================================
+  what happened                                          error
+  =====================================================  =============================================
+  nothing left this machine (connect refused or timed    RetryLater
+  out, no pooled connection, proxy refused)
+  the request could not be built or sent as written      GiveUp
+  (bad URL, unsupported scheme, invalid header)
+  the request may have reached the server (write or      RetryLater for an idempotent call,
+  read failed, connection dropped, deadline passed       OutcomeUnknown otherwise (reconcile first)
+  after sending began, answer undecodable)
+  the answer is larger than the cap                      GiveUp for a read, OutcomeUnknown for a write
+  =====================================================  =============================================
+
+  "Idempotent" is the caller's word: GET/HEAD/OPTIONS/PUT/DELETE by default, and a read sent as POST
+  (DingTalk's list, Kingdee's queries) says so. When httpcore reports that sending never started
+  (its ``trace`` extension), a failure is a plain retry whatever the method.
+- ``Retry-After`` is read as seconds or an HTTP date by :func:`parse_retry_after` and clamped to
+  [0, 3600] s; a non-finite value is ignored.
+
+Messages are one line, carry the exception's class (``ReadTimeout``) and pass through the redactor;
+the clients register every credential they obtain (tokens, session ids) so httpx's own log lines are
+masked too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email.utils
+import enum
+import json
+import ssl
+import time
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from ferry.connectors.errors import (
+    MAX_RETRY_AFTER_S,
+    ConnectorError,
+    GiveUp,
+    OutcomeUnknown,
+    RetryLater,
+    clamp_retry_after,
+)
+from ferry.observe.redact import redact
+
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+DEFAULT_DEADLINE_S = 30.0
+MAX_REDIRECTS = 5
+#: methods whose repetition cannot create a second document
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_DETAIL_LIMIT = 200
+_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+
+
+class Remedy(enum.Enum):
+    """What a transport failure means for the request."""
+
+    #: nothing reached the server: send it again
+    RETRY = "retry"
+    #: the request itself is wrong: sending it again cannot help
+    GIVE_UP = "give_up"
+    #: it may have reached the server: retry an idempotent call, reconcile any other
+    MAYBE_SENT = "maybe_sent"
+
+
+#: every exception class httpx exports, and what it means. The families (HTTPError, TransportError...)
+#: are listed too, so a subclass added by a later httpx falls back to its family's (cautious) remedy;
+#: tests/connectors/test_transport.py fails when httpx exports a class that is not here.
+HTTPX_REMEDIES: dict[type[Exception], Remedy] = {
+    httpx.ConnectError: Remedy.RETRY,
+    httpx.ConnectTimeout: Remedy.RETRY,
+    httpx.PoolTimeout: Remedy.RETRY,
+    httpx.ProxyError: Remedy.RETRY,
+    httpx.UnsupportedProtocol: Remedy.GIVE_UP,
+    httpx.LocalProtocolError: Remedy.GIVE_UP,
+    httpx.InvalidURL: Remedy.GIVE_UP,
+    httpx.TooManyRedirects: Remedy.GIVE_UP,
+    httpx.CookieConflict: Remedy.GIVE_UP,
+    httpx.HTTPStatusError: Remedy.GIVE_UP,
+    httpx.StreamError: Remedy.GIVE_UP,
+    httpx.StreamConsumed: Remedy.GIVE_UP,
+    httpx.StreamClosed: Remedy.GIVE_UP,
+    httpx.ResponseNotRead: Remedy.GIVE_UP,
+    httpx.RequestNotRead: Remedy.GIVE_UP,
+    # a partly written request may be acted on by a server or a proxy that buffers it
+    httpx.WriteError: Remedy.MAYBE_SENT,
+    httpx.WriteTimeout: Remedy.MAYBE_SENT,
+    httpx.ReadError: Remedy.MAYBE_SENT,
+    httpx.ReadTimeout: Remedy.MAYBE_SENT,
+    httpx.RemoteProtocolError: Remedy.MAYBE_SENT,
+    httpx.CloseError: Remedy.MAYBE_SENT,
+    httpx.DecodingError: Remedy.MAYBE_SENT,
+    httpx.ProtocolError: Remedy.MAYBE_SENT,
+    httpx.NetworkError: Remedy.MAYBE_SENT,
+    httpx.TimeoutException: Remedy.MAYBE_SENT,
+    httpx.TransportError: Remedy.MAYBE_SENT,
+    httpx.RequestError: Remedy.MAYBE_SENT,
+    httpx.HTTPError: Remedy.MAYBE_SENT,
+}
+
+#: what the errors say the transport was doing when a failure struck
+_PHASE_WORDS = {
+    "connect": "connecting",
+    "send": "sending the request",
+    "wait": "waiting for the answer",
+    "read": "reading the answer",
+}
+
+
+def remedy_for(exc: BaseException) -> Remedy:
+    """The remedy of an httpx exception (by its nearest listed class); MAYBE_SENT for anything else."""
+    for cls in type(exc).__mro__:
+        remedy = HTTPX_REMEDIES.get(cls)
+        if remedy is not None:
+            return remedy
+    return Remedy.MAYBE_SENT
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: delay-seconds or an HTTP date, clamped to [0, 3600].
+
+    None when absent, unreadable or not finite (``inf``, ``nan``); never raises.
+    """
+    if not value:
+        return None
+    text = value.strip()[:64]
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        try:
+            seconds = when.timestamp() - (time.time() if now is None else now)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return clamp_retry_after(seconds, MAX_RETRY_AFTER_S)
+
+
+def parse_json(content: bytes) -> Any:
+    """JSON of an answer body; ``ValueError`` for anything that is not (nesting too deep included)."""
+    try:
+        return json.loads(content)
+    except RecursionError:
+        raise ValueError("the answer is nested too deeply to read") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"the answer is not text: {e.reason}") from None
+
+
+def same_origin(a: httpx.URL, b: httpx.URL) -> bool:
+    """Same scheme, host and (effective) port."""
+    return (a.scheme, a.host, _port(a)) == (b.scheme, b.host, _port(b))
+
+
+def _port(url: httpx.URL) -> int | None:
+    return url.port or {"http": 80, "https": 443}.get(url.scheme)
+
+
+def origin_text(url: httpx.URL) -> str:
+    """``scheme://host:port`` for messages (no path or query: those may hold secrets)."""
+    port = f":{url.port}" if url.port else ""
+    return redact(f"{url.scheme}://{url.host}{port}")
+
+
+@dataclass(frozen=True, slots=True)
+class TransportLimits:
+    """How long one call may take and how much of an answer is read; safe defaults."""
+
+    #: seconds for the whole call: connect, send and read the whole body
+    deadline_s: float = DEFAULT_DEADLINE_S
+    #: seconds to establish a connection (default: the deadline, at most 10)
+    connect_s: float | None = None
+    #: the largest answer body read, after decompression
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    #: connections kept to the server
+    max_connections: int = 8
+
+    def __post_init__(self) -> None:
+        if not self.deadline_s > 0:
+            raise ValueError("deadline_s must be positive")
+        if self.max_response_bytes < 1:
+            raise ValueError("max_response_bytes must be positive")
+        if self.max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+
+    def httpx_timeout(self) -> httpx.Timeout:
+        connect = self.connect_s if self.connect_s is not None else min(self.deadline_s, 10.0)
+        return httpx.Timeout(self.deadline_s, connect=connect)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An HTTP answer, read whole and within the limits."""
+
+    status: int
+    headers: httpx.Headers
+    content: bytes
+    url: httpx.URL
+    #: cookies this answer set (the transport's jar has them too)
+    cookies: httpx.Cookies = field(default_factory=httpx.Cookies)
+    elapsed_ms: float = 0.0
+
+    @property
+    def text(self) -> str:
+        """The body as text (the declared charset, else UTF-8; undecodable bytes replaced)."""
+        charset = "utf-8"
+        content_type = self.headers.get("content-type", "")
+        for part in content_type.split(";")[1:]:
+            name, _, value = part.strip().partition("=")
+            if name.lower() == "charset" and value:
+                charset = value.strip("\"' ")
+        try:
+            return self.content.decode(charset, errors="replace")
+        except LookupError:
+            return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body as JSON; ``ValueError`` when it is not."""
+        return parse_json(self.content)
+
+    @property
+    def retry_after(self) -> float | None:
+        """The clamped ``Retry-After``, if any."""
+        return parse_retry_after(self.headers.get("retry-after"))
+
+    def header(self, name: str, limit: int = 128) -> str | None:
+        """A header's value, cut to ``limit`` characters (ids for logs, never whole bodies)."""
+        value = self.headers.get(name)
+        return value[:limit] if value is not None else None
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int | None) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+class _Progress:
+    """What httpcore reports having done with a request (its ``trace`` extension)."""
+
+    def __init__(self) -> None:
+        self.traced = False
+        self.sending = False
+        self.answered = False
+        self.reading = False
+
+    async def __call__(self, event: str, info: Mapping[str, Any]) -> None:
+        self.traced = True
+        if event.endswith("send_request_headers.started"):
+            self.sending = True
+        elif event.endswith("receive_response_headers.complete"):
+            self.answered = True
+
+    @property
+    def phase(self) -> str:
+        if self.reading or self.answered:
+            return "read"
+        if self.sending:
+            return "wait"
+        # in-process test transports trace nothing: say "waiting", not "connecting"
+        return "connect" if self.traced else "wait"
+
+    @property
+    def nothing_sent(self) -> bool:
+        """True only when httpcore said so (in-process test transports report nothing: assume sent)."""
+        return self.traced and not self.sending
+
+
+class _Inflater:
+    """gzip/deflate decoding in bounded steps (``max_length``), like httpx's decoders but capped."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self._raw_deflate = False
+        self._first = True
+        wbits = zlib.MAX_WBITS | 16 if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+        self._obj = zlib.decompressobj(wbits)
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        """Inflate ``data``, yielding at most ``room + 1`` bytes (one more tells the cap was passed)."""
+        try:
+            out = self._obj.decompress(data, room + 1)
+        except zlib.error:
+            if self.encoding == "deflate" and self._first:
+                # some servers send raw deflate without the zlib header (httpx allows it too)
+                self._raw_deflate = True
+                self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
+                out = self._decompress(data, room)
+            else:
+                raise httpx.DecodingError(f"the answer is not valid {self.encoding}") from None
+        self._first = False
+        while self._obj.unconsumed_tail and len(out) <= room:
+            out += self._decompress(self._obj.unconsumed_tail, room - len(out))
+        return out
+
+    def _decompress(self, data: bytes, room: int) -> bytes:
+        try:
+            return self._obj.decompress(data, room + 1)
+        except zlib.error:
+            raise httpx.DecodingError(f"the answer is not valid {self.encoding}") from None
+
+
+class Transport:
+    """An ``httpx.AsyncClient`` behind Ferry's limits; one per connection.
+
+    ``system`` prefixes messages (``"Kingdee"``: "Kingdee Push: could not connect ..."). ``transport``
+    is httpx's test seam; ``http`` lends an existing client (it is not closed by :meth:`aclose`).
+    """
+
+    def __init__(
+        self,
+        *,
+        system: str = "",
+        limits: TransportLimits | None = None,
+        base_url: str | httpx.URL = "",
+        headers: Mapping[str, str] | None = None,
+        verify: ssl.SSLContext | bool = True,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.system = system
+        self.limits = limits or TransportLimits()
+        self._own = http is None
+        # only encodings inflated here, in bounded steps
+        defaults = {"Accept-Encoding": "gzip, deflate", **dict(headers or {})}
+        if http is None:
+            connections = self.limits.max_connections
+            http = httpx.AsyncClient(
+                base_url=base_url,
+                headers=defaults,
+                timeout=self.limits.httpx_timeout(),
+                verify=verify,
+                transport=transport,
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+            )
+            self._extra_headers: dict[str, str] = {}
+        else:
+            self._extra_headers = defaults
+        self._http = http
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        """The connection's cookie jar."""
+        return self._http.cookies
+
+    def build_request(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        params: Any = None,
+        json: Any = None,
+        content: bytes | None = None,
+        data: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Request:
+        """A request with the connection's defaults (base URL, headers, cookies)."""
+        merged = {**self._extra_headers, **dict(headers or {})}
+        return self._http.build_request(
+            method, url, params=params, json=json, content=content, data=data, headers=merged or None
+        )
+
+    async def request(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        api: str,
+        idempotent: bool | None = None,
+        follow_redirects: bool = False,
+        **kwargs: Any,
+    ) -> Answer:
+        """Build and :meth:`send` one request."""
+        try:
+            request = self.build_request(method, url, **kwargs)
+        except (TypeError, ValueError, httpx.InvalidURL) as e:
+            raise GiveUp(
+                self._text(api, f"cannot build the request ({type(e).__name__})", e), api=api
+            ) from None
+        return await self.send(request, api=api, idempotent=idempotent, follow_redirects=follow_redirects)
+
+    async def send(
+        self,
+        request: httpx.Request,
+        *,
+        api: str,
+        idempotent: bool | None = None,
+        follow_redirects: bool = False,
+    ) -> Answer:
+        """Send ``request`` and read its whole answer within the limits; raise a typed error otherwise.
+
+        Any HTTP status is an answer: interpreting 4xx/5xx is the protocol client's business.
+        """
+        idem = request.method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        progress = _Progress()
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.limits.deadline_s):
+                return await self._exchange(request, progress, follow_redirects, api, started)
+        except ConnectorError:
+            raise
+        except TimeoutError:
+            phase = progress.phase
+            what = f"timed out after {self.limits.deadline_s:g} s while {_PHASE_WORDS[phase]}"
+            raise self._maybe_sent(api, what, "Timeout", idem, progress, request.method) from None
+        except _TooLarge as e:
+            size = f" ({e.size} bytes)" if e.size is not None else ""
+            cap = self.limits.max_response_bytes
+            if idem:
+                raise GiveUp(
+                    self._text(api, f"the answer is larger than the {cap}-byte limit{size}"),
+                    code="too_large",
+                    api=api,
+                ) from None
+            raise OutcomeUnknown(
+                self._text(
+                    api,
+                    f"the answer to {request.method} is larger than the {cap}-byte limit{size}; "
+                    "the write may have been applied",
+                ),
+                code="too_large",
+                api=api,
+            ) from None
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.CookieConflict, httpx.StreamError) as e:
+            raise self._mapped(e, api, idem, progress, request.method) from None
+
+    async def _exchange(
+        self, request: httpx.Request, progress: _Progress, follow: bool, api: str, started: float
+    ) -> Answer:
+        for _ in range(MAX_REDIRECTS + 1):
+            request.extensions = {**request.extensions, "trace": progress}
+            response = await self._http.send(request, stream=True, follow_redirects=False)
+            try:
+                location = response.headers.get("location")
+                if (
+                    follow
+                    and response.status_code in _REDIRECT_CODES
+                    and location
+                    and request.method in ("GET", "HEAD")
+                ):
+                    request = self._redirected(request, location, api)
+                    continue
+                progress.reading = True
+                content = await self._read(response)
+                cookies = httpx.Cookies()
+                cookies.extract_cookies(response)
+                return Answer(
+                    status=response.status_code,
+                    headers=response.headers,
+                    content=content,
+                    url=request.url,
+                    cookies=cookies,
+                    elapsed_ms=(time.perf_counter() - started) * 1000,
+                )
+            finally:
+                await response.aclose()
+        raise GiveUp(
+            self._text(api, f"more than {MAX_REDIRECTS} redirects"), code="TooManyRedirects", api=api
+        )
+
+    def _redirected(self, request: httpx.Request, location: str, api: str) -> httpx.Request:
+        try:
+            url = request.url.join(location)
+        except httpx.InvalidURL:
+            raise GiveUp(self._text(api, "the server redirected to an invalid address"), api=api) from None
+        if not same_origin(url, request.url):
+            # credentials (Authorization, API-key headers, cookies) belong to the origin they were set for
+            raise GiveUp(
+                self._text(
+                    api,
+                    f"the server redirected to another origin ({origin_text(url)}); Ferry does not follow "
+                    "it, so credentials stay with the configured host. Point the connection at the final address",
+                ),
+                code="cross_origin_redirect",
+                api=api,
+            )
+        headers = {
+            k: v for k, v in request.headers.items() if k.lower() not in ("host", "cookie", "content-length")
+        }
+        return self._http.build_request(request.method, url, headers=headers)
+
+    async def _read(self, response: httpx.Response) -> bytes:
+        cap = self.limits.max_response_bytes
+        declared = response.headers.get("content-length", "").strip()
+        if declared.isdigit() and int(declared) > cap:
+            raise _TooLarge(int(declared))
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        inflater: _Inflater | None = None
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            inflater = _Inflater(encoding)
+        elif encoding not in ("", "identity"):
+            # we asked for gzip or deflate only
+            raise httpx.DecodingError(f"the answer uses an unrequested encoding ({encoding[:32]})")
+        body = bytearray()
+        raw = 0
+        async for chunk in response.aiter_raw():
+            raw += len(chunk)
+            if raw > cap:
+                raise _TooLarge(None)
+            body += inflater.feed(chunk, cap - len(body)) if inflater else chunk
+            if len(body) > cap:
+                raise _TooLarge(None)
+        return bytes(body)
+
+    # -- errors ------------------------------------------------------------------------------------
+
+    def _text(self, api: str, what: str, exc: BaseException | None = None) -> str:
+        prefix = f"{self.system} {api}: " if self.system else ""
+        detail = ""
+        if exc is not None:
+            text = " ".join(str(exc).split())[:_DETAIL_LIMIT]
+            detail = f": {text}" if text else ""
+        return redact(f"{prefix}{what}{detail}")
+
+    def _maybe_sent(
+        self,
+        api: str,
+        what: str,
+        kind: str,
+        idempotent: bool,
+        progress: _Progress,
+        method: str,
+        exc: BaseException | None = None,
+    ) -> ConnectorError:
+        if progress.nothing_sent:
+            return RetryLater(self._text(api, f"{what}; nothing was sent ({kind})", exc), code=kind, api=api)
+        if idempotent:
+            return RetryLater(self._text(api, f"{what} ({kind})", exc), code=kind, api=api)
+        return OutcomeUnknown(
+            self._text(api, f"{what} after sending {method}; it may have been applied ({kind})", exc),
+            code=kind,
+            api=api,
+        )
+
+    def _mapped(
+        self, exc: Exception, api: str, idempotent: bool, progress: _Progress, method: str
+    ) -> ConnectorError:
+        kind = type(exc).__name__
+        remedy = remedy_for(exc)
+        if remedy is Remedy.RETRY:
+            return RetryLater(self._text(api, f"could not connect ({kind})", exc), code=kind, api=api)
+        if remedy is Remedy.GIVE_UP:
+            return GiveUp(self._text(api, f"cannot send the request ({kind})", exc), code=kind, api=api)
+        return self._maybe_sent(api, "no answer", kind, idempotent, progress, method, exc)
+
+    async def aclose(self) -> None:
+        """Close the connections (unless the client was lent)."""
+        if self._own:
+            await self._http.aclose()
+
+    def __repr__(self) -> str:
+        return f"Transport(system={self.system!r}, limits={self.limits!r})"
+
+
+__all__ = [
+    "DEFAULT_DEADLINE_S",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "HTTPX_REMEDIES",
+    "IDEMPOTENT_METHODS",
+    "MAX_REDIRECTS",
+    "Answer",
+    "Remedy",
+    "Transport",
+    "TransportLimits",
+    "origin_text",
+    "parse_json",
+    "parse_retry_after",
+    "remedy_for",
+    "same_origin",
+]
