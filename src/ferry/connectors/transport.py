@@ -50,7 +50,7 @@ import json
 import ssl
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +64,7 @@ from ferry.connectors.errors import (
     RetryLater,
     clamp_retry_after,
 )
-from ferry.observe.redact import redact
+from ferry.observe.redact import redact, register_secret
 
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 DEFAULT_DEADLINE_S = 30.0
@@ -264,7 +264,8 @@ class _TooLarge(Exception):
 class _Progress:
     """What httpcore reports having done with a request (its ``trace`` extension)."""
 
-    def __init__(self) -> None:
+    def __init__(self, session_cookies: frozenset[str] = frozenset()) -> None:
+        self.session_cookies = session_cookies
         self.traced = False
         self.sending = False
         self.answered = False
@@ -276,6 +277,10 @@ class _Progress:
             self.sending = True
         elif event.endswith("receive_response_headers.complete"):
             self.answered = True
+            # httpcore logs these headers at DEBUG right after this hook returns: a session cookie must
+            # be known to the redactor before that line is written
+            if self.session_cookies:
+                register_cookies(_raw_headers(info.get("return_value")), self.session_cookies)
 
     @property
     def phase(self) -> str:
@@ -290,6 +295,40 @@ class _Progress:
     def nothing_sent(self) -> bool:
         """True only when httpcore said so (in-process test transports report nothing: assume sent)."""
         return self.traced and not self.sending
+
+
+#: cookies registered from one answer at most (a server could send thousands to slow the redactor)
+MAX_COOKIES_PER_ANSWER = 8
+
+
+def register_cookies(headers: Any, names: frozenset[str]) -> None:
+    """Register the values of the ``Set-Cookie`` headers (raw ``(name, value)`` pairs) that set one of the
+    cookies ``names`` (lower case) as rotating secrets: that is how a server hands out a session."""
+    count = 0
+    for name, value in headers:
+        if count >= MAX_COOKIES_PER_ANSWER:
+            return
+        if _lower(name) != "set-cookie":
+            continue
+        text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        cookie_name, _, rest = text.partition("=")
+        cookie = rest.split(";", 1)[0].strip().strip('"')
+        if cookie and cookie_name.strip().lower() in names:
+            register_secret(cookie, transient=True)
+            count += 1
+
+
+def _lower(name: Any) -> str:
+    return (name.decode("latin-1") if isinstance(name, bytes) else str(name)).lower()
+
+
+def _raw_headers(value: Any) -> list[tuple[Any, Any]]:
+    """The header list inside httpcore's ``receive_response_headers`` result (HTTP/1.1 or HTTP/2 shape)."""
+    if isinstance(value, tuple):
+        for part in value:
+            if isinstance(part, list) and all(isinstance(h, tuple) and len(h) == 2 for h in part):
+                return part
+    return []
 
 
 class _Inflater:
@@ -331,6 +370,7 @@ class Transport:
 
     ``system`` prefixes messages (``"Kingdee"``: "Kingdee Push: could not connect ..."). ``transport``
     is httpx's test seam; ``http`` lends an existing client (it is not closed by :meth:`aclose`).
+    ``session_cookies``: names of cookies that carry a session (Kingdee's ``kdservice-sessionid``).
     """
 
     def __init__(
@@ -343,8 +383,11 @@ class Transport:
         verify: ssl.SSLContext | bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
         http: httpx.AsyncClient | None = None,
+        session_cookies: Collection[str] = (),
     ) -> None:
         self.system = system
+        #: cookies that carry a session: registered with the redactor the moment an answer sets them
+        self.session_cookies = frozenset(n.lower() for n in session_cookies)
         self.limits = limits or TransportLimits()
         self._own = http is None
         # only encodings inflated here, in bounded steps
@@ -419,7 +462,7 @@ class Transport:
         Any HTTP status is an answer: interpreting 4xx/5xx is the protocol client's business.
         """
         idem = request.method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
-        progress = _Progress()
+        progress = _Progress(self.session_cookies)
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.limits.deadline_s):
@@ -468,6 +511,9 @@ class Transport:
                     request = self._redirected(request, location, api)
                     continue
                 progress.reading = True
+                if self.session_cookies and not progress.traced:
+                    # an in-process transport: no trace hook saw the headers
+                    register_cookies(response.headers.multi_items(), self.session_cookies)
                 content = await self._read(response)
                 cookies = httpx.Cookies()
                 cookies.extract_cookies(response)
@@ -549,12 +595,13 @@ class Transport:
         method: str,
         exc: BaseException | None = None,
     ) -> ConnectorError:
+        # the class name is the error's code, which str(error) shows: "(code ReadTimeout)"
         if progress.nothing_sent:
-            return RetryLater(self._text(api, f"{what}; nothing was sent ({kind})", exc), code=kind, api=api)
+            return RetryLater(self._text(api, f"{what}; nothing was sent", exc), code=kind, api=api)
         if idempotent:
-            return RetryLater(self._text(api, f"{what} ({kind})", exc), code=kind, api=api)
+            return RetryLater(self._text(api, what, exc), code=kind, api=api)
         return OutcomeUnknown(
-            self._text(api, f"{what} after sending {method}; it may have been applied ({kind})", exc),
+            self._text(api, f"{what}; the {method} was sent and may have been applied", exc),
             code=kind,
             api=api,
         )
@@ -565,9 +612,9 @@ class Transport:
         kind = type(exc).__name__
         remedy = remedy_for(exc)
         if remedy is Remedy.RETRY:
-            return RetryLater(self._text(api, f"could not connect ({kind})", exc), code=kind, api=api)
+            return RetryLater(self._text(api, "could not connect", exc), code=kind, api=api)
         if remedy is Remedy.GIVE_UP:
-            return GiveUp(self._text(api, f"cannot send the request ({kind})", exc), code=kind, api=api)
+            return GiveUp(self._text(api, "cannot send the request", exc), code=kind, api=api)
         return self._maybe_sent(api, "no answer", kind, idempotent, progress, method, exc)
 
     async def aclose(self) -> None:
@@ -592,6 +639,7 @@ __all__ = [
     "origin_text",
     "parse_json",
     "parse_retry_after",
+    "register_cookies",
     "remedy_for",
     "same_origin",
 ]
