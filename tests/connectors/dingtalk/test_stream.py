@@ -162,3 +162,39 @@ async def test_an_unreachable_gateway_is_retried_with_back_off(sandbox: Any) -> 
     stop.set()
     await asyncio.wait_for(task, 5)
     assert client.stats["connections"] == 0
+
+
+async def test_a_full_intake_answers_later_so_the_event_is_not_lost(sandbox: Any) -> None:
+    release = asyncio.Event()
+    calls: list[str] = []
+
+    async def slow(process_code: str, instance_id: str) -> None:
+        calls.append(instance_id)
+        await release.wait()
+
+    client = StreamClient(
+        sandbox.config.app_key,
+        sandbox.config.app_secret,
+        EventIntake(slow, max_running=1, max_pending=1),
+        api_base=sandbox.url,
+        backoff_s=(0.1,),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(client.run(stop))
+    try:
+        await asyncio.wait_for(client.connected.wait(), 5)
+        first, second = create_running(sandbox), create_running(sandbox)
+        for iid in (first, second):
+            sandbox.http.post(f"/_sandbox/instances/{iid}/approve", json={}).raise_for_status()
+        await until(lambda: client.stats["busy"] >= 1)
+        view = await until(
+            lambda: (v := stream_view(sandbox)) and any(a["status"] == "LATER" for a in v["acks"]) and v
+        )
+        later = {a["event_id"] for a in view["acks"] if a["status"] == "LATER"}
+        # the refused event is still owed by DingTalk (redelivered on the next connection)
+        assert later <= {u["event_id"] for u in view["unacked"]}
+        assert calls == [first]
+    finally:
+        release.set()
+        stop.set()
+        await asyncio.wait_for(task, 5)
