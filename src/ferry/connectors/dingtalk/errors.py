@@ -55,7 +55,11 @@ def penalty_seconds(message: str, now: dt.datetime | None = None) -> float | Non
     match = _PENALTY_END.search(message)
     if not match:
         return None
-    end = dt.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
+    try:
+        end = dt.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
+    except ValueError:
+        # "2018-99-99 99:99:99" matches the pattern but is no date: the default pause applies
+        return None
     now = now or dt.datetime.now(BEIJING)
     return max(0.0, min(60.0, (end - now).total_seconds()))
 

@@ -106,6 +106,13 @@ def get_ci(mapping: Mapping[str, Any], key: str) -> Any:
     return None
 
 
+def _scalar_text(value: Any) -> str:
+    """An id or a number as text; "" for anything that is not one (null, a list, an object, a bool)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return ""
+    return str(value)[:200]
+
+
 def _list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -146,12 +153,10 @@ def parse_status(obj: Any) -> ResponseStatus | None:
     entities = []
     for item in _list(get_ci(obj, "SuccessEntitys")):
         if isinstance(item, Mapping):
-            raw_id = get_ci(item, "Id")
-            raw_number = get_ci(item, "Number")
             entities.append(
                 SuccessEntity(
-                    id="" if raw_id is None else str(raw_id),
-                    number="" if raw_number is None else str(raw_number),
+                    id=_scalar_text(get_ci(item, "Id")),
+                    number=_scalar_text(get_ci(item, "Number")),
                     index=as_int(get_ci(item, "DIndex")) or 0,
                 )
             )
@@ -175,14 +180,18 @@ def parse_body(text: str) -> Any | ServerException:
         message = rest or "empty server exception"
         try:
             detail = json.loads(rest)
-        except ValueError:
+        except (ValueError, RecursionError):
             detail = None
         if isinstance(detail, Mapping):
-            message = str(get_ci(detail, "Message") or message)
+            message = str(get_ci(detail, "Message") or message)[:500]
         return ServerException(message, detail)
     if not stripped:
         return None
-    return json.loads(stripped)
+    try:
+        return json.loads(stripped)
+    except RecursionError:
+        # an answer nested thousands deep: unreadable, like any other non-JSON body
+        raise ValueError("reply nested too deeply") from None
 
 
 def find_status(payload: Any, key: str = "ResponseStatus") -> ResponseStatus | None:
