@@ -13,8 +13,8 @@ hostile or broken server can do to a call is bounded here, once:
 - **redirects** are followed only when the caller asks (reads) and only within the same origin
   (scheme, host, port); a redirect to another origin is a :class:`GiveUp` that names it, so no
   credential (``Authorization``, an API-key header, a session cookie) is ever sent elsewhere.
-- **one mapping of httpx failures** to typed errors, :data:`HTTPX_REMEDIES`, walked by a test so a
-  class httpx adds later cannot go unmapped:
+- **one mapping of httpx failures** to typed errors, :data:`~ferry.connectors.failures.HTTPX_REMEDIES`,
+  walked by a test so a class httpx adds later cannot go unmapped:
 
   =====================================================  =============================================
   what happened                                          error
@@ -32,8 +32,11 @@ hostile or broken server can do to a call is bounded here, once:
   "Idempotent" is the caller's word: GET/HEAD/OPTIONS/PUT/DELETE by default, and a read sent as POST
   (DingTalk's list, Kingdee's queries) says so. When httpcore reports that sending never started
   (its ``trace`` extension), a failure is a plain retry whatever the method.
-- ``Retry-After`` is read as seconds or an HTTP date by :func:`parse_retry_after` and clamped to
-  [0, 3600] s; a non-finite value is ignored.
+- ``Retry-After`` is read as seconds or an HTTP date by :func:`~ferry.connectors.failures.parse_retry_after`
+  and clamped to [0, 3600] s; a non-finite value is ignored.
+
+The body reading (cap, bounded inflating) is :mod:`ferry.connectors.bodies`; the failure mapping is
+:mod:`ferry.connectors.failures`. Both are re-exported here.
 
 Messages are one line, carry the exception's class (``ReadTimeout``) and pass through the redactor;
 the clients register every credential they obtain (tokens, session ids) so httpx's own log lines are
@@ -43,28 +46,18 @@ masked too.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import email.utils
-import enum
-import json
 import ssl
 import time
-import zlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from ferry.connectors.errors import (
-    MAX_RETRY_AFTER_S,
-    ConnectorError,
-    GiveUp,
-    OutcomeUnknown,
-    RetryLater,
-    clamp_retry_after,
-)
-from ferry.observe.redact import redact, register_secret
+from ferry.connectors.bodies import AnswerTooLarge, parse_json, raw_headers, read_capped, register_cookies
+from ferry.connectors.errors import ConnectorError, GiveUp, OutcomeUnknown, RetryLater
+from ferry.connectors.failures import HTTPX_REMEDIES, Remedy, parse_retry_after, remedy_for
+from ferry.observe.redact import redact
 
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 DEFAULT_DEADLINE_S = 30.0
@@ -75,52 +68,6 @@ _DETAIL_LIMIT = 200
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 
 
-class Remedy(enum.Enum):
-    """What a transport failure means for the request."""
-
-    #: nothing reached the server: send it again
-    RETRY = "retry"
-    #: the request itself is wrong: sending it again cannot help
-    GIVE_UP = "give_up"
-    #: it may have reached the server: retry an idempotent call, reconcile any other
-    MAYBE_SENT = "maybe_sent"
-
-
-#: every exception class httpx exports, and what it means. The families (HTTPError, TransportError...)
-#: are listed too, so a subclass added by a later httpx falls back to its family's (cautious) remedy;
-#: tests/connectors/test_transport.py fails when httpx exports a class that is not here.
-HTTPX_REMEDIES: dict[type[Exception], Remedy] = {
-    httpx.ConnectError: Remedy.RETRY,
-    httpx.ConnectTimeout: Remedy.RETRY,
-    httpx.PoolTimeout: Remedy.RETRY,
-    httpx.ProxyError: Remedy.RETRY,
-    httpx.UnsupportedProtocol: Remedy.GIVE_UP,
-    httpx.LocalProtocolError: Remedy.GIVE_UP,
-    httpx.InvalidURL: Remedy.GIVE_UP,
-    httpx.TooManyRedirects: Remedy.GIVE_UP,
-    httpx.CookieConflict: Remedy.GIVE_UP,
-    httpx.HTTPStatusError: Remedy.GIVE_UP,
-    httpx.StreamError: Remedy.GIVE_UP,
-    httpx.StreamConsumed: Remedy.GIVE_UP,
-    httpx.StreamClosed: Remedy.GIVE_UP,
-    httpx.ResponseNotRead: Remedy.GIVE_UP,
-    httpx.RequestNotRead: Remedy.GIVE_UP,
-    # a partly written request may be acted on by a server or a proxy that buffers it
-    httpx.WriteError: Remedy.MAYBE_SENT,
-    httpx.WriteTimeout: Remedy.MAYBE_SENT,
-    httpx.ReadError: Remedy.MAYBE_SENT,
-    httpx.ReadTimeout: Remedy.MAYBE_SENT,
-    httpx.RemoteProtocolError: Remedy.MAYBE_SENT,
-    httpx.CloseError: Remedy.MAYBE_SENT,
-    httpx.DecodingError: Remedy.MAYBE_SENT,
-    httpx.ProtocolError: Remedy.MAYBE_SENT,
-    httpx.NetworkError: Remedy.MAYBE_SENT,
-    httpx.TimeoutException: Remedy.MAYBE_SENT,
-    httpx.TransportError: Remedy.MAYBE_SENT,
-    httpx.RequestError: Remedy.MAYBE_SENT,
-    httpx.HTTPError: Remedy.MAYBE_SENT,
-}
-
 #: what the errors say the transport was doing when a failure struck
 _PHASE_WORDS = {
     "connect": "connecting",
@@ -128,49 +75,6 @@ _PHASE_WORDS = {
     "wait": "waiting for the answer",
     "read": "reading the answer",
 }
-
-
-def remedy_for(exc: BaseException) -> Remedy:
-    """The remedy of an httpx exception (by its nearest listed class); MAYBE_SENT for anything else."""
-    for cls in type(exc).__mro__:
-        remedy = HTTPX_REMEDIES.get(cls)
-        if remedy is not None:
-            return remedy
-    return Remedy.MAYBE_SENT
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """``Retry-After`` as seconds from now: delay-seconds or an HTTP date, clamped to [0, 3600].
-
-    None when absent, unreadable or not finite (``inf``, ``nan``); never raises.
-    """
-    if not value:
-        return None
-    text = value.strip()[:64]
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.UTC)
-        try:
-            seconds = when.timestamp() - (time.time() if now is None else now)
-        except (OverflowError, OSError, ValueError):
-            return None
-    return clamp_retry_after(seconds, MAX_RETRY_AFTER_S)
-
-
-def parse_json(content: bytes) -> Any:
-    """JSON of an answer body; ``ValueError`` for anything that is not (nesting too deep included)."""
-    try:
-        return json.loads(content)
-    except RecursionError:
-        raise ValueError("the answer is nested too deeply to read") from None
-    except UnicodeDecodeError as e:
-        raise ValueError(f"the answer is not text: {e.reason}") from None
 
 
 def same_origin(a: httpx.URL, b: httpx.URL) -> bool:
@@ -255,12 +159,6 @@ class Answer:
         return value[:limit] if value is not None else None
 
 
-class _TooLarge(Exception):
-    def __init__(self, size: int | None) -> None:
-        super().__init__(size)
-        self.size = size
-
-
 class _Progress:
     """What httpcore reports having done with a request (its ``trace`` extension)."""
 
@@ -280,7 +178,7 @@ class _Progress:
             # httpcore logs these headers at DEBUG right after this hook returns: a session cookie must
             # be known to the redactor before that line is written
             if self.session_cookies:
-                register_cookies(_raw_headers(info.get("return_value")), self.session_cookies)
+                register_cookies(raw_headers(info.get("return_value")), self.session_cookies)
 
     @property
     def phase(self) -> str:
@@ -295,74 +193,6 @@ class _Progress:
     def nothing_sent(self) -> bool:
         """True only when httpcore said so (in-process test transports report nothing: assume sent)."""
         return self.traced and not self.sending
-
-
-#: cookies registered from one answer at most (a server could send thousands to slow the redactor)
-MAX_COOKIES_PER_ANSWER = 8
-
-
-def register_cookies(headers: Any, names: frozenset[str]) -> None:
-    """Register the values of the ``Set-Cookie`` headers (raw ``(name, value)`` pairs) that set one of the
-    cookies ``names`` (lower case) as rotating secrets: that is how a server hands out a session."""
-    count = 0
-    for name, value in headers:
-        if count >= MAX_COOKIES_PER_ANSWER:
-            return
-        if _lower(name) != "set-cookie":
-            continue
-        text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
-        cookie_name, _, rest = text.partition("=")
-        cookie = rest.split(";", 1)[0].strip().strip('"')
-        if cookie and cookie_name.strip().lower() in names:
-            register_secret(cookie, transient=True)
-            count += 1
-
-
-def _lower(name: Any) -> str:
-    return (name.decode("latin-1") if isinstance(name, bytes) else str(name)).lower()
-
-
-def _raw_headers(value: Any) -> list[tuple[Any, Any]]:
-    """The header list inside httpcore's ``receive_response_headers`` result (HTTP/1.1 or HTTP/2 shape)."""
-    if isinstance(value, tuple):
-        for part in value:
-            if isinstance(part, list) and all(isinstance(h, tuple) and len(h) == 2 for h in part):
-                return part
-    return []
-
-
-class _Inflater:
-    """gzip/deflate decoding in bounded steps (``max_length``), like httpx's decoders but capped."""
-
-    def __init__(self, encoding: str) -> None:
-        self.encoding = encoding
-        self._raw_deflate = False
-        self._first = True
-        wbits = zlib.MAX_WBITS | 16 if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
-        self._obj = zlib.decompressobj(wbits)
-
-    def feed(self, data: bytes, room: int) -> bytes:
-        """Inflate ``data``, yielding at most ``room + 1`` bytes (one more tells the cap was passed)."""
-        try:
-            out = self._obj.decompress(data, room + 1)
-        except zlib.error:
-            if self.encoding == "deflate" and self._first:
-                # some servers send raw deflate without the zlib header (httpx allows it too)
-                self._raw_deflate = True
-                self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
-                out = self._decompress(data, room)
-            else:
-                raise httpx.DecodingError(f"the answer is not valid {self.encoding}") from None
-        self._first = False
-        while self._obj.unconsumed_tail and len(out) <= room:
-            out += self._decompress(self._obj.unconsumed_tail, room - len(out))
-        return out
-
-    def _decompress(self, data: bytes, room: int) -> bytes:
-        try:
-            return self._obj.decompress(data, room + 1)
-        except zlib.error:
-            raise httpx.DecodingError(f"the answer is not valid {self.encoding}") from None
 
 
 class Transport:
@@ -473,7 +303,7 @@ class Transport:
             phase = progress.phase
             what = f"timed out after {self.limits.deadline_s:g} s while {_PHASE_WORDS[phase]}"
             raise self._maybe_sent(api, what, "Timeout", idem, progress, request.method) from None
-        except _TooLarge as e:
+        except AnswerTooLarge as e:
             size = f" ({e.size} bytes)" if e.size is not None else ""
             cap = self.limits.max_response_bytes
             if idem:
@@ -514,7 +344,7 @@ class Transport:
                 if self.session_cookies and not progress.traced:
                     # an in-process transport: no trace hook saw the headers
                     register_cookies(response.headers.multi_items(), self.session_cookies)
-                content = await self._read(response)
+                content = await read_capped(response, self.limits.max_response_bytes)
                 cookies = httpx.Cookies()
                 cookies.extract_cookies(response)
                 return Answer(
@@ -551,29 +381,6 @@ class Transport:
             k: v for k, v in request.headers.items() if k.lower() not in ("host", "cookie", "content-length")
         }
         return self._http.build_request(request.method, url, headers=headers)
-
-    async def _read(self, response: httpx.Response) -> bytes:
-        cap = self.limits.max_response_bytes
-        declared = response.headers.get("content-length", "").strip()
-        if declared.isdigit() and int(declared) > cap:
-            raise _TooLarge(int(declared))
-        encoding = response.headers.get("content-encoding", "identity").strip().lower()
-        inflater: _Inflater | None = None
-        if encoding in ("gzip", "x-gzip", "deflate"):
-            inflater = _Inflater(encoding)
-        elif encoding not in ("", "identity"):
-            # we asked for gzip or deflate only
-            raise httpx.DecodingError(f"the answer uses an unrequested encoding ({encoding[:32]})")
-        body = bytearray()
-        raw = 0
-        async for chunk in response.aiter_raw():
-            raw += len(chunk)
-            if raw > cap:
-                raise _TooLarge(None)
-            body += inflater.feed(chunk, cap - len(body)) if inflater else chunk
-            if len(body) > cap:
-                raise _TooLarge(None)
-        return bytes(body)
 
     # -- errors ------------------------------------------------------------------------------------
 
@@ -633,6 +440,7 @@ __all__ = [
     "IDEMPOTENT_METHODS",
     "MAX_REDIRECTS",
     "Answer",
+    "AnswerTooLarge",
     "Remedy",
     "Transport",
     "TransportLimits",

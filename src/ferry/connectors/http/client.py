@@ -31,6 +31,7 @@ Every message passes through the redactor, so a key in a URL or an echoed header
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Mapping
@@ -333,6 +334,20 @@ class RestClient:
         )
 
 
+def _query_value(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str | int | float | bool) for v in value):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def query_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Rendered fields as query parameters: scalars and lists of scalars as they are, anything else as
+    JSON text; None values are left out."""
+    return {k: _query_value(v) for k, v in fields.items() if v is not None}
+
+
 def _snippet(text: str) -> str:
     text = " ".join(text.split())
     if len(text) > MESSAGE_LIMIT:
@@ -370,4 +385,4 @@ def _request_id(answer: Answer) -> str | None:
     return None
 
 
-__all__ = ["IDEMPOTENT_METHODS", "RestAnswer", "RestClient"]
+__all__ = ["IDEMPOTENT_METHODS", "RestAnswer", "RestClient", "query_fields"]
