@@ -320,3 +320,32 @@ async def test_a_probe_answer_that_failed_raises_instead_of_not_found(hostile: H
     found = await t.probe(item(1))
     assert found is not None and found.id == "P9"
     await t.aclose()
+
+
+# -- lookups never say "no rows" for an answer that failed -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(200, {"ok": False, "error": "index offline", "rows": []}),
+        Reply(200, {"data": []}),
+        Reply(200, b""),
+    ],
+)
+async def test_a_lookup_that_failed_raises_instead_of_matching_nothing(
+    hostile: Hostile, reply: Reply
+) -> None:
+    from ferry.connectors.http import build_client
+    from ferry.connectors.http.factory import RestQuerier
+
+    hostile.state.on("/payees", reply)
+    querier = RestQuerier(build_client({"base_url": hostile.url}))
+    lookup = {"path": "/payees", "params": {"name": "ACME"}, "records_path": "rows"}
+    with pytest.raises(ConnectorError):
+        await querier.query(lookup)
+    hostile.state.on("/payees", Reply(200, {"rows": [{"blocked": True}]}))
+    assert await querier.query(lookup) == [{"blocked": True}]
+    hostile.state.on("/payees", Reply(200, {"rows": None}))
+    assert await querier.query(lookup) == []
+    await querier.aclose()
