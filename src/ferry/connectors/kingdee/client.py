@@ -347,6 +347,8 @@ class KingdeeClient:
             sign = login_sign(
                 auth.acct_id, auth.username, auth.app_id, auth.app_secret.get_secret_value(), timestamp
             )
+            # replayable while the server accepts the timestamp: a credential for that long
+            register_secret(sign, transient=True)
             params = [auth.acct_id, auth.username, auth.app_id, timestamp, sign, auth.lcid]
         self._forget_session()
         started = time.monotonic()
