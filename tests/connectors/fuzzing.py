@@ -132,7 +132,7 @@ json_objects = st.dictionaries(keys, json_values(6), max_size=6)
 
 #: a fixed budget, derandomised (the same examples every run), no example database on disk
 FAST = settings(
-    max_examples=150,
+    max_examples=250,
     deadline=None,
     derandomize=True,
     database=None,
