@@ -114,8 +114,10 @@ class TransportLimits:
             raise ValueError("max_connections must be at least 1")
 
     def httpx_timeout(self) -> httpx.Timeout:
+        """httpx's per-phase timeouts: the connect timeout, and a second past the deadline for the
+        rest, so the call's deadline is what strikes (with a message that names the phase)."""
         connect = self.connect_s if self.connect_s is not None else min(self.deadline_s, 10.0)
-        return httpx.Timeout(self.deadline_s, connect=connect)
+        return httpx.Timeout(self.deadline_s + 1.0, connect=connect)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +168,7 @@ class _Progress:
         self.session_cookies = session_cookies
         self.traced = False
         self.sending = False
+        self.sent = False
         self.answered = False
         self.reading = False
 
@@ -173,6 +176,8 @@ class _Progress:
         self.traced = True
         if event.endswith("send_request_headers.started"):
             self.sending = True
+        elif event.endswith("send_request_body.complete"):
+            self.sent = True
         elif event.endswith("receive_response_headers.complete"):
             self.answered = True
             # httpcore logs these headers at DEBUG right after this hook returns: a session cookie must
@@ -184,6 +189,8 @@ class _Progress:
     def phase(self) -> str:
         if self.reading or self.answered:
             return "read"
+        if self.sending and not self.sent:
+            return "send"
         if self.sending:
             return "wait"
         # in-process test transports trace nothing: say "waiting", not "connecting"
@@ -275,7 +282,7 @@ class Transport:
             request = self.build_request(method, url, **kwargs)
         except (TypeError, ValueError, httpx.InvalidURL) as e:
             raise GiveUp(
-                self._text(api, f"cannot build the request ({type(e).__name__})", e), api=api
+                self._text(api, "cannot build the request", e), code=type(e).__name__, api=api
             ) from None
         return await self.send(request, api=api, idempotent=idempotent, follow_redirects=follow_redirects)
 
