@@ -303,3 +303,19 @@ def test_json_nested_too_deep_is_a_value_error_not_a_crash() -> None:
         parse_json(b"[" * 200_000 + b"]" * 200_000)
     with pytest.raises(ValueError):
         parse_json(b"\xff\xfe\x00garbage")
+
+
+def test_no_connector_makes_an_http_client_of_its_own() -> None:
+    # one transport for every connector: a client built elsewhere would escape the deadline, the size
+    # cap, the redirect rule and the failure mapping
+    from pathlib import Path
+
+    import ferry.connectors
+
+    root = Path(ferry.connectors.__file__).parent
+    offenders = [
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if path.name != "transport.py" and "AsyncClient(" in path.read_text(encoding="utf-8")
+    ]
+    assert offenders == []
