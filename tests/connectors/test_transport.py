@@ -319,3 +319,14 @@ def test_no_connector_makes_an_http_client_of_its_own() -> None:
         if path.name != "transport.py" and "AsyncClient(" in path.read_text(encoding="utf-8")
     ]
     assert offenders == []
+
+
+def test_json_deeper_than_the_limit_is_refused_and_shallower_is_read() -> None:
+    from ferry.connectors.bodies import MAX_JSON_DEPTH
+
+    ok = b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH
+    assert parse_json(ok) is not None
+    # 900 levels parse from a shallow stack, then crash code with a deeper one (the ledger's hashing)
+    deep = b'{"items": [{"id": "A", "x": ' + b"[" * 900 + b"]" * 900 + b"}]}"
+    with pytest.raises(ValueError, match=f"deeper than {MAX_JSON_DEPTH}"):
+        parse_json(deep)

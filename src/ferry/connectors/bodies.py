@@ -3,8 +3,12 @@
 The body is read as a stream: a declared ``Content-Length`` over the cap is refused before any byte is
 read, and a body is dropped the moment it passes the cap. gzip and deflate are inflated here in bounded
 steps (``max_length``), so a few KiB of compressed zeros cannot become gigabytes in memory; any other
-encoding is refused (the transport asks for these two only). :func:`parse_json` turns a body nested too
-deeply for Python's parser into a ``ValueError`` like any other non-JSON body.
+encoding is refused (the transport asks for these two only).
+
+:func:`parse_json` refuses, as a ``ValueError`` like any other non-JSON body, an answer nested deeper
+than :data:`MAX_JSON_DEPTH` levels. Python's parser takes about a thousand, but what it takes from a
+shallow stack, recursive code further on (hashing a record for the ledger, from the engine's deeper
+stack) may not: a hostile source record nested 900 deep would pass here and crash a pass later.
 """
 
 from __future__ import annotations
@@ -17,15 +21,36 @@ import httpx
 
 from ferry.observe.redact import register_secret
 
+#: the deepest nesting of an answer read (real answers of the three systems nest well under 20)
+MAX_JSON_DEPTH = 100
 
-def parse_json(content: bytes) -> Any:
-    """JSON of an answer body; ``ValueError`` for anything that is not (nesting too deep included)."""
+
+def parse_json(content: bytes | str) -> Any:
+    """JSON of an answer body; ``ValueError`` for anything that is not, or nests deeper than
+    :data:`MAX_JSON_DEPTH`."""
     try:
-        return json.loads(content)
+        value = json.loads(content)
     except RecursionError:
         raise ValueError("the answer is nested too deeply to read") from None
     except UnicodeDecodeError as e:
         raise ValueError(f"the answer is not text: {e.reason}") from None
+    if nested_deeper_than(value, MAX_JSON_DEPTH):
+        raise ValueError(f"the answer nests deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """True when objects and lists in ``value`` nest more than ``limit`` levels (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        if not children:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 class AnswerTooLarge(Exception):
@@ -130,8 +155,10 @@ async def read_capped(response: httpx.Response, cap: int) -> bytes:
 
 __all__ = [
     "MAX_COOKIES_PER_ANSWER",
+    "MAX_JSON_DEPTH",
     "AnswerTooLarge",
     "Inflater",
+    "nested_deeper_than",
     "parse_json",
     "raw_headers",
     "read_capped",

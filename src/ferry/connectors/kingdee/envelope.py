@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ferry.connectors.bodies import parse_json
+
 RESPONSE_ERROR_PREFIX = "response_error:"
 SESSION_LOST_TEXT = "会话信息已丢失"
 
@@ -187,11 +189,8 @@ def parse_body(text: str) -> Any | ServerException:
         return ServerException(message, detail)
     if not stripped:
         return None
-    try:
-        return json.loads(stripped)
-    except RecursionError:
-        # an answer nested thousands deep: unreadable, like any other non-JSON body
-        raise ValueError("reply nested too deeply") from None
+    # ValueError for a reply that is not JSON, or nests too deep for the code after it
+    return parse_json(stripped)
 
 
 def find_status(payload: Any, key: str = "ResponseStatus") -> ResponseStatus | None:
