@@ -14,11 +14,33 @@ naming the remedy, and dlt's marker classes:
 
 ``code`` is the remote system's own error code (``"90018"``, ``"MsgCode=11"``) and ``api`` the API name,
 so the ledger can store them as columns rather than in prose.
+
+``retry_after`` often comes from the remote system (a ``Retry-After`` header, a penalty end time in a
+message): it is clamped to [0, :data:`MAX_RETRY_AFTER_S`] seconds (a month for :class:`QuotaExhausted`) and a non-finite value is dropped, so
+no answer can make the engine compute an impossible date.
 """
 
 from __future__ import annotations
 
+import math
+
 from ferry.errors import FerryError
+
+#: the longest pause a remote system can ask for; longer asks are taken as this (an hour)
+MAX_RETRY_AFTER_S = 3600.0
+
+
+def clamp_retry_after(seconds: float | None, limit: float = MAX_RETRY_AFTER_S) -> float | None:
+    """``seconds`` within [0, ``limit``]; None for None, NaN and infinities."""
+    if seconds is None:
+        return None
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not math.isfinite(value):
+        return None
+    return min(max(value, 0.0), limit)
 
 
 class ConnectorError(FerryError):
@@ -26,6 +48,8 @@ class ConnectorError(FerryError):
 
     #: what the engine should do; one word per subclass, stored in the ledger's error type column
     action: str = "give_up"
+    #: the longest ``retry_after`` this kind of error may carry
+    max_retry_after: float = MAX_RETRY_AFTER_S
 
     def __init__(
         self,
@@ -39,7 +63,7 @@ class ConnectorError(FerryError):
         super().__init__(message)
         self.code = code
         self.api = api
-        self.retry_after = retry_after
+        self.retry_after = clamp_retry_after(retry_after, self.max_retry_after)
         self.request_id = request_id
 
     def __str__(self) -> str:
@@ -93,9 +117,12 @@ class QuotaExhausted(GiveUp):
     """A quota for a long period (e.g. DingTalk's monthly call quota) is used up."""
 
     action = "give_up"
+    # "after the quota resets" is up to a month away
+    max_retry_after = 32 * 86400.0
 
 
 __all__ = [
+    "MAX_RETRY_AFTER_S",
     "AccessDenied",
     "ConnectorError",
     "GiveUp",
@@ -104,4 +131,5 @@ __all__ = [
     "Reauthenticate",
     "RetryLater",
     "SlowDown",
+    "clamp_retry_after",
 ]

@@ -13,7 +13,8 @@ Connection settings (``connections.yaml``; secrets only as ``${ENV}`` references
       password: ${KINGDEE_PASSWORD}                     # validate_user only
       lcid: 2052                   # language (2052 = simplified Chinese)
       org_num: "0"                 # organisation sent in signed-header mode (0 = the user's default)
-      timeout: 120                 # seconds per call
+      timeout: 120                 # seconds for a whole call, body included
+      max_response_bytes: 16777216 # the largest answer read (default 16 MiB)
       concurrency: 4               # calls in flight (alias max_concurrency); halves on MsgCode 13/14, 5xx
       envelope: named              # named (Python SDK) | parameters (Java SDK)
       verify: true                 # TLS certificate check
@@ -77,6 +78,7 @@ def build_client(
         connection=connection,
         recorder=recorder,
         timeout=settings.timeout,
+        max_response_bytes=settings.max_response_bytes,
         concurrency=settings.concurrency,
         envelope=settings.envelope,
         verify=verify,

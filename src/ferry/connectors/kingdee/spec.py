@@ -13,7 +13,8 @@ Connection (``connections.yaml``, ``type: kingdee``; secrets only as ``${ENV}`` 
       password: ${KINGDEE_PASSWORD}                     # validate_user only
       lcid: 2052                   # language (2052 = simplified Chinese)
       org_num: "0"                 # organisation sent in signed-header mode (0 = the user's default)
-      timeout: 120                 # seconds per call
+      timeout: 120                 # seconds for a whole call, body included
+      max_response_bytes: 16777216 # the largest answer read (default 16 MiB)
       concurrency: 4               # calls in flight (alias max_concurrency); halves on MsgCode 13/14, 5xx
       envelope: named              # named (Python SDK) | parameters (Java SDK)
       verify: true                 # TLS certificate check
@@ -51,7 +52,10 @@ class KingdeeSettings(BaseModel):
     app_secret: SecretStr = SecretStr("")
     lcid: int = 2052
     org_num: str = "0"
-    timeout: float = Field(default=120.0, gt=0)
+    #: seconds for a whole call: connect, send and read every byte
+    timeout: float = Field(default=120.0, gt=0, le=3600)
+    #: the largest answer read (a query page, a Push reply); a larger one is refused
+    max_response_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     concurrency: int = Field(default=4, ge=1, validation_alias=AliasChoices("concurrency", "max_concurrency"))
     envelope: Literal["named", "parameters"] = "named"
     verify: bool = True
