@@ -108,6 +108,7 @@ def test_hostile_values_quarantine_their_record_and_the_page_goes_on(ledger: Led
             '{"id": 7, "no": "SO-7", "amount": 7}',
             '{"id": 7.0, "no": "SO-7", "amount": 7}',  # the same id as a float: one record
             json.dumps(good(4)),
+            '"not an object"',
         ]
     )
     body = '{"code": 0, "data": {"items": [' + items + '], "total": 9}}'
@@ -127,6 +128,7 @@ def test_hostile_values_quarantine_their_record_and_the_page_goes_on(ledger: Led
     assert "check_digit" in quarantined["HUGE"] or "target request" in quarantined["HUGE"]
     assert "condition" in quarantined["NAN"]
     assert any("must be text or a number" in why for why in quarantined.values())
+    assert any("not an object" in why for why in quarantined.values())
     # every window was read to its end: the watermark moved
     assert ledger.get_watermark("hostile") is not None
 

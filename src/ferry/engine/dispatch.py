@@ -28,6 +28,7 @@ from ferry.connectors.base import BatchQuerier, Querier, Target, TargetDoc, Writ
 from ferry.connectors.errors import AccessDenied, ConnectorError, GiveUp, OutcomeUnknown, RetryLater
 from ferry.engine.retry import next_attempt_at
 from ferry.engine.transform import RenderError, Transform
+from ferry.observe.redact import redact_value
 from ferry.scheme import Scheme
 from ferry.store import Claimed, Ledger, Outcome
 
@@ -355,7 +356,8 @@ class Dispatcher:
             target_number=doc.number,
             draft=doc.draft,
             request=request,
-            response=doc.response,
+            # whatever a target echoes back (an API key in a header dump) never reaches the ledger
+            response=redact_value(doc.response),
         )
 
     async def _write(self, batch: list[tuple[Claimed, WriteItem]], now: dt.datetime) -> list[Outcome]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ferry.connectors.dingtalk import DingTalkClient, DingTalkSettings, TokenCache, is_approved, is_final
-from ferry.connectors.errors import GiveUp, QuotaExhausted, Reauthenticate, RetryLater, SlowDown
+from ferry.connectors.errors import AccessDenied, GiveUp, QuotaExhausted, Reauthenticate, RetryLater, SlowDown
 from ferry.observe.calls import MemoryCallRecorder
 from ferry.ratelimit.bucket import BucketSettings, RateLimiter
 
@@ -310,7 +310,8 @@ async def test_secrets_never_show_in_errors_reprs_or_records(start_sandbox: Any,
             repr(rec.calls),
         ]
     async with client_for(sb, style, app_secret="wrong-secret-value") as bad:
-        with pytest.raises(GiveUp) as refused:
+        # a refused app is the connection's fault: the engine stops the pass, no record goes dead
+        with pytest.raises(AccessDenied) as refused:
             await bad.get_token()
         texts += [str(refused.value), repr(bad.settings)]
     for text in texts:

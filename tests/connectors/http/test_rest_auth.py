@@ -20,7 +20,7 @@ from rest_servers import (
 )
 
 from ferry.connectors.base import Window
-from ferry.connectors.errors import GiveUp, Reauthenticate
+from ferry.connectors.errors import AccessDenied, GiveUp, Reauthenticate
 from ferry.connectors.http import build_client, build_source
 from ferry.connectors.settings import ConnectionSettingsError, connections_from_dict
 from ferry.observe import redact
@@ -51,16 +51,17 @@ async def test_the_right_credential_passes_the_server_check(orders_server: Runni
 
 
 @pytest.mark.parametrize("mode", sorted(WRONG))
-async def test_a_wrong_credential_is_give_up(orders_server: Running, mode: str) -> None:
+async def test_a_wrong_credential_is_access_denied(orders_server: Running, mode: str) -> None:
+    # the connection is refused as a whole: the engine stops the pass, no record goes dead
     path, _ = GOOD[mode]
     async with build_client({"base_url": orders_server.url, "auth": WRONG[mode]}) as client:
-        with pytest.raises(GiveUp, match="credentials rejected"):
+        with pytest.raises(AccessDenied, match="credentials rejected"):
             await client.request("GET", path)
 
 
 async def test_no_auth_is_rejected_by_a_secured_api(orders_server: Running) -> None:
     async with build_client({"base_url": orders_server.url, "auth": {"type": "none"}}) as client:
-        with pytest.raises(GiveUp):
+        with pytest.raises(AccessDenied):
             await client.request("GET", "/secure/header")
 
 
@@ -86,7 +87,7 @@ async def test_a_fetched_bearer_token_is_renewed_after_401(orders_server: Runnin
     assert [c.status for c in recorder.calls if c.api != "token"] == ["ok", "ok", "reauthenticate", "ok"]
 
 
-async def test_a_wrong_client_secret_is_give_up(orders_server: Running) -> None:
+async def test_a_wrong_client_secret_is_access_denied(orders_server: Running) -> None:
     auth = {
         "type": "bearer",
         "token_url": "/oauth/token",
@@ -94,7 +95,7 @@ async def test_a_wrong_client_secret_is_give_up(orders_server: Running) -> None:
         "client_secret": "nope-nope",
     }
     async with build_client({"base_url": orders_server.url, "auth": auth}) as client:
-        with pytest.raises(GiveUp, match="invalid_client"):
+        with pytest.raises(AccessDenied, match="invalid_client"):
             await client.request("GET", "/secure/oauth")
 
 

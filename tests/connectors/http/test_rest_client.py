@@ -6,6 +6,7 @@ import pytest
 from rest_servers import Running
 
 from ferry.connectors.errors import (
+    AccessDenied,
     ConnectorError,
     GiveUp,
     OutcomeUnknown,
@@ -128,9 +129,9 @@ async def test_a_long_error_body_is_truncated(orders_server: Running) -> None:
     assert info.value.message.endswith("...")
 
 
-async def test_401_without_a_way_to_renew_is_give_up(orders_server: Running) -> None:
+async def test_401_without_a_way_to_renew_is_access_denied(orders_server: Running) -> None:
     async with client_for(orders_server) as client:
-        with pytest.raises(GiveUp, match="credentials rejected"):
+        with pytest.raises(AccessDenied, match="credentials rejected"):
             await client.request("GET", "/secure/bearer")
 
 

@@ -66,12 +66,13 @@ def test_a_page_failure_is_none_or_a_typed_error_never_unknown(value: Any, rule:
 
 @FAST
 @given(data=json_values(), path=st.sampled_from([None, "items", "data.items", "0", "x.y.z"]))
-def test_records_at_gives_a_list_of_objects_or_a_typed_error(data: Any, path: str | None) -> None:
+def test_records_at_gives_a_list_or_a_typed_error(data: Any, path: str | None) -> None:
+    # an item that is not an object stays in the list: the engine quarantines that record alone
     try:
         records = records_at(data, path, api="fuzz")
     except ConnectorError:
         return
-    assert isinstance(records, list) and all(isinstance(r, dict) for r in records)
+    assert isinstance(records, list)
 
 
 @FAST

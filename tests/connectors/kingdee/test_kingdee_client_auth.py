@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from kd_client_support import PASSWORD, ClientFactory, Server, make_auth
 
-from ferry.connectors.errors import GiveUp, Reauthenticate
+from ferry.connectors.errors import AccessDenied, Reauthenticate
 from ferry.connectors.kingdee import AuthMode
 from ferry.observe.calls import MemoryCallRecorder
 
@@ -81,7 +81,7 @@ async def test_signed_headers_mode_recovers_from_a_lost_session(
     assert server.admin("GET", "stats")["logins"] == {"signed_headers": 2}
 
 
-async def test_bad_credentials_give_up(make_client: ClientFactory) -> None:
+async def test_bad_credentials_are_access_denied(make_client: ClientFactory) -> None:
     for mode, overrides in [
         (AuthMode.VALIDATE_USER, {"password": "wrong"}),
         (AuthMode.APP_SECRET, {"app_secret": "f" * 32}),
@@ -90,7 +90,7 @@ async def test_bad_credentials_give_up(make_client: ClientFactory) -> None:
         (AuthMode.SIGNED_HEADERS, {"acct_id": "other-data-centre"}),
     ]:
         client = make_client(auth=make_auth(mode, **overrides))
-        with pytest.raises(GiveUp):
+        with pytest.raises(AccessDenied):
             await _query(client)
 
 
@@ -101,11 +101,11 @@ async def test_secrets_never_appear_in_reprs_messages_or_records(
     client = make_client(auth=auth)
     assert "s3cr3t" not in repr(auth) and "s3cr3t" not in repr(client)
     assert PASSWORD not in repr(make_auth(AuthMode.VALIDATE_USER))
-    with pytest.raises(GiveUp) as err:
+    with pytest.raises(AccessDenied) as err:
         await _query(client)
     assert "s3cr3t" not in str(err.value)
     assert all("s3cr3t" not in repr(c) for c in recorder.calls)
-    assert recorder.count(api="ValidateUser", status="give_up") == 1
+    assert recorder.count(api="ValidateUser", status="access_denied") == 1
 
 
 def test_missing_credentials_are_named() -> None:

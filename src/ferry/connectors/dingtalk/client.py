@@ -35,6 +35,7 @@ from ferry.connectors.dingtalk import instance as _instance
 from ferry.connectors.dingtalk.errors import classify_http, classify_oapi, classify_v1
 from ferry.connectors.dingtalk.spec import MAX_PAGE_SIZE, ApiStyle, DingTalkSettings
 from ferry.connectors.errors import (
+    AccessDenied,
     ConnectorError,
     GiveUp,
     QuotaExhausted,
@@ -247,26 +248,15 @@ class DingTalkClient:
                 return cached.value
             api = API_TOKEN[self._style]
             secret = self.settings.app_secret.get_secret_value()
-            if self._style == "oapi":
-                answer = await self._send(
-                    api,
-                    False,
-                    self._get(
-                        api, "/gettoken", params={"appkey": self.settings.app_key, "appsecret": secret}
-                    ),
-                )
-                value, ttl = answer.body.get("access_token"), answer.body.get("expires_in", 7200)
-            else:
-                answer = await self._send(
-                    api,
-                    False,
-                    self._post(
-                        api,
-                        "/v1.0/oauth2/accessToken",
-                        json={"appKey": self.settings.app_key, "appSecret": secret},
-                    ),
-                )
-                value, ttl = answer.body.get("accessToken"), answer.body.get("expireIn", 7200)
+            try:
+                value, ttl, answer = await self._fetch_token(api, secret)
+            except GiveUp as e:
+                # a wrong key or secret, a disabled app: every call would fail, no record is to blame
+                raise AccessDenied(
+                    f"DingTalk refused the credentials of app {self.settings.app_key}: {e.message}",
+                    code=e.code,
+                    api=api,
+                ) from None
             if not value or not isinstance(value, str | int):
                 raise GiveUp(f"DingTalk {api}: answer without a token", api=api, request_id=answer.request_id)
             # masked from now on, in our messages and in httpx's log lines (the legacy URL carries it)
@@ -274,6 +264,24 @@ class DingTalkClient:
             token = _Token(str(value), now + _ttl(ttl))
             self._tokens.put(key, token)
             return token.value
+
+    async def _fetch_token(self, api: str, secret: str) -> tuple[Any, Any, _Answer]:
+        """One token call on this connection's host: (token, lifetime, answer)."""
+        if self._style == "oapi":
+            answer = await self._send(
+                api,
+                False,
+                self._get(api, "/gettoken", params={"appkey": self.settings.app_key, "appsecret": secret}),
+            )
+            return answer.body.get("access_token"), answer.body.get("expires_in", 7200), answer
+        answer = await self._send(
+            api,
+            False,
+            self._post(
+                api, "/v1.0/oauth2/accessToken", json={"appKey": self.settings.app_key, "appSecret": secret}
+            ),
+        )
+        return answer.body.get("accessToken"), answer.body.get("expireIn", 7200), answer
 
     async def _business(self, api: str, call: Callable[[str], Awaitable[Answer]]) -> _Answer:
         """A metered call with the app's token, paced by the limiter; new token and one retry on a token answer."""

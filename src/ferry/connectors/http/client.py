@@ -42,6 +42,7 @@ from typing import Any
 import httpx
 
 from ferry.connectors.errors import (
+    AccessDenied,
     ConnectorError,
     GiveUp,
     OutcomeUnknown,
@@ -306,7 +307,9 @@ class RestClient:
             if authenticated and self.auth.can_refresh:
                 self.auth.invalidate()
                 raise Reauthenticate(f"credentials rejected: {text}", **kw)
-            raise GiveUp(f"credentials rejected (check the connection's auth): {text}", **kw)
+            # the connection's credentials (or its permission) are refused: no record is to blame, so
+            # the pass stops and nothing goes dead; a person fixes the connection and they all go
+            raise AccessDenied(f"credentials rejected (check the connection's auth): {text}", **kw)
         if status == 504 and method not in IDEMPOTENT_METHODS:
             raise OutcomeUnknown(f"gateway timeout; the request may have been applied: {text}", **kw)
         if status == 408 or status >= 500:

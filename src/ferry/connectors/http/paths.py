@@ -49,7 +49,7 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
     cur[parts[-1]] = value
 
 
-def records_at(data: Any, path: str | None, *, api: str | None = None) -> list[dict[str, Any]]:
+def records_at(data: Any, path: str | None, *, api: str | None = None) -> list[Any]:
     """The record list at ``path`` (empty path: the response itself).
 
     An explicit ``null`` there is an empty page. A *missing* key is an error, not an empty page: a typo in
@@ -70,9 +70,8 @@ def records_at(data: Any, path: str | None, *, api: str | None = None) -> list[d
         )
     if not isinstance(value, list):
         raise GiveUp(f"{where} is a {type(value).__name__}, not a list of records", api=api)
-    for i, item in enumerate(value):
-        if not isinstance(item, dict):
-            raise GiveUp(f"{where}[{i}] is a {type(item).__name__}, not an object", api=api)
+    # an item that is not an object is handed on as it is: the engine quarantines that one record
+    # with the reason, and the rest of the page is stored (one bad record never stops a scheme)
     return value
 
 

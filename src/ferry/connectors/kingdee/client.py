@@ -30,6 +30,7 @@ from typing import Any, Literal
 import httpx
 
 from ferry.connectors.errors import (
+    AccessDenied,
     ConnectorError,
     GiveUp,
     OutcomeUnknown,
@@ -314,7 +315,7 @@ class KingdeeClient:
                 if isinstance(err, Reauthenticate) and self.auth.mode is AuthMode.SIGNED_HEADERS:
                     # signed headers are re-verified on every sessionless call: a second refusal means bad
                     # credentials (wrong user, app id or secret), which no retry can fix
-                    raise GiveUp(
+                    raise AccessDenied(
                         f"Kingdee {op}: signed-header authentication refused (check acct id, user, app id, secret)",
                         code=err.code,
                         api=op,
@@ -331,7 +332,7 @@ class KingdeeClient:
 
     # ---- login --------------------------------------------------------------------------------------
     async def login(self) -> str:
-        """Log in (session modes) and return the new ``KDSVCSessionId``; raises GiveUp on bad credentials."""
+        """Log in (session modes) and return the new ``KDSVCSessionId``; raises AccessDenied on bad credentials."""
         auth = self.auth
         if auth.mode is AuthMode.SIGNED_HEADERS:
             raise GiveUp("signed_headers mode has no login call", api="login")
@@ -363,7 +364,8 @@ class KingdeeClient:
             # 1 = success; -5 (DealWithForm, an administrator's pending form) counts as success per the doc
             if str(result_type) not in ("1", "-5") or not sid:
                 message = get_ci(payload, "Message") or "login refused"
-                raise GiveUp(
+                # wrong password or app secret, a locked user: every call would fail the same way
+                raise AccessDenied(
                     f"Kingdee {op} refused: {message}", code=f"LoginResultType={result_type}", api=op
                 )
         except ConnectorError as err:

@@ -5,7 +5,8 @@
 | MsgCode 1 (session lost)                            | Reauthenticate (the client re-logs once) |
 | MsgCode 13 网控冲突, 14 调用限制, HTTP 429           | SlowDown                               |
 | MsgCode 6 数据库操作失败                              | RetryLater                             |
-| MsgCode 2 no permission, 11 validation, 10 not found, 4/8/9 bad request, anything else | GiveUp |
+| MsgCode 2 no permission, 7 licence, 15 admin login forbidden; HTTP 401/403; a wrong data centre | AccessDenied (the pass stops, nothing counted) |
+| MsgCode 11 validation, 10 not found, 4/8/9 bad request, anything else | GiveUp |
 | HTTP 5xx, ``response_error:`` body                  | RetryLater (504 on a write: OutcomeUnknown) |
 | other HTTP 4xx                                      | GiveUp                                 |
 | timeout / connection dropped after sending          | OutcomeUnknown on writes, RetryLater on reads |
@@ -15,6 +16,7 @@
 from __future__ import annotations
 
 from ferry.connectors.errors import (
+    AccessDenied,
     ConnectorError,
     GiveUp,
     OutcomeUnknown,
@@ -35,6 +37,9 @@ MSG_NOT_FOUND = 10
 MSG_VALIDATION = 11
 MSG_CONFLICT = 13
 MSG_CALL_LIMIT = 14
+#: MsgCodes that concern the connection (its user, licence), not the record: no permission, licence
+#: error, administrator login forbidden
+CONNECTION_LEVEL = frozenset({2, 7, 15})
 
 #: MsgCode meanings for messages (reference §5 table)
 MSG_MEANING = {
@@ -74,6 +79,9 @@ def error_for_status(status: ResponseStatus, api: str) -> ConnectorError:
         return SlowDown(message, code=label, api=api)
     if code == MSG_DB_FAILURE:
         return RetryLater(message, code=label, api=api)
+    if code in CONNECTION_LEVEL:
+        # no permission, a licence problem, an administrator login refused: the same for every record
+        return AccessDenied(message, code=label, api=api)
     return GiveUp(message, code=label, api=api)
 
 
@@ -83,8 +91,10 @@ def error_for_http(status_code: int, body: str, api: str, *, write: bool) -> Con
     message = redact(f"Kingdee {api} answered HTTP {status_code}: {snippet}")
     code = f"HTTP {status_code}"
     if "Fail to verify thirty passport" in body:
-        # wrong data-centre id in signed-header mode: configuration, not a transient fault (reference §4)
-        return GiveUp(message, code=code, api=api)
+        # wrong data-centre id in signed-header mode: the connection's fault, not this record's (reference §4)
+        return AccessDenied(message, code=code, api=api)
+    if status_code in (401, 403):
+        return AccessDenied(message, code=code, api=api)
     if status_code == 429:
         return SlowDown(message, code=code, api=api)
     if status_code == 504 and write:
