@@ -12,6 +12,8 @@ EXPECTED = {
     "Context",
     "ExprError",
     "FieldNode",
+    "LimitExceeded",
+    "Limits",
     "Lookup",
     "MemoryLookup",
     "RequestBuilder",

@@ -18,13 +18,22 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
-from ferry.expr.errors import ExprError, LimitExceeded
+from ferry.errors import FerryError
+from ferry.expr.errors import ExprError, LimitExceeded, translate
+
+_T = TypeVar("_T")
 
 # How much work (characters scanned, rows visited) may pass between two looks at the clock.
 _WORK_PER_CLOCK_CHECK = 65_536
+
+#: Texts up to this long are never measured against the limits (which are at least this large),
+#: so the common short value costs one ``len()``.
+SHORT_TEXT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +60,9 @@ class Limits:
             value = getattr(self, spec.name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ExprError(f"Limits.{spec.name} must be a positive number, got {value!r}")
+        for name in ("max_text_chars", "max_result_chars"):
+            if getattr(self, name) < SHORT_TEXT:
+                raise ExprError(f"Limits.{name} must be at least {SHORT_TEXT:,}: ordinary remarks are longer")
 
     @classmethod
     def unlimited(cls) -> Limits:
@@ -116,7 +128,10 @@ class Budget:
             raise LimitExceeded(
                 f"{what} has {count:,} items; the limit is {limit:,} (Limits.max_items)", limit="max_items"
             )
-        self.spend(count)
+        self._work += count
+        if self._work >= _WORK_PER_CLOCK_CHECK:
+            self._work = 0
+            self.check_time()
 
     def digits(self, count: int, what: str) -> None:
         """Check a number's digits before it is converted or computed with."""
@@ -152,3 +167,27 @@ def close_budget(token: Token[Budget | None] | None) -> None:
     """End what :func:`open_budget` started."""
     if token is not None:
         _ACTIVE.reset(token)
+
+
+def bounded(limits: Limits, work: Callable[..., _T], *args: Any) -> _T:
+    """Run ``work(*args)`` as one rendering under ``limits``: nothing but an ``ExprError`` (or
+    another part of Ferry's own error, such as a lookup's store failing) comes out of it."""
+    token = open_budget(limits)
+    try:
+        return work(*args)
+    except FerryError:
+        raise
+    except Exception as exc:
+        raise translate(exc) from None
+    finally:
+        close_budget(token)
+
+
+def total(work: Callable[..., _T], *args: Any) -> _T:
+    """Run compile-time ``work(*args)`` so that only an ``ExprError`` comes out of it."""
+    try:
+        return work(*args)
+    except FerryError:
+        raise
+    except Exception as exc:
+        raise translate(exc) from None

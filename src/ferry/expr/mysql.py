@@ -11,14 +11,15 @@ Deliberate choices (see docs/expressions.md):
 * ``/`` follows MySQL: NULL on division by zero, result scale = scale of the dividend + 4;
 * string comparison is binary (case-sensitive), not MySQL's default case-insensitive collation;
 * numbers are bounded: 65 significant digits (MySQL DECIMAL) and |exponent| < 1000;
-  ``int`` results beyond 64 bits continue as Decimal. Strings are capped at ``MAX_STRING``.
+  ``int`` results beyond 64 bits continue as Decimal; a number read from text may have at most
+  ``Limits.max_digits`` digits. Strings built here are checked against
+  ``Limits.max_result_chars`` before they are built (see :mod:`ferry.expr.limits`).
 """
 
 from __future__ import annotations
 
 import calendar
 import decimal
-import functools
 import math
 import re
 from collections.abc import Callable
@@ -26,10 +27,14 @@ from datetime import date, datetime, tzinfo
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from ferry.expr.errors import ExprError
+from sqlglot.dialects.mysql import MySQL
 
-MAX_STRING = 1_000_000
-"""Longest string an expression may produce (characters)."""
+from ferry.expr.errors import ExprError, LimitExceeded, shown
+from ferry.expr.limits import DEFAULT_LIMITS, SHORT_TEXT, budget
+from ferry.expr.variables import json_text
+
+MAX_STRING = DEFAULT_LIMITS.max_result_chars
+"""Longest string an expression may produce by default (characters; ``Limits.max_result_chars``)."""
 
 DEC = decimal.Context(
     prec=65,
@@ -41,14 +46,16 @@ DEC = decimal.Context(
 _INT64 = 1 << 63
 
 
-class ValueTooLarge(ExprError):
-    """A number or string outgrew the expression limits."""
+class ValueTooLarge(LimitExceeded):
+    """A number outgrew the DECIMAL range (65 digits, exponent below 1000) or ``Limits.max_digits``."""
+
+    def __init__(self, message: str, *, limit: str = "max_digits", **where: Any) -> None:
+        super().__init__(message, limit=limit, **where)
 
 
-def cap(text: str) -> str:
-    if len(text) > MAX_STRING:
-        raise ValueTooLarge(f"string result longer than {MAX_STRING} characters")
-    return text
+def room(size: int, what: str) -> None:
+    """Check, before building it, that a text of ``size`` characters may be built by ``what``."""
+    budget().result(size, what)
 
 
 def bound_int(value: int) -> int | Decimal:
@@ -58,6 +65,28 @@ def bound_int(value: int) -> int | Decimal:
         return DEC.create_decimal(value)
     except decimal.Overflow:
         raise ValueTooLarge("numeric value out of range") from None
+
+
+def admit(value: Any, source: str) -> Any:
+    """A record value as it enters an expression, checked against the limits; ``source`` names it.
+
+    Floats become exact decimals (NaN and infinities are NULL, as MySQL has no such numbers),
+    as do non-finite decimals; a decimal beyond the DECIMAL range and a text longer than
+    ``Limits.max_text_chars`` are refused before anything computes with them.
+    """
+    kind = type(value)
+    if kind is str:
+        if len(value) > SHORT_TEXT:
+            budget().text(value, f"value of {source}")
+        return value
+    if kind is float:
+        return Decimal(repr(value)) if math.isfinite(value) else None
+    if kind is Decimal:
+        if not value.is_finite():
+            return None
+        if not -999 <= value.adjusted() <= 999:
+            raise ValueTooLarge(f"value of {source} is out of the DECIMAL range (exponent below 1000)")
+    return value
 
 
 # ----------------------------------------------------------------------------- coercion
@@ -80,9 +109,11 @@ def num(value: Any) -> int | Decimal | float | None:
         if not match:
             return 0
         mantissa, exponent = match.groups()
-        if len(mantissa) > 70:
-            raise ValueTooLarge(f"number {value[:40]!r}... has too many digits")
+        if len(mantissa) > 20:
+            check_digits(mantissa, value)
         if exponent:
+            if len(exponent) > 6:  # beyond 1e±99999: certainly out of range (or zero)
+                return _finite(float("inf") if exponent[1] != "-" else 0.0)
             return _finite(float(mantissa + exponent))
         if "." in mantissa:
             return DEC.create_decimal(mantissa)
@@ -94,12 +125,24 @@ def num(value: Any) -> int | Decimal | float | None:
     raise ExprError(f"cannot use a {type(value).__name__} value as a number")
 
 
+def check_digits(mantissa: str, source: Any) -> None:
+    """Refuse a number text with more significant digits than ``Limits.max_digits``."""
+    digits = len(mantissa.lstrip("+-").replace(".", "").lstrip("0"))
+    limit = budget().limits.max_digits
+    if digits > limit:
+        raise ValueTooLarge(
+            f"number {shown(source)} has {digits:,} digits; the limit is {limit:,} (Limits.max_digits)"
+        )
+
+
 def py_number(value: Any) -> int | Decimal | float | None:
     """``num`` for values that arrive from records: floats become exact decimals by their repr."""
     if type(value) is float:
         if not math.isfinite(value):
             return None
         return Decimal(repr(value))
+    if type(value) is Decimal and not value.is_finite():
+        return None
     return num(value)
 
 
@@ -128,9 +171,7 @@ def text(value: Any) -> str | None:
     if isinstance(value, date):
         return value.strftime("%Y-%m-%d")
     if isinstance(value, dict):
-        import json
-
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return json_text(value)
     raise ExprError(f"cannot use a {type(value).__name__} value as text")
 
 
@@ -147,15 +188,18 @@ def truth(value: Any) -> bool | None:
 
 
 def as_int(value: Any) -> int | None:
-    """An integer argument (lengths, positions): rounded like MySQL."""
+    """An integer argument (lengths, positions, counts): rounded like MySQL, clamped to 64 bits."""
     n = num(value)
     if n is None:
         return None
     if isinstance(n, int):
-        return n
-    if isinstance(n, float):
-        return int(Decimal(repr(n)).to_integral_value(ROUND_HALF_UP))
-    return int(n.to_integral_value(ROUND_HALF_UP))
+        return n if -_INT64 <= n < _INT64 else (_INT64 if n > 0 else -_INT64)
+    exact = Decimal(repr(n)) if isinstance(n, float) else n
+    if not exact.is_finite():
+        return None
+    if exact.adjusted() > 18:  # beyond 64 bits; no need to build the integer
+        return _INT64 if exact > 0 else -_INT64
+    return int(exact.to_integral_value(ROUND_HALF_UP))
 
 
 # ----------------------------------------------------------------------------- arithmetic
@@ -164,7 +208,7 @@ def as_int(value: Any) -> int | None:
 def _decimal_op(op: Callable[[Any, Any], Decimal], a: Any, b: Any) -> Decimal:
     try:
         return op(a, b)
-    except decimal.Overflow:
+    except ArithmeticError:  # Overflow, or DivisionImpossible for 1e300 % 7 at 65 digits
         raise ValueTooLarge("numeric value out of range") from None
 
 
@@ -258,6 +302,8 @@ def neg(a: Any) -> Any:
         return None
     if isinstance(a, int):
         return bound_int(-a)
+    if isinstance(a, Decimal):
+        return DEC.minus(a)  # unary minus would round to the default context's 28 digits
     return -a
 
 
@@ -287,13 +333,21 @@ def compare(a: Any, b: Any, tz: tzinfo) -> int | None:
 
 # ----------------------------------------------------------------------------- dates
 
+_MAX_DATE_TEXT = 64
 _DT_RE = re.compile(
-    r"^\s*(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T](\d{1,2})(?::(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6}))?)?)?)?\s*$"
+    r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T](\d{1,2})(?::(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6}))?)?)?)?"
 )
 
 
 def to_datetime(value: Any, tz: tzinfo) -> datetime | None:
     """MySQL's reading of a DATETIME argument (naive); numbers are YYYYMMDD[hhmmss] as in MySQL."""
+    try:
+        return _to_datetime(value, tz)
+    except (ValueError, OverflowError, ArithmeticError):
+        return None
+
+
+def _to_datetime(value: Any, tz: tzinfo) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -301,28 +355,26 @@ def to_datetime(value: Any, tz: tzinfo) -> datetime | None:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
     if isinstance(value, str):
-        match = _DT_RE.match(value)
+        # A date is short: longer text is not one, and the pattern never sees it.
+        stripped = value.strip()
+        if len(stripped) > _MAX_DATE_TEXT:
+            return None
+        match = _DT_RE.fullmatch(stripped)
         if match:
             y, mo, d, h, mi, s, f = match.groups()
-            try:
-                return datetime(
-                    int(y),
-                    int(mo),
-                    int(d),
-                    int(h or 0),
-                    int(mi or 0),
-                    int(s or 0),
-                    int((f or "0").ljust(6, "0")),
-                )
-            except ValueError:
-                return None
-        stripped = value.strip()
-        if not stripped.isdigit():
-            return None
-        return _numeric_datetime(int(stripped))
+            return datetime(
+                int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0), int((f or "0").ljust(6, "0"))
+            )
+        if stripped.isascii() and stripped.isdigit():
+            return _numeric_datetime(int(stripped))
+        return None
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | Decimal | float):
+    if isinstance(value, int):
+        return _numeric_datetime(value) if 10**7 <= value < 10**14 else None
+    if isinstance(value, Decimal | float):
+        if not math.isfinite(value) or not 1e7 <= value < 1e14:
+            return None
         return _numeric_datetime(int(value))
     return None
 
@@ -330,13 +382,10 @@ def to_datetime(value: Any, tz: tzinfo) -> datetime | None:
 def _numeric_datetime(number: int) -> datetime | None:
     """MySQL reads numbers as YYYYMMDD or YYYYMMDDhhmmss."""
     digits = str(number)
-    try:
-        if len(digits) == 8:
-            return datetime.strptime(digits, "%Y%m%d")
-        if len(digits) == 14:
-            return datetime.strptime(digits, "%Y%m%d%H%M%S")
-    except ValueError:
-        return None
+    if len(digits) == 8:
+        return datetime.strptime(digits, "%Y%m%d")
+    if len(digits) == 14:
+        return datetime.strptime(digits, "%Y%m%d%H%M%S")
     return None
 
 
@@ -370,8 +419,10 @@ def _suffix(day: int) -> str:
 def format_datetime(moment: datetime | date, fmt: str) -> str:
     """Format with sqlglot-normalised MySQL codes (``%i`` has already become ``%M`` etc.).
 
-    Locale-independent (English names), unlike ``strftime``.
+    Locale-independent (English names), unlike ``strftime``. The result's size is checked
+    before it is built: a specifier gives at most 9 characters (``September``).
     """
+    room(len(fmt) + 7 * fmt.count("%"), "DATE_FORMAT")
     if not isinstance(moment, datetime):
         moment = datetime(moment.year, moment.month, moment.day)
 
@@ -423,63 +474,13 @@ def format_datetime(moment: datetime | date, fmt: str) -> str:
     return _FORMAT_CODE.sub(code, fmt)
 
 
-@functools.lru_cache(maxsize=256)
+# sqlglot's own translation walks a trie in Python (about 2.5 us a character); its mapping has
+# only two-character keys, so one regular expression gives the same result in C.
+_MYSQL_CODES: dict[str, str] = dict(MySQL.TIME_MAPPING)
+_MYSQL_CODE = re.compile("%[" + "".join(re.escape(key[1]) for key in _MYSQL_CODES) + "]")
+assert all(len(key) == 2 and key[0] == "%" for key in _MYSQL_CODES)
+
+
 def normalise_mysql_format(fmt: str) -> str:
     """Translate a MySQL DATE_FORMAT string the way sqlglot does for literal formats."""
-    from sqlglot.dialects.mysql import MySQL
-    from sqlglot.time import format_time
-
-    return format_time(fmt, MySQL.TIME_MAPPING, MySQL.TIME_TRIE) or ""
-
-
-# ----------------------------------------------------------------------------- LIKE
-
-
-@functools.lru_cache(maxsize=512)
-def like_matcher(pattern: str, escape: str = "\\") -> Callable[[str], bool]:
-    """A matcher for a SQL LIKE pattern (``%`` any run, ``_`` one character), case-sensitive.
-
-    Works segment by segment with fixed-width regexes, so time is bounded by
-    len(text) * len(pattern) with no backtracking blow-up.
-    """
-    segments: list[list[str | None]] = [[]]  # None stands for '_'
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == escape and i + 1 < len(pattern):
-            segments[-1].append(pattern[i + 1])
-            i += 2
-            continue
-        if ch == "%":
-            segments.append([])
-        elif ch == "_":
-            segments[-1].append(None)
-        else:
-            segments[-1].append(ch)
-        i += 1
-    compiled = [
-        (re.compile("".join("." if c is None else re.escape(c) for c in seg), re.S), len(seg))
-        for seg in segments
-    ]
-
-    if len(compiled) == 1:
-        only = compiled[0][0]
-        return lambda subject: only.fullmatch(subject) is not None
-
-    first, *middle, last = compiled
-
-    def match(subject: str) -> bool:
-        regex, width = first
-        if not regex.match(subject):
-            return False
-        pos = width
-        for regex, _ in middle:
-            found = regex.search(subject, pos)
-            if found is None:
-                return False
-            pos = found.end()
-        regex, width = last
-        tail = len(subject) - width
-        return tail >= pos and regex.fullmatch(subject, tail) is not None
-
-    return match
+    return _MYSQL_CODE.sub(lambda match: _MYSQL_CODES[match.group()], fmt)

@@ -11,18 +11,27 @@ from ferry.expr.function import numbers
 
 
 def total(values: list[Any]) -> Any:
-    total: Any = None
+    """SUM: NULLs (and NaN, which MySQL has not) are skipped; JSON numbers add up exactly."""
+    acc: Any = None
+    add = mysql.DEC.add
     for value in values:
-        if value is None:
+        if type(value) is float:
+            if value - value != 0.0:  # NaN or an infinity
+                continue
+            number: Any = Decimal(repr(value))  # the common money case, inline
+        elif value is None:
             continue
-        number = mysql.py_number(value)
-        if total is None:
-            total = number
-        elif type(total) is type(number) is Decimal:
-            total = mysql.DEC.add(total, number)  # the common money case, without re-coercion
         else:
-            total = mysql.add(total, number)
-    return total
+            number = mysql.py_number(value)
+            if number is None:
+                continue
+        if acc is None:
+            acc = number
+        elif type(acc) is Decimal and type(number) is Decimal:
+            acc = add(acc, number)
+        else:
+            acc = mysql.add(acc, number)
+    return acc
 
 
 def average(values: list[Any]) -> Any:

@@ -15,9 +15,11 @@ from typing import Any
 
 from sqlglot import exp
 
+from ferry.errors import FerryError
 from ferry.expr import mysql
-from ferry.expr.errors import ExprError
+from ferry.expr.errors import ExprError, translate
 from ferry.expr.function.scan import Fn, Param
+from ferry.expr.limits import SHORT_TEXT, budget
 from ferry.expr.paths import MISSING, Scope, compile_path
 
 MAX_NODES = 2_000
@@ -29,11 +31,69 @@ Handler = Callable[["Compiler", exp.Expression, int, bool], Fn]
 HANDLERS: dict[type[exp.Expression], Handler] = {}
 
 
-def anchor(exc: ExprError, full: str, position: int) -> ExprError:
-    """Give a position-less value error the position of the node that raised it."""
-    if exc.text is None:
-        return ExprError(exc.message, text=full, position=position)
-    return exc
+def anchor(exc: Exception, full: str, position: int) -> Exception:
+    """What to raise for ``exc`` escaping the node at ``position`` of ``full``.
+
+    An expression error without a place gets this node's; any other failure (an ``OverflowError``
+    deep in a conversion, say) becomes an ``ExprError`` placed here. An error of another part of
+    Ferry (a lookup's store being down) passes unchanged: it is not about this expression.
+    """
+    if isinstance(exc, ExprError):
+        return exc.anchored(full, position)
+    if isinstance(exc, FerryError):
+        return exc
+    return translate(exc).anchored(full, position)
+
+
+# What a person writes for the sqlglot nodes whose names differ from the SQL.
+_DISPLAY_NAMES = {
+    "strposition": "LOCATE",
+    "timetostr": "DATE_FORMAT",
+    "unixtotime": "FROM_UNIXTIME",
+    "tsordstodate": "DATE",
+    "tsordstotimestamp": "TIMESTAMP",
+    "trunc": "TRUNCATE",
+    "concatws": "CONCAT_WS",
+    "substringindex": "SUBSTRING_INDEX",
+    "currenttimestamp": "CURRENT_TIMESTAMP",
+    "currentdate": "CURRENT_DATE",
+    "regexplike": "REGEXP",
+    "jsonextract": "->",
+    "jsonextractscalar": "->>",
+    "neg": "-",
+    "nullsafeeq": "<=>",
+    "intdiv": "DIV",
+    "pad": "LPAD/RPAD",
+}
+# Syntax sqlglot reads but _function does not accept, as a person would name it.
+_UNSUPPORTED_SYNTAX = {
+    "star": "'*' on its own",
+    "hexstring": "hexadecimal literals (0x1f, X'1f')",
+    "bitstring": "bit literals (b'01')",
+    "bytestring": "byte strings",
+    "national": "N'...' strings",
+    "introducer": "character set introducers (_utf8'...')",
+    "tuple": "lists in parentheses",
+    "interval": "INTERVAL",
+    "bitwisenot": "the bitwise operator '~'",
+    "bitwiseor": "the bitwise operator '|'",
+    "bitwiseand": "the bitwise operator '&'",
+    "bitwisexor": "the bitwise operator '^'",
+    "bitwiseleftshift": "the bitwise operator '<<'",
+    "bitwiserightshift": "the bitwise operator '>>'",
+    "dot": "'.' between names",
+    "any": "ANY",
+    "all": "ALL",
+    "exists": "EXISTS",
+    "datatype": "a type name on its own",
+    "bracket": "square brackets",
+    "array": "arrays",
+    "collate": "COLLATE",
+    "distinct": "DISTINCT",
+    "parameter": "parameters",
+    "sessionparameter": "session variables (@@x)",
+    "var": "this name",
+}
 
 
 def exact(value: float) -> Any:
@@ -43,7 +103,7 @@ def exact(value: float) -> Any:
 
 
 def flatten(values: Any, out: list[Any]) -> list[Any]:
-    if type(values) is list and not out and not any(type(v) is list for v in values):
+    if type(values) is list and not out and list not in map(type, values):
         return list(values)  # the usual flat column of a child table
     if isinstance(values, list):
         for value in values:
@@ -90,9 +150,10 @@ class Compiler:
         return ExprError(message, text=self.full, position=self.pos(node))
 
     def name(self, node: exp.Expression) -> str:
+        """The function or operator as a person writes it (sqlglot's class names stay inside)."""
         if isinstance(node, exp.Anonymous):
             return str(node.name).upper()
-        return node.key.upper()
+        return _DISPLAY_NAMES.get(node.key, node.key.upper())
 
     def only(self, node: exp.Expression, *allowed: str) -> None:
         for key, value in node.args.items():
@@ -125,10 +186,8 @@ class Compiler:
         def guarded(*args: Any) -> Any:
             try:
                 return fn(*args)
-            except ExprError as exc:
-                if exc.text is None:
-                    raise ExprError(exc.message, text=full, position=position) from None
-                raise
+            except Exception as exc:
+                raise anchor(exc, full, position) from None
 
         return guarded
 
@@ -158,9 +217,12 @@ class Compiler:
             return self.error("a _function holds exactly one expression (no aliases)", node)
         if isinstance(node, exp.Subquery | exp.Select | exp.Table | exp.Query):
             return self.error("subqueries and table references are not allowed", node)
-        if isinstance(node, exp.Func):
+        if isinstance(node, exp.Func) and node.key not in _UNSUPPORTED_SYNTAX:
             return self.error(f"function {self.name(node)} is not supported", node)
-        return self.error(f"unsupported syntax ({type(node).__name__})", node)
+        what = _UNSUPPORTED_SYNTAX.get(node.key)
+        if what is None:
+            return self.error("this part of the expression is not supported in a _function", node)
+        return self.error(f"{what} cannot be used in a _function", node)
 
     # -- leaves --------------------------------------------------------------------------
 
@@ -170,18 +232,31 @@ class Compiler:
         value: Any
         if node.is_string:
             value = raw
-        elif "e" in raw.lower():
-            value = float(raw)
-            if not math.isfinite(value):
-                raise self.error("number out of range", node)
-        elif "." in raw:
-            value = mysql.DEC.create_decimal(raw)
         else:
             try:
-                value = mysql.bound_int(int(raw))
+                value = self._number(raw)
             except ExprError as exc:
                 raise self.error(exc.message, node) from None
+            except (ValueError, ArithmeticError):
+                raise self.error(f"malformed number {raw[:40]!r}", node) from None
         return lambda scope: value
+
+    @staticmethod
+    def _number(raw: str) -> Any:
+        # Digits are counted before int()/Decimal() see them: both are slow or raise on thousands.
+        if "e" in raw.lower():
+            mantissa, _, exponent = raw.lower().partition("e")
+            if len(mantissa) > 70 or len(exponent.lstrip("+-")) > 6:
+                raise ExprError("number out of range")
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ExprError("number out of range")
+            return value
+        if len(raw.replace(".", "").lstrip("0")) > 65:
+            raise ExprError("number out of range: a number may have at most 65 digits")
+        if "." in raw:
+            return mysql.DEC.create_decimal(raw)
+        return mysql.bound_int(int(raw))
 
     def null(self, node: exp.Expression, depth: int, agg: bool) -> Fn:
         return lambda scope: None
@@ -195,32 +270,41 @@ class Compiler:
         if param is None:  # the scanner rejects ':' and '?', so this is defensive
             raise self.error("unexpected parameter", node)
         resolve = param.resolve
+        full, position, source = self.full, param.position, param.source
+        name = param.fields[0] if len(param.fields) == 1 else source
+        admit = mysql.admit
         if agg:
 
             def value_in_aggregate(scope: Scope) -> Any:
                 value = resolve(scope)
                 if value is MISSING:
                     return None
-                return exact(value) if isinstance(value, float) else value
+                if type(value) is list:
+                    return value  # the aggregate counts the values it is given
+                return admit(value, name)
 
             return value_in_aggregate
-        full, position, source = self.full, param.position, param.source
 
         def value(scope: Scope) -> Any:
             value = resolve(scope)
+            kind = type(value)
+            if kind is str:
+                if len(value) > SHORT_TEXT:
+                    budget().text(value, f"value of {name}")
+                return value
+            if kind is int or value is None:
+                return value
             if value is MISSING:
                 return None
-            if isinstance(value, float):
-                # A JSON number such as 0.1 is meant as written: compute with it exactly.
-                return exact(value)
-            if isinstance(value, list):
+            if kind is list:
                 raise ExprError(
                     f"{source} is a list (one value per child row): use it inside SUM/AVG/MAX/MIN/COUNT, "
                     "or in a field of that array",
                     text=full,
                     position=position,
                 )
-            return value
+            # A JSON number such as 0.1 is meant as written: admit computes with it exactly.
+            return admit(value, name)
 
         return value
 
@@ -239,7 +323,7 @@ def unary(op: Callable[[Any], Any]) -> Handler:
         def run(scope: Scope) -> Any:
             try:
                 return op(inner(scope))
-            except ExprError as exc:
+            except Exception as exc:
                 raise anchor(exc, full, position) from None
 
         return run
@@ -256,7 +340,7 @@ def binary(op: Callable[[Any, Any], Any]) -> Handler:
         def run(scope: Scope) -> Any:
             try:
                 return op(left(scope), right(scope))
-            except ExprError as exc:
+            except Exception as exc:
                 raise anchor(exc, full, position) from None
 
         return run
@@ -274,7 +358,7 @@ def comparison(test: Callable[[int], bool]) -> Handler:
         def run(scope: Scope) -> Any:
             try:
                 result = compare(left(scope), right(scope), scope.ctx.zone)
-            except ExprError as exc:
+            except Exception as exc:
                 raise anchor(exc, full, position) from None
             return None if result is None else int(test(result))
 

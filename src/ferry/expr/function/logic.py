@@ -11,6 +11,7 @@ from sqlglot import exp
 from ferry.expr import mysql
 from ferry.expr.function.compiler import Compiler
 from ferry.expr.function.scan import Fn
+from ferry.expr.like import like_matcher
 from ferry.expr.paths import Scope
 
 
@@ -155,7 +156,7 @@ def like(self: Compiler, node: exp.Expression, depth: int, agg: bool) -> Fn:
     pattern_node = node.expression
     text = self.guard(mysql.text, node)
     if isinstance(pattern_node, exp.Literal) and pattern_node.is_string:
-        matcher = mysql.like_matcher(str(pattern_node.this))
+        matcher = like_matcher(str(pattern_node.this))
 
         def run_static(scope: Scope) -> Any:
             subject = text(inner(scope))
@@ -168,7 +169,7 @@ def like(self: Compiler, node: exp.Expression, depth: int, agg: bool) -> Fn:
         subject, wanted = text(inner(scope)), text(pattern(scope))
         if subject is None or wanted is None:
             return None
-        return int(mysql.like_matcher(wanted)(subject) != negate)
+        return int(like_matcher(wanted)(subject) != negate)
 
     return run
 

@@ -9,16 +9,25 @@ from typing import Any
 
 from ferry.expr import mysql
 
+# ROUND(x, d) for d in -70..30: the quantum 1E-d, made once.
+_QUANTUM = {digits: Decimal(1).scaleb(-digits) for digits in range(-70, 31)}
+
 
 def round_number(value: Any, places: Any = None, mode: str = ROUND_HALF_UP) -> Any:
     number = mysql.num(value)
-    digits = 0 if places is None else mysql.as_int(places)
+    digits = 0 if places is None else places if type(places) is int else mysql.as_int(places)
     if number is None or digits is None:
         return None
     digits = max(min(digits, 30), -70)
-    exact = Decimal(repr(number)) if isinstance(number, float) else Decimal(number)
+    exact = (
+        number
+        if type(number) is Decimal
+        else Decimal(repr(number))
+        if isinstance(number, float)
+        else Decimal(number)
+    )
     try:
-        rounded = exact.quantize(Decimal(1).scaleb(-digits), rounding=mode, context=mysql.DEC)
+        rounded = exact.quantize(_QUANTUM[digits], rounding=mode, context=mysql.DEC)
     except ArithmeticError:
         raise mysql.ValueTooLarge("numeric value out of range") from None
     if isinstance(number, float):
@@ -34,6 +43,8 @@ def truncate(value: Any, places: Any) -> Any:
 
 def absolute(value: Any) -> Any:
     number = mysql.num(value)
+    if isinstance(number, Decimal):
+        return mysql.DEC.abs(number)  # abs() would round to the default context's 28 digits
     return None if number is None else abs(number)
 
 

@@ -7,6 +7,7 @@ the value an expression hands back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,7 +20,7 @@ from sqlglot.errors import ParseError, SqlglotError
 
 from ferry.expr.errors import ExprError
 from ferry.expr.function import table as _table  # noqa: F401  (fills the handler table)
-from ferry.expr.function.compiler import Compiler
+from ferry.expr.function.compiler import Compiler, anchor
 from ferry.expr.function.scan import Fn, scan
 from ferry.expr.paths import Scope
 
@@ -58,8 +59,15 @@ def compile_function(full: str, start: int) -> CompiledFunction:
         raise _parse_error(exc, source, full, original, start) from None
     except RecursionError:
         raise ExprError("expression nested too deeply", text=full, position=start) from None
-    except SqlglotError as exc:
-        raise ExprError(f"cannot read the expression: {exc}", text=full, position=start) from None
+    except SqlglotError:
+        raise ExprError(
+            "cannot read the expression: an unclosed quote or backtick, or a character that does not "
+            "belong in an expression",
+            text=full,
+            position=start,
+        ) from None
+    except Exception:  # sqlglot's own bug on strange input must not escape as one
+        raise ExprError("cannot read the expression", text=full, position=start) from None
     if (
         not isinstance(tree, exp.Select)
         or len(tree.expressions) != 1
@@ -75,18 +83,86 @@ def compile_function(full: str, start: int) -> CompiledFunction:
         body = compiler.compile(tree.expressions[0], 0, False)
     except RecursionError:
         raise ExprError("expression nested too deeply", text=full, position=start) from None
+    except ExprError:
+        raise
+    except Exception as exc:
+        raise anchor(exc, full, start) from None
     fields = tuple(dict.fromkeys(f for p in params for f in p.fields))
-    anchor = start
 
     def evaluate(scope: Scope) -> Any:
         try:
             return result_value(body(scope))
-        except ExprError as exc:
-            if exc.text is None:
-                raise ExprError(exc.message, text=full, position=anchor) from None
-            raise
+        except Exception as exc:
+            raise anchor(exc, full, start) from None
 
     return CompiledFunction(text=full, start=start, fields=fields, evaluate=evaluate)
+
+
+# sqlglot reports a missing operand as "Required keyword: 'expression' missing for <class
+# '...Add'>"; a person reads "'+' needs a value on both sides".
+_REQUIRED = re.compile(r"Required keyword: '(\w+)' missing for <class '[\w.]*?(\w+)'>")
+_BINARY = {
+    "Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "IntDiv": "DIV", "Mod": "%", "EQ": "=", "NEQ": "<>",
+    "GT": ">", "GTE": ">=", "LT": "<", "LTE": "<=", "NullSafeEQ": "<=>", "And": "AND", "Or": "OR",
+    "Xor": "XOR", "Like": "LIKE", "ILike": "ILIKE", "Is": "IS", "Glob": "GLOB", "RegexpLike": "REGEXP",
+    "BitwiseAnd": "&", "BitwiseOr": "|", "BitwiseXor": "^", "BitwiseLeftShift": "<<",
+    "BitwiseRightShift": ">>", "Escape": "ESCAPE", "Collate": "COLLATE", "Dot": ".",
+}  # fmt: skip
+_PREFIX_OPERATORS = {
+    "Not": "NOT",
+    "Neg": "-",
+    "BitwiseNot": "~",
+    "Distinct": "DISTINCT",
+    "Interval": "INTERVAL",
+}
+_SPECIFIC = {
+    "If": "WHEN needs a condition and THEN a value: CASE WHEN a > 1 THEN 'x' END",
+    "Case": "CASE needs WHEN ... THEN ... and END",
+    "Between": "BETWEEN needs two bounds: x BETWEEN 1 AND 10",
+    "In": "IN needs a list of values: x IN (1, 2)",
+    "Cast": "CAST needs a type: CAST(x AS SIGNED)",
+    "Alias": "a _function holds exactly one expression (no aliases)",
+}
+_EXPECTED_AFTER = re.compile(r"Expected (\S+) after (\S+)")
+_EXPECTED = {
+    "}": "missing '}': every '{' needs a matching '}'",
+    "]": "square brackets cannot be used in a _function",
+    ")": "missing ')': every '(' needs a matching ')'",
+}
+
+
+def _describe_parse_error(description: str, highlight: str) -> str:
+    """A parse error in the words a person would use, without sqlglot's class names."""
+    required = _REQUIRED.search(description)
+    if required:
+        node = required.group(2)
+        if node in _BINARY:
+            return f"'{_BINARY[node]}' needs a value on both sides"
+        if node in _PREFIX_OPERATORS:
+            return f"'{_PREFIX_OPERATORS[node]}' needs a value after it"
+        if node in _SPECIFIC:
+            return _SPECIFIC[node]
+        return f"{node.upper()} is missing an argument"
+    if description.startswith("Expecting "):
+        return "syntax error: expected " + repr(description[len("Expecting ") :].strip())
+    if description.startswith("Invalid expression / Unexpected token"):
+        return "syntax error: unexpected token"
+    if description.startswith("Expected table name"):
+        return "FROM and table names cannot be used: a _function holds one expression"
+    if description.startswith("Expected CTE"):
+        return "WITH cannot be used: a _function holds one expression"
+    after = _EXPECTED_AFTER.match(description)
+    if after:
+        wanted, keyword = after.groups()
+        if keyword == "CAST":
+            return "CAST needs AS and a type: CAST(x AS SIGNED)"
+        return f"{keyword} needs a matching {wanted}"
+    expected = description.removeprefix("Expected ").strip()
+    if expected in _EXPECTED:
+        return _EXPECTED[expected]
+    if "ALL and DISTINCT" in description:
+        return "ALL and DISTINCT cannot be used in a _function"
+    return "syntax error"
 
 
 def _parse_error(
@@ -94,29 +170,28 @@ def _parse_error(
 ) -> ExprError:
     errors = exc.errors or []
     if not errors:
-        return ExprError(f"syntax error: {exc}", text=full, position=start)
+        return ExprError("syntax error", text=full, position=start)
     first = errors[0]
     line, col = first.get("line") or 1, first.get("col") or 1
-    highlight = first.get("highlight") or ""
+    highlight = str(first.get("highlight") or "")
     lines = source.split("\n")
     offset = sum(len(text) + 1 for text in lines[: line - 1]) + col - len(highlight)
-    description = first.get("description") or "syntax error"
-    if description.startswith("Expecting "):
-        description = "syntax error: expected " + repr(description[len("Expecting ") :].strip())
-    if description.startswith("Invalid expression / Unexpected token"):
-        description = "syntax error: unexpected token"
-    near = f" near {highlight!r}" if highlight.strip() else ""
+    description = _describe_parse_error(str(first.get("description") or ""), highlight)
+    near = f" near {highlight[:40]!r}" if highlight.strip() else ""
     return ExprError(f"{description}{near}", text=full, position=original(max(offset, 0)))
 
 
 def result_value(value: Any) -> Any:
     """The value an expression hands back: exact decimals with a fraction become floats
     (shortest repr, so 0.1 + 0.2 gives 0.3), whole decimals ints, dates strings."""
-    if isinstance(value, Decimal):
-        exponent = value.as_tuple().exponent
-        if isinstance(exponent, int) and exponent >= 0:
-            return int(value)
-        return float(value)
+    if type(value) is Decimal:
+        # The text tells the exponent without as_tuple() building a tuple of every digit, and
+        # float() of the text is what float() of a Decimal does anyway.
+        text = str(value)
+        if "E" in text:  # scientific notation (rare): the exponent decides
+            exponent = value.as_tuple().exponent
+            return int(value) if isinstance(exponent, int) and exponent >= 0 else float(text)
+        return float(text) if "." in text else int(value)
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, date):

@@ -19,6 +19,7 @@ from ferry.expr.function.compiler import Compiler, Handler, anchor, flatten, pat
 from ferry.expr.function.dates import date_format
 from ferry.expr.function.numbers import cast_int, round_number
 from ferry.expr.function.scan import Fn
+from ferry.expr.limits import budget
 from ferry.expr.paths import Scope, array_prefix
 
 #: Named functions sqlglot parses as ``Anonymous``: name -> (min args, max args, implementation(scope, *args)).
@@ -44,7 +45,7 @@ def function(keys: tuple[str, ...], impl: Callable[..., Any], *, required: int |
             def run_one(scope: Scope) -> Any:
                 try:
                     return impl(a(scope))
-                except ExprError as exc:
+                except Exception as exc:
                     raise anchor(exc, full, position) from None
 
             return run_one
@@ -55,7 +56,7 @@ def function(keys: tuple[str, ...], impl: Callable[..., Any], *, required: int |
             def run_two(scope: Scope) -> Any:
                 try:
                     return impl(a0(scope), a1(scope))
-                except ExprError as exc:
+                except Exception as exc:
                     raise anchor(exc, full, position) from None
 
             return run_two
@@ -117,14 +118,19 @@ def time_to_str(self: Compiler, node: exp.Expression, depth: int, agg: bool) -> 
     fmt_node = node.args.get("format")
     fmt_static = str(fmt_node.this) if isinstance(fmt_node, exp.Literal) and fmt_node.is_string else None
     fmt_fn = None if fmt_static is not None else self.need(node, "format", depth, agg)
-    call = self.guard(date_format, node)
+    full, position = self.full, self.pos(node)
 
     def run(scope: Scope) -> Any:
-        if fmt_static is not None:
-            return call(moment(scope), fmt_static, scope)
-        assert fmt_fn is not None
-        raw = mysql.text(fmt_fn(scope))
-        return call(moment(scope), None if raw is None else mysql.normalise_mysql_format(raw), scope)
+        try:
+            if fmt_static is not None:
+                return date_format(moment(scope), fmt_static, scope)
+            assert fmt_fn is not None
+            raw = mysql.text(fmt_fn(scope))
+            return date_format(
+                moment(scope), None if raw is None else mysql.normalise_mysql_format(raw), scope
+            )
+        except Exception as exc:
+            raise anchor(exc, full, position) from None
 
     return run
 
@@ -135,17 +141,20 @@ def from_unixtime(self: Compiler, node: exp.Expression, depth: int, agg: bool) -
     fmt_node = node.args.get("format")
     fmt_static = str(fmt_node.this) if isinstance(fmt_node, exp.Literal) and fmt_node.is_string else None
     fmt_fn = None if fmt_node is None or fmt_static is not None else self.need(node, "format", depth, agg)
-    call = self.guard(mysql.from_unixtime, node)
+    full, position = self.full, self.pos(node)
 
     def run(scope: Scope) -> Any:
-        moment = call(seconds(scope), scope.ctx.zone)
-        if fmt_node is None or moment is None:
-            return moment
-        if fmt_static is not None:
-            return mysql.format_datetime(moment, fmt_static)
-        assert fmt_fn is not None
-        raw = mysql.text(fmt_fn(scope))
-        return None if raw is None else mysql.format_datetime(moment, mysql.normalise_mysql_format(raw))
+        try:
+            moment = mysql.from_unixtime(seconds(scope), scope.ctx.zone)
+            if fmt_node is None or moment is None:
+                return moment
+            if fmt_static is not None:
+                return mysql.format_datetime(moment, fmt_static)
+            assert fmt_fn is not None
+            raw = mysql.text(fmt_fn(scope))
+            return None if raw is None else mysql.format_datetime(moment, mysql.normalise_mysql_format(raw))
+        except Exception as exc:
+            raise anchor(exc, full, position) from None
 
     return run
 
@@ -171,7 +180,10 @@ def cast(self: Compiler, node: exp.Expression, depth: int, agg: bool) -> Fn:
             return cast_int(value)
 
     elif kind is T.DECIMAL:
-        scale = int(str(params[1].this)) if len(params) > 1 and isinstance(params[1], exp.Literal) else 0
+        raw_scale = str(params[1].this) if len(params) > 1 and isinstance(params[1], exp.Literal) else "0"
+        if not (raw_scale.isascii() and raw_scale.isdigit() and len(raw_scale) <= 3):
+            raise self.error("DECIMAL(p, s) needs whole numbers, e.g. CAST(x AS DECIMAL(18, 2))", node)
+        scale = int(raw_scale)
 
         def impl(value: Any, scope: Scope) -> Any:
             return round_number(value, scale)
@@ -208,9 +220,28 @@ def aggregate(
                 node,
             )
         inner = self.compile(argument, depth + 1, True)
-        call = self.guard(combine, node)
+        full, position = self.full, self.pos(node)
+        what = f"the values of {self.name(node)}"
+
+        def collected(values: list[Any]) -> Any:
+            try:
+                checks = budget()
+                if len(values) > checks.limits.max_items:
+                    checks.items(len(values), what)
+                return combine(values)
+            except Exception as exc:
+                raise anchor(exc, full, position) from None
+
         if isinstance(argument, exp.Placeholder):
-            return lambda scope: call(flatten(inner(scope), []))
+
+            def column(scope: Scope) -> Any:
+                values = inner(scope)
+                if type(values) is list and list not in map(type, values):
+                    return collected(values)  # the flat column; the aggregates only read it
+                return collected(flatten(values, []))
+
+            return column
+        self_name = self.name(node)
         paths = [
             f
             for sub in argument.find_all(exp.Placeholder)
@@ -223,11 +254,16 @@ def aggregate(
                 prefix = array_prefix(scope.record, path, scope.rows)
                 if prefix is not None:
                     rows = path_of(prefix)(scope)
+                    if not isinstance(rows, list):
+                        return collected([])
+                    checks = budget()
+                    if len(rows) > checks.limits.max_items:
+                        checks.items(len(rows), f"{prefix} (rows of {self_name})")
                     values: list[Any] = []
-                    for row in rows if isinstance(rows, list) else ():
+                    for row in rows:
                         flatten(inner(scope.bind(prefix, row)), values)
-                    return call(values)
-            return call(flatten(inner(scope), []))
+                    return collected(values)
+            return collected(flatten(inner(scope), []))
 
         return per_row
 
