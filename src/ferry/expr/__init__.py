@@ -11,11 +11,12 @@ Every public entry point is total and bounded: for any input it returns or raise
 ``ExprError``), within the limits carried by ``Context.limits`` (docs/expressions.md, "Limits").
 
 Module map: ``template`` (front door), ``interpolate`` (text placeholders), ``function``
-(``_function`` syntax, a package) and ``mysql`` (its value semantics), ``like`` (SQL LIKE),
-``variables`` (Context, system variables, time, pipes), ``paths`` (field paths and scopes),
-``lookup``, ``parsers``, ``formats``, ``condition``, ``flatten``, ``valuemap``, ``request``
-(the builder) with ``fields`` (compiling fields, folding constants) and ``convert`` (types),
-``limits`` (Limits and the per-render budget), ``errors``.
+(``_function`` syntax, a package), ``mysql`` and ``mysqltime`` (its value semantics), ``like``
+(SQL LIKE), ``variables`` (Context, system variables, time, pipes), ``paths`` (field paths and
+scopes), ``lookup``, ``parsers``, ``formats``, ``condition``, ``flatten``, ``valuemap``,
+``request`` (the builder) with ``fields`` (compiling fields, folding constants), ``steps`` (a
+field's steps), ``assemble`` (objects as generated code) and ``convert`` (types), ``limits``
+(Limits and the per-render budget), ``errors``.
 """
 
 from ferry.expr.condition import Condition, Verdict, compile_condition

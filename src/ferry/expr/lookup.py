@@ -55,6 +55,7 @@ class MemoryLookup:
         self._rows.setdefault(scheme_id, []).append(row)
 
     def find(self, scheme_id: str, field: str, where: Mapping[str, Any]) -> Any:
+        """The field of the first row of ``scheme_id`` matching ``where`` (None when none does)."""
         for row in self._rows.get(scheme_id, ()):
             if all(values_match(_get(row, key), value) for key, value in where.items()):
                 value = _get(row, field)
@@ -63,6 +64,8 @@ class MemoryLookup:
 
 
 def _get(row: Mapping[str, Any], path: str) -> Any:
+    if not isinstance(row, Mapping):
+        return MISSING
     value = row.get(path, MISSING)
     if value is MISSING and "." in path:
         value = resolve(row, path)

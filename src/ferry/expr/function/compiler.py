@@ -65,6 +65,13 @@ _DISPLAY_NAMES = {
     "intdiv": "DIV",
     "pad": "LPAD/RPAD",
 }
+
+
+def display_name(key: str) -> str:
+    """What a person writes for the sqlglot node ``key`` (``strposition`` -> ``LOCATE``)."""
+    return _DISPLAY_NAMES.get(key.lower(), key.upper())
+
+
 # Syntax sqlglot reads but _function does not accept, as a person would name it.
 _UNSUPPORTED_SYNTAX = {
     "star": "'*' on its own",
@@ -153,7 +160,7 @@ class Compiler:
         """The function or operator as a person writes it (sqlglot's class names stay inside)."""
         if isinstance(node, exp.Anonymous):
             return str(node.name).upper()
-        return _DISPLAY_NAMES.get(node.key, node.key.upper())
+        return display_name(node.key)
 
     def only(self, node: exp.Expression, *allowed: str) -> None:
         for key, value in node.args.items():

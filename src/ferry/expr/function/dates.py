@@ -4,24 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferry.expr import mysql
+from ferry.expr import mysqltime
 from ferry.expr.paths import MISSING, Scope
 
 
 def date_format(value: Any, fmt: str | None, scope: Scope) -> Any:
-    moment = mysql.to_datetime(value, scope.ctx.zone)
+    moment = mysqltime.to_datetime(value, scope.ctx.zone)
     if moment is None or fmt is None:
         return None
-    return mysql.format_datetime(moment, fmt)
+    return mysqltime.format_datetime(moment, fmt)
 
 
 def to_date(scope: Scope, value: Any) -> Any:
-    moment = mysql.to_datetime(value, scope.ctx.zone)
+    moment = mysqltime.to_datetime(value, scope.ctx.zone)
     return None if moment is None else moment.date()
 
 
 def to_datetime(scope: Scope, value: Any) -> Any:
-    return mysql.to_datetime(value, scope.ctx.zone)
+    return mysqltime.to_datetime(value, scope.ctx.zone)
 
 
 def now(scope: Scope, *args: Any) -> Any:
@@ -35,5 +35,5 @@ def curdate(scope: Scope) -> Any:
 def unix_timestamp(scope: Scope, value: Any = MISSING) -> Any:
     if value is MISSING:
         return int(scope.ctx.current_time().timestamp())
-    moment = mysql.to_datetime(value, scope.ctx.zone)
-    return None if moment is None else mysql.unix_timestamp(moment, scope.ctx.zone)
+    moment = mysqltime.to_datetime(value, scope.ctx.zone)
+    return None if moment is None else mysqltime.unix_timestamp(moment, scope.ctx.zone)

@@ -19,8 +19,8 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
 
 from ferry.expr.errors import ExprError
-from ferry.expr.function import table as _table  # noqa: F401  (fills the handler table)
-from ferry.expr.function.compiler import Compiler, anchor
+from ferry.expr.function import table as _table  # fills the handler table; its names for messages
+from ferry.expr.function.compiler import Compiler, anchor, display_name
 from ferry.expr.function.scan import Fn, scan
 from ferry.expr.paths import Scope
 
@@ -116,7 +116,8 @@ _PREFIX_OPERATORS = {
     "Interval": "INTERVAL",
 }
 _SPECIFIC = {
-    "If": "WHEN needs a condition and THEN a value: CASE WHEN a > 1 THEN 'x' END",
+    "If": "a condition needs its value: CASE WHEN a > 1 THEN 'x' END, or IF(a > 1, 'x', 'y')",
+    "Aliases": "a _function holds exactly one expression (no aliases)",
     "Case": "CASE needs WHEN ... THEN ... and END",
     "Between": "BETWEEN needs two bounds: x BETWEEN 1 AND 10",
     "In": "IN needs a list of values: x IN (1, 2)",
@@ -124,6 +125,7 @@ _SPECIFIC = {
     "Alias": "a _function holds exactly one expression (no aliases)",
 }
 _EXPECTED_AFTER = re.compile(r"Expected (\S+) after (\S+)")
+_NAME_BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*$")
 _EXPECTED = {
     "}": "missing '}': every '{' needs a matching '}'",
     "]": "square brackets cannot be used in a _function",
@@ -131,7 +133,22 @@ _EXPECTED = {
 }
 
 
-def _describe_parse_error(description: str, highlight: str) -> str:
+def _open_call(before: str) -> str | None:
+    """The function whose '(' is still open at the end of ``before`` ("SELECT IFNULL(1, " -> IFNULL)."""
+    depth = 0
+    for at in range(len(before) - 1, -1, -1):
+        char = before[at]
+        if char == ")":
+            depth += 1
+        elif char == "(":
+            if depth == 0:
+                name = _NAME_BEFORE.search(before, 0, at)
+                return name.group(1).upper() if name else None
+            depth -= 1
+    return None
+
+
+def _describe_parse_error(description: str, highlight: str, before: str) -> str:
     """A parse error in the words a person would use, without sqlglot's class names."""
     required = _REQUIRED.search(description)
     if required:
@@ -140,9 +157,14 @@ def _describe_parse_error(description: str, highlight: str) -> str:
             return f"'{_BINARY[node]}' needs a value on both sides"
         if node in _PREFIX_OPERATORS:
             return f"'{_PREFIX_OPERATORS[node]}' needs a value after it"
+        written = _open_call(before)
+        if written in _table.SUPPORTED_FUNCTIONS:
+            return f"{written} is missing an argument"
         if node in _SPECIFIC:
             return _SPECIFIC[node]
-        return f"{node.upper()} is missing an argument"
+        if display_name(node) in _table.SUPPORTED_FUNCTIONS:
+            return f"{display_name(node)} is missing an argument"
+        return "syntax error: the expression is incomplete"
     if description.startswith("Expecting "):
         return "syntax error: expected " + repr(description[len("Expecting ") :].strip())
     if description.startswith("Invalid expression / Unexpected token"):
@@ -176,7 +198,9 @@ def _parse_error(
     highlight = str(first.get("highlight") or "")
     lines = source.split("\n")
     offset = sum(len(text) + 1 for text in lines[: line - 1]) + col - len(highlight)
-    description = _describe_parse_error(str(first.get("description") or ""), highlight)
+    description = _describe_parse_error(
+        str(first.get("description") or ""), highlight, str(first.get("start_context") or "")
+    )
     near = f" near {highlight[:40]!r}" if highlight.strip() else ""
     return ExprError(f"{description}{near}", text=full, position=original(max(offset, 0)))
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from ferry.expr import mysql
+from ferry.expr import mysql, mysqltime
 from ferry.expr.errors import ExprError
 from ferry.expr.function.compiler import Compiler, Handler, anchor, flatten, path_of
 from ferry.expr.function.dates import date_format
@@ -127,7 +127,7 @@ def time_to_str(self: Compiler, node: exp.Expression, depth: int, agg: bool) -> 
             assert fmt_fn is not None
             raw = mysql.text(fmt_fn(scope))
             return date_format(
-                moment(scope), None if raw is None else mysql.normalise_mysql_format(raw), scope
+                moment(scope), None if raw is None else mysqltime.normalise_mysql_format(raw), scope
             )
         except Exception as exc:
             raise anchor(exc, full, position) from None
@@ -149,10 +149,14 @@ def from_unixtime(self: Compiler, node: exp.Expression, depth: int, agg: bool) -
             if fmt_node is None or moment is None:
                 return moment
             if fmt_static is not None:
-                return mysql.format_datetime(moment, fmt_static)
+                return mysqltime.format_datetime(moment, fmt_static)
             assert fmt_fn is not None
             raw = mysql.text(fmt_fn(scope))
-            return None if raw is None else mysql.format_datetime(moment, mysql.normalise_mysql_format(raw))
+            return (
+                None
+                if raw is None
+                else mysqltime.format_datetime(moment, mysqltime.normalise_mysql_format(raw))
+            )
         except Exception as exc:
             raise anchor(exc, full, position) from None
 
@@ -191,13 +195,13 @@ def cast(self: Compiler, node: exp.Expression, depth: int, agg: bool) -> Fn:
     elif kind is T.DATE:
 
         def impl(value: Any, scope: Scope) -> Any:
-            moment = mysql.to_datetime(value, scope.ctx.zone)
+            moment = mysqltime.to_datetime(value, scope.ctx.zone)
             return None if moment is None else moment.date()
 
     elif kind is T.DATETIME:
 
         def impl(value: Any, scope: Scope) -> Any:
-            return mysql.to_datetime(value, scope.ctx.zone)
+            return mysqltime.to_datetime(value, scope.ctx.zone)
 
     else:
         raise self.error(f"CAST to {to.sql(dialect='mysql')} is not supported", node)
@@ -260,7 +264,9 @@ def aggregate(
                     if len(rows) > checks.limits.max_items:
                         checks.items(len(rows), f"{prefix} (rows of {self_name})")
                     values: list[Any] = []
-                    for row in rows:
+                    for index, row in enumerate(rows):
+                        if index & 63 == 63:
+                            checks.check_time()
                         flatten(inner(scope.bind(prefix, row)), values)
                     return collected(values)
             return collected(flatten(inner(scope), []))
