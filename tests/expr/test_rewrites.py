@@ -117,3 +117,28 @@ def test_pipes_print_times_as_the_format_string_did(moment: datetime, offset: in
     ctx = Context(tz=zone)
     assert compile_template("{{t|datetime}}").render({"t": aware}, ctx) == expected
     assert compile_template("{{t|date}}").render({"t": aware}, ctx) == expected[:10]
+
+
+MONEY = st.one_of(
+    st.none(),
+    st.floats(min_value=-1e10, max_value=1e10, allow_nan=False),
+    st.builds(round, st.floats(min_value=-1e9, max_value=1e9), st.integers(0, 7)),
+    st.integers(-1000, 1000).map(float),
+)
+
+
+@FUZZ
+@given(values=st.lists(MONEY, max_size=8))
+def test_sum_of_json_numbers_adds_them_as_written(values: list[float | None]) -> None:
+    from decimal import Decimal
+
+    from ferry.expr import mysql
+    from ferry.expr.function.aggregate import total
+
+    expected: Decimal | None = None
+    for value in values:
+        if value is not None:
+            exact = Decimal(repr(value))
+            expected = exact if expected is None else mysql.DEC.add(expected, exact)
+    result = total(values)
+    assert (None if result is None else str(result)) == (None if expected is None else str(expected))

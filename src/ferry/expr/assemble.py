@@ -33,10 +33,14 @@ class Plain:
 
     segments: tuple[str, ...]
     get: Build  # the general lookup (missing -> None), for anything but the common shapes
+    pipe: Callable[[Any, Scope], Any] | None  # the placeholder's pipes (|date...), if any
+    table: dict[str, Any] | None  # a value map by text, for a text value
+    mapper: Callable[[Any], Any] | None  # the value map for any other value
     converter: Callable[..., Any] | None
     ready: tuple[type, ...]  # types that skip the converter
     number: bool  # finite floats are ready numbers too
     wrap: tuple[str, ...] | None  # a wrapping parser's keys
+    parser: Callable[[Any], Any] | None  # any other parser
     required: str | None  # the error message when required and empty
 
 
@@ -59,10 +63,20 @@ def assemble(
         "    rows = scope.rows",
         "    record = scope.record",
         "    plain = record if type(record) is dict else None",
-        "    out = proto.copy()",
-        "    where = ''",
-        "    try:",
     ]
+    # The row bound to each table the fields read ({{details_list.x}}), looked up once.
+    heads: dict[str, int] = {}
+    for _, _, inline in fields:
+        if inline is not None and len(inline.segments) == 2:
+            heads.setdefault(inline.segments[0], len(heads))
+    for head, j in heads.items():
+        ns[f"h{j}"] = head
+        lines += [
+            f"    d{j} = rows.get(h{j}) if rows is not None else None",
+            f"    if type(d{j}) is not dict:",
+            f"        d{j} = None",
+        ]
+    lines += ["    out = proto.copy()", "    where = ''", "    try:"]
     for i, (key, build, inline) in enumerate(fields):
         ns[f"k{i}"] = key
         lines.append(f"        where = k{i}")
@@ -70,7 +84,7 @@ def assemble(
             ns[f"f{i}"] = build
             lines.append(f"        out[k{i}] = f{i}(scope)")
             continue
-        lines += _lookup(i, inline, ns)
+        lines += _lookup(i, inline, ns, heads)
         lines += _steps(i, inline, ns)
         lines.append(f"        out[k{i}] = v")
     lines += [
@@ -83,7 +97,7 @@ def assemble(
     return built
 
 
-def _lookup(i: int, inline: Plain, ns: dict[str, Any]) -> list[str]:
+def _lookup(i: int, inline: Plain, ns: dict[str, Any], heads: dict[str, int]) -> list[str]:
     ns[f"g{i}"] = inline.get
     if len(inline.segments) == 1:
         # paths.compile_path, one segment: a bound row of that name wins, then the record's key.
@@ -97,20 +111,28 @@ def _lookup(i: int, inline: Plain, ns: dict[str, Any]) -> list[str]:
             f"            v = g{i}(scope)",
         ]
     # Two segments: the column of a bound dict row; anything else takes the general walk.
-    ns[f"h{i}"], ns[f"t{i}"] = inline.segments
+    j = heads[inline.segments[0]]
+    ns[f"t{i}"] = inline.segments[1]
     return [
-        f"        row = rows.get(h{i}, MISSING) if rows is not None else MISSING",
-        "        if type(row) is dict:",
-        f"            v = row.get(t{i}, MISSING)",
-        "            if v is MISSING:",
-        f"                v = g{i}(scope)",
-        "        else:",
+        f"        v = d{j}.get(t{i}, MISSING) if d{j} is not None else MISSING",
+        "        if v is MISSING:",
         f"            v = g{i}(scope)",
     ]
 
 
 def _steps(i: int, inline: Plain, ns: dict[str, Any]) -> list[str]:
     lines = []
+    if inline.pipe is not None:
+        ns[f"y{i}"] = inline.pipe
+        lines.append(f"        v = y{i}(v, scope)")
+    if inline.mapper is not None:
+        ns[f"m{i}"], ns[f"n{i}"] = inline.table, inline.mapper
+        lines += [
+            "        if type(v) is str:",
+            f"            v = m{i}.get(v, v)",
+            "        else:",
+            f"            v = n{i}(v)",
+        ]
     if inline.converter is not None:
         ns[f"c{i}"] = inline.converter
         test = "v is not None"
@@ -131,6 +153,9 @@ def _steps(i: int, inline: Plain, ns: dict[str, Any]) -> list[str]:
             ns[f"w{i}"], ns[f"x{i}"] = inline.wrap
             wrapped = f"{{w{i}: {{x{i}: v}}}}"
         lines += ["        if v is not None:", f"            v = {wrapped}"]
+    if inline.parser is not None:
+        ns[f"z{i}"] = inline.parser
+        lines.append(f"        v = z{i}(v)")
     if inline.required is not None:
         ns[f"q{i}"] = inline.required
         lines += [

@@ -275,5 +275,5 @@ def _scalar(node: FieldNode, kind: str | None, fold: bool) -> Field:
         if folded is not NOTHING:
             return Field(_copier(folded), True, folded)
     build = steps.chain(base.build, fuse=fold)
-    plain = steps.plain(template, base.build) if fold and not passes_table else None
+    plain = steps.plain(template) if fold and not passes_table else None
     return Field(build, plain=plain)

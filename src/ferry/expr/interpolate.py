@@ -40,6 +40,8 @@ class Placeholder:
     is_variable: bool
     start: int  # offset in the text it was found in
     resolve: Resolver  # value or MISSING
+    #: the pipes alone, applied to a value in a scope (errors placed at this placeholder), or None
+    pipe: Callable[[Any, Scope], Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,23 +104,26 @@ def compile_placeholder(inner: str, *, single_brace: bool, source: str, start: i
         base = compile_path(name)
 
     resolve = base
+    apply_pipes: Callable[[Any, Scope], Any] | None = None
     if pipes:
         chain = tuple(pipes)
 
-        def piped(scope: Scope) -> Any:
-            value = base(scope)
+        def apply_pipes(value: Any, scope: Scope) -> Any:
             tz = scope.ctx.zone
             try:
                 for pipe in chain:
                     value = pipe(value, tz)
             except ExprError as exc:
-                if exc.text is None:
-                    raise ExprError(exc.message, text=text, position=start) from None
-                raise
+                raise exc.anchored(text, start) from None
             return value
 
+        def piped(scope: Scope) -> Any:
+            return apply_pipes(base(scope), scope)
+
         resolve = piped
-    return Placeholder(source=source, name=name, is_variable=is_variable, start=start, resolve=resolve)
+    return Placeholder(
+        source=source, name=name, is_variable=is_variable, start=start, resolve=resolve, pipe=apply_pipes
+    )
 
 
 def compile_text(text: str) -> CompiledText:
@@ -205,22 +210,32 @@ def _renderer(text: str, parts: list[str | Placeholder]) -> Callable[[Scope], An
 
         return whole
 
-    steps: list[tuple[str, Resolver | None, str]] = []
+    steps: list[tuple[str, Resolver | None, str, str | None]] = []
     for part in parts:
         if isinstance(part, str):
-            steps.append((part, None, ""))
+            steps.append((part, None, "", None))
         else:
             fallback = part.source if part.source[1] != "{" else ""
-            steps.append(("", part.resolve, fallback))
+            # A bare one-segment {{key}} is read from a dict record inline (paths.compile_path's
+            # rule when no row is bound); anything else calls its resolver.
+            plain_key = (
+                part.name if part.pipe is None and not part.is_variable and "." not in part.name else None
+            )
+            steps.append(("", part.resolve, fallback, plain_key))
     frozen = tuple(steps)
 
     def joined(scope: Scope) -> Any:
         out = []
-        for literal, resolve, fallback in frozen:
+        record = scope.record
+        plain = record if scope.rows is None and type(record) is dict else None
+        for literal, resolve, fallback, key in frozen:
             if resolve is None:
                 out.append(literal)
+                continue
+            value = plain.get(key, MISSING) if plain is not None and key is not None else resolve(scope)
+            if type(value) is str:
+                out.append(value)
             else:
-                value = resolve(scope)
                 out.append(fallback if value is MISSING else to_text(value))
         size = sum(map(len, out))
         if size > SHORT_TEXT:  # checked before joining; shorter texts are within any limit

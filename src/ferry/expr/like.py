@@ -5,7 +5,7 @@ pattern is split at ``%`` into segments of literal runs and ``_`` (any one chara
 escapes the next character. The first segment must match at the start, the last at the end,
 and each middle one is placed at its leftmost match after the previous one, which is optimal
 for this kind of pattern, so nothing is ever retried (no backtracking). A segment is searched
-for with ``str.find`` on its longest literal run and then checked at that place; a pattern taken
+for with ``str.find`` on its literal runs and checked with ``str.startswith``; a pattern taken
 from a record cannot build a regular expression, and long searches look at the time budget.
 """
 
@@ -23,7 +23,7 @@ _CACHED_PATTERN = 256
 class _Segment:
     """A run of literal characters and ``_`` between two ``%``: ``width`` characters long."""
 
-    __slots__ = ("anchor", "others", "width")
+    __slots__ = ("pieces", "width")
 
     def __init__(self, chars: list[str | None]) -> None:
         self.width = len(chars)
@@ -35,37 +35,35 @@ class _Segment:
             elif run:
                 pieces.append((offset - len(run), "".join(run)))
                 run = []
-        # The longest literal run is found by str.find (in C); the others are checked where it lands.
-        self.anchor = max(pieces, key=lambda piece: len(piece[1])) if pieces else None
-        self.others = tuple(piece for piece in pieces if piece is not self.anchor)
+        # The literal runs between the '_'s, longest (most selective) first.
+        self.pieces = tuple(sorted(pieces, key=lambda piece: -len(piece[1])))
 
     def at(self, subject: str, start: int) -> bool:
         """Whether the segment matches ``subject`` at ``start`` (which leaves room for it)."""
-        anchor = self.anchor
-        if anchor is not None and not subject.startswith(anchor[1], start + anchor[0]):
-            return False
-        return all(subject.startswith(text, start + offset) for offset, text in self.others)
+        return all(subject.startswith(text, start + offset) for offset, text in self.pieces)
 
     def find(self, subject: str, start: int) -> int:
-        """The leftmost place at or after ``start`` where the segment matches, or -1."""
+        """The leftmost place at or after ``start`` where the segment matches, or -1.
+
+        Leapfrogging: when a run does not match at a place, no place before its next occurrence
+        (found by str.find, in C) can match either, so the search jumps there.
+        """
         last = len(subject) - self.width
-        anchor = self.anchor
-        if anchor is None:
-            return start if start <= last else -1
-        offset, text = anchor
-        others = self.others
+        place = start
         tries = 0
-        while start <= last:
-            found = subject.find(text, start + offset)
-            if found < 0 or found - offset > last:
-                return -1
-            place = found - offset
-            if all(subject.startswith(piece, place + at) for at, piece in others):
+        while place <= last:
+            for offset, text in self.pieces:
+                if not subject.startswith(text, place + offset):
+                    found = subject.find(text, place + offset + 1)
+                    if found < 0:
+                        return -1
+                    place = found - offset
+                    break
+            else:
                 return place
-            start = place + 1
             tries += 1
             if tries & 1023 == 0:
-                budget().spend(1024 * self.width)
+                budget().spend(1024 * (self.width + 1))
         return -1
 
 
@@ -80,7 +78,8 @@ def _segments(pattern: str, escape: str) -> list[_Segment]:
             i += 2
             continue
         if ch == "%":
-            chars.append([])
+            if chars[-1] or len(chars) == 1:  # '%%' is '%': an empty middle segment matches anywhere
+                chars.append([])
         elif ch == "_":
             chars[-1].append(None)
         else:

@@ -17,9 +17,9 @@ from ferry.expr.assemble import Plain
 from ferry.expr.convert import CONTEXT_FREE, CONVERTERS
 from ferry.expr.errors import ExprError, LimitExceeded
 from ferry.expr.parsers import parser_of, wrap_keys
-from ferry.expr.paths import MISSING, Scope
+from ferry.expr.paths import MISSING, Scope, compile_path
 from ferry.expr.template import Template, compile_template
-from ferry.expr.valuemap import value_map_of
+from ferry.expr.valuemap import value_map_of, value_map_table
 from ferry.expr.variables import Context
 
 if TYPE_CHECKING:
@@ -44,6 +44,8 @@ class Steps:
         )
         self.default = default
         self.mapper = value_map_of(node.value_map) if node.value_map is not None else None
+        #: the map's table by text, for the inline path of a text value
+        self.table = value_map_table(node.value_map) if node.value_map is not None else None
         self.converter = CONVERTERS[kind] if kind is not None else None
         # Values that already have the wanted type skip the converter (the common case); a
         # float is a ready number only when finite, which the closures check inline.
@@ -63,29 +65,25 @@ class Steps:
             else ""
         )
 
-    def plain(self, template: Template | None, render: Build) -> Plain | None:
-        """How to assemble this field inline, when it is a bare ``{{path}}`` with simple steps."""
-        if (
-            template is None
-            or template.kind != "field"
-            or template.variables
-            or "|" in template.text
-            or not template.text.startswith("{{")
-            or self.has_default
-            or self.mapper is not None
-            or (self.parser is not None and self.wrap is None)
-        ):
+    def plain(self, template: Template | None) -> Plain | None:
+        """How to assemble this field inline: a ``{{path}}`` (pipes allowed) with simple steps."""
+        single = template.single if template is not None else None
+        if single is None or single.is_variable or not single.source.startswith("{{") or self.has_default:
             return None
-        segments = tuple(template.fields[0].split("."))
+        segments = tuple(single.name.split("."))
         if len(segments) > 2 or not all(segments):
             return None
         return Plain(
             segments=segments,
-            get=render,
+            get=compile_path(single.name, missing=None),
+            pipe=single.pipe,
+            table=self.table,
+            mapper=self.mapper,
             converter=self.converter,
             ready=self.ready,
             number=self.kind == "number",
             wrap=self.wrap,
+            parser=self.parser if self.wrap is None else None,
             required=f"required field is empty{self.detail}" if self.required else None,
         )
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from ferry.expr.errors import ExprError, LimitExceeded
 from ferry.expr.function import compile_function
-from ferry.expr.interpolate import compile_text
+from ferry.expr.interpolate import Placeholder, compile_text
 from ferry.expr.limits import bounded, total
 from ferry.expr.lookup import compile_find, parse_find
 from ferry.expr.paths import MISSING, Scope
@@ -41,7 +41,7 @@ _DEFAULT_CONTEXT = Context()
 class Template:
     """A compiled template. ``render(record, ctx)`` gives the typed value (see module docs)."""
 
-    __slots__ = ("_error", "_fallback", "_render", "fields", "kind", "text", "variables")
+    __slots__ = ("_error", "_fallback", "_render", "fields", "kind", "single", "text", "variables")
 
     def __init__(
         self,
@@ -62,6 +62,8 @@ class Template:
         self._render = render
         self._error = error
         self._fallback: Callable[[Scope], Any] | None = None
+        #: the placeholder of a 'field' template (the whole text is exactly it)
+        self.single: Placeholder | None = None
 
     def __repr__(self) -> str:
         return f"Template({self.text!r}, kind={self.kind!r})"
@@ -167,7 +169,9 @@ def _compile(text: str) -> Template:
         kind = "field"
     else:
         kind = "text"
-    return Template(text, kind, compiled_text.render, fields, variables)
+    template = Template(text, kind, compiled_text.render, fields, variables)
+    template.single = compiled_text.single
+    return template
 
 
 def compile_template(text: str, *, compat: bool = False) -> Template:

@@ -28,11 +28,16 @@ def compile_value_map(mapping: Mapping[Any, Any], default: Any = _NO_DEFAULT) ->
     return apply
 
 
-def value_map_of(mapping: Mapping[Any, Any], default: Any = _NO_DEFAULT) -> Callable[[Any], Any]:
-    """The bare mapping function, for callers that already run inside a rendering's budget."""
+def value_map_table(mapping: Mapping[Any, Any]) -> dict[str, Any]:
+    """The map by the text of its keys: a text value ``v`` maps to ``table.get(v, v)``."""
     if not isinstance(mapping, Mapping):
         raise ExprError(f"a value map is an object of value -> replacement, got {type(mapping).__name__}")
-    table = {to_text(key): value for key, value in mapping.items()}
+    return {to_text(key): value for key, value in mapping.items()}
+
+
+def value_map_of(mapping: Mapping[Any, Any], default: Any = _NO_DEFAULT) -> Callable[[Any], Any]:
+    """The bare mapping function, for callers that already run inside a rendering's budget."""
+    table = value_map_table(mapping)
     has_default = default is not _NO_DEFAULT
 
     def apply(value: Any) -> Any:

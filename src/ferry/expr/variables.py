@@ -17,9 +17,7 @@ no two adjacent parts that can match the same characters, so none can backtrack.
 
 from __future__ import annotations
 
-import functools
 import json
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -239,10 +237,10 @@ _PIPES: dict[str, Callable[[datetime], Any]] = {
 PIPE_NAMES = tuple(_PIPES)
 
 
-@functools.lru_cache(maxsize=4096, typed=True)
-def _pipe_value(name: str, value: Any, tz: tzinfo) -> Any:
-    # Cached: the same watermark, day or timestamp recurs across the records of a run.
-    return _pipe_moment(name, value, tz)
+# Results per pipe, keyed by (value, zone): the same watermark, day or timestamp recurs across
+# the records of a run. Emptied when full rather than kept in LRU order, which costs a hit a
+# dictionary lookup and a miss one insertion.
+_PIPE_CACHE_SIZE = 4096
 
 
 def _pipe_moment(name: str, value: Any, tz: tzinfo) -> Any:
@@ -257,22 +255,40 @@ def compile_pipe(name: str) -> Callable[[Any, tzinfo], Any]:
     if name not in _PIPES:
         raise KeyError(name)
     what = f"the list given to |{name}"
+    cache = _PIPE_CACHES.setdefault(name, {})
+    form = _PIPES[name]
 
     def apply(value: Any, tz: tzinfo) -> Any:
         kind = type(value)
         # Only short texts and plain numbers are cached: a key must be cheap to hash and keep.
-        if (kind is str and 0 < len(value) <= _MAX_DATE_TEXT) or kind is int:
-            return _pipe_value(name, value, tz)
+        if (
+            (kind is str and 0 < len(value) <= _MAX_DATE_TEXT)
+            or kind is int
+            or (kind is float and value - value == 0.0)
+        ):
+            key = (value, tz)
+            done = cache.get(key, MISSING)
+            if done is not MISSING:
+                return done
+            moment = to_datetime(value, tz)
+            if moment is None:
+                raise ExprError(f"|{name}: cannot read {shown(value)} as a date/time or Unix timestamp")
+            done = form(moment)
+            if len(cache) >= _PIPE_CACHE_SIZE:
+                cache.clear()
+            cache[key] = done
+            return done
         if value is None or value is MISSING or value == "":
             return value
         if kind is list:
             budget().items(len(value), what)
             return [apply(item, tz) for item in value]
-        if kind is float and math.isfinite(value):
-            return _pipe_value(name, value, tz)
         return _pipe_moment(name, value, tz)
 
     return apply
+
+
+_PIPE_CACHES: dict[str, dict[tuple[Any, tzinfo], Any]] = {}
 
 
 def variable_resolver(name: str) -> Callable[[Scope], Any]:

@@ -209,7 +209,32 @@ def case(self: Compiler, node: exp.Expression, depth: int, agg: bool) -> Fn:
                 return then(scope)
         return default(scope) if default is not None else None
 
-    return simple
+    whens = [branch.args.get("this") for branch in node.args.get("ifs") or []]
+    if not all(isinstance(when, exp.Literal) and when.is_string for when in whens):
+        return simple
+    # CASE '{{org}}' WHEN '100' THEN ... WHEN '200' THEN ...: text against text literals is
+    # equality (binary comparison), so a text subject picks its branch by a dict lookup.
+    table: dict[str, Fn] = {}
+    for when, (_, then) in zip(whens, frozen, strict=True):
+        table.setdefault(str(when.this), then)  # the first WHEN of a value wins
+
+    def simple_by_text(scope: Scope) -> Any:
+        value = subject(scope)
+        if type(value) is not str:
+            return _rest(value, scope)
+        then = table.get(value)
+        if then is not None:
+            return then(scope)
+        return default(scope) if default is not None else None
+
+    def _rest(value: Any, scope: Scope) -> Any:
+        tz = scope.ctx.zone
+        for when, then in frozen:
+            if compare(value, when(scope), tz) == 0:
+                return then(scope)
+        return default(scope) if default is not None else None
+
+    return simple_by_text
 
 
 def if_(self: Compiler, node: exp.Expression, depth: int, agg: bool) -> Fn:
