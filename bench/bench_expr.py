@@ -10,6 +10,10 @@ body. Prints records per second of CPU time, side by side in the same process, f
 * the shipped builder under ``Limits.unlimited()`` (no time budget, limits too large to bite),
   so the cost of the limits themselves is visible.
 
+With ``--against REV`` (a git revision, e.g. ``1c3174b``, the code before folding) the
+``ferry.expr`` of that revision is loaded beside the current one, under another name, and run
+on the same records, after checking that it builds the same bodies.
+
 The configurations run in interleaved rounds and each figure is the best round, which keeps the
 ratios honest on a machine shared with other work. Target: at least 20,000 records/s per core.
 """
@@ -139,10 +143,57 @@ def rate(
             return done / spent
 
 
+def older(revision: str) -> Any:
+    """``ferry.expr`` as it was at ``revision``, imported as another package (needs git)."""
+    import atexit
+    import importlib
+    import io
+    import shutil
+    import subprocess
+    import sys
+    import tarfile
+    import tempfile
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(
+        ["git", "archive", revision, "src/ferry/expr"], cwd=repo, check=True, capture_output=True
+    ).stdout
+    name = "ferry_expr_" + "".join(c for c in revision if c.isalnum())
+    root = Path(tempfile.mkdtemp(prefix="bench-expr-"))
+    atexit.register(shutil.rmtree, root, True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        for member in tar.getmembers():
+            if not member.isfile():
+                continue
+            relative = Path(member.name).relative_to("src/ferry/expr")
+            text = tar.extractfile(member).read().decode()  # type: ignore[union-attr]
+            target = root / name / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text.replace("ferry.expr", name))
+    sys.path.insert(0, str(root))
+    return importlib.import_module(name)
+
+
+def rebuilt(module: Any) -> Any:
+    """The bench's field list as ``module``'s FieldNodes."""
+
+    def node(f: FieldNode) -> Any:
+        return module.FieldNode(
+            f.field, f.type, f.value, children=tuple(node(c) for c in f.children), parser=f.parser,
+            value_map=f.value_map, required=f.required, default=f.default,
+        )  # fmt: skip
+
+    return module.compile_request(
+        [module.FieldNode("Model", "object", children=tuple(node(f) for f in FIELDS))]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=6.0, help="CPU seconds in all (default 6)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    parser.add_argument("--against", metavar="REV", help="also run ferry.expr as of this git revision")
     args = parser.parse_args()
 
     model = [FieldNode("Model", "object", children=tuple(FIELDS))]
@@ -162,6 +213,12 @@ def main() -> None:
         "unfolded (fold=False), default limits": (unfolded.build, default),
         "folded, Limits.unlimited()": (folded.build, unlimited),
     }
+    if args.against:
+        module = older(args.against)
+        before = rebuilt(module)
+        ctx = module.Context(variables={"LAST_SYNC_TIME": 1710432000}, now=datetime(2024, 3, 15, 12, 0, 0))
+        assert all(before.build(r, ctx) == folded.build(r, default) for r in rows[:500])
+        configurations[f"ferry.expr at {args.against}"] = (before.build, ctx)
     for build, ctx in configurations.values():  # warm-up
         for record in rows[:500]:
             build(record, ctx)
@@ -177,6 +234,8 @@ def main() -> None:
     shipped = best["folded, default limits"]
     print(f"folding speed-up: {shipped / best['unfolded (fold=False), default limits']:.2f}x")
     print(f"cost of the limits: {100 * (1 - shipped / best['folded, Limits.unlimited()']):+.1f}% of the time")
+    if args.against:
+        print(f"speed-up over {args.against}: {shipped / best[f'ferry.expr at {args.against}']:.2f}x")
 
 
 if __name__ == "__main__":
