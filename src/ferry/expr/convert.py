@@ -133,7 +133,7 @@ def as_bool(value: Any, ctx: Context) -> Any:
     if isinstance(value, int | float | Decimal):
         return value != 0
     text = to_text(value)
-    if len(text) > 16:
+    if len(text) > SHORT_TEXT:  # no boolean is spelt that long, however padded
         raise ExprError(f"cannot convert {shown(value)} to a boolean")
     text = text.strip().lower()
     if text in _TRUE:
