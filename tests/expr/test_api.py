@@ -12,6 +12,8 @@ EXPECTED = {
     "Context",
     "ExprError",
     "FieldNode",
+    "LimitExceeded",
+    "Limits",
     "Lookup",
     "MemoryLookup",
     "RequestBuilder",
@@ -44,7 +46,7 @@ def test_all_is_the_documented_api() -> None:
 
 def test_package_imports_only_itself_stdlib_and_libraries() -> None:
     package = Path(ferry.expr.__file__).parent
-    for path in package.glob("*.py"):
+    for path in package.rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             names: list[str] = []

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ferry.expr import Context, ExprError, Lookup, MemoryLookup, apply_value_map, compile_template
+from ferry.expr import Context, ExprError, Lookup, MemoryLookup, apply_value_map, compile_template, render
 
 
 @pytest.mark.parametrize(
@@ -85,3 +85,17 @@ def test_find_collection_in_compat_mode_returns_raw_text_on_error() -> None:
         compile_template(text).render({"a": 1}, Context(compat=True))
         == "_findCollection find X from s where A=1"
     )
+
+
+def test_a_failing_lookup_is_the_stores_error_not_the_records() -> None:
+    from ferry.errors import StoreError
+
+    class Broken:
+        def find(self, scheme_id: str, field: str, where: Any) -> Any:
+            raise OSError("database is locked")
+
+    text = "_findCollection find FNumber from s-1 where id={{a}} _endFind"
+    with pytest.raises(StoreError, match="could not read rows of 's-1'"):
+        compile_template(text).render({"a": 1}, Context(lookup=Broken()))
+    with pytest.raises(StoreError):
+        render("_function CONCAT('x', " + text + ")", {"a": 1}, Context(lookup=Broken(), compat=True))

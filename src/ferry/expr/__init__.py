@@ -6,16 +6,24 @@ I/O: ``{{field}}``/``{VAR}`` templates with pipes, ``_function`` MySQL-flavoured
 ``formatResponse`` formats, ``condition`` filters, ``beatFlat``, static value maps (静态映射),
 ``_findCollection`` lookups and the request builder. Imports nothing else of Ferry's.
 
+Every public entry point is total and bounded: for any input it returns or raises
+:class:`ExprError` (a breached :class:`Limits` raises :class:`LimitExceeded`, one kind of
+``ExprError``), within the limits carried by ``Context.limits`` (docs/expressions.md, "Limits").
+
 Module map: ``template`` (front door), ``interpolate`` (text placeholders), ``function``
-(``_function`` syntax) and ``mysql`` (its value semantics), ``variables`` (Context, system
-variables, time, pipes), ``paths`` (field paths and scopes), ``lookup``, ``parsers``,
-``formats``, ``condition``, ``flatten``, ``valuemap``, ``request``, ``errors``.
+(``_function`` syntax, a package), ``mysql`` and ``mysqltime`` (its value semantics), ``like``
+(SQL LIKE), ``variables`` (Context, system variables, time, pipes), ``paths`` (field paths and
+scopes), ``lookup``, ``parsers``, ``formats``, ``condition``, ``flatten``, ``valuemap``,
+``request`` (the builder) with ``fields`` (compiling fields, folding constants), ``steps`` (a
+field's steps), ``assemble`` (objects as generated code) and ``convert`` (types), ``limits``
+(Limits and the per-render budget), ``errors``.
 """
 
 from ferry.expr.condition import Condition, Verdict, compile_condition
-from ferry.expr.errors import ExprError
+from ferry.expr.errors import ExprError, LimitExceeded
 from ferry.expr.flatten import beat_flat
 from ferry.expr.formats import apply_format, compile_format, compile_format_response, format_response
+from ferry.expr.limits import Limits
 from ferry.expr.lookup import Lookup, MemoryLookup
 from ferry.expr.parsers import apply_parser, compile_parser
 from ferry.expr.request import FieldNode, RequestBuilder, build_request, compile_request, field_nodes
@@ -28,6 +36,8 @@ __all__ = [
     "Context",
     "ExprError",
     "FieldNode",
+    "LimitExceeded",
+    "Limits",
     "Lookup",
     "MemoryLookup",
     "RequestBuilder",

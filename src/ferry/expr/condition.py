@@ -21,15 +21,18 @@ empty list).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
-from ferry.expr.errors import ExprError
+from ferry.expr.errors import ExprError, shown
 from ferry.expr.interpolate import compile_text
-from ferry.expr.mysql import like_matcher
+from ferry.expr.like import like_matcher
+from ferry.expr.limits import SHORT_TEXT, bounded, budget, total
+from ferry.expr.mysql import check_digits
 from ferry.expr.paths import MISSING, Scope, array_prefix, compile_path
 from ferry.expr.variables import Context, to_datetime, to_text
 
@@ -52,13 +55,18 @@ def _is_null(value: Any) -> bool:
 
 
 def _number(value: Any) -> Decimal | None:
+    """The exact number a value reads as, or None (text, NaN, bool...): NaN has no order."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | Decimal):
+    if isinstance(value, int):
         return Decimal(value)
+    if isinstance(value, Decimal):
+        return None if value.is_nan() else value
     if isinstance(value, float):
-        return Decimal(repr(value))
+        return None if math.isnan(value) else Decimal(repr(value))
     if isinstance(value, str) and _NUMBER.match(value):
+        if len(value) > 20:
+            check_digits(value.strip(), value)
         try:
             return Decimal(value.strip())
         except InvalidOperation:  # pragma: no cover - guarded by the regex
@@ -75,8 +83,8 @@ class _Operand:
         self.render: Callable[[Scope], Any] | None = None
         if isinstance(raw, str) and raw.strip().startswith(_TIMESTAMP):
             number = _number(raw.strip()[len(_TIMESTAMP) :])
-            if number is None:
-                raise ExprError(f"{where}: {raw!r} needs Unix seconds after 'timestamp:'")
+            if number is None or not -1e15 < number < 1e15:
+                raise ExprError(f"{where}: {shown(raw)} needs Unix seconds after 'timestamp:'")
             self.timestamp = float(number)
         elif isinstance(raw, str) and "{" in raw:
             compiled = compile_text(raw)
@@ -86,13 +94,15 @@ class _Operand:
     def value(self, scope: Scope) -> Any:
         if self.render is not None:
             value = self.render(scope)
+            if type(value) is str and len(value) > SHORT_TEXT:
+                budget().text(value, f"the value {shown(self.raw)}")
             return None if value is MISSING else value
         return self.raw
 
 
 def _order(actual: Any, operand: _Operand, scope: Scope) -> int | None:
-    """Sign of actual - operand, or None when they cannot be compared."""
-    if _is_null(actual):
+    """Sign of actual - operand, or None when they cannot be compared (NaN is not comparable)."""
+    if _is_null(actual) or _is_nan(actual):
         return None
     if operand.timestamp is not None:
         moment = to_datetime(actual, scope.ctx.zone)
@@ -101,7 +111,7 @@ def _order(actual: Any, operand: _Operand, scope: Scope) -> int | None:
         seconds = moment.timestamp()
         return (seconds > operand.timestamp) - (seconds < operand.timestamp)
     wanted = operand.value(scope)
-    if _is_null(wanted):
+    if _is_null(wanted) or _is_nan(wanted):
         return None
     a, b = _number(actual), _number(wanted)
     if a is not None and b is not None:
@@ -110,12 +120,18 @@ def _order(actual: Any, operand: _Operand, scope: Scope) -> int | None:
     return (x > y) - (x < y)
 
 
+def _is_nan(value: Any) -> bool:
+    return (isinstance(value, float) and math.isnan(value)) or (isinstance(value, Decimal) and value.is_nan())
+
+
 def _equal(actual: Any, operand: _Operand, scope: Scope) -> bool:
     if operand.timestamp is not None:
         return _order(actual, operand, scope) == 0
     wanted = operand.value(scope)
     if _is_null(actual) or _is_null(wanted):
         return _is_null(actual) and _is_null(wanted)
+    if _is_nan(actual) or _is_nan(wanted):
+        return False  # NaN equals nothing, itself included
     a, b = _number(actual), _number(wanted)
     if a is not None and b is not None:
         return a == b
@@ -140,20 +156,25 @@ class _Clause:
     get: Callable[[Scope], Any]
     test: Callable[[Any, Scope], bool]
     null_on_empty: bool
+    what: str  # how a limit's message names the values
 
     def holds(self, scope: Scope) -> bool:
         actual = self.get(scope)
-        if isinstance(actual, list):
+        if type(actual) is str:
+            if len(actual) > SHORT_TEXT:
+                budget().text(actual, f"value of {self.field}")
+        elif isinstance(actual, list):
             if not actual:
                 return self.null_on_empty
+            budget().items(len(actual), self.what)
             return any(self.test(item, scope) for item in actual)
         return self.test(actual, scope)
 
     def describe(self, scope: Scope) -> str:
         actual = self.get(scope)
-        shown = "missing" if actual is MISSING else repr(actual)
-        value = "" if self.logic in ("notnull", "isnull") else f" {self.raw!r}"
-        return f"{self.field} {self.logic}{value} (was {shown})"
+        was = "missing" if actual is MISSING else shown(actual)
+        value = "" if self.logic in ("notnull", "isnull") else f" {shown(self.raw)}"
+        return f"{self.field} {self.logic}{value} (was {was})"
 
 
 def _compile_clause(spec: Mapping[str, Any], where: str) -> _Clause:
@@ -201,7 +222,9 @@ def _compile_clause(spec: Mapping[str, Any], where: str) -> _Clause:
         def test(actual: Any, scope: Scope) -> bool:
             return bool(_is_null(actual) == wants_null)
 
-    return _Clause(field, str(logic), raw, compile_path(field), test, logic == "isnull")
+    return _Clause(
+        field, str(logic), raw, compile_path(field), test, logic == "isnull", f"the values of {field}"
+    )
 
 
 class Condition:
@@ -228,10 +251,16 @@ class Condition:
         return "condition not met: " + "; ".join(parts)
 
     def apply(self, record: Mapping[str, Any], ctx: Context | None = None) -> Verdict:
-        """Keep, reduce or drop one record."""
+        """Keep, reduce or drop one record; raises only ``ExprError`` (a breached limit included)."""
+        context = ctx or _DEFAULT_CONTEXT
+        return bounded(context.limits, self._apply, record, context)
+
+    def _apply(self, record: Mapping[str, Any], ctx: Context) -> Verdict:
+        if not isinstance(record, Mapping):
+            raise ExprError(f"a condition applies to a record (an object), got {type(record).__name__}")
         if not self.groups:
             return Verdict(dict(record), None)
-        scope = Scope(record, ctx or _DEFAULT_CONTEXT)
+        scope = Scope(record, ctx)
         tables = list(dict.fromkeys(p for f in self.fields if (p := array_prefix(record, f)) is not None))
         if not tables:
             if self.holds(scope):
@@ -243,8 +272,13 @@ class Condition:
             rows = compile_path(table)(scope)
             if not isinstance(rows, list):  # pragma: no cover - array_prefix found a list
                 continue
+            checks = budget()
+            if len(rows) > checks.limits.max_items:
+                checks.items(len(rows), f"{table} (rows)")
             kept = []
             for index, row in enumerate(rows):
+                if index & 63 == 63:
+                    checks.check_time()
                 row_scope = scope.bind(table, row)
                 if self.holds(row_scope):
                     kept.append(row)
@@ -279,6 +313,12 @@ def _replace(obj: Mapping[str, Any], segs: list[str], value: Any) -> dict[str, A
 
 def compile_condition(groups: Sequence[Any] | None, *, strict_mode: bool = False) -> Condition:
     """Compile a ``condition`` list (``[[clause, ...], ...]``; a flat ``[clause, ...]`` is one group)."""
+    return total(_compile_condition, groups, strict_mode)
+
+
+def _compile_condition(groups: Sequence[Any] | None, strict_mode: bool) -> Condition:
+    if groups is not None and (not isinstance(groups, Sequence) or isinstance(groups, str)):
+        raise ExprError(f"a condition is a list of groups of clauses, got {type(groups).__name__}")
     if not groups:
         return Condition((), strict_mode)
     if all(isinstance(item, Mapping) for item in groups):

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ferry.expr.errors import ExprError
+from ferry.expr.limits import DEFAULT_LIMITS, bounded, budget
 from ferry.expr.paths import MISSING, resolve
 
 
@@ -40,12 +41,15 @@ def _set(record: dict[str, Any], segs: list[str], value: Any) -> dict[str, Any]:
 
 
 def _explode(record: Mapping[str, Any], table: str, id_field: str | None) -> list[dict[str, Any]]:
+    if not isinstance(record, Mapping):
+        raise ExprError(f"beatFlat applies to a record (an object), got {type(record).__name__}")
     rows = resolve(record, table)
     base = _without(record, table.split("."))
     if rows is MISSING or rows is None or rows == []:
         return [base]
     if not isinstance(rows, list):
         raise ExprError(f"beatFlat: {table!r} is a {type(rows).__name__}, not a list of rows")
+    budget().items(len(rows), f"beatFlat: the table {table!r}")
     prefix = table.replace(".", "_") + "_"
     record_id = resolve(record, id_field) if id_field else MISSING
     out = []
@@ -65,10 +69,28 @@ def _explode(record: Mapping[str, Any], table: str, id_field: str | None) -> lis
 def beat_flat(
     record: Mapping[str, Any], tables: Sequence[str] | str, *, id_field: str | None = None
 ) -> list[dict[str, Any]]:
-    """Explode ``record`` over each table in ``tables``; see the module docstring."""
+    """Explode ``record`` over each table in ``tables``; see the module docstring.
+
+    Raises only ``ExprError``; the records made (several tables multiply) count against
+    ``Limits.max_items`` of the default limits.
+    """
+    return bounded(DEFAULT_LIMITS, _beat_flat, record, tables, id_field)
+
+
+def _beat_flat(
+    record: Mapping[str, Any], tables: Sequence[str] | str, id_field: str | None
+) -> list[dict[str, Any]]:
     if isinstance(tables, str):
         tables = [tables]
+    if not isinstance(tables, Sequence) or not all(isinstance(table, str) and table for table in tables):
+        raise ExprError("beatFlat names its tables as a list of field paths, e.g. ['details_list']")
+    if id_field is not None and not isinstance(id_field, str):
+        raise ExprError(f"beatFlat's id field is a field path, got {type(id_field).__name__}")
+    if not isinstance(record, Mapping):
+        raise ExprError(f"beatFlat applies to a record (an object), got {type(record).__name__}")
     records: list[dict[str, Any]] = [dict(record)]
+    checks = budget()
     for table in tables:
         records = [flat for item in records for flat in _explode(item, table, id_field)]
+        checks.items(len(records), "beatFlat's records")
     return records

@@ -27,12 +27,16 @@ implode(sep)      list joined with sep (default ``,``)   ``["a","b"]`` -> ``"a,b
 
 from __future__ import annotations
 
+import decimal
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from ferry.expr.errors import ExprError
+from ferry.expr.errors import ExprError, LimitExceeded, shown, translate
+from ferry.expr.limits import SHORT_TEXT, bounded, budget, total
+from ferry.expr.mysql import check_digits
 from ferry.expr.paths import MISSING, resolve
 from ferry.expr.variables import Context, to_datetime, to_text
 
@@ -48,6 +52,8 @@ _DATE_FORMATS = {
     "shortDateTime": "%m-%d %H:%M",
 }
 FORMAT_NAMES = (*_DATE_FORMATS, "dateDescription", "longText", "intval", "round", "amount", "implode")
+_NUMBER_PREFIX = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+_MAX_PLACES = 30
 _DEFAULT_CONTEXT = Context()
 
 
@@ -55,7 +61,7 @@ def _date(name: str, pattern: str) -> Formatter:
     def fmt(value: Any, ctx: Context) -> Any:
         moment = to_datetime(value, ctx.zone)
         if moment is None:
-            raise ExprError(f"format {name}: cannot read {value!r} as a date/time")
+            raise ExprError(f"format {name}: cannot read {shown(value)} as a date/time")
         return moment.strftime(pattern)
 
     return fmt
@@ -64,7 +70,7 @@ def _date(name: str, pattern: str) -> Formatter:
 def _describe(value: Any, ctx: Context) -> Any:
     moment = to_datetime(value, ctx.zone)
     if moment is None:
-        raise ExprError(f"format dateDescription: cannot read {value!r} as a date/time")
+        raise ExprError(f"format dateDescription: cannot read {shown(value)} as a date/time")
     seconds = (ctx.current_time() - moment).total_seconds()
     suffix = "前" if seconds >= 0 else "后"
     seconds = abs(seconds)
@@ -82,21 +88,45 @@ def _describe(value: Any, ctx: Context) -> Any:
     return f"{int(seconds // 60)}分钟{suffix}"
 
 
+# Room for max_digits before the point plus the places rounded to, whatever the default context.
+def _context() -> decimal.Context:
+    return decimal.Context(prec=budget().limits.max_digits + _MAX_PLACES + 2, rounding=ROUND_HALF_UP)
+
+
 def _decimal(value: Any, name: str) -> Decimal:
+    """The exact, finite number in ``value``, checked against ``Limits.max_digits`` first."""
     if isinstance(value, bool):
         return Decimal(int(value))
     if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, int | Decimal):
-        return Decimal(value)
-    text = to_text(value).strip().replace(",", "")
-    match = re.match(r"^[+-]?(\d+(\.\d*)?|\.\d+)", text)
+        if not math.isfinite(value):
+            raise ExprError(f"format {name}: {shown(value)} is not a finite number")
+        return _bounded(Decimal(repr(value)), value, name)
+    if isinstance(value, int):
+        # Certainly too long, judged from the bits: str() or Decimal() of a huge int is slow.
+        if value.bit_length() > 4 * budget().limits.max_digits:
+            budget().digits(int(value.bit_length() * 0.30103) + 1, f"format {name}: the number")
+        return _bounded(Decimal(value), value, name)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ExprError(f"format {name}: {shown(value)} is not a finite number")
+        return _bounded(value, value, name)
+    text = to_text(value)
+    if len(text) > SHORT_TEXT:
+        budget().text(text, f"format {name}: the value")
+    match = _NUMBER_PREFIX.match(text.strip().replace(",", ""))
     if not match:
-        raise ExprError(f"format {name}: {value!r} is not a number")
-    try:
-        return Decimal(match.group(0))
-    except InvalidOperation:  # pragma: no cover - the regex only admits valid numbers
-        raise ExprError(f"format {name}: {value!r} is not a number") from None
+        raise ExprError(f"format {name}: {shown(value)} is not a number")
+    check_digits(match.group(0), value)
+    return Decimal(match.group(0))
+
+
+def _bounded(number: Decimal, value: Any, name: str) -> Decimal:
+    # Digits before the point; a tiny magnitude (1e-300) is harmless and rounds to zero.
+    before_point = number.adjusted() + 1
+    checks = budget()
+    if before_point > checks.limits.max_digits:
+        checks.digits(before_point, f"format {name}: {shown(value)}")
+    return number
 
 
 def _long_text(limit: int) -> Formatter:
@@ -109,30 +139,37 @@ def _long_text(limit: int) -> Formatter:
 
 def _intval(value: Any, ctx: Context) -> Any:
     try:
-        return int(_decimal(value, "intval").to_integral_value(ROUND_DOWN))
+        number = _decimal(value, "intval")
+    except LimitExceeded:
+        raise  # too many digits is reported, never read as 0
     except ExprError:
         return 0  # PHP intval: text that is not a number is 0
+    return int(number.to_integral_value(ROUND_DOWN))
 
 
 def _round(places: int) -> Formatter:
     quantum = Decimal(1).scaleb(-places)
 
     def fmt(value: Any, ctx: Context) -> Any:
-        rounded = _decimal(value, "round").quantize(quantum, rounding=ROUND_HALF_UP)
+        rounded = _decimal(value, "round").quantize(quantum, rounding=ROUND_HALF_UP, context=_context())
         return int(rounded) if places <= 0 else float(rounded)
 
     return fmt
 
 
 def _amount(value: Any, ctx: Context) -> Any:
-    rounded = _decimal(value, "amount").quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    rounded = _decimal(value, "amount").quantize(Decimal("0.01"), rounding=ROUND_HALF_UP, context=_context())
     return f"{rounded:,.2f}"
 
 
 def _implode(separator: str) -> Formatter:
     def fmt(value: Any, ctx: Context) -> Any:
         if isinstance(value, list | tuple):
-            return separator.join(to_text(item) for item in value)
+            checks = budget()
+            checks.items(len(value), "format implode: the list")
+            parts = [to_text(item) for item in value]
+            checks.result(sum(map(len, parts)) + len(separator) * max(len(parts) - 1, 0), "format implode")
+            return separator.join(parts)
         return to_text(value)
 
     return fmt
@@ -141,17 +178,31 @@ def _implode(separator: str) -> Formatter:
 def _int_arg(name: str, arg: str | None, default: int) -> int:
     if arg is None or not arg.strip():
         return default
-    try:
-        return int(arg.strip())
-    except ValueError:
-        raise ExprError(f"format {name}({arg}): the argument must be a whole number") from None
+    digits = arg.strip()
+    if len(digits) > 18 or not digits.removeprefix("-").isascii() or not digits.removeprefix("-").isdigit():
+        raise ExprError(f"format {name}({arg[:40]}): the argument must be a whole number")
+    return int(digits)
 
 
 def compile_format(spec: str) -> Formatter:
-    """A formatter from a format spec such as ``date``, ``round(2)`` or ``implode('|')``."""
+    """A formatter from a format spec such as ``date``, ``round(2)`` or ``implode('|')``.
+
+    The formatter is an entry point of its own: applied to any value it raises only ``ExprError``.
+    """
+    inner = total(_compile_format, spec)
+
+    def fmt(value: Any, ctx: Context) -> Any:
+        return bounded(ctx.limits, inner, value, ctx)
+
+    return fmt
+
+
+def _compile_format(spec: str) -> Formatter:
+    if spec is not None and not isinstance(spec, str):
+        raise ExprError(f"a format is a text such as 'date' or 'round(2)', got {type(spec).__name__}")
     match = _SPEC.match(spec or "")
     if not match:
-        raise ExprError(f"malformed format {spec!r}")
+        raise ExprError(f"malformed format {shown(spec)}")
     name, arg = match.group(1), match.group(2)
     if name in _DATE_FORMATS:
         inner = _date(name, _DATE_FORMATS[name])
@@ -162,7 +213,12 @@ def compile_format(spec: str) -> Formatter:
     elif name == "intval":
         inner = _intval
     elif name == "round":
-        inner = _round(_int_arg(name, arg, 2))
+        places = _int_arg(name, arg, 2)
+        if not -_MAX_PLACES <= places <= _MAX_PLACES:
+            raise ExprError(
+                f"format round({arg}): the places must be between -{_MAX_PLACES} and {_MAX_PLACES}"
+            )
+        inner = _round(places)
     elif name == "amount":
         inner = _amount
     elif name == "implode":
@@ -189,31 +245,61 @@ def apply_format(value: Any, spec: str, ctx: Context | None = None) -> Any:
 def compile_format_response(
     rules: Sequence[Mapping[str, Any]],
 ) -> Callable[[Mapping[str, Any], Context], dict[str, Any]]:
-    """Compile a ``formatResponse`` list once; the result maps a record to a copy with the new fields."""
+    """Compile a ``formatResponse`` list once; the result maps a record to a copy with the new fields.
+
+    In compat mode a value that cannot be formatted is kept as it is; a breached limit is raised.
+    """
+    compiled = total(_compile_rules, rules)
+
+    def apply(record: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
+        return bounded(ctx.limits, _apply_rules, compiled, record, ctx)
+
+    return apply
+
+
+def _compile_rules(rules: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, Formatter]]:
+    if not isinstance(rules, Sequence) or isinstance(rules, str):
+        raise ExprError(f"formatResponse is a list of rules, got {type(rules).__name__}")
     compiled = []
     for index, rule in enumerate(rules):
+        if not isinstance(rule, Mapping):
+            raise ExprError(f"formatResponse[{index}] must be an object with 'old', 'new' and 'format'")
         old, new, spec = rule.get("old"), rule.get("new"), rule.get("format")
         if not isinstance(old, str) or not isinstance(new, str) or not isinstance(spec, str):
             raise ExprError(f"formatResponse[{index}] needs string 'old', 'new' and 'format'")
         try:
-            compiled.append((old, new, compile_format(spec)))
+            compiled.append((old, new, _compile_format(spec)))
         except ExprError as exc:
             raise exc.with_field(f"formatResponse[{index}]") from None
+    return compiled
 
-    def apply(record: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
-        out = dict(record)
-        for old, new, fmt in compiled:
-            value = resolve(record, old)
-            try:
-                out[new] = fmt(value, ctx)
-            except ExprError as exc:
-                if ctx.compat:
-                    out[new] = None if value is MISSING else value
-                    continue
-                raise exc.with_field(old) from None
-        return out
 
-    return apply
+def _apply_rules(
+    compiled: list[tuple[str, str, Formatter]], record: Mapping[str, Any], ctx: Context
+) -> dict[str, Any]:
+    if not isinstance(record, Mapping):
+        raise ExprError(f"formatResponse applies to a record (an object), got {type(record).__name__}")
+    out = dict(record)
+    for old, new, fmt in compiled:
+        value = resolve(record, old)
+        if value is None or value is MISSING:
+            out[new] = None
+            continue
+        try:
+            out[new] = fmt(value, ctx)
+        except LimitExceeded as exc:
+            raise exc.with_field(old) from None
+        except ExprError as exc:
+            if ctx.compat:
+                out[new] = value
+                continue
+            raise exc.with_field(old) from None
+        except Exception as exc:  # translated here so that compat keeps the value, as for any failure
+            if ctx.compat and not isinstance(exc, RecursionError | MemoryError):
+                out[new] = value
+                continue
+            raise translate(exc).with_field(old) from None
+    return out
 
 
 def format_response(

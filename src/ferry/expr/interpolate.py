@@ -21,11 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ferry.expr.errors import ExprError
+from ferry.expr.errors import ExprError, shown
+from ferry.expr.limits import SHORT_TEXT, budget
 from ferry.expr.paths import MISSING, Resolver, Scope, compile_path
 from ferry.expr.variables import PIPE_NAMES, SYSTEM_VARIABLE, compile_pipe, to_text
 
-_TOKEN = re.compile(r"\{\{(.*?)\}\}|\{([A-Za-z_][A-Za-z0-9_]*(?:\s*\|\s*[A-Za-z_]+)*)\}", re.S)
+# ``{NAME}`` or ``{NAME|pipe}``; ``{{...}}`` is found with str.find (a lazy ``.*?`` per ``{{`` was
+# quadratic in a text with many unclosed ones).
+_SINGLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\s*\|\s*[A-Za-z_]+)*)\}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,8 @@ class Placeholder:
     is_variable: bool
     start: int  # offset in the text it was found in
     resolve: Resolver  # value or MISSING
+    #: the pipes alone, applied to a value in a scope (errors placed at this placeholder), or None
+    pipe: Callable[[Any, Scope], Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,23 +104,26 @@ def compile_placeholder(inner: str, *, single_brace: bool, source: str, start: i
         base = compile_path(name)
 
     resolve = base
+    apply_pipes: Callable[[Any, Scope], Any] | None = None
     if pipes:
         chain = tuple(pipes)
 
-        def piped(scope: Scope) -> Any:
-            value = base(scope)
+        def apply_pipes(value: Any, scope: Scope) -> Any:
             tz = scope.ctx.zone
             try:
                 for pipe in chain:
                     value = pipe(value, tz)
             except ExprError as exc:
-                if exc.text is None:
-                    raise ExprError(exc.message, text=text, position=start) from None
-                raise
+                raise exc.anchored(text, start) from None
             return value
 
+        def piped(scope: Scope) -> Any:
+            return apply_pipes(base(scope), scope)
+
         resolve = piped
-    return Placeholder(source=source, name=name, is_variable=is_variable, start=start, resolve=resolve)
+    return Placeholder(
+        source=source, name=name, is_variable=is_variable, start=start, resolve=resolve, pipe=apply_pipes
+    )
 
 
 def compile_text(text: str) -> CompiledText:
@@ -123,23 +131,47 @@ def compile_text(text: str) -> CompiledText:
     parts: list[str | Placeholder] = []
     placeholders: list[Placeholder] = []
     last = 0
-    for match in _TOKEN.finditer(text):
-        if match.start() > last:
-            parts.append(text[last : match.start()])
-        double, single = match.group(1), match.group(2)
-        inner = double if double is not None else single
+    for start, end, inner, single_brace in _tokens(text):
+        if start > last:
+            parts.append(text[last:start])
         placeholder = compile_placeholder(
-            inner, single_brace=double is None, source=match.group(0), start=match.start(), text=text
+            inner, single_brace=single_brace, source=text[start:end], start=start, text=text
         )
         parts.append(placeholder)
         placeholders.append(placeholder)
-        last = match.end()
+        last = end
     if last < len(text):
         parts.append(text[last:])
     unclosed = text.find("{{", last)
     if unclosed >= 0:
         raise ExprError("unclosed '{{': every {{ needs a matching }}", text=text, position=unclosed)
     return CompiledText(text=text, placeholders=tuple(placeholders), render=_renderer(text, parts))
+
+
+def _tokens(text: str) -> list[tuple[int, int, str, bool]]:
+    """The placeholders of ``text`` as (start, end, inside, single brace), left to right, in linear time.
+
+    Same reading as the pattern ``\\{\\{(.*?)\\}\\}|\\{NAME\\}``: a ``{{`` runs to the next ``}}``; once
+    no ``}}`` is left, only ``{NAME}`` placeholders can follow.
+    """
+    found: list[tuple[int, int, str, bool]] = []
+    closes = True  # whether a '}}' may still follow
+    at = text.find("{")
+    while at >= 0:
+        if closes and text.startswith("{{", at):
+            close = text.find("}}", at + 2)
+            if close >= 0:
+                found.append((at, close + 2, text[at + 2 : close], False))
+                at = text.find("{", close + 2)
+                continue
+            closes = False
+        single = _SINGLE.match(text, at)
+        if single:
+            found.append((at, single.end(), single.group(1), True))
+            at = text.find("{", single.end())
+        else:
+            at = text.find("{", at + 1)
+    return found
 
 
 def _renderer(text: str, parts: list[str | Placeholder]) -> Callable[[Scope], Any]:
@@ -178,23 +210,36 @@ def _renderer(text: str, parts: list[str | Placeholder]) -> Callable[[Scope], An
 
         return whole
 
-    steps: list[tuple[str, Resolver | None, str]] = []
+    steps: list[tuple[str, Resolver | None, str, str | None]] = []
     for part in parts:
         if isinstance(part, str):
-            steps.append((part, None, ""))
+            steps.append((part, None, "", None))
         else:
             fallback = part.source if part.source[1] != "{" else ""
-            steps.append(("", part.resolve, fallback))
+            # A bare one-segment {{key}} is read from a dict record inline (paths.compile_path's
+            # rule when no row is bound); anything else calls its resolver.
+            plain_key = (
+                part.name if part.pipe is None and not part.is_variable and "." not in part.name else None
+            )
+            steps.append(("", part.resolve, fallback, plain_key))
     frozen = tuple(steps)
 
     def joined(scope: Scope) -> Any:
         out = []
-        for literal, resolve, fallback in frozen:
+        record = scope.record
+        plain = record if scope.rows is None and type(record) is dict else None
+        for literal, resolve, fallback, key in frozen:
             if resolve is None:
                 out.append(literal)
+                continue
+            value = plain.get(key, MISSING) if plain is not None and key is not None else resolve(scope)
+            if type(value) is str:
+                out.append(value)
             else:
-                value = resolve(scope)
                 out.append(fallback if value is MISSING else to_text(value))
+        size = sum(map(len, out))
+        if size > SHORT_TEXT:  # checked before joining; shorter texts are within any limit
+            budget().result(size, f"the text {shown(text)}")
         return "".join(out)
 
     return joined

@@ -5,7 +5,8 @@ Owns: the :class:`Lookup` protocol (the ledger implements it later), the in-memo
 A={{a}} B={{b}}`` into a closure. Conditions are space-separated ``KEY=VALUE`` pairs joined by
 AND (no ``AND`` keyword, as in Qingyi); a value is a template (``{{x}}``, ``{VAR}`` or text).
 ``where`` may be omitted (first stored row). Result: the field of the first matching row in
-insertion order, or ``None`` when nothing matches.
+insertion order, or ``None`` when nothing matches. A lookup that fails (its store is down) raises
+:class:`ferry.errors.StoreError`, not an ``ExprError``: the record is not at fault.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from ferry.errors import FerryError, StoreError
 from ferry.expr.errors import ExprError
 from ferry.expr.interpolate import CompiledText, compile_text
 from ferry.expr.paths import MISSING, Resolver, Scope, resolve
@@ -55,6 +57,7 @@ class MemoryLookup:
         self._rows.setdefault(scheme_id, []).append(row)
 
     def find(self, scheme_id: str, field: str, where: Mapping[str, Any]) -> Any:
+        """The field of the first row of ``scheme_id`` matching ``where`` (None when none does)."""
         for row in self._rows.get(scheme_id, ()):
             if all(values_match(_get(row, key), value) for key, value in where.items()):
                 value = _get(row, field)
@@ -63,6 +66,8 @@ class MemoryLookup:
 
 
 def _get(row: Mapping[str, Any], path: str) -> Any:
+    if not isinstance(row, Mapping):
+        return MISSING
     value = row.get(path, MISSING)
     if value is MISSING and "." in path:
         value = resolve(row, path)
@@ -148,6 +153,16 @@ def compile_find(spec: FindSpec, *, text: str, position: int) -> Resolver:
         for key, render in where:
             value = render(scope)
             conditions[key] = None if value is MISSING else value
-        return lookup.find(scheme_id, field, conditions)
+        try:
+            return lookup.find(scheme_id, field, conditions)
+        except FerryError:
+            raise
+        except Exception as exc:
+            # The lookup's store failing is not a fault of this record: it is reported as the
+            # store's error (retry later), not as an expression error that would quarantine it.
+            raise StoreError(
+                f"_findCollection could not read rows of {scheme_id!r}: the lookup failed "
+                f"({type(exc).__name__})"
+            ) from exc
 
     return find

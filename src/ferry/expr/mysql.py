@@ -1,6 +1,7 @@
 """MySQL value semantics for ``_function``: coercion, arithmetic, comparison, dates, LIKE.
 
-Owns the behaviour of values inside an expression; :mod:`ferry.expr.function` owns the syntax.
+Owns the behaviour of values inside an expression; :mod:`ferry.expr.function` owns the syntax
+and :mod:`ferry.expr.mysqltime` the reading and formatting of dates.
 Values are ``None`` (NULL), ``int``, ``Decimal``, ``float``, ``str``, ``datetime``/``date``
 (naive, wall-clock in the context's zone, like a MySQL session time zone).
 
@@ -11,14 +12,14 @@ Deliberate choices (see docs/expressions.md):
 * ``/`` follows MySQL: NULL on division by zero, result scale = scale of the dividend + 4;
 * string comparison is binary (case-sensitive), not MySQL's default case-insensitive collation;
 * numbers are bounded: 65 significant digits (MySQL DECIMAL) and |exponent| < 1000;
-  ``int`` results beyond 64 bits continue as Decimal. Strings are capped at ``MAX_STRING``.
+  ``int`` results beyond 64 bits continue as Decimal; a number read from text may have at most
+  ``Limits.max_digits`` digits. Strings built here are checked against
+  ``Limits.max_result_chars`` before they are built (see :mod:`ferry.expr.limits`).
 """
 
 from __future__ import annotations
 
-import calendar
 import decimal
-import functools
 import math
 import re
 from collections.abc import Callable
@@ -26,10 +27,13 @@ from datetime import date, datetime, tzinfo
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from ferry.expr.errors import ExprError
+from ferry.expr.errors import ExprError, LimitExceeded, shown
+from ferry.expr.limits import DEFAULT_LIMITS, SHORT_TEXT, budget
+from ferry.expr.mysqltime import to_datetime
+from ferry.expr.variables import json_text
 
-MAX_STRING = 1_000_000
-"""Longest string an expression may produce (characters)."""
+MAX_STRING = DEFAULT_LIMITS.max_result_chars
+"""Longest string an expression may produce by default (characters; ``Limits.max_result_chars``)."""
 
 DEC = decimal.Context(
     prec=65,
@@ -41,14 +45,16 @@ DEC = decimal.Context(
 _INT64 = 1 << 63
 
 
-class ValueTooLarge(ExprError):
-    """A number or string outgrew the expression limits."""
+class ValueTooLarge(LimitExceeded):
+    """A number outgrew the DECIMAL range (65 digits, exponent below 1000) or ``Limits.max_digits``."""
+
+    def __init__(self, message: str, *, limit: str = "max_digits", **where: Any) -> None:
+        super().__init__(message, limit=limit, **where)
 
 
-def cap(text: str) -> str:
-    if len(text) > MAX_STRING:
-        raise ValueTooLarge(f"string result longer than {MAX_STRING} characters")
-    return text
+def room(size: int, what: str) -> None:
+    """Check, before building it, that a text of ``size`` characters may be built by ``what``."""
+    budget().result(size, what)
 
 
 def bound_int(value: int) -> int | Decimal:
@@ -58,6 +64,28 @@ def bound_int(value: int) -> int | Decimal:
         return DEC.create_decimal(value)
     except decimal.Overflow:
         raise ValueTooLarge("numeric value out of range") from None
+
+
+def admit(value: Any, source: str) -> Any:
+    """A record value as it enters an expression, checked against the limits; ``source`` names it.
+
+    Floats become exact decimals (NaN and infinities are NULL, as MySQL has no such numbers),
+    as do non-finite decimals; a decimal beyond the DECIMAL range and a text longer than
+    ``Limits.max_text_chars`` are refused before anything computes with them.
+    """
+    kind = type(value)
+    if kind is str:
+        if len(value) > SHORT_TEXT:
+            budget().text(value, f"value of {source}")
+        return value
+    if kind is float:
+        return Decimal(repr(value)) if math.isfinite(value) else None
+    if kind is Decimal:
+        if not value.is_finite():
+            return None
+        if not -999 <= value.adjusted() <= 999:
+            raise ValueTooLarge(f"value of {source} is out of the DECIMAL range (exponent below 1000)")
+    return value
 
 
 # ----------------------------------------------------------------------------- coercion
@@ -80,9 +108,11 @@ def num(value: Any) -> int | Decimal | float | None:
         if not match:
             return 0
         mantissa, exponent = match.groups()
-        if len(mantissa) > 70:
-            raise ValueTooLarge(f"number {value[:40]!r}... has too many digits")
+        if len(mantissa) > 20:
+            check_digits(mantissa, value)
         if exponent:
+            if len(exponent) > 6:  # beyond 1e±99999: certainly out of range (or zero)
+                return _finite(float("inf") if exponent[1] != "-" else 0.0)
             return _finite(float(mantissa + exponent))
         if "." in mantissa:
             return DEC.create_decimal(mantissa)
@@ -94,12 +124,24 @@ def num(value: Any) -> int | Decimal | float | None:
     raise ExprError(f"cannot use a {type(value).__name__} value as a number")
 
 
+def check_digits(mantissa: str, source: Any) -> None:
+    """Refuse a number text with more significant digits than ``Limits.max_digits``."""
+    digits = len(mantissa.lstrip("+-").replace(".", "").lstrip("0"))
+    limit = budget().limits.max_digits
+    if digits > limit:
+        raise ValueTooLarge(
+            f"number {shown(source)} has {digits:,} digits; the limit is {limit:,} (Limits.max_digits)"
+        )
+
+
 def py_number(value: Any) -> int | Decimal | float | None:
     """``num`` for values that arrive from records: floats become exact decimals by their repr."""
     if type(value) is float:
         if not math.isfinite(value):
             return None
         return Decimal(repr(value))
+    if type(value) is Decimal and not value.is_finite():
+        return None
     return num(value)
 
 
@@ -128,9 +170,7 @@ def text(value: Any) -> str | None:
     if isinstance(value, date):
         return value.strftime("%Y-%m-%d")
     if isinstance(value, dict):
-        import json
-
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return json_text(value)
     raise ExprError(f"cannot use a {type(value).__name__} value as text")
 
 
@@ -147,15 +187,18 @@ def truth(value: Any) -> bool | None:
 
 
 def as_int(value: Any) -> int | None:
-    """An integer argument (lengths, positions): rounded like MySQL."""
+    """An integer argument (lengths, positions, counts): rounded like MySQL, clamped to 64 bits."""
     n = num(value)
     if n is None:
         return None
     if isinstance(n, int):
-        return n
-    if isinstance(n, float):
-        return int(Decimal(repr(n)).to_integral_value(ROUND_HALF_UP))
-    return int(n.to_integral_value(ROUND_HALF_UP))
+        return n if -_INT64 <= n < _INT64 else (_INT64 if n > 0 else -_INT64)
+    exact = Decimal(repr(n)) if isinstance(n, float) else n
+    if not exact.is_finite():
+        return None
+    if exact.adjusted() > 18:  # beyond 64 bits; no need to build the integer
+        return _INT64 if exact > 0 else -_INT64
+    return int(exact.to_integral_value(ROUND_HALF_UP))
 
 
 # ----------------------------------------------------------------------------- arithmetic
@@ -164,7 +207,7 @@ def as_int(value: Any) -> int | None:
 def _decimal_op(op: Callable[[Any, Any], Decimal], a: Any, b: Any) -> Decimal:
     try:
         return op(a, b)
-    except decimal.Overflow:
+    except ArithmeticError:  # Overflow, or DivisionImpossible for 1e300 % 7 at 65 digits
         raise ValueTooLarge("numeric value out of range") from None
 
 
@@ -258,6 +301,8 @@ def neg(a: Any) -> Any:
         return None
     if isinstance(a, int):
         return bound_int(-a)
+    if isinstance(a, Decimal):
+        return DEC.minus(a)  # unary minus would round to the default context's 28 digits
     return -a
 
 
@@ -287,58 +332,6 @@ def compare(a: Any, b: Any, tz: tzinfo) -> int | None:
 
 # ----------------------------------------------------------------------------- dates
 
-_DT_RE = re.compile(
-    r"^\s*(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T](\d{1,2})(?::(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6}))?)?)?)?\s*$"
-)
-
-
-def to_datetime(value: Any, tz: tzinfo) -> datetime | None:
-    """MySQL's reading of a DATETIME argument (naive); numbers are YYYYMMDD[hhmmss] as in MySQL."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(tz).replace(tzinfo=None) if value.tzinfo else value
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day)
-    if isinstance(value, str):
-        match = _DT_RE.match(value)
-        if match:
-            y, mo, d, h, mi, s, f = match.groups()
-            try:
-                return datetime(
-                    int(y),
-                    int(mo),
-                    int(d),
-                    int(h or 0),
-                    int(mi or 0),
-                    int(s or 0),
-                    int((f or "0").ljust(6, "0")),
-                )
-            except ValueError:
-                return None
-        stripped = value.strip()
-        if not stripped.isdigit():
-            return None
-        return _numeric_datetime(int(stripped))
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | Decimal | float):
-        return _numeric_datetime(int(value))
-    return None
-
-
-def _numeric_datetime(number: int) -> datetime | None:
-    """MySQL reads numbers as YYYYMMDD or YYYYMMDDhhmmss."""
-    digits = str(number)
-    try:
-        if len(digits) == 8:
-            return datetime.strptime(digits, "%Y%m%d")
-        if len(digits) == 14:
-            return datetime.strptime(digits, "%Y%m%d%H%M%S")
-    except ValueError:
-        return None
-    return None
-
 
 def from_unixtime(seconds: Any, tz: tzinfo) -> datetime | None:
     n = num(seconds)
@@ -348,138 +341,3 @@ def from_unixtime(seconds: Any, tz: tzinfo) -> datetime | None:
         return datetime.fromtimestamp(float(n), tz).replace(tzinfo=None)
     except (OverflowError, OSError, ValueError):
         return None
-
-
-def unix_timestamp(value: datetime, tz: tzinfo) -> int:
-    return int(value.replace(tzinfo=tz).timestamp())
-
-
-_FORMAT_CODE = re.compile(r"%(-?)(.)", re.S)
-_MONTHS = tuple(calendar.month_name)
-_MONTHS_ABBR = tuple(calendar.month_abbr)
-_DAYS = tuple(calendar.day_name)
-_DAYS_ABBR = tuple(calendar.day_abbr)
-
-
-def _suffix(day: int) -> str:
-    if 11 <= day % 100 <= 13:
-        return "th"
-    return {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
-
-
-def format_datetime(moment: datetime | date, fmt: str) -> str:
-    """Format with sqlglot-normalised MySQL codes (``%i`` has already become ``%M`` etc.).
-
-    Locale-independent (English names), unlike ``strftime``.
-    """
-    if not isinstance(moment, datetime):
-        moment = datetime(moment.year, moment.month, moment.day)
-
-    def code(match: re.Match[str]) -> str:
-        dash, letter = match.groups()
-        m = moment
-        if dash:
-            plain = {"m": m.month, "d": m.day, "H": m.hour, "I": (m.hour % 12) or 12}.get(letter)
-            return str(plain) if plain is not None else letter
-        if letter == "Y":
-            return f"{m.year:04d}"
-        if letter == "y":
-            return f"{m.year % 100:02d}"
-        if letter == "m":
-            return f"{m.month:02d}"
-        if letter == "d":
-            return f"{m.day:02d}"
-        if letter == "H":
-            return f"{m.hour:02d}"
-        if letter == "I":
-            return f"{(m.hour % 12) or 12:02d}"
-        if letter == "M":
-            return f"{m.minute:02d}"
-        if letter == "S":
-            return f"{m.second:02d}"
-        if letter == "f":
-            return f"{m.microsecond:06d}"
-        if letter == "p":
-            return "AM" if m.hour < 12 else "PM"
-        if letter == "B":
-            return _MONTHS[m.month]
-        if letter == "b":
-            return _MONTHS_ABBR[m.month]
-        if letter == "A":
-            return _DAYS[m.weekday()]
-        if letter == "a":
-            return _DAYS_ABBR[m.weekday()]
-        if letter == "j":
-            return f"{m.timetuple().tm_yday:03d}"
-        if letter == "D":
-            return f"{m.day}{_suffix(m.day)}"
-        if letter == "w":
-            return str((m.weekday() + 1) % 7)
-        if letter == "%":
-            return "%"
-        # MySQL prints an unknown specifier's letter without the '%'.
-        return letter
-
-    return _FORMAT_CODE.sub(code, fmt)
-
-
-@functools.lru_cache(maxsize=256)
-def normalise_mysql_format(fmt: str) -> str:
-    """Translate a MySQL DATE_FORMAT string the way sqlglot does for literal formats."""
-    from sqlglot.dialects.mysql import MySQL
-    from sqlglot.time import format_time
-
-    return format_time(fmt, MySQL.TIME_MAPPING, MySQL.TIME_TRIE) or ""
-
-
-# ----------------------------------------------------------------------------- LIKE
-
-
-@functools.lru_cache(maxsize=512)
-def like_matcher(pattern: str, escape: str = "\\") -> Callable[[str], bool]:
-    """A matcher for a SQL LIKE pattern (``%`` any run, ``_`` one character), case-sensitive.
-
-    Works segment by segment with fixed-width regexes, so time is bounded by
-    len(text) * len(pattern) with no backtracking blow-up.
-    """
-    segments: list[list[str | None]] = [[]]  # None stands for '_'
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == escape and i + 1 < len(pattern):
-            segments[-1].append(pattern[i + 1])
-            i += 2
-            continue
-        if ch == "%":
-            segments.append([])
-        elif ch == "_":
-            segments[-1].append(None)
-        else:
-            segments[-1].append(ch)
-        i += 1
-    compiled = [
-        (re.compile("".join("." if c is None else re.escape(c) for c in seg), re.S), len(seg))
-        for seg in segments
-    ]
-
-    if len(compiled) == 1:
-        only = compiled[0][0]
-        return lambda subject: only.fullmatch(subject) is not None
-
-    first, *middle, last = compiled
-
-    def match(subject: str) -> bool:
-        regex, width = first
-        if not regex.match(subject):
-            return False
-        pos = width
-        for regex, _ in middle:
-            found = regex.search(subject, pos)
-            if found is None:
-                return False
-            pos = found.end()
-        regex, width = last
-        tail = len(subject) - width
-        return tail >= pos and regex.fullmatch(subject, tail) is not None
-
-    return match

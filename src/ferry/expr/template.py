@@ -10,7 +10,11 @@ Owns: :class:`Template`, :func:`compile_template` (LRU-cached by text), :func:`r
 
 Strict by default: errors raise :class:`ExprError`. With ``Context(compat=True)`` a
 ``_function``/``_findCollection`` that fails to compile or evaluate renders as its raw text with
-the fields substituted as text, which is what Qingyi returns.
+the fields substituted as text, which is what Qingyi returns; a breached limit
+(:class:`~ferry.expr.errors.LimitExceeded`) is raised in every mode.
+
+Every public function and method here is total: for any text, record and context it returns or
+raises ``ExprError``, within the context's :class:`~ferry.expr.limits.Limits`.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ferry.expr.errors import ExprError
+from ferry.expr.errors import ExprError, LimitExceeded
 from ferry.expr.function import compile_function
-from ferry.expr.interpolate import compile_text
+from ferry.expr.interpolate import Placeholder, compile_text
+from ferry.expr.limits import bounded, total
 from ferry.expr.lookup import compile_find, parse_find
 from ferry.expr.paths import MISSING, Scope
 from ferry.expr.variables import Context, to_text
@@ -36,7 +41,7 @@ _DEFAULT_CONTEXT = Context()
 class Template:
     """A compiled template. ``render(record, ctx)`` gives the typed value (see module docs)."""
 
-    __slots__ = ("_error", "_fallback", "_render", "fields", "kind", "text", "variables")
+    __slots__ = ("_error", "_fallback", "_render", "fields", "kind", "single", "text", "variables")
 
     def __init__(
         self,
@@ -57,6 +62,8 @@ class Template:
         self._render = render
         self._error = error
         self._fallback: Callable[[Scope], Any] | None = None
+        #: the placeholder of a 'field' template (the whole text is exactly it)
+        self.single: Placeholder | None = None
 
     def __repr__(self) -> str:
         return f"Template({self.text!r}, kind={self.kind!r})"
@@ -68,10 +75,14 @@ class Template:
 
     def render(self, record: Mapping[str, Any], ctx: Context | None = None) -> Any:
         """Render against one record."""
-        return self.render_scope(Scope(record, ctx or _DEFAULT_CONTEXT))
+        context = ctx or _DEFAULT_CONTEXT
+        return bounded(context.limits, self._render_scope, Scope(record, context))
 
     def render_scope(self, scope: Scope) -> Any:
         """Render in an existing scope (inside an array row, for example)."""
+        return bounded(scope.ctx.limits, self._render_scope, scope)
+
+    def _render_scope(self, scope: Scope) -> Any:
         render = self._render
         if render is None:
             if scope.ctx.compat:
@@ -81,16 +92,33 @@ class Template:
         if self.kind in ("function", "lookup") and scope.ctx.compat:
             try:
                 return render(scope)
+            except LimitExceeded:
+                raise
             except ExprError:
                 return self._raw(scope)
         return render(scope)
 
     def renderer(self) -> Callable[[Scope], Any]:
-        """The fastest closure rendering this template in a scope (for compiled field lists)."""
+        """The fastest closure rendering this template in a scope, for callers that already run
+        inside a rendering (compiled field lists): it does not open a budget of its own."""
         render = self._render
-        if render is not None and self.kind not in ("function", "lookup"):
+        if render is None:
+            return self._render_scope
+        if self.kind not in ("function", "lookup"):
             return render
-        return self.render_scope
+        raw = self._raw
+
+        def function(scope: Scope) -> Any:
+            if scope.ctx.compat:
+                try:
+                    return render(scope)
+                except LimitExceeded:
+                    raise
+                except ExprError:
+                    return raw(scope)
+            return render(scope)
+
+        return function
 
     def _raw(self, scope: Scope) -> Any:
         # Qingyi splices fields into the text and, on failure, hands back that text.
@@ -114,6 +142,12 @@ def _constant(text: str) -> Callable[[Scope], Any]:
 
 @functools.lru_cache(maxsize=8192)
 def _compile_cached(text: str) -> Template:
+    return total(_compile, text)
+
+
+def _compile(text: str) -> Template:
+    if not isinstance(text, str):
+        raise ExprError(f"a template is a text, got {type(text).__name__}")
     function = _FUNCTION.match(text)
     if function:
         compiled = compile_function(text, function.end())
@@ -135,12 +169,16 @@ def _compile_cached(text: str) -> Template:
         kind = "field"
     else:
         kind = "text"
-    return Template(text, kind, compiled_text.render, fields, variables)
+    template = Template(text, kind, compiled_text.render, fields, variables)
+    template.single = compiled_text.single
+    return template
 
 
 def compile_template(text: str, *, compat: bool = False) -> Template:
     """Compile ``text`` once (cached by text). Raises ``ExprError`` unless ``compat`` is set,
     in which case a broken template is returned and renders as its raw text in compat contexts."""
+    if not isinstance(text, str):  # before the cache, which would need to hash it
+        raise ExprError(f"a template is a text, got {type(text).__name__}")
     try:
         return _compile_cached(text)
     except ExprError as exc:
@@ -151,18 +189,24 @@ def compile_template(text: str, *, compat: bool = False) -> Template:
 
 def check(text: str) -> Template:
     """Compile only (for scheme validation); raises ``ExprError`` with the position of a problem."""
+    if not isinstance(text, str):
+        raise ExprError(f"a template is a text, got {type(text).__name__}")
     return _compile_cached(text)
 
 
 def render(value: Any, record: Mapping[str, Any], ctx: Context | None = None) -> Any:
     """Render a template string, or every string inside a dict/list, against ``record``."""
     context = ctx or _DEFAULT_CONTEXT
+    return bounded(context.limits, _render_value, value, Scope(record, context))
+
+
+def _render_value(value: Any, scope: Scope) -> Any:
     if isinstance(value, str):
-        return compile_template(value, compat=context.compat).render_scope(Scope(record, context))
+        return compile_template(value, compat=scope.ctx.compat)._render_scope(scope)
     if isinstance(value, Mapping):
-        return {key: render(item, record, context) for key, item in value.items()}
+        return {key: _render_value(item, scope) for key, item in value.items()}
     if isinstance(value, list):
-        return [render(item, record, context) for item in value]
+        return [_render_value(item, scope) for item in value]
     return value
 
 

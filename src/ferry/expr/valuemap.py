@@ -11,18 +11,38 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from ferry.expr.errors import ExprError
+from ferry.expr.limits import DEFAULT_LIMITS, bounded, budget, total
 from ferry.expr.variables import to_text
 
 _NO_DEFAULT: Final[Any] = object()
 
 
 def compile_value_map(mapping: Mapping[Any, Any], default: Any = _NO_DEFAULT) -> Callable[[Any], Any]:
-    """A function applying ``mapping`` (keys compared as text)."""
-    table = {to_text(key): value for key, value in mapping.items()}
+    """A function applying ``mapping`` (keys compared as text); it raises only ``ExprError``."""
+    inner = total(value_map_of, mapping, default)
+
+    def apply(value: Any) -> Any:
+        return bounded(DEFAULT_LIMITS, inner, value)
+
+    return apply
+
+
+def value_map_table(mapping: Mapping[Any, Any]) -> dict[str, Any]:
+    """The map by the text of its keys: a text value ``v`` maps to ``table.get(v, v)``."""
+    if not isinstance(mapping, Mapping):
+        raise ExprError(f"a value map is an object of value -> replacement, got {type(mapping).__name__}")
+    return {to_text(key): value for key, value in mapping.items()}
+
+
+def value_map_of(mapping: Mapping[Any, Any], default: Any = _NO_DEFAULT) -> Callable[[Any], Any]:
+    """The bare mapping function, for callers that already run inside a rendering's budget."""
+    table = value_map_table(mapping)
     has_default = default is not _NO_DEFAULT
 
     def apply(value: Any) -> Any:
         if isinstance(value, list):
+            budget().items(len(value), "the list given to a value map")
             return [apply(item) for item in value]
         key = to_text(value)
         if key in table:

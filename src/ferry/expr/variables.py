@@ -9,21 +9,25 @@ Time rule: every time value is Unix **seconds** unless a number is too large to 
 (>= 1e11, i.e. after the year 5138), in which case it is read as milliseconds (DingTalk and
 many Chinese APIs send ms). Date strings without an offset are wall-clock times in the
 context's zone (Asia/Shanghai by default); output strings are in that zone too.
+
+Bounds: a text is read as a time only when it is at most 64 characters once stripped (longer
+text is not a date, and no regular expression ever sees it), and the regular expressions have
+no two adjacent parts that can match the same characters, so none can backtrack.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ferry.expr.errors import ExprError
+from ferry.expr.errors import ExprError, shown
+from ferry.expr.limits import DEFAULT_LIMITS, Limits, budget
 from ferry.expr.paths import MISSING, Scope
 
 if TYPE_CHECKING:
@@ -47,7 +51,8 @@ class Context:
     ``CURRENT_TIME`` or ``DAYS_AGO_n`` overrides the computed one. ``now`` fixes the clock (an
     aware or naive datetime, or a zero-argument callable) for tests and replays. ``compat``
     selects Qingyi's behaviour: a failing ``_function`` returns its raw text instead of raising,
-    and a missing ``is_required`` field is not an error.
+    and a missing ``is_required`` field is not an error (a breached limit is still an error).
+    ``limits`` bounds the work of every rendering done with this context (see :class:`Limits`).
     """
 
     variables: Mapping[str, Any] = field(default_factory=dict)
@@ -55,16 +60,20 @@ class Context:
     now: datetime | Callable[[], datetime] | None = None
     lookup: Lookup | None = None
     compat: bool = False
+    limits: Limits = DEFAULT_LIMITS
+    #: the time zone as a ``tzinfo`` (an attribute, not a property: it is read per value)
+    zone: tzinfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.tz, str):
             object.__setattr__(self, "tz", zone(self.tz))
-
-    @property
-    def zone(self) -> tzinfo:
-        """The time zone as a ``tzinfo``."""
-        assert not isinstance(self.tz, str)
-        return self.tz
+        elif not isinstance(self.tz, tzinfo):
+            raise ExprError(f"Context.tz must be a time zone name or a tzinfo, got {shown(self.tz)}")
+        object.__setattr__(self, "zone", self.tz)
+        if not isinstance(self.variables, Mapping):
+            raise ExprError(f"Context.variables must be a mapping, got {type(self.variables).__name__}")
+        if not isinstance(self.limits, Limits):
+            raise ExprError(f"Context.limits must be a ferry.expr.Limits, got {type(self.limits).__name__}")
 
     def current_time(self) -> datetime:
         """The current time, aware, in the context's zone."""
@@ -93,26 +102,34 @@ def zone(name: str) -> ZoneInfo:
     """A ``ZoneInfo`` by IANA name, with an ``ExprError`` naming the zone when unknown."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ExprError(f"unknown time zone {name!r} (use an IANA name such as 'Asia/Shanghai')") from exc
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError) as exc:
+        raise ExprError(
+            f"unknown time zone {shown(name)} (use an IANA name such as 'Asia/Shanghai')"
+        ) from exc
 
 
 def _as_number_if_numeric(value: Any) -> Any:
     # Variables often arrive as text (CLI, stored watermarks); "1704067200" should act as a number.
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+    # Only plain ASCII digits of a sensible length: int() of '²' or of 5,000 digits would raise.
+    if isinstance(value, str) and len(value) <= 40:
+        digits = value.strip().removeprefix("-")
+        if digits.isascii() and digits.isdigit():
+            return int(value)
     return value
 
 
 # ----------------------------------------------------------------------------- time reading
 
+# Matched against stripped text of at most _MAX_DATE_TEXT characters, without leading or
+# trailing \s*: the old pattern's adjacent optional whitespace backtracked cubically.
+_MAX_DATE_TEXT = 64
 _DATE_RE = re.compile(
-    r"^\s*(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?"
+    r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?"
     r"(?:[ T]+(\d{1,2})(?::|时)(\d{1,2})(?:(?::|分)(\d{1,2})(?:\.(\d{1,9}))?秒?)?)?"
-    r"\s*(Z|[+-]\d{2}:?\d{2})?\s*$"
+    r"\s*(Z|[+-]\d{2}:?\d{2})?"
 )
-_COMPACT_RE = re.compile(r"^\s*(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2}))?\s*$")
-_NUMBER_RE = re.compile(r"^\s*[+-]?\d+(?:\.\d+)?\s*$")
+_COMPACT_RE = re.compile(r"(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2}))?")
+_NUMBER_RE = re.compile(r"[+-]?\d+(?:\.\d+)?")
 
 
 def to_datetime(value: Any, tz: tzinfo) -> datetime | None:
@@ -120,8 +137,16 @@ def to_datetime(value: Any, tz: tzinfo) -> datetime | None:
 
     Accepts datetimes, dates, Unix seconds or milliseconds (numbers or numeric strings),
     ``YYYY-MM-DD[ HH:MM[:SS[.f]]][offset]`` with ``-``, ``/``, ``.`` or 年月日 separators,
-    ISO 8601 with ``T``/``Z``, and compact ``YYYYMMDD`` / ``YYYYMMDDHHMMSS``.
+    ISO 8601 with ``T``/``Z``, and compact ``YYYYMMDD`` / ``YYYYMMDDHHMMSS``. Never raises: a
+    value out of the datetime range is not a point in time either.
     """
+    try:
+        return _to_datetime(value, tz)
+    except (ValueError, OverflowError, ArithmeticError):
+        return None
+
+
+def _to_datetime(value: Any, tz: tzinfo) -> datetime | None:
     if value is None or value is MISSING or isinstance(value, bool):
         return None
     if isinstance(value, datetime):
@@ -132,6 +157,12 @@ def to_datetime(value: Any, tz: tzinfo) -> datetime | None:
         return _from_epoch(value, tz)
     if not isinstance(value, str):
         return None
+    if len(value) > _MAX_DATE_TEXT:
+        value = value.strip()
+        if len(value) > _MAX_DATE_TEXT:
+            return None
+    else:
+        value = value.strip()
     if len(value) >= 10 and value[4] == "-" and value[:4].isdigit():
         # Fast path for ISO-shaped text (the usual API format), done in C.
         try:
@@ -140,26 +171,20 @@ def to_datetime(value: Any, tz: tzinfo) -> datetime | None:
             pass
         else:
             return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)
-    compact = _COMPACT_RE.match(value)
+    compact = _COMPACT_RE.fullmatch(value)
     if compact:
         y, mo, d, h, mi, s = (int(p) if p is not None else 0 for p in compact.groups())
-        try:
-            return datetime(y, mo, d, h, mi, s, tzinfo=tz)
-        except ValueError:
-            return None
-    if _NUMBER_RE.match(value):
-        return _from_epoch(Decimal(value.strip()), tz)
-    match = _DATE_RE.match(value)
+        return datetime(y, mo, d, h, mi, s, tzinfo=tz)
+    if _NUMBER_RE.fullmatch(value):
+        return _from_epoch(Decimal(value), tz)
+    match = _DATE_RE.fullmatch(value)
     if not match:
         return None
     year, month, day, hour, minute, second, fraction, offset = match.groups()
     micro = int((fraction or "0")[:6].ljust(6, "0"))
-    try:
-        moment = datetime(
-            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), micro
-        )
-    except ValueError:
-        return None
+    moment = datetime(
+        int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), micro
+    )
     if offset is None:
         return moment.replace(tzinfo=tz)
     if offset == "Z":
@@ -167,13 +192,11 @@ def to_datetime(value: Any, tz: tzinfo) -> datetime | None:
     sign = 1 if offset[0] == "+" else -1
     digits = offset[1:].replace(":", "")
     delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-    from datetime import timezone
-
     return moment.replace(tzinfo=timezone(sign * delta)).astimezone(tz)
 
 
 def _from_epoch(number: float | Decimal, tz: tzinfo) -> datetime | None:
-    seconds = float(number)
+    seconds = float(number)  # OverflowError for a huge int: to_datetime turns it into None
     if abs(seconds) >= _MS_THRESHOLD:
         seconds /= 1000.0
     try:
@@ -188,11 +211,12 @@ Pipe = Callable[[Any, tzinfo], Any]
 
 
 def _pipe_datetime(m: datetime) -> Any:
-    return f"{m.year:04d}-{m.month:02d}-{m.day:02d} {m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+    # isoformat is C and pads the year to four digits, like f"{m.year:04d}"; the offset is cut off.
+    return m.isoformat(" ")[:19]
 
 
 def _pipe_date(m: datetime) -> Any:
-    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}"
+    return m.isoformat()[:10]
 
 
 def _pipe_timestamp(moment: datetime) -> Any:
@@ -213,12 +237,16 @@ _PIPES: dict[str, Callable[[datetime], Any]] = {
 PIPE_NAMES = tuple(_PIPES)
 
 
-@functools.lru_cache(maxsize=4096, typed=True)
-def _pipe_value(name: str, value: Any, tz: tzinfo) -> Any:
-    # Cached: the same watermark, day or timestamp recurs across the records of a run.
+# Results per pipe, keyed by (value, zone): the same watermark, day or timestamp recurs across
+# the records of a run. Emptied when full rather than kept in LRU order, which costs a hit a
+# dictionary lookup and a miss one insertion.
+_PIPE_CACHE_SIZE = 4096
+
+
+def _pipe_moment(name: str, value: Any, tz: tzinfo) -> Any:
     moment = to_datetime(value, tz)
     if moment is None:
-        raise ExprError(f"|{name}: cannot read {value!r} as a date/time or Unix timestamp")
+        raise ExprError(f"|{name}: cannot read {shown(value)} as a date/time or Unix timestamp")
     return _PIPES[name](moment)
 
 
@@ -226,20 +254,41 @@ def compile_pipe(name: str) -> Callable[[Any, tzinfo], Any]:
     """The function for ``|name``; raises ``KeyError`` for an unknown pipe."""
     if name not in _PIPES:
         raise KeyError(name)
+    what = f"the list given to |{name}"
+    cache = _PIPE_CACHES.setdefault(name, {})
+    form = _PIPES[name]
 
     def apply(value: Any, tz: tzinfo) -> Any:
+        kind = type(value)
+        # Only short texts and plain numbers are cached: a key must be cheap to hash and keep.
+        if (
+            (kind is str and 0 < len(value) <= _MAX_DATE_TEXT)
+            or kind is int
+            or (kind is float and value - value == 0.0)
+        ):
+            key = (value, tz)
+            done = cache.get(key, MISSING)
+            if done is not MISSING:
+                return done
+            moment = to_datetime(value, tz)
+            if moment is None:
+                raise ExprError(f"|{name}: cannot read {shown(value)} as a date/time or Unix timestamp")
+            done = form(moment)
+            if len(cache) >= _PIPE_CACHE_SIZE:
+                cache.clear()
+            cache[key] = done
+            return done
         if value is None or value is MISSING or value == "":
             return value
-        if isinstance(value, list):
+        if kind is list:
+            budget().items(len(value), what)
             return [apply(item, tz) for item in value]
-        if isinstance(value, str | int | float | Decimal) and not isinstance(value, bool):
-            return _pipe_value(name, value, tz)
-        moment = to_datetime(value, tz)
-        if moment is None:
-            raise ExprError(f"|{name}: cannot read {value!r} as a date/time or Unix timestamp")
-        return _PIPES[name](moment)
+        return _pipe_moment(name, value, tz)
 
     return apply
+
+
+_PIPE_CACHES: dict[str, dict[tuple[Any, tzinfo], Any]] = {}
 
 
 def variable_resolver(name: str) -> Callable[[Scope], Any]:
@@ -255,7 +304,11 @@ def variable_resolver(name: str) -> Callable[[Scope], Any]:
 
 
 def to_text(value: Any) -> str:
-    """How a value appears inside text: missing/None as '', numbers without a spurious '.0'."""
+    """How a value appears inside text: missing/None as '', numbers without a spurious '.0'.
+
+    Objects and lists become compact JSON; that text counts against ``Limits.max_result_chars``
+    (checked once written: the value it is made of is already in memory).
+    """
     if value is None or value is MISSING:
         return ""
     if isinstance(value, str):
@@ -275,8 +328,20 @@ def to_text(value: Any) -> str:
     if isinstance(value, date):
         return value.strftime("%Y-%m-%d")
     if isinstance(value, Mapping | list | tuple):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+        return json_text(value)
     return str(value)
+
+
+def json_text(value: Any) -> str:
+    """Compact JSON for an object or list from a record, or an ``ExprError`` saying why not."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    except RecursionError:
+        raise  # a limit (depth), reported by the entry point
+    except (TypeError, ValueError, ArithmeticError):
+        raise ExprError(f"cannot write {shown(value)} as JSON text") from None
+    budget().result(len(text), "the JSON text of an object or list")
+    return text
 
 
 def _json_default(value: Any) -> Any:
