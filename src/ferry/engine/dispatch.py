@@ -18,6 +18,7 @@ Contract notes:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +29,7 @@ from ferry.connectors.base import BatchQuerier, Querier, Target, TargetDoc, Writ
 from ferry.connectors.errors import AccessDenied, ConnectorError, GiveUp, OutcomeUnknown, RetryLater
 from ferry.engine.retry import next_attempt_at
 from ferry.engine.transform import RenderError, Transform
+from ferry.errors import StoreError
 from ferry.observe.redact import redact_value
 from ferry.scheme import Scheme
 from ferry.store import Claimed, Ledger, Outcome
@@ -145,8 +147,11 @@ class Dispatcher:
         self._sent = set()
         try:
             return await self.process(claimed)
-        except AccessDenied:
-            await asyncio.to_thread(self.ledger.release, self.owner, [rec.id for rec in claimed])
+        except (AccessDenied, StoreError):
+            # the connection is refused, or the ledger cannot be read: the pass stops, the batch goes
+            # back untouched (if the ledger cannot take it back, its leases expire and it is probed)
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.ledger.release, self.owner, [rec.id for rec in claimed])
             raise
         except BaseException as e:
             sent = [rec for rec in claimed if rec.id in self._sent]

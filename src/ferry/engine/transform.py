@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from ferry import expr
 from ferry.connectors.base import RecordState, Window
-from ferry.errors import FerryError
+from ferry.errors import FerryError, StoreError
 from ferry.scheme import FieldSpec, Scheme
 from ferry.store import Collected
 
@@ -245,6 +245,8 @@ class Transform:
                 if when is not None and not _truthy(when.render(content, ctx)):
                     continue
                 ok = _truthy(check.render(content, ctx))
+            except StoreError:
+                raise  # the ledger is unreachable (a lookup): not this record's fault, retry later
             except Exception as e:  # an unexpected error fails the rule for this record only
                 return f"quality rule '{rule.name}' could not be evaluated: {_why(e)}"
             if not ok:
@@ -261,12 +263,16 @@ class Transform:
         """Each ``enrich`` step's query rendered for this record (raises RenderError)."""
         try:
             return {e.name: expr.render(e.query, content, self._ctx) for e in self.scheme.enrich}
+        except StoreError:
+            raise
         except Exception as e:
             raise RenderError(_why(e)) from None
 
     def target_request(self, content: Mapping[str, Any]) -> dict[str, Any]:
         try:
             return self._target_request.build(content, self._ctx)
+        except StoreError:
+            raise  # a _findCollection lookup could not reach the ledger: the batch is retried
         except Exception as e:
             raise RenderError(_why(e)) from None
 
