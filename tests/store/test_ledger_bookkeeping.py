@@ -168,7 +168,7 @@ def test_metered_calls_count_from_the_first_of_the_month_in_shanghai(ledger: Led
 
 
 def test_prune_deletes_calls_older_than_the_retention_in_chunks(db_url: str, monkeypatch: object) -> None:
-    import ferry.store.ledger as ledger_module
+    import ferry.store.usage as ledger_module
 
     ledger = Ledger(db_url, api_call_retention_days=30)
     ledger.migrate()

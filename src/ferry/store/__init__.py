@@ -16,7 +16,10 @@ Record statuses:
 - ``watching``: not final at the source yet (a RUNNING approval); re-checked at ``watch_next_at``.
 
 Layout: :mod:`.db` (engines), :mod:`.schema` (tables), :mod:`.migrate` (Alembic, in code),
-:mod:`.models` (value objects), :mod:`.calls` (buffered API-call log), :mod:`.ledger` (the Ledger).
+:mod:`.models` (value objects), :mod:`.calls` (buffered API-call log), :mod:`.ledger` (the Ledger
+facade) over its sections: :mod:`.core` (shared state), :mod:`.intake` (collect), :mod:`.leases`
+(claim, finish, renew, release), :mod:`.watching`, :mod:`.watermarks`, :mod:`.runs`, :mod:`.usage`
+(API calls), :mod:`.lookups` (find), :mod:`.steering` (reads and manual moves).
 """
 
 from ferry.store.calls import CallLog
