@@ -59,5 +59,6 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (STORE_DIR / "migrations" / "env.py").is_file()
     assert (STORE_DIR / "migrations" / "script.py.mako").is_file()
     assert sorted(p.name for p in (STORE_DIR / "migrations" / "versions").glob("0*.py")) == [
-        "0001_initial.py"
+        "0001_initial.py",
+        "0002_fenced_leases.py",
     ]

@@ -109,6 +109,10 @@ class Dispatcher:
             report.batches += 1
             report.claimed += len(claimed)
             outcomes = await self.process(claimed)
+            # each outcome applies only under the lease token its record was claimed with
+            tokens = {rec.id: rec.lease_token for rec in claimed}
+            for o in outcomes:
+                o.lease_token = tokens.get(o.record_id)
             lost = await asyncio.to_thread(self.ledger.finish, self.owner, outcomes)
             report.lost_leases += len(lost)
             for o in outcomes:

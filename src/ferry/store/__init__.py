@@ -23,6 +23,7 @@ facade) over its sections: :mod:`.core` (shared state), :mod:`.intake` (collect)
 """
 
 from ferry.store.calls import CallLog
+from ferry.store.codec import content_hash
 from ferry.store.db import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, make_engine
 from ferry.store.ledger import Ledger
 from ferry.store.migrate import current_revision, schema_diff, upgrade
@@ -40,7 +41,6 @@ from ferry.store.models import (
     RecordRow,
     RunRow,
     Status,
-    content_hash,
 )
 from ferry.store.schema import metadata
 

@@ -7,14 +7,16 @@ is a class over it, and :class:`ferry.store.Ledger` is all of them together.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from ferry.store.calls import CallLog
+from ferry.store.codec import aware, sqlite_time
 from ferry.store.db import make_engine, write_engine
 from ferry.store.migrate import upgrade
 from ferry.store.schema import records
@@ -75,6 +77,28 @@ class LedgerCore:
         self._pg = self.engine.dialect.name == "postgresql"
         self.api_call_retention_days = api_call_retention_days
         self._calls = CallLog(self._writer, flush_every=call_flush_every, flush_seconds=call_flush_seconds)
+        #: a datetime as this backend's driver takes it (converted once per value, see :mod:`.codec`)
+        self._time: Callable[[dt.datetime | None], Any] = aware if self._pg else sqlite_time
+
+    def _sql(self, text: str) -> str:
+        """A hand-written statement in this driver's parameter style: ``?`` a value, ``?json`` a JSON text."""
+        if self._pg:
+            return text.replace("?json", "%s::json").replace("?", "%s")
+        return text.replace("?json", "?")
+
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        """A driver cursor inside one write transaction (``BEGIN IMMEDIATE`` on SQLite).
+
+        The hot path (collect, claim, finish) runs hand-written statements on it: values are converted
+        once each by :mod:`.codec`, with no per-row processing between them and the driver.
+        """
+        with self._writer.begin() as conn:
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                yield cursor
+            finally:
+                cursor.close()
 
     def migrate(self) -> None:
         """Create or upgrade the tables (Alembic, idempotent)."""

@@ -8,13 +8,14 @@ fail with SQLITE_BUSY at the upgrade instead of waiting, which is exactly the cl
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import StaticPool
+
+from ferry.store.codec import decode_json, encode_json
 
 #: environment variable naming the database; unset means a SQLite file in the working directory
 DATABASE_URL_ENV = "FERRY_DATABASE_URL"
@@ -26,11 +27,6 @@ WRITE_OPTION = "ferry_write"
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
 
-def json_dumps(value: Any) -> str:
-    """JSON as stored in the ledger: UTF-8 text kept readable; Decimal and datetime become strings."""
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
 def make_engine(url: str | None = None, **engine_kwargs: Any) -> Engine:
     """Create the engine for ``url``, else ``$FERRY_DATABASE_URL``, else ``sqlite:///ferry.db``.
 
@@ -39,7 +35,9 @@ def make_engine(url: str | None = None, **engine_kwargs: Any) -> Engine:
     url = url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
     parsed = make_url(url)
     backend = parsed.get_backend_name()
-    engine_kwargs.setdefault("json_serializer", json_dumps)
+    # one JSON encoding everywhere: the canonical one the hot path writes and content_hash hashes
+    engine_kwargs.setdefault("json_serializer", encode_json)
+    engine_kwargs.setdefault("json_deserializer", decode_json)
     if backend == "sqlite":
         if parsed.database in (None, "", ":memory:"):
             # an in-memory database lives in one connection: share it (for tests and one-off commands;

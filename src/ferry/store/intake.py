@@ -16,8 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from ferry.store.codec import content_hash
 from ferry.store.core import LedgerCore, chunks, utc
-from ferry.store.models import FINAL_STATUSES, CollectCounts, Collected, content_hash
+from ferry.store.models import FINAL_STATUSES, CollectCounts, Collected
 from ferry.store.schema import events, records
 
 

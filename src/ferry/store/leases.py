@@ -1,121 +1,146 @@
-"""Dispatch's side of the queue: claim due records under a lease, store their outcomes, renew, release.
+"""Dispatch's side of the queue: claim due records under a fenced lease, store outcomes, renew, release.
 
 Contract notes:
-- A record is dispatched by one owner at a time: a claim sets ``writing`` with a lease; outcomes apply
-  only while the lease is still the owner's, so a worker that lost its lease cannot overwrite the one
-  that took over.
+- A record is dispatched by one owner at a time: a claim sets ``writing`` with a lease and a fresh
+  ``lease_token`` (a random 63-bit integer, unique per claim across processes).
+- An outcome applies only under its own lease token: ``finish``, ``renew`` and ``release`` touch a
+  record only while it is ``writing`` under the same owner *and* token it was claimed with, and report
+  what they did not apply. A worker whose lease ran out and was taken over is fenced out: its late
+  outcome changes nothing. A live worker keeps its batch with :meth:`Leases.renew`.
 - A lease that expired while ``writing`` means a worker died mid-write: the next claim says
-  ``needs_probe`` because the target may already hold the document.
-- On SQLite every write transaction takes the write lock at BEGIN (``BEGIN IMMEDIATE``), on
-  PostgreSQL claims use ``FOR UPDATE SKIP LOCKED``.
+  ``needs_probe`` because the target may already hold the document (unless the record was claimed
+  from ``finishing``: the target is known to hold it, and the claim says ``finishing`` again).
+- ``held`` records are never claimed; ``finishing`` ones are, when due, like ``failed``.
+- Each method is one short transaction. On SQLite it takes the write lock at BEGIN (``BEGIN
+  IMMEDIATE``); on PostgreSQL a claim is one statement whose candidates are locked ``FOR UPDATE SKIP
+  LOCKED``, so workers claim side by side. Claim and finish run hand-written statements on the driver's
+  cursor, values converted once each (:mod:`.codec`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
+import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
+from ferry.store.codec import (
+    KEY_LIMIT,
+    clean_optional,
+    decode_json,
+    digest,
+    encode_checked,
+    encode_json,
+)
 from ferry.store.core import LedgerCore, chunks, detail, utc
-from ferry.store.db import json_dumps
-from ferry.store.models import PROBE_STATUSES, STATUSES, Claimed, Outcome, content_hash
-from ferry.store.schema import UTCDateTime, events, records
+from ferry.store.models import PROBE_STATUSES, RETRY_STATUSES, STATUSES, Claimed, Outcome
+from ferry.store.schema import events, records
 
 #: a stored target response larger than this (as JSON text) is cut down to its head
 RESPONSE_LIMIT = 32_768
 _OUTCOME_STATUSES = frozenset(STATUSES) - {"writing"}
+#: a lease handed back: (record id, lease token), or the Claimed that carries both
+LeaseRef = Claimed | tuple[int, int]
+
+_GROUP = "SELECT id, lease_owner, status FROM records WHERE scheme = {scheme} AND {condition} ORDER BY {order} LIMIT {limit}"
 
 
-def _small(response: Any) -> Any:
-    """Keep stored responses small: a huge body is replaced by its head."""
-    text = json_dumps(response)
-    if len(text) <= RESPONSE_LIMIT:
-        return response
-    return {"truncated": True, "size": len(text), "head": text[:RESPONSE_LIMIT]}
-
-
-def _due_conditions() -> list[tuple[sa.ColumnElement[bool], sa.ColumnElement[Any]]]:
-    """The claimable groups (bound to ``:now``) with the order each is taken in. Each group is queried
-    on its own so that each walks an index and stops after ``limit`` rows, however many records wait
-    or back off."""
-    r = records.c
-    now = sa.bindparam("now", type_=UTCDateTime())
-    groups: list[tuple[sa.ColumnElement[bool], sa.ColumnElement[Any]]] = [(r.status == "pending", r.id)]
-    for status in ("failed", "in_doubt"):
-        groups.append((sa.and_(r.status == status, r.next_attempt_at.is_(None)), r.id))
-        # earliest due first; a range on ix_records_claim, not a scan of everything backing off
-        groups.append((sa.and_(r.status == status, r.next_attempt_at <= now), r.next_attempt_at))
+def _due_groups(now: str) -> list[tuple[str, str]]:
+    """The claimable groups with the order each is taken in. Each is queried on its own so that each
+    walks an index (``ix_records_queue`` or ``ix_records_claim``) and stops after ``limit`` rows, however
+    many records wait or back off."""
+    groups = [("status = 'pending'", "id")]
+    for status in RETRY_STATUSES:
+        groups.append((f"status = '{status}' AND next_attempt_at IS NULL", "id"))
+        # earliest due first: a range on ix_records_claim, not a scan of everything backing off
+        groups.append((f"status = '{status}' AND next_attempt_at <= {now}", "next_attempt_at"))
     # a crashed worker's claim
-    groups.append(
-        (sa.and_(r.status == "writing", sa.or_(r.lease_expires_at.is_(None), r.lease_expires_at < now)), r.id)
-    )
+    groups.append((f"status = 'writing' AND (lease_expires_at IS NULL OR lease_expires_at < {now})", "id"))
     return groups
 
 
-def _claim_statements(pg: bool) -> tuple[list[sa.Executable], sa.Executable]:
-    """Built once per ledger: the candidate queries and the UPDATE that leases the chosen ids.
+#: the status a claim remembers: a takeover of a lease taken from ``finishing`` stays a finishing claim
+_PREV_STATUS = (
+    "CASE WHEN status = 'writing' AND lease_prev_status = 'finishing' THEN 'finishing' ELSE status END"
+)
+_CLAIMED_COLUMNS = (
+    "id, scheme, source_id, number, content, attempts, lease_prev_status, target_id, target_number, request"
+)
 
-    Parameters: scheme, now, limit (candidates); ids, owner, expires, now (update).
-    """
-    r = records.c
-    groups = _due_conditions()
-    selects = [
-        sa.select(r.id, r.lease_owner)
-        .where(r.scheme == sa.bindparam("scheme"), condition)
-        .order_by(order)
-        .limit(sa.bindparam("limit", type_=sa.Integer()))
-        for condition, order in groups
-    ]
-    candidates: list[sa.Executable]
-    if pg:
-        # other claimers skip what we hold instead of waiting for it (FOR UPDATE cannot go in a UNION)
-        candidates = [query.with_for_update(skip_locked=True) for query in selects]
-    else:
-        # one round trip; the write lock taken at BEGIN IMMEDIATE already excludes other claimers
-        candidates = [sa.union_all(*(query.subquery().select() for query in selects))]
-    # The due conditions again, though the SQLite write lock (or the PostgreSQL row locks) already
-    # guarantee them. No scheme term here: with it SQLite walks ix_records_queue instead of the
-    # primary key, which made every claim O(records in the scheme).
-    update = (
-        sa.update(records)
-        .where(r.id.in_(sa.bindparam("ids", expanding=True)), sa.or_(*(condition for condition, _ in groups)))
-        .values(
-            status="writing",
-            lease_owner=sa.bindparam("owner"),
-            lease_expires_at=sa.bindparam("expires", type_=UTCDateTime()),
-            lease_prev_status=r.status,
-            updated_at=sa.bindparam("now", type_=UTCDateTime()),
-        )
-        .returning(
-            r.id,
-            r.scheme,
-            r.source_id,
-            r.number,
-            r.content,
-            r.attempts,
-            r.lease_prev_status,
-            r.target_id,
-            r.target_number,
-            r.request,
-        )
-    )
-    return candidates, update
+# SQLite: the write lock taken at BEGIN IMMEDIATE excludes other claimers, so candidates are read in one
+# query and leased by id.
+_SQLITE_CANDIDATES = " UNION ALL ".join(
+    "SELECT * FROM ("
+    + _GROUP.format(scheme=":scheme", condition=condition, order=order, limit=":limit")
+    + ")"
+    for condition, order in _due_groups(":now")
+)
+_SQLITE_LEASE = (
+    "UPDATE records SET status = 'writing', lease_owner = ?, lease_expires_at = ?, lease_token = ?, "
+    f"lease_prev_status = {_PREV_STATUS}, updated_at = ? WHERE id IN ({{ids}}) RETURNING {_CLAIMED_COLUMNS}"
+)
+
+# PostgreSQL: one statement. Each group locks its candidates FOR UPDATE SKIP LOCKED (other claimers skip
+# them instead of waiting; FOR UPDATE cannot go in a UNION), the lowest ids are leased.
+_PG_GROUPS = [
+    f"g{i} AS ("
+    + _GROUP.format(scheme="%(scheme)s", condition=condition, order=order, limit="%(limit)s")
+    + " FOR UPDATE SKIP LOCKED)"
+    for i, (condition, order) in enumerate(_due_groups("%(now)s"))
+]
+_PG_CLAIM = (
+    "WITH "
+    + ", ".join(_PG_GROUPS)
+    + ", chosen AS (SELECT id, lease_owner, status FROM ("
+    + " UNION ALL ".join(f"SELECT * FROM g{i}" for i in range(len(_PG_GROUPS)))
+    + ") c ORDER BY id LIMIT %(limit)s) "
+    "UPDATE records r SET status = 'writing', lease_owner = %(owner)s, lease_expires_at = %(expires)s, "
+    "lease_token = %(token)s, lease_prev_status = CASE WHEN r.status = 'writing' "
+    "AND r.lease_prev_status = 'finishing' THEN 'finishing' ELSE r.status END"
+    + ", updated_at = %(now)s FROM chosen WHERE r.id = chosen.id RETURNING r.id, r.scheme, r.source_id, "
+    "r.number, r.content::text, r.attempts, r.lease_prev_status, r.target_id, r.target_number, "
+    "r.request::text, chosen.lease_owner, chosen.status"
+)
+
+_FINISH_HELD = "SELECT id, attempts, lease_token, target_id FROM records WHERE id IN ({ids}) AND status = 'writing' AND lease_owner = ?"
+_FINISH_UPDATE = (
+    "UPDATE records SET status = ?, reason = ?, draft = ?, attempts = ?, next_attempt_at = ?, "
+    "last_error_type = ?, last_error_code = ?, last_error_message = ?, "
+    "target_id = coalesce(?, target_id), target_number = coalesce(?, target_number), "
+    "request = coalesce(?json, request), response = coalesce(?json, response), "
+    "content = coalesce(?json, content), content_hash = coalesce(?, content_hash), "
+    "watch_next_at = coalesce(?, watch_next_at), watch_until = coalesce(?, watch_until), "
+    "lease_owner = NULL, lease_expires_at = NULL, lease_prev_status = NULL, lease_token = NULL, "
+    "updated_at = ? WHERE id = ? AND lease_token = ?"
+)
+_INSERT_EVENT = (
+    "INSERT INTO events (record_id, at, from_status, to_status, reason, detail) VALUES (?, ?, ?, ?, ?, ?json)"
+)
+
+
+def _response_text(response: Any) -> tuple[str, list[str]]:
+    """The response as stored: canonical JSON, sanitized if need be, a huge body cut to its head."""
+    text, problems = encode_checked(response, "response")
+    if len(text) > RESPONSE_LIMIT:
+        text = encode_json({"truncated": True, "size": len(text), "head": text[:RESPONSE_LIMIT]})
+    return text, problems
+
+
+def _lease_pairs(leases: Iterable[LeaseRef]) -> dict[int, int]:
+    pairs: dict[int, int] = {}
+    for lease in leases:
+        if isinstance(lease, Claimed):
+            pairs[lease.id] = lease.lease_token
+        else:
+            record_id, token = lease
+            pairs[int(record_id)] = int(token)
+    return pairs
 
 
 class Leases(LedgerCore):
-    """``claim``, ``finish``, ``renew`` and ``release``."""
-
-    @functools.cached_property
-    def _claim_sql(self) -> tuple[list[sa.Executable], sa.Executable]:
-        # the claim runs many times a second: build its statements once per ledger
-        return _claim_statements(self._pg)
-
-    @functools.cached_property
-    def _finish_updates(self) -> dict[tuple[str, ...], sa.Executable]:
-        return {}
+    """``claim``, ``finish``, ``renew``, ``release`` and ``release_all``."""
 
     def claim(
         self,
@@ -128,238 +153,271 @@ class Leases(LedgerCore):
     ) -> list[Claimed]:
         """Lease up to ``limit`` due records to ``owner`` (status ``writing``), lowest ids first.
 
-        Due: ``pending``; ``failed`` or ``in_doubt`` whose ``next_attempt_at`` has come (or is unset);
-        ``writing`` whose lease expired (its worker died; the claim says ``needs_probe``).
-        Atomic across threads and processes: a record is never handed to two live owners.
+        Due: ``pending``; ``failed``, ``in_doubt`` or ``finishing`` whose ``next_attempt_at`` has come
+        (or is unset); ``writing`` whose lease expired (its worker died; the claim says
+        ``needs_probe``). Never ``held`` or ``watching``. Atomic across threads and processes: a record
+        is never handed to two live owners. Every record of one claim carries the claim's fresh
+        ``lease_token``.
         """
         if limit <= 0:
             return []
         now = utc(now)
         expires = now + dt.timedelta(seconds=lease_seconds)
-        with self._writer.begin() as conn:
-            candidates: dict[int, str | None] = {}
-            for query in self._claim_sql[0]:
-                for row in conn.execute(query, {"scheme": scheme, "now": now, "limit": limit}):
-                    candidates[row.id] = row.lease_owner
-            ids = sorted(candidates)[:limit]
-            if not ids:
-                return []
-            claimed = conn.execute(
-                self._claim_sql[1], {"ids": ids, "owner": owner, "expires": expires, "now": now}
-            ).all()
+        token = secrets.randbits(63)
+        at, until = self._time(now), self._time(expires)
+        with self._cursor() as cur:
+            if self._pg:
+                cur.execute(
+                    _PG_CLAIM,
+                    {
+                        "scheme": scheme,
+                        "now": at,
+                        "limit": limit,
+                        "owner": owner,
+                        "expires": until,
+                        "token": token,
+                    },
+                )
+                rows = cur.fetchall()
+                before = {row[0]: (row[10], row[11]) for row in rows}
+            else:
+                cur.execute(_SQLITE_CANDIDATES, {"scheme": scheme, "now": at, "limit": limit})
+                found = {row[0]: (row[1], row[2]) for row in cur.fetchall()}
+                ids = sorted(found)[:limit]
+                if not ids:
+                    return []
+                before = {record_id: found[record_id] for record_id in ids}
+                cur.execute(
+                    _SQLITE_LEASE.format(ids=", ".join("?" * len(ids))), (owner, until, token, at, *ids)
+                )
+                rows = cur.fetchall()
             takeovers = [
-                {
-                    "record_id": row.id,
-                    "at": now,
-                    "from_status": "writing",
-                    "to_status": "writing",
-                    "reason": f"lease of {candidates.get(row.id)} expired; taken over by {owner}",
-                    "detail": detail(previous_owner=candidates.get(row.id), owner=owner),
-                }
-                for row in claimed
-                if row.lease_prev_status == "writing"
+                (
+                    row[0],
+                    at,
+                    "writing",
+                    "writing",
+                    f"lease of {before[row[0]][0]} expired; taken over by {owner}",
+                    encode_json(detail(previous_owner=before[row[0]][0], owner=owner)),
+                )
+                for row in rows
+                if before[row[0]][1] == "writing"
             ]
             if takeovers:
-                conn.execute(sa.insert(events), takeovers)
-        return sorted(
-            (
-                Claimed(
-                    id=row.id,
-                    scheme=row.scheme,
-                    source_id=row.source_id,
-                    number=row.number,
-                    content=row.content,
-                    attempts=row.attempts,
-                    previous_status=row.lease_prev_status,
-                    target_id=row.target_id,
-                    target_number=row.target_number,
-                    request=row.request,
-                    needs_probe=row.lease_prev_status in PROBE_STATUSES,
-                )
-                for row in claimed
-            ),
-            key=lambda c: c.id,
-        )
+                cur.executemany(self._sql(_INSERT_EVENT), takeovers)
+        claimed = [
+            Claimed(
+                id=row[0],
+                scheme=row[1],
+                source_id=row[2],
+                number=row[3],
+                content=decode_json(row[4]),
+                attempts=row[5],
+                previous_status=row[6],
+                target_id=row[7],
+                target_number=row[8],
+                request=decode_json(row[9]),
+                needs_probe=row[6] in PROBE_STATUSES,
+                lease_token=token,
+            )
+            for row in rows
+        ]
+        claimed.sort(key=lambda c: c.id)
+        return claimed
 
     def finish(self, owner: str, outcomes: Sequence[Outcome], *, now: dt.datetime | None = None) -> list[int]:
         """Store a batch's outcomes in one transaction; returns the ids NOT applied (lease lost).
 
-        An outcome applies only while its record is ``writing`` under ``owner``'s lease; others are
-        left exactly as they are. Applied records lose their lease and get one event each.
+        An outcome applies only while its record is ``writing`` under ``owner`` and the outcome's own
+        ``lease_token``; others are left exactly as they are. Applied records lose their lease and get
+        one event each. A ``finishing`` outcome must name the document (``target_id``). Text the
+        columns cannot hold (NUL, over-long codes) is cleaned; a request or response holding NaN or NUL
+        is stored sanitized, with what was wrong in the event.
         """
         now = utc(now)
         by_id: dict[int, Outcome] = {}
         for outcome in outcomes:
             if outcome.status not in _OUTCOME_STATUSES:
                 raise ValueError(f"record {outcome.record_id}: {outcome.status!r} is not an outcome status")
+            if outcome.status == "finishing" and outcome.target_id is None:
+                raise ValueError(
+                    f"record {outcome.record_id}: a finishing outcome names the target document (target_id)"
+                )
             by_id[outcome.record_id] = outcome
         if not by_id:
             return []
-        r = records.c
-        with self._writer.begin() as conn:
+        at = self._time(now)
+        with self._cursor() as cur:
             held: dict[int, int] = {}
             for chunk in chunks(list(by_id)):
-                query = sa.select(r.id, r.attempts).where(
-                    r.id.in_(chunk), r.status == "writing", r.lease_owner == owner
-                )
-                if self._pg:
-                    query = query.with_for_update()
-                held.update((row.id, row.attempts) for row in conn.execute(query))
+                query = _FINISH_HELD.format(ids=", ".join("?" * len(chunk)))
+                cur.execute(self._sql(query + (" FOR UPDATE" if self._pg else "")), (*chunk, owner))
+                for record_id, attempts, token, _target in cur.fetchall():
+                    if token is not None and token == by_id[record_id].lease_token:
+                        held[record_id] = attempts
             lost = [record_id for record_id in by_id if record_id not in held]
-
-            # rows with the same set of columns go in one executemany
-            batches: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            new_events: list[dict[str, Any]] = []
-            for record_id, attempts in held.items():
+            updates: list[tuple[Any, ...]] = []
+            new_events: list[tuple[Any, ...]] = []
+            for record_id, stored_attempts in held.items():
                 o = by_id[record_id]
-                attempts += 1 if o.count_attempt else 0
-                values: dict[str, Any] = {
-                    "status": o.status,
-                    "reason": o.reason,
-                    "draft": o.draft,
-                    "attempts": attempts,
-                    "next_attempt_at": o.next_attempt_at,
-                    "last_error_type": o.error_type,
-                    "last_error_code": o.error_code,
-                    "last_error_message": o.error_message,
-                    "lease_owner": None,
-                    "lease_expires_at": None,
-                    "lease_prev_status": None,
-                    "updated_at": now,
-                }
-                if o.target_id is not None:
-                    values["target_id"] = o.target_id
-                if o.target_number is not None:
-                    values["target_number"] = o.target_number
-                if o.request is not None:
-                    values["request"] = o.request
-                if o.response is not None:
-                    values["response"] = _small(o.response)
-                if o.content is not None:
-                    values["content"] = o.content
-                    values["content_hash"] = content_hash(o.content)
-                if o.watch_next_at is not None:
-                    values["watch_next_at"] = o.watch_next_at
-                if o.watch_until is not None:
-                    values["watch_until"] = o.watch_until
-                key = tuple(sorted(values))
-                batches.setdefault(key, []).append(
-                    {"b_id": record_id, **{f"b_{k}": v for k, v in values.items()}}
-                )
-                new_events.append(
-                    {
-                        "record_id": record_id,
-                        "at": now,
-                        "from_status": "writing",
-                        "to_status": o.status,
-                        "reason": o.reason,
-                        "detail": detail(
-                            owner=owner,
-                            attempts=attempts,
-                            error_type=o.error_type,
-                            error_code=o.error_code,
-                            error_message=o.error_message[:2000] if o.error_message else None,
-                            target_id=o.target_id,
-                            target_number=o.target_number,
-                            draft=o.draft or None,
-                        ),
-                    }
-                )
-            for key, rows in batches.items():
-                for row in rows:
-                    row["b_owner"] = owner
-                conn.execute(self._finish_update(key), rows)
-            if new_events:
-                conn.execute(sa.insert(events), new_events)
+                update, event = self._outcome_rows(o, owner, stored_attempts, at)
+                updates.append(update)
+                new_events.append(event)
+            if updates:
+                cur.executemany(self._sql(_FINISH_UPDATE), updates)
+                cur.executemany(self._sql(_INSERT_EVENT), new_events)
         return lost
 
-    def _finish_update(self, columns: tuple[str, ...]) -> sa.Executable:
-        """The UPDATE that stores outcomes setting ``columns``; a handful of shapes, built once each."""
-        statement = self._finish_updates.get(columns)
-        if statement is None:
-            r = records.c
-            statement = (
-                sa.update(records)
-                .where(
-                    r.id == sa.bindparam("b_id"),
-                    r.status == "writing",
-                    r.lease_owner == sa.bindparam("b_owner"),
-                )
-                .values({column: sa.bindparam(f"b_{column}") for column in columns})
-            )
-            self._finish_updates[columns] = statement
-        return statement
+    def _outcome_rows(
+        self, o: Outcome, owner: str, stored_attempts: int, at: Any
+    ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """The UPDATE parameters and the event row of one applied outcome."""
+        attempts = stored_attempts + (1 if o.count_attempt else 0)
+        problems: list[str] = []
+        request = response = content = content_digest = None
+        if o.request is not None:
+            request, found = encode_checked(o.request, "request")
+            problems += found
+        if o.response is not None:
+            response, found = _response_text(o.response)
+            problems += found
+        if o.content is not None:
+            content, found = encode_checked(o.content, "content")
+            problems += found
+            content_digest = digest(content)
+        reason = clean_optional(o.reason)
+        error_message = clean_optional(o.error_message)
+        target_id = clean_optional(o.target_id, KEY_LIMIT)
+        target_number = clean_optional(o.target_number, KEY_LIMIT)
+        update = (
+            o.status,
+            reason,
+            bool(o.draft),
+            attempts,
+            self._time(o.next_attempt_at),
+            clean_optional(o.error_type, 40),
+            clean_optional(o.error_code, KEY_LIMIT),
+            error_message,
+            target_id,
+            target_number,
+            request,
+            response,
+            content,
+            content_digest,
+            self._time(o.watch_next_at),
+            self._time(o.watch_until),
+            at,
+            o.record_id,
+            o.lease_token,
+        )
+        event_detail = detail(
+            owner=owner,
+            attempts=attempts,
+            error_type=o.error_type,
+            error_code=o.error_code,
+            error_message=error_message[:2000] if error_message else None,
+            target_id=target_id,
+            target_number=target_number,
+            target_id_cut=o.target_id if target_id != o.target_id else None,
+            draft=o.draft or None,
+            unstorable=problems or None,
+        )
+        return update, (o.record_id, at, "writing", o.status, reason, encode_json(event_detail))
 
     def renew(
-        self, owner: str, record_ids: Sequence[int], lease_seconds: float, *, now: dt.datetime | None = None
-    ) -> int:
-        """Extend ``owner``'s leases on ``record_ids`` to now + ``lease_seconds``; returns how many."""
+        self,
+        owner: str,
+        leases: Iterable[LeaseRef],
+        lease_seconds: float,
+        *,
+        now: dt.datetime | None = None,
+    ) -> list[int]:
+        """Extend a batch's leases to now + ``lease_seconds`` in one statement; returns the ids NOT
+        renewed (taken over, finished or released meanwhile: stop working on those).
+
+        ``leases`` are the :class:`Claimed` records of a claim or ``(record_id, lease_token)`` pairs.
+        A lease that ran out but was not taken over yet is renewed: nobody else holds it.
+        """
+        pairs = _lease_pairs(leases)
+        if not pairs:
+            return []
         now = utc(now)
         r = records.c
-        renewed = 0
+        renewed: set[int] = set()
         with self._writer.begin() as conn:
-            for chunk in chunks(list(record_ids)):
+            for chunk in chunks(list(pairs.items())):
                 result = conn.execute(
                     sa.update(records)
-                    .where(r.id.in_(chunk), r.status == "writing", r.lease_owner == owner)
+                    .where(
+                        sa.tuple_(r.id, r.lease_token).in_(chunk),
+                        r.status == "writing",
+                        r.lease_owner == owner,
+                    )
                     .values(lease_expires_at=now + dt.timedelta(seconds=lease_seconds))
+                    .returning(r.id)
                 )
-                renewed += result.rowcount
-        return renewed
+                renewed.update(result.scalars())
+        return [record_id for record_id in pairs if record_id not in renewed]
 
-    def release(
-        self, owner: str, record_ids: Sequence[int] | None = None, *, now: dt.datetime | None = None
-    ) -> int:
-        """Give back claimed records that were not sent (None: all of ``owner``'s); returns how many.
+    def release(self, owner: str, leases: Iterable[LeaseRef], *, now: dt.datetime | None = None) -> list[int]:
+        """Give back claimed records that were not sent; returns the ids NOT released (lease lost).
 
         They become due at once: ``in_doubt`` again if they needed a probe (claimed from ``in_doubt``
-        or from a crashed writer's lease), else ``pending``.
+        or from a crashed writer's lease), ``finishing`` if claimed from ``finishing`` (the target holds
+        the document), else ``pending``.
         """
+        pairs = _lease_pairs(leases)
+        if not pairs:
+            return []
+        r = records.c
+        released: set[int] = set()
+        for chunk in chunks(list(pairs.items())):
+            released.update(self._release_where(owner, sa.tuple_(r.id, r.lease_token).in_(chunk), now))
+        return [record_id for record_id in pairs if record_id not in released]
+
+    def release_all(self, owner: str, *, now: dt.datetime | None = None) -> int:
+        """Give back every record ``owner`` holds (at shutdown); returns how many.
+
+        Fenced by owner only: use an owner name no other live worker shares (a process's own).
+        """
+        return len(self._release_where(owner, sa.true(), now))
+
+    def _release_where(self, owner: str, which: sa.ColumnElement[bool], now: dt.datetime | None) -> list[int]:
         now = utc(now)
         r = records.c
+        back = sa.case(
+            (r.lease_prev_status.in_(sorted(PROBE_STATUSES)), "in_doubt"),
+            (r.lease_prev_status == "finishing", "finishing"),
+            else_="pending",
+        )
         with self._writer.begin() as conn:
-            held = sa.and_(r.status == "writing", r.lease_owner == owner)
-            rows: list[Any] = []
-            slices: Iterable[Sequence[int] | None] = (
-                [None] if record_ids is None else chunks(list(record_ids))
-            )
-            for chunk in slices:
-                query = sa.select(r.id, r.lease_prev_status).where(held)
-                if chunk is not None:
-                    query = query.where(r.id.in_(chunk))
-                if self._pg:
-                    query = query.with_for_update()
-                rows.extend(conn.execute(query))
-            back: dict[str, list[int]] = {}
-            for row in rows:
-                status = "in_doubt" if row.lease_prev_status in PROBE_STATUSES else "pending"
-                back.setdefault(status, []).append(row.id)
-            for status, ids in back.items():
-                for chunk_ids in chunks(ids):
-                    conn.execute(
-                        sa.update(records)
-                        .where(r.id.in_(chunk_ids), held)
-                        .values(
-                            status=status,
-                            next_attempt_at=None,
-                            lease_owner=None,
-                            lease_expires_at=None,
-                            lease_prev_status=None,
-                            updated_at=now,
-                        )
-                    )
-            new_events = [
-                {
-                    "record_id": record_id,
-                    "at": now,
-                    "from_status": "writing",
-                    "to_status": status,
-                    "reason": f"released by {owner}",
-                    "detail": None,
-                }
-                for status, ids in back.items()
-                for record_id in ids
-            ]
-            if new_events:
-                conn.execute(sa.insert(events), new_events)
-        return len(rows)
+            rows = conn.execute(
+                sa.update(records)
+                .where(which, r.status == "writing", r.lease_owner == owner)
+                .values(
+                    status=back,
+                    next_attempt_at=None,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    lease_prev_status=None,
+                    lease_token=None,
+                    updated_at=now,
+                )
+                .returning(r.id, r.status)
+            ).all()
+            if rows:
+                conn.execute(
+                    sa.insert(events),
+                    [
+                        {
+                            "record_id": row.id,
+                            "at": now,
+                            "from_status": "writing",
+                            "to_status": row.status,
+                            "reason": f"released by {owner}",
+                            "detail": None,
+                        }
+                        for row in rows
+                    ],
+                )
+        return [row.id for row in rows]

@@ -82,6 +82,9 @@ records = sa.Table(
     sa.Column("lease_expires_at", UTCDateTime, nullable=True),
     # the status a record had when it was claimed: a release puts it back, a probe decision reads it
     sa.Column("lease_prev_status", sa.String(20), nullable=True),
+    # fresh at every claim: an outcome, renewal or release applies only under the token it was claimed
+    # with, so a worker whose lease was taken over is fenced out
+    sa.Column("lease_token", sa.BigInteger, nullable=True),
     sa.Column("watch_next_at", UTCDateTime, nullable=True),
     sa.Column("watch_until", UTCDateTime, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
@@ -117,6 +120,10 @@ runs = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("counts", sa.JSON, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
+    # who runs it and when it last said it is alive: a running run without a fresh heartbeat is reaped
+    sa.Column("owner", sa.String(200), nullable=True),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=True),
+    sa.Index("ix_runs_status", "status"),
 )
 
 # The fastest-growing table: narrow rows, two indexes, pruned by age.

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ferry.store.core import LedgerCore, chunks, live_lease, utc
-from ferry.store.models import STATUSES, EventRow, RecordRow
+from ferry.store.models import STATUSES, UNSTORABLE, EventRow, RecordRow
 from ferry.store.schema import events, records
 
 
@@ -81,16 +81,28 @@ class Steering(LedgerCore):
 
         Records under a live lease are never touched (their worker would overwrite the change);
         ``only_from`` limits the move to records currently in those statuses. Moved records are due at
-        once (``next_attempt_at`` cleared) and lose any expired lease.
+        once (``next_attempt_at`` cleared) and lose any expired lease. Left as they are, whatever is
+        asked: a ``held`` record unless it goes to ``pending`` or ``skipped`` (a person's two verdicts);
+        a ``finishing`` record going to ``pending`` (the target holds its document: set ``finishing``
+        to retry its follow-ups now); and a record stored as a sanitized copy because its content could
+        not be held (``last_error_type`` ``unstorable``) going to ``pending``, which would send the copy.
         """
         if status not in STATUSES or status == "writing":
             raise ValueError(f"cannot set status {status!r}")
         now = utc(now)
         r = records.c
         moved = 0
+        refused: list[sa.ColumnElement[bool]] = []
+        if status not in ("pending", "skipped"):
+            refused.append(r.status == "held")
+        if status == "pending":
+            refused.append(r.status == "finishing")
+            refused.append(sa.and_(r.last_error_type.is_not(None), r.last_error_type == UNSTORABLE))
         with self._writer.begin() as conn:
             for chunk in chunks(list(record_ids)):
                 query = sa.select(r.id, r.status).where(r.id.in_(chunk), sa.not_(live_lease(now)))
+                if refused:
+                    query = query.where(sa.not_(sa.or_(*refused)))
                 if only_from is not None:
                     query = query.where(r.status.in_(list(only_from)))
                 if self._pg:
@@ -105,6 +117,7 @@ class Steering(LedgerCore):
                     "lease_owner": None,
                     "lease_expires_at": None,
                     "lease_prev_status": None,
+                    "lease_token": None,
                     "updated_at": now,
                 }
                 if reset_attempts:
