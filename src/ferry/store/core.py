@@ -87,18 +87,25 @@ class LedgerCore:
         return text.replace("?json", "?")
 
     @contextlib.contextmanager
-    def _cursor(self) -> Iterator[Any]:
-        """A driver cursor inside one write transaction (``BEGIN IMMEDIATE`` on SQLite).
+    def _transaction(self) -> Iterator[tuple[sa.Connection, Any]]:
+        """One write transaction (``BEGIN IMMEDIATE`` on SQLite): the SQLAlchemy connection and a driver
+        cursor on the same database connection.
 
-        The hot path (collect, claim, finish) runs hand-written statements on it: values are converted
-        once each by :mod:`.codec`, with no per-row processing between them and the driver.
+        The hot path (collect, claim, finish) runs hand-written statements on the cursor: values are
+        converted once each by :mod:`.codec`, with no per-row processing between them and the driver.
         """
         with self._writer.begin() as conn:
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
-                yield cursor
+                yield conn, cursor
             finally:
                 cursor.close()
+
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        """A driver cursor inside one write transaction (see :meth:`_transaction`)."""
+        with self._transaction() as (_, cursor):
+            yield cursor
 
     def migrate(self) -> None:
         """Create or upgrade the tables (Alembic, idempotent)."""

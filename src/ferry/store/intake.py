@@ -4,22 +4,116 @@ Contract notes:
 - A record is in the ledger before anything is sent for it: collect writes it, dispatch claims it.
 - One id, one row: ``(scheme, source_id)`` is unique, so a record collected twice (overlapping windows,
   two processes) is taken once (``idCheck``).
+- One bad record never fails its page: a record with a value no backend can hold (NaN or ±infinity in
+  its content, a NUL character, text that is not Unicode, an id, number or partition over 200
+  characters) is stored ``quarantined`` with a reason naming the field and what was wrong, as a
+  sanitized copy a person can read (``last_error_type`` ``unstorable``; never sent, never replayed),
+  under its own id, or under ``unstorable:<digest of the id>`` when the id itself cannot be stored. The
+  rest of the page is stored as usual and the watermark moves on. The same on SQLite and PostgreSQL.
+- Each call is one short transaction; new records go in with one multi-row INSERT, their events with
+  one ``executemany``, each value converted once (:mod:`.codec`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
-from ferry.store.codec import content_hash
+from ferry.store.codec import (
+    KEY_LIMIT,
+    clean_optional,
+    decode_json,
+    digest,
+    encode_checked,
+    summarize,
+    text_problem,
+)
 from ferry.store.core import LedgerCore, chunks, utc
-from ferry.store.models import FINAL_STATUSES, CollectCounts, Collected
-from ferry.store.schema import events, records
+from ferry.store.models import FINAL_STATUSES, UNSTORABLE, CollectCounts, Collected
+from ferry.store.schema import records
+
+_INSERT_COLUMNS = (
+    "scheme, source_id, partition, number, content, content_hash, status, reason, draft, attempts, "
+    "last_error_type, watch_next_at, watch_until, created_at, updated_at"
+)
+_INSERT_VALUES = "(?, ?, ?, ?, ?json, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)"
+_EXISTING = "SELECT id, source_id, content_hash, status, last_error_type FROM records WHERE scheme = ? AND source_id IN ({ids})"
+_INSERT_EVENT = (
+    "INSERT INTO events (record_id, at, from_status, to_status, reason, detail) VALUES (?, ?, ?, ?, ?, ?json)"
+)
+#: rows per INSERT: 15 parameters each, well under SQLite's 32,766 and PostgreSQL's 65,535
+_INSERT_CHUNK = 500
+
+
+@dataclass(slots=True)
+class _Row:
+    """One collected item, checked and encoded once."""
+
+    source_id: str
+    partition: str
+    number: str | None
+    content: str
+    content_hash: str
+    status: str
+    reason: str | None
+    error_type: str | None
+    watch_next_at: dt.datetime | None
+    watch_until: dt.datetime | None
+
+
+def unstorable_id(source_id: object) -> str:
+    """The stable synthetic id of a record whose own id cannot be stored."""
+    text = source_id if isinstance(source_id, str) else repr(source_id)
+    return "unstorable:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+def _checked(item: Collected) -> _Row:
+    """``item`` as it will be stored: encoded once, or quarantined with why when it cannot be held."""
+    problems = [
+        problem
+        for problem in (
+            text_problem(item.source_id, "the source id"),
+            text_problem(item.number, "the number"),
+            text_problem(item.partition, "the partition"),
+        )
+        if problem is not None
+    ]
+    content, found = encode_checked(item.content, "content")
+    if not problems and not found:
+        return _Row(
+            item.source_id,
+            item.partition,
+            item.number,
+            content,
+            digest(content),
+            item.status,
+            clean_optional(item.reason),
+            None,
+            item.watch_next_at,
+            item.watch_until,
+        )
+    problems += found
+    source_id = item.source_id
+    if text_problem(source_id, "") is not None:
+        source_id = unstorable_id(source_id)
+    return _Row(
+        source_id,
+        clean_optional(item.partition, KEY_LIMIT) or "",
+        clean_optional(item.number, KEY_LIMIT),
+        content,
+        digest(content),
+        "quarantined",
+        f"cannot be stored as it came: {summarize(problems)}",
+        UNSTORABLE,
+        None,
+        None,
+    )
 
 
 class Intake(LedgerCore):
@@ -36,26 +130,30 @@ class Intake(LedgerCore):
         """Store one page of source records with ``idCheck`` semantics; one transaction.
 
         New ids are inserted with their status. A known id with the same content hash is left alone.
-        A known id with new content: a ``watching`` record takes the new content, status and watch
-        times; with ``on_change="rewrite"`` a final record (written/skipped/dead/quarantined) takes the
-        new content and status with attempts and errors reset (target ids kept, so the target can
-        update the document); a pending or failed record takes the new content and keeps its status
-        (it has not been written yet, so the latest content should be); anything else (in flight, or
-        final under ``ignore``) is not touched and counted as ``ignored``. An id repeated within the
-        page counts once, its last occurrence wins, the earlier ones count as ``unchanged``.
+        A known id with new content: a ``watching`` record, or one stored as an unstorable copy, takes
+        the new content, status and watch times; with ``on_change="rewrite"`` a final record
+        (written/skipped/dead/quarantined) takes the new content and status with attempts and errors
+        reset (target ids kept, so the target can update the document); a pending or failed record
+        takes the new content and keeps its status (it has not been written yet, so the latest content
+        should be); anything else (in flight, ``finishing``, ``held``, or final under ``ignore``) is not
+        touched and counted as ``ignored``. An id repeated within the page counts once, its last
+        occurrence wins, the earlier ones count as ``unchanged``. Values no backend can hold are
+        quarantined (see the module notes).
         """
         if on_change not in ("ignore", "rewrite"):
             raise ValueError(f"on_change must be 'ignore' or 'rewrite', not {on_change!r}")
         now = utc(now)
-        page: dict[str, tuple[Collected, str]] = {}
+        page: dict[str, _Row] = {}
         for item in items:
-            page[item.source_id] = (item, content_hash(item.content))
+            row = _checked(item)
+            page[row.source_id] = row
         repeated = len(items) - len(page)
+        duplicate = self.engine.dialect.loaded_dbapi.IntegrityError
         for attempt in range(3):
             try:
-                with self._writer.begin() as conn:
-                    counts = self._collect_page(conn, scheme, page, on_change, now)
-            except IntegrityError:
+                with self._transaction() as (conn, cur):
+                    counts = self._collect_page(conn, cur, scheme, page, on_change, now)
+            except duplicate:
                 # another process inserted one of these ids since our SELECT: go again, those
                 # ids now take the update path
                 if attempt == 2:
@@ -68,114 +166,122 @@ class Intake(LedgerCore):
     def _collect_page(
         self,
         conn: Connection,
+        cur: Any,
         scheme: str,
-        page: Mapping[str, tuple[Collected, str]],
+        page: Mapping[str, _Row],
         on_change: str,
         now: dt.datetime,
     ) -> CollectCounts:
-        r = records.c
         counts = CollectCounts()
-        existing: dict[str, Any] = {}
+        existing: dict[str, tuple[Any, ...]] = {}
         for chunk in chunks(list(page)):
-            query = sa.select(r.id, r.source_id, r.content_hash, r.status).where(
-                r.scheme == scheme, r.source_id.in_(chunk)
-            )
-            for row in conn.execute(query):
-                existing[row.source_id] = row
+            cur.execute(self._sql(_EXISTING.format(ids=", ".join("?" * len(chunk)))), (scheme, *chunk))
+            for row in cur.fetchall():
+                existing[row[1]] = row
 
-        inserts: list[dict[str, Any]] = []
-        new_events: list[dict[str, Any]] = []
-        for source_id, (item, digest) in page.items():
+        at = self._time(now)
+        fresh: list[_Row] = []
+        new_events: list[tuple[Any, ...]] = []
+        for source_id, row in page.items():
             old = existing.get(source_id)
             if old is None:
-                inserts.append(
-                    {
-                        "scheme": scheme,
-                        "source_id": source_id,
-                        "partition": item.partition,
-                        "number": item.number,
-                        "content": item.content,
-                        "content_hash": digest,
-                        "status": item.status,
-                        "reason": item.reason,
-                        "draft": False,
-                        "attempts": 0,
-                        "watch_next_at": item.watch_next_at,
-                        "watch_until": item.watch_until,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
-                continue
-            if old.content_hash == digest:
+                fresh.append(row)
+            elif old[2] == row.content_hash:
                 counts.unchanged += 1
-                continue
-            values: dict[str, Any] = {
-                "content": item.content,
-                "content_hash": digest,
-                "number": item.number,
-                "updated_at": now,
-            }
-            if old.status == "watching":
-                values.update(
-                    status=item.status,
-                    reason=item.reason,
-                    watch_next_at=item.watch_next_at,
-                    watch_until=item.watch_until,
+            elif self._changed(conn, old, row, on_change, now):
+                new_events.append(
+                    (
+                        old[0],
+                        at,
+                        old[3],
+                        self._changed_to(old, row),
+                        self._changed_why(old, row, on_change),
+                        f'{{"content_hash":"{row.content_hash}"}}',
+                    )
                 )
-                to_status, why = item.status, "changed at source"
-            elif on_change == "rewrite" and old.status in FINAL_STATUSES:
-                values.update(
-                    status=item.status,
-                    reason=item.reason,
-                    attempts=0,
-                    next_attempt_at=None,
-                    last_error_type=None,
-                    last_error_code=None,
-                    last_error_message=None,
-                    watch_next_at=item.watch_next_at,
-                    watch_until=item.watch_until,
-                )
-                to_status, why = item.status, "changed at source, rewrite"
-            elif old.status in ("pending", "failed"):
-                to_status, why = old.status, "changed at source"
+                counts.changed += 1
             else:
                 counts.ignored += 1
-                continue
-            # only if the status is still the one we decided on: on PostgreSQL a claim may have
-            # taken the record since our SELECT, and an in-flight record must keep its content
-            result = conn.execute(
-                sa.update(records).where(r.id == old.id, r.status == old.status).values(values)
-            )
-            if result.rowcount == 0:
-                counts.ignored += 1
-                continue
-            new_events.append(
-                {
-                    "record_id": old.id,
-                    "at": now,
-                    "from_status": old.status,
-                    "to_status": to_status,
-                    "reason": why,
-                    "detail": {"content_hash": digest},
-                }
-            )
-            counts.changed += 1
 
-        if inserts:
-            inserted = conn.execute(sa.insert(records).returning(r.id, r.status), inserts).all()
-            new_events.extend(
-                {
-                    "record_id": row.id,
-                    "at": now,
-                    "from_status": None,
-                    "to_status": row.status,
-                    "reason": "collected",
-                    "detail": None,
-                }
-                for row in inserted
+        for batch in chunks(fresh, _INSERT_CHUNK):
+            values: list[Any] = []
+            for row in batch:
+                values += (
+                    scheme,
+                    row.source_id,
+                    row.partition,
+                    row.number,
+                    row.content,
+                    row.content_hash,
+                    row.status,
+                    row.reason,
+                    False,
+                    row.error_type,
+                    self._time(row.watch_next_at),
+                    self._time(row.watch_until),
+                    at,
+                    at,
+                )
+            statement = f"INSERT INTO records ({_INSERT_COLUMNS}) VALUES " + ", ".join(
+                [_INSERT_VALUES] * len(batch)
             )
-            counts.new += len(inserts)
+            cur.execute(self._sql(statement + " RETURNING id, status"), values)
+            new_events += [
+                (record_id, at, None, status, "collected", None) for record_id, status in cur.fetchall()
+            ]
+            counts.new += len(batch)
         if new_events:
-            conn.execute(sa.insert(events), new_events)
+            cur.executemany(self._sql(_INSERT_EVENT), new_events)
         return counts
+
+    @staticmethod
+    def _takes_item_status(old: tuple[Any, ...], row: _Row, on_change: str) -> bool:
+        status, error_type = old[3], old[4]
+        return (
+            status == "watching"
+            or (status == "quarantined" and error_type == UNSTORABLE)
+            # a pending or failed record must not keep its status with a copy that cannot be sent
+            or (status in ("pending", "failed") and row.error_type == UNSTORABLE)
+            or (on_change == "rewrite" and status in FINAL_STATUSES)
+        )
+
+    def _changed_to(self, old: tuple[Any, ...], row: _Row) -> str:
+        return row.status if old[3] not in ("pending", "failed") or row.error_type == UNSTORABLE else old[3]
+
+    @staticmethod
+    def _changed_why(old: tuple[Any, ...], row: _Row, on_change: str) -> str:
+        if old[3] in FINAL_STATUSES and not (old[3] == "quarantined" and old[4] == UNSTORABLE):
+            return "changed at source, rewrite"
+        return "changed at source"
+
+    def _changed(
+        self, conn: Connection, old: tuple[Any, ...], row: _Row, on_change: str, now: dt.datetime
+    ) -> bool:
+        """Store a known record's new content where the rules allow it; True if it was stored.
+
+        Rare next to new and unchanged records, so it goes through SQLAlchemy one row at a time.
+        """
+        record_id, _, _, status, _ = old
+        values: dict[str, Any] = {
+            "content": decode_json(row.content),
+            "content_hash": row.content_hash,
+            "number": row.number,
+            "updated_at": now,
+        }
+        if self._takes_item_status(old, row, on_change):
+            values.update(
+                status=row.status,
+                reason=row.reason,
+                last_error_type=row.error_type,
+                watch_next_at=row.watch_next_at,
+                watch_until=row.watch_until,
+            )
+            if status != "watching":
+                values.update(attempts=0, next_attempt_at=None, last_error_code=None, last_error_message=None)
+        elif status not in ("pending", "failed"):
+            return False
+        r = records.c
+        # only if the status is still the one we decided on: on PostgreSQL a claim may have taken
+        # the record since our SELECT, and an in-flight record must keep its content
+        result = conn.execute(sa.update(records).where(r.id == record_id, r.status == status).values(values))
+        return bool(result.rowcount)
