@@ -139,6 +139,8 @@ def text_problem(value: str | None, what: str, limit: int = KEY_LIMIT) -> str | 
         return None
     if not isinstance(value, str):
         return f"{what} is a {type(value).__name__}, not text"
+    if len(value) <= limit and value.isascii() and "\x00" not in value:
+        return None  # the common case, without encoding
     problem = _string_problem(value)
     if problem is not None:
         return f"{what} {problem}"
@@ -164,6 +166,8 @@ def clean_optional(value: str | None, limit: int | None = None) -> str | None:
         return None
     if not isinstance(value, str):
         value = str(value)
+    elif value.isascii() and "\x00" not in value and (limit is None or len(value) <= limit):
+        return value
     if limit is not None and len(value) > limit:
         value = value[:limit]
     if "\x00" in value or not value.isascii():

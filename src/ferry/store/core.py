@@ -103,9 +103,26 @@ class LedgerCore:
 
     @contextlib.contextmanager
     def _cursor(self) -> Iterator[Any]:
-        """A driver cursor inside one write transaction (see :meth:`_transaction`)."""
-        with self._transaction() as (_, cursor):
-            yield cursor
+        """A driver cursor inside one write transaction on a pooled connection, without SQLAlchemy's
+        per-transaction machinery (a third of a small transaction's cost): ``BEGIN IMMEDIATE`` on SQLite,
+        the driver's implicit transaction on PostgreSQL; committed on success, rolled back otherwise."""
+        raw = self.engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            assert driver is not None
+            if not self._pg:
+                driver.execute("BEGIN IMMEDIATE")
+            cursor = driver.cursor()
+            try:
+                yield cursor
+                driver.commit()
+            except BaseException:
+                driver.rollback()
+                raise
+            finally:
+                cursor.close()
+        finally:
+            raw.close()
 
     def migrate(self) -> None:
         """Create or upgrade the tables (Alembic, idempotent)."""
