@@ -95,6 +95,25 @@ records = sa.Table(
     # pending records in id order without a sort, so a claim stays O(batch) with 100k waiting
     sa.Index("ix_records_queue", "scheme", "status", "id"),
     sa.Index("ix_records_number", "scheme", "number"),
+    # search by business key, exactly or by prefix, across schemes (Ledger.search): pattern operator
+    # classes on PostgreSQL so LIKE 'prefix%' uses them whatever the database's collation; target ids
+    # only where set, so collect pays nothing for them
+    sa.Index("ix_records_source_id_key", "source_id", postgresql_ops={"source_id": "varchar_pattern_ops"}),
+    sa.Index("ix_records_number_key", "number", postgresql_ops={"number": "varchar_pattern_ops"}),
+    sa.Index(
+        "ix_records_target_id_key",
+        "target_id",
+        postgresql_ops={"target_id": "varchar_pattern_ops"},
+        postgresql_where=sa.text("target_id IS NOT NULL"),
+        sqlite_where=sa.text("target_id IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_records_target_number_key",
+        "target_number",
+        postgresql_ops={"target_number": "varchar_pattern_ops"},
+        postgresql_where=sa.text("target_number IS NOT NULL"),
+        sqlite_where=sa.text("target_number IS NOT NULL"),
+    ),
 )
 
 watermarks = sa.Table(

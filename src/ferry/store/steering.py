@@ -35,10 +35,13 @@ class Steering(LedgerCore):
         scheme: str | None = None,
         status: str | Sequence[str] | None = None,
         number: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[RecordRow]:
-        """Records matching the filters, newest (highest id) first."""
+        """Records matching the filters, newest (highest id) first; ``since``/``until`` bound when they
+        last changed (``since`` <= ``updated_at`` < ``until``)."""
         r = records.c
         query = sa.select(records).order_by(r.id.desc()).limit(limit).offset(offset)
         if scheme is not None:
@@ -49,6 +52,10 @@ class Steering(LedgerCore):
             query = query.where(r.status.in_(list(status)))
         if number is not None:
             query = query.where(r.number == number)
+        if since is not None:
+            query = query.where(r.updated_at >= utc(since))
+        if until is not None:
+            query = query.where(r.updated_at < utc(until))
         with self.engine.connect() as conn:
             return [RecordRow(**row._mapping) for row in conn.execute(query)]
 

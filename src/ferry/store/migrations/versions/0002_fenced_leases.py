@@ -1,5 +1,5 @@
-"""Fenced leases (records.lease_token), runs with an owner and a heartbeat, content hashes of the
-canonical (orjson) encoding.
+"""Fenced leases (records.lease_token), runs with an owner and a heartbeat, indexes to search records
+by business key, content hashes of the canonical (orjson) encoding.
 
 The canonical JSON text is the same as before (sorted keys, compact, UTF-8) except for floats below
 1e-4, which orjson writes without an exponent (``0.00001``, not ``1e-05``). Hashes of the rows holding
@@ -36,6 +36,17 @@ def upgrade() -> None:
         batch.add_column(sa.Column("owner", sa.String(length=200), nullable=True))
         batch.add_column(sa.Column("heartbeat_at", UTC, nullable=True))
     op.create_index("ix_runs_status", "runs", ["status"], unique=False)
+    for column in ("source_id", "number", "target_id", "target_number"):
+        where = sa.text(f"{column} IS NOT NULL") if column.startswith("target") else None
+        op.create_index(
+            f"ix_records_{column}_key",
+            "records",
+            [column],
+            unique=False,
+            postgresql_ops={column: "varchar_pattern_ops"},
+            postgresql_where=where,
+            sqlite_where=where,
+        )
     _rehash_float_exponents()
 
 
@@ -80,6 +91,8 @@ def _rehash_float_exponents(chunk: int = 5_000) -> None:
 
 
 def downgrade() -> None:
+    for column in ("source_id", "number", "target_id", "target_number"):
+        op.drop_index(f"ix_records_{column}_key", table_name="records")
     op.drop_index("ix_runs_status", table_name="runs")
     with op.batch_alter_table("runs") as batch:
         batch.drop_column("heartbeat_at")
