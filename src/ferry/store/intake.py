@@ -49,6 +49,20 @@ _INSERT_EVENT = (
 )
 #: rows per INSERT: 15 parameters each, well under SQLite's 32,766 and PostgreSQL's 65,535
 _INSERT_CHUNK = 500
+# PostgreSQL: one short statement over arrays, whatever the page size (the driver parses and the server
+# plans a fixed text once, where a multi-row VALUES would be a new, long text per page size); the arrays
+# go over in binary (%b), so JSON text needs no array quoting
+_PG_INSERT = (
+    f"INSERT INTO records ({_INSERT_COLUMNS}) "
+    "SELECT %s, s, p, n, c::json, h, st, r, false, 0, e, wn, wu, %s, %s FROM unnest("
+    "%b::varchar[], %b::varchar[], %b::varchar[], %b::text[], %b::varchar[], %b::varchar[], %b::text[], "
+    "%b::varchar[], %b::timestamptz[], %b::timestamptz[]) AS v(s, p, n, c, h, st, r, e, wn, wu) "
+    "RETURNING id, status"
+)
+_PG_INSERT_EVENTS = (
+    "INSERT INTO events (record_id, at, from_status, to_status, reason, detail) "
+    "SELECT i, %s, NULL, st, 'collected', NULL FROM unnest(%s::bigint[], %s::varchar[]) AS v(i, st)"
+)
 
 
 @dataclass(slots=True)
@@ -204,6 +218,12 @@ class Intake(LedgerCore):
                 counts.ignored += 1
 
         for batch in chunks(fresh, _INSERT_CHUNK):
+            if self._pg:
+                cur.execute(_PG_INSERT, self._pg_columns(scheme, batch, at))
+                inserted = cur.fetchall()
+                cur.execute(_PG_INSERT_EVENTS, (at, [i for i, _ in inserted], [s for _, s in inserted]))
+                counts.new += len(batch)
+                continue
             values: list[Any] = []
             for row in batch:
                 values += (
@@ -233,6 +253,24 @@ class Intake(LedgerCore):
         if new_events:
             cur.executemany(self._sql(_INSERT_EVENT), new_events)
         return counts
+
+    @staticmethod
+    def _pg_columns(scheme: str, batch: Sequence[_Row], at: Any) -> tuple[Any, ...]:
+        return (
+            scheme,
+            at,
+            at,
+            [row.source_id for row in batch],
+            [row.partition for row in batch],
+            [row.number for row in batch],
+            [row.content for row in batch],
+            [row.content_hash for row in batch],
+            [row.status for row in batch],
+            [row.reason for row in batch],
+            [row.error_type for row in batch],
+            [row.watch_next_at for row in batch],
+            [row.watch_until for row in batch],
+        )
 
     @staticmethod
     def _takes_item_status(old: tuple[Any, ...], row: _Row, on_change: str) -> bool:
