@@ -19,9 +19,11 @@ Layout: :mod:`.db` (engines), :mod:`.schema` (tables), :mod:`.migrate` (Alembic,
 :mod:`.models` (value objects), :mod:`.calls` (buffered API-call log), :mod:`.ledger` (the Ledger
 facade) over its sections: :mod:`.core` (shared state), :mod:`.intake` (collect), :mod:`.leases`
 (claim, finish, renew, release), :mod:`.watching`, :mod:`.watermarks`, :mod:`.runs`, :mod:`.usage`
-(API calls), :mod:`.lookups` (find), :mod:`.steering` (reads and manual moves).
+(API calls), :mod:`.lookups` (find), :mod:`.steering` (reads and manual moves), :mod:`.search`;
+:mod:`.codec` (values in and out of the columns) and :mod:`.aio` (:class:`AsyncLedger`, the async facade).
 """
 
+from ferry.store.aio import AsyncLedger
 from ferry.store.calls import CallLog
 from ferry.store.codec import content_hash
 from ferry.store.db import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, make_engine
@@ -52,6 +54,7 @@ __all__ = [
     "STATUSES",
     "ApiCallLike",
     "ApiUsage",
+    "AsyncLedger",
     "CallLog",
     "Claimed",
     "CollectCounts",
