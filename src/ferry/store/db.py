@@ -9,12 +9,14 @@ fail with SQLITE_BUSY at the upgrade instead of waiting, which is exactly the cl
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import StaticPool
 
+from ferry.errors import StoreError
 from ferry.store.codec import decode_json, encode_json
 
 #: environment variable naming the database; unset means a SQLite file in the working directory
@@ -33,7 +35,7 @@ def make_engine(url: str | None = None, **engine_kwargs: Any) -> Engine:
     Extra keyword arguments go to :func:`sqlalchemy.create_engine` (pool sizes, echo...).
     """
     url = url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
-    parsed = make_url(url)
+    parsed = _checked_url(url)
     backend = parsed.get_backend_name()
     # one JSON encoding everywhere: the canonical one the hot path writes and content_hash hashes
     engine_kwargs.setdefault("json_serializer", encode_json)
@@ -46,12 +48,84 @@ def make_engine(url: str | None = None, **engine_kwargs: Any) -> Engine:
         connect_args = dict(engine_kwargs.pop("connect_args", {}))
         connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_S)
         connect_args.setdefault("check_same_thread", False)
-        engine = create_engine(url, connect_args=connect_args, **engine_kwargs)
+        engine = create_engine(parsed, connect_args=connect_args, **engine_kwargs)
         _tune_sqlite(engine)
+        _explain_connect_errors(engine)
         return engine
-    if backend == "postgresql":
-        engine_kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **engine_kwargs)
+    engine_kwargs.setdefault("pool_pre_ping", True)
+    engine = create_engine(parsed, **engine_kwargs)
+    _explain_connect_errors(engine)
+    return engine
+
+
+def _checked_url(url: str) -> Any:
+    """``url`` parsed, or a :class:`StoreError` a person can act on (never quoting a password)."""
+    example = "sqlite:///ferry.db or postgresql+psycopg://USER@HOST:5432/DATABASE"
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise StoreError("the database URL cannot be read", hint=f"write it as {example}") from None
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.drivername in ("postgres", "postgresql", "postgresql+psycopg2", "postgres+psycopg"):
+        fixed = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=True)
+        raise StoreError(
+            f"the database URL {shown} names a driver Ferry does not use",
+            hint=f"write postgresql+psycopg://..., here: {fixed}",
+        )
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql") or (
+        backend == "postgresql" and parsed.get_driver_name() != "psycopg"
+    ):
+        raise StoreError(f"Ferry's ledger runs on SQLite or PostgreSQL, not {shown}", hint=f"write {example}")
+    if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        folder = Path(parsed.database).expanduser().resolve().parent
+        if not folder.is_dir():
+            raise StoreError(
+                f"the folder of the SQLite ledger {parsed.database} does not exist: {folder}",
+                hint=f"create it (mkdir -p {folder}) or choose another path",
+            )
+    return parsed
+
+
+def _explain_connect_errors(engine: Engine) -> None:
+    """Turn a failed connection into a :class:`StoreError` that names the place and the remedy."""
+    url = engine.url
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        text = str(context.original_exception)
+        if url.get_backend_name() == "sqlite":
+            if "unable to open database file" in text:
+                raise StoreError(
+                    f"cannot open the SQLite ledger {url.database}",
+                    hint="check that the folder exists and is writable",
+                ) from None
+            return
+        host, port, name = url.host or "localhost", url.port or 5432, url.database or ""
+        if "does not exist" in text and f'database "{name}"' in text:
+            user = f" -U {url.username}" if url.username else ""
+            raise StoreError(
+                f"the PostgreSQL database {name!r} does not exist on {host}:{port}",
+                hint=f"create it: createdb -h {host} -p {port}{user} {name}",
+            ) from None
+        unreachable = (
+            "Connection refused",
+            "could not translate host name",
+            "Name or service not known",
+            "timeout expired",
+            "No route to host",
+            "Network is unreachable",
+        )
+        if any(marker in text for marker in unreachable):
+            raise StoreError(
+                f"cannot reach PostgreSQL at {host}:{port}",
+                hint="is the server running, and are the host and port in the database URL right?",
+            ) from None
+        if "password authentication failed" in text or "no password supplied" in text:
+            raise StoreError(
+                f"PostgreSQL at {host}:{port} refused user {url.username!r}",
+                hint="check the user and password in the database URL",
+            ) from None
 
 
 def write_engine(engine: Engine) -> Engine:

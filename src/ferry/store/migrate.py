@@ -13,6 +13,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from ferry.errors import StoreError
 from ferry.store.db import write_engine
 from ferry.store.schema import metadata
 
@@ -33,9 +34,20 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database to ``revision``; idempotent, and safe when several processes start at once
     (one transaction under SQLite's write lock or a PostgreSQL advisory lock)."""
     config = alembic_config()
+    _refuse_unknown_revision(engine)
     with _UPGRADE_LOCK, write_engine(engine).begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def _refuse_unknown_revision(engine: Engine) -> None:
+    current = current_revision(engine)
+    known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    if current is not None and current not in known:
+        raise StoreError(
+            f"the ledger is at migration {current}, newer than this Ferry knows (up to {head_revision()})",
+            hint="upgrade Ferry, or point it at another database",
+        )
 
 
 def head_revision() -> str:
