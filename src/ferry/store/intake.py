@@ -87,8 +87,31 @@ def unstorable_id(source_id: object) -> str:
     return "unstorable:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
+def _plain_key(value: object) -> bool:
+    """A key column value that needs no closer look: short ASCII text without NUL (or no value)."""
+    return value is None or (
+        type(value) is str and len(value) <= KEY_LIMIT and value.isascii() and "\x00" not in value
+    )
+
+
 def _checked(item: Collected) -> _Row:
     """``item`` as it will be stored: encoded once, or quarantined with why when it cannot be held."""
+    if _plain_key(item.source_id) and _plain_key(item.number) and _plain_key(item.partition):
+        content, found = encode_checked(item.content, "content")
+        if not found:
+            reason = item.reason
+            return _Row(
+                item.source_id,
+                item.partition,
+                item.number,
+                content,
+                digest(content),
+                item.status,
+                reason if reason is None else clean_optional(reason),
+                None,
+                item.watch_next_at,
+                item.watch_until,
+            )
     problems = [
         problem
         for problem in (

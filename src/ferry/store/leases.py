@@ -128,6 +128,18 @@ def _response_text(response: Any) -> tuple[str, list[str]]:
     return text, problems
 
 
+def _text(value: str | None, limit: int | None = None) -> str | None:
+    """Outcome text as a column holds it; short ASCII text (the common case) as it is."""
+    if value is None or (
+        type(value) is str
+        and value.isascii()
+        and "\x00" not in value
+        and (limit is None or len(value) <= limit)
+    ):
+        return value
+    return clean_optional(value, limit)
+
+
 def _lease_pairs(leases: Iterable[LeaseRef]) -> dict[int, int]:
     pairs: dict[int, int] = {}
     for lease in leases:
@@ -285,18 +297,19 @@ class Leases(LedgerCore):
             content, found = encode_checked(o.content, "content")
             problems += found
             content_digest = digest(content)
-        reason = clean_optional(o.reason)
-        error_message = clean_optional(o.error_message)
-        target_id = clean_optional(o.target_id, KEY_LIMIT)
-        target_number = clean_optional(o.target_number, KEY_LIMIT)
+        reason = _text(o.reason)
+        error_message = _text(o.error_message)
+        target_id = _text(o.target_id, KEY_LIMIT)
+        target_number = _text(o.target_number, KEY_LIMIT)
+        time = self._time
         update = (
             o.status,
             reason,
             bool(o.draft),
             attempts,
-            self._time(o.next_attempt_at),
-            clean_optional(o.error_type, 40),
-            clean_optional(o.error_code, KEY_LIMIT),
+            None if o.next_attempt_at is None else time(o.next_attempt_at),
+            _text(o.error_type, 40),
+            _text(o.error_code, KEY_LIMIT),
             error_message,
             target_id,
             target_number,
@@ -304,24 +317,25 @@ class Leases(LedgerCore):
             response,
             content,
             content_digest,
-            self._time(o.watch_next_at),
-            self._time(o.watch_until),
+            None if o.watch_next_at is None else time(o.watch_next_at),
+            None if o.watch_until is None else time(o.watch_until),
             at,
             o.record_id,
             o.lease_token,
         )
-        event_detail = detail(
-            owner=owner,
-            attempts=attempts,
-            error_type=o.error_type,
-            error_code=o.error_code,
-            error_message=error_message[:2000] if error_message else None,
-            target_id=target_id,
-            target_number=target_number,
-            target_id_cut=o.target_id if target_id != o.target_id else None,
-            draft=o.draft or None,
-            unstorable=problems or None,
-        )
+        event_detail: dict[str, Any] = {"owner": owner, "attempts": attempts}
+        for key, value in (
+            ("error_type", o.error_type),
+            ("error_code", o.error_code),
+            ("error_message", error_message[:2000] if error_message else None),
+            ("target_id", target_id),
+            ("target_number", target_number),
+            ("target_id_cut", o.target_id if target_id != o.target_id else None),
+            ("draft", o.draft or None),
+            ("unstorable", problems or None),
+        ):
+            if value is not None:
+                event_detail[key] = value
         return update, (o.record_id, at, "writing", o.status, reason, encode_json(event_detail))
 
     def renew(
