@@ -44,6 +44,14 @@ _INSERT_COLUMNS = (
 )
 _INSERT_VALUES = "(?, ?, ?, ?, ?json, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)"
 _EXISTING = "SELECT id, source_id, content_hash, status, last_error_type FROM records WHERE scheme = ? AND source_id IN ({ids})"
+# PostgreSQL: one array parameter, so the statement text (parsed, planned and prepared once) never varies;
+# one unique-index probe per id of the page (LATERAL), whatever the planner believes of a table that has no
+# statistics yet: with ``source_id = ANY(...)`` or a join, a fresh table's plan read the whole scheme
+_PG_EXISTING = (
+    "SELECT r.id, r.source_id, r.content_hash, r.status, r.last_error_type FROM unnest(%b::varchar[]) AS k(sid) "
+    "CROSS JOIN LATERAL (SELECT id, source_id, content_hash, status, last_error_type FROM records "
+    "WHERE scheme = %s AND source_id = k.sid LIMIT 1) AS r"
+)
 _INSERT_EVENT = (
     "INSERT INTO events (record_id, at, from_status, to_status, reason, detail) VALUES (?, ?, ?, ?, ?, ?json)"
 )
@@ -212,7 +220,10 @@ class Intake(LedgerCore):
         counts = CollectCounts()
         existing: dict[str, tuple[Any, ...]] = {}
         for chunk in chunks(list(page)):
-            cur.execute(self._sql(_EXISTING.format(ids=", ".join("?" * len(chunk)))), (scheme, *chunk))
+            if self._pg:
+                cur.execute(_PG_EXISTING, (list(chunk), scheme))
+            else:
+                cur.execute(_EXISTING.format(ids=", ".join("?" * len(chunk))), (scheme, *chunk))
             for row in cur.fetchall():
                 existing[row[1]] = row
 
