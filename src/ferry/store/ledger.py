@@ -4,21 +4,24 @@ Contract notes (the engine relies on them):
 - A record is in the ledger before anything is sent for it: collect writes it, dispatch claims it.
 - One id, one row: ``(scheme, source_id)`` is unique, so a record collected twice (overlapping windows,
   two processes) is taken once (``idCheck``).
-- A record is dispatched by one owner at a time: a claim sets ``writing`` with a lease; outcomes apply
-  only while the lease is still the owner's, so a worker that lost its lease cannot overwrite the one
-  that took over.
+- A record is dispatched by one owner at a time: a claim sets ``writing`` with a lease and a fresh
+  lease token.
+- An outcome applies only under its own lease token: ``finish``, ``renew`` and ``release`` change a
+  record only while it is ``writing`` under the owner and token of the claim that handed it out, and
+  return what they did not apply; a worker that lost its lease cannot overwrite the one that took over.
 - A lease that expired while ``writing`` means a worker died mid-write: the next claim says
   ``needs_probe`` because the target may already hold the document.
 - Each public method is one short transaction; on SQLite every write transaction takes the write lock
   at BEGIN (``BEGIN IMMEDIATE``), on PostgreSQL claims use ``FOR UPDATE SKIP LOCKED``.
 
 :class:`Ledger` is a facade: each section lives in its own module (:mod:`.intake` collect,
-:mod:`.leases` claim/finish/renew/release, :mod:`.watching`, :mod:`.watermarks`, :mod:`.runs`,
+:mod:`.leases` claim/renew/release, :mod:`.outcomes` finish, :mod:`.watching`, :mod:`.watermarks`, :mod:`.runs`,
 :mod:`.usage` API calls, :mod:`.lookups` find, :mod:`.steering` reads and manual moves, :mod:`.search`),
 all over the
 shared state of :class:`ferry.store.core.LedgerCore`.
 
-The API is synchronous; the engine calls it through ``asyncio.to_thread``.
+The API is synchronous; :class:`ferry.store.AsyncLedger` is the same API for the event loop, on a thread
+pool of its own.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 from ferry.store.intake import Intake
 from ferry.store.leases import Leases
 from ferry.store.lookups import Lookups
+from ferry.store.outcomes import Outcomes
 from ferry.store.runs import Runs
 from ferry.store.search import Search
 from ferry.store.steering import Steering
@@ -34,7 +38,7 @@ from ferry.store.watching import Watching
 from ferry.store.watermarks import Watermarks
 
 
-class Ledger(Intake, Leases, Watching, Watermarks, Runs, ApiCalls, Lookups, Steering, Search):
+class Ledger(Intake, Leases, Outcomes, Watching, Watermarks, Runs, ApiCalls, Lookups, Steering, Search):
     """Records, watermarks, runs, events and the API-call log in one database.
 
     Pass ``url`` (default ``$FERRY_DATABASE_URL`` or ``sqlite:///ferry.db``) or an ``engine`` made by
