@@ -36,7 +36,7 @@ from ferry.sandbox.dingtalk.config import SandboxConfig as DingTalkConfig
 from ferry.sandbox.kingdee import KingdeeSandbox
 from ferry.sandbox.kingdee import SandboxConfig as KingdeeConfig
 from ferry.sandbox.serve import ServerThread
-from ferry.scheme import Scheme, load_scheme
+from ferry.scheme import load_scheme
 from ferry.store import Ledger
 
 #: where the flagship scheme lives in a checkout (the README's commands install Ferry editable)
@@ -152,17 +152,6 @@ def _connections(
     )
 
 
-async def _settle(engine: Engine, scheme: Scheme, collect: asyncio.Task[Any], progress: Progress) -> None:
-    """Dispatch side by side with collect, until collect is done and nothing is due."""
-    while True:
-        report = await engine.dispatch(scheme, progress=progress)
-        if collect.done() and report.claimed == 0:
-            collect.result()  # raise what collect raised
-            return
-        if report.claimed == 0:
-            await asyncio.sleep(0.2)
-
-
 async def run_demo(options: DemoOptions, progress: DemoProgress | None = None) -> DemoSummary:
     """Run the demo; see the module docstring."""
     progress = progress or DemoProgress()
@@ -207,10 +196,19 @@ async def run_demo(options: DemoOptions, progress: DemoProgress | None = None) -
                     )
                     r.raise_for_status()
                 started = time.perf_counter()
-                engine_progress = Progress(on_page=progress.on_collected, on_outcome=progress.on_outcome)
+                wake = asyncio.Event()
+
+                def on_page(n: int) -> None:
+                    wake.set()
+                    if progress.on_collected is not None:
+                        progress.on_collected(n)
+
+                engine_progress = Progress(on_page=on_page, on_outcome=progress.on_outcome)
                 phase("collecting approvals and pushing payment bills")
                 collect = asyncio.create_task(engine.collect(scheme, progress=engine_progress))
-                await _settle(engine, scheme, collect, engine_progress)
+                # dispatch side by side: one pass that ends once collect is done and nothing is due
+                await engine.dispatch(scheme, progress=engine_progress, follow=collect, wake=wake)
+                await collect  # raise what collect raised
 
                 phase("approving one more request; its event brings it in")
                 late = plan.by_kind("late")[0]

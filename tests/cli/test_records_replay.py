@@ -107,7 +107,7 @@ def test_replay_one_record_by_id(book: Book) -> None:
 
 
 def test_replay_by_filter_takes_dead_and_quarantined_of_one_scheme(book: Book) -> None:
-    result = book.replay("--scheme", "s1")
+    result = book.replay("--scheme", "s1", "--yes")
     assert result.exit_code == 0, result.output
     assert "2 record(s) replayed" in result.output
     assert book.row("dead").status == book.row("quarantined").status == "pending"
@@ -136,6 +136,35 @@ def test_replay_filters_by_status_number_and_since(book: Book) -> None:
     result = book.replay("--status", "dead,quarantined", "--limit", "1")
     assert result.exit_code == 0 and "1 record(s) replayed" in result.output
     assert "more records match" in result.output
+
+
+def test_a_replay_of_several_records_asks_first_and_a_script_must_say_yes(book: Book) -> None:
+    result = book.replay("--scheme", "s1")
+    assert result.exit_code == 2, result.output
+    assert "would move 2 records; pass --yes" in result.output
+    assert book.row("dead").status == "dead" and book.row("quarantined").status == "quarantined"
+
+
+def test_a_record_skipped_at_the_source_is_not_replayed_from_the_ledger(book: Book) -> None:
+    book.ledger.collect(
+        "s1",
+        [
+            Collected(
+                source_id="S-refused",
+                number="NO-r",
+                content={"n": "r"},
+                status="skipped",
+                reason="approval refused",
+            )
+        ],
+    )
+    refused = book.ledger.get("s1", "S-refused")
+    assert refused is not None
+    result = book.replay(str(refused.id), "--status", "skipped")
+    assert result.exit_code == 0, result.output
+    assert "skipped because of its state at the source (approval refused)" in result.output
+    assert "--scheme-file" in result.output
+    assert book.ledger.get_by_id(refused.id).status == "skipped"  # type: ignore[union-attr]
 
 
 def test_dry_run_lists_and_changes_nothing(book: Book) -> None:

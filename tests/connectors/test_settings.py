@@ -10,8 +10,10 @@ from ferry.connectors.settings import (
     ConnectionSettings,
     ConnectionSettingsError,
     connections_from_dict,
+    find_connections,
     is_secret_key,
     load_connections,
+    read_connections,
     read_secrets_file,
     require,
 )
@@ -242,3 +244,64 @@ def test_require_lists_known_connections() -> None:
     assert require(conns, "a").name == "a"
     with pytest.raises(ConnectionSettingsError, match=r"unknown connection 'c' \(known: a, b\)"):
         require(conns, "c")
+
+
+# --- read with positions: every problem at once, each with its line and column ----------------------
+
+
+def test_every_problem_of_a_connections_file_is_placed_and_listed_at_once(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "a:\n  type: http\n  auth: {type: bearer, token: tok-literal-1}\nb:\n  base_url: http://b\n"
+        "c:\n  type: http\n  base_url: ${1BAD}\n",
+    )
+    with pytest.raises(ConnectionSettingsError) as info:
+        load_connections(path, env={})
+    lines = info.value.lines()
+    assert [line.split(": ", 1)[0] for line in lines] == [f"{path}:3:24", f"{path}:4:1", f"{path}:8:3"]
+    assert "literal secret" in lines[0] and "needs a 'type'" in lines[1] and "malformed reference" in lines[2]
+    assert "tok-literal-1" not in str(info.value)
+
+
+def test_read_connections_never_raises_for_what_the_file_holds(tmp_path: Path) -> None:
+    for text in (
+        "- a\n",
+        "a: [unclosed\n",
+        "a: &x [*x]\n",
+        "\x00",
+        "a: 1\n",
+        "a:\n  type: http\n  k: ${UNSET_X}\n",
+    ):
+        file = read_connections(write(tmp_path, text), env={})
+        assert file.problems, text
+        assert file.connections == {}
+
+
+def test_an_unset_reference_can_be_a_warning_and_the_entry_is_still_known(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "svc:\n  type: http\n  base_url: http://svc\n  auth:\n    type: bearer\n    token: ${SVC_T}\n",
+    )
+    file = read_connections(path, env={}, unresolved="warning")
+    (warning,) = file.problems
+    assert (warning.severity, warning.line, warning.column) == ("warning", 6, 5)
+    assert file.entries["svc"].unresolved == frozenset({"auth.token"})
+    assert "svc" not in file.connections  # not usable for a run until it is set
+
+
+def test_find_connections_prefers_the_option_then_the_scheme_folder_then_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    scheme_dir = tmp_path / "schemes"
+    scheme_dir.mkdir()
+    env_file = write(tmp_path, "x: {type: http}\n", "env.yaml")
+    env = {"FERRY_CONNECTIONS": str(env_file)}
+    assert find_connections(None, beside=scheme_dir, env={}) == (None, False)
+    assert find_connections(None, beside=scheme_dir, env=env) == (env_file, True)
+    beside = write(scheme_dir, "x: {type: http}\n")
+    assert find_connections(None, beside=scheme_dir, env=env) == (beside, False)
+    named = tmp_path / "named.yaml"
+    assert find_connections(named, beside=scheme_dir, env=env) == (named, True)
+    cwd = write(tmp_path, "x: {type: http}\n")
+    assert find_connections(None, env={}) == (Path("connections.yaml"), False) and cwd.exists()

@@ -73,6 +73,8 @@ class Erp:
         self.reject: set[str] = set()  # external ids answered with 422 (permanent)
         self.latency_s = latency_s
         self.posts = 0
+        #: requests that reached the endpoint (a request is in flight while arrived > posts)
+        self.arrived = 0
         #: the ERP's own master data about orders, for lookups: number -> expected amount
         self.expected: dict[str, str] = {}
 
@@ -87,6 +89,8 @@ class Erp:
         async def create(request: Request) -> JSONResponse:
             body = await request.json()
             ext = str(body.get("external_id"))
+            with self.lock:
+                self.arrived += 1
             if self.latency_s:
                 time.sleep(self.latency_s)  # a slow target (blocks this server's loop on purpose)
             with self.lock:

@@ -89,3 +89,46 @@ def test_install_is_idempotent_and_uninstall_restores_the_factory(installed: Non
     assert logging.getLogRecordFactory() is factory
     redaction.uninstall()
     assert logging.getLogRecordFactory() is logging.LogRecord
+
+
+def test_redact_value_masks_secrets_in_strings_and_credential_keys_at_any_depth() -> None:
+    r = Redactor()
+    r.register("echoed-Key-77aa")
+    value = {
+        "id": "P1",
+        "note": "sent with echoed-Key-77aa",
+        "request": {"headers": {"X-Api-Key": "unregistered-but-named", "Authorization": "Basic Zm9v"}},
+        "rows": [{"client_secret": "s"}, ("echoed-Key-77aa", 5, None, True)],
+        "Set-Cookie": "kdservice-sessionid=abc",
+        "x_kd_signature": "c2ln",
+        "nextToken": "10",
+        "amount": 12.5,
+    }
+    got = r.redact_value(value)
+    assert got["id"] == "P1" and got["amount"] == 12.5 and got["nextToken"] == "10"
+    assert got["note"] == "sent with ***"
+    assert got["request"]["headers"] == {"X-Api-Key": "***", "Authorization": "***"}
+    assert got["rows"] == [{"client_secret": "***"}, ["***", 5, None, True]]
+    assert got["Set-Cookie"] == "***" and got["x_kd_signature"] == "***"
+    assert value["note"] == "sent with echoed-Key-77aa"  # a copy: the original is untouched
+
+
+def test_redact_value_cuts_hostile_nesting() -> None:
+    deep: object = "leaf"
+    for _ in range(5000):
+        deep = [deep]
+    got = Redactor().redact_value(deep)
+    depth = 0
+    while isinstance(got, list):
+        got, depth = got[0], depth + 1
+    assert got == redaction.TOO_DEEP and depth == redaction.MAX_VALUE_DEPTH
+
+
+def test_rotating_secrets_are_bounded_and_configured_ones_are_kept() -> None:
+    r = Redactor(max_transient=3)
+    r.register("configured-secret")
+    for i in range(10):
+        r.register(f"session-{i:04d}", transient=True)
+    assert "configured-secret" in r
+    assert [f"session-{i:04d}" in r for i in range(10)] == [False] * 7 + [True] * 3
+    assert r.redact("configured-secret session-0009 session-0000") == "*** *** session-0000"

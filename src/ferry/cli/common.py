@@ -35,7 +35,8 @@ def open_ledger(url: str | None) -> Ledger:
 def fail(message: str, code: int = 1) -> typer.Exit:
     from ferry.observe.redact import redact
 
-    err.print(f"[red]error[/red] {redact(message)}", markup=True)
+    # plain text: a message may hold brackets that rich would read as markup
+    err.print(f"error: {redact(message)}", markup=False, highlight=False)
     return typer.Exit(code)
 
 

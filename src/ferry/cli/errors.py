@@ -12,8 +12,12 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Callable
-from typing import NoReturn
+from typing import Any
+
+import typer
+from typer import _click  # typer 0.29 carries its own click
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from ferry.errors import ConfigError, FerryError, Interrupted, StoreError
 
@@ -78,30 +82,35 @@ def report(error: FerryError) -> None:
         print(f"  {redact(line)}", file=sys.stderr)
 
 
-def run(app: Callable[[], object], *, argv: list[str] | None = None) -> NoReturn:
-    """Run the typer app; turn whatever escapes into lines and an exit status."""
-    debug = debug_requested(argv)
-    try:
-        app()
-    except SystemExit:
-        raise
-    except BaseException as exc:
-        error = translate(exc)
-        if debug:
-            traceback.print_exc()
-        if error is None:
-            from ferry.observe.redact import redact
+def handle(exc: BaseException, *, debug: bool | None = None) -> int:
+    """Print ``exc`` as a person should see it (one or two lines; a traceback only with --debug) and
+    return the exit status."""
+    debug = debug_requested() if debug is None else debug
+    error = translate(exc)
+    if debug:
+        traceback.print_exception(exc)
+    if error is None:
+        from ferry.observe.redact import redact
 
-            print(
-                f"error: internal error: {type(exc).__name__}: {redact(str(exc))[:500]}",
-                file=sys.stderr,
-            )
-            if not debug:
-                print("  this is a bug in Ferry; run again with --debug for the traceback", file=sys.stderr)
-            sys.exit(70)
-        report(error)
-        sys.exit(error.exit_code)
-    sys.exit(0)
+        print(f"error: internal error: {type(exc).__name__}: {redact(str(exc))[:500]}", file=sys.stderr)
+        if not debug:
+            print("  this is a bug in Ferry; run again with --debug for the traceback", file=sys.stderr)
+        return 70
+    report(error)
+    return error.exit_code
 
 
-__all__ = ["DEBUG_ENV", "debug_requested", "report", "run", "translate"]
+class FerryGroup(TyperGroup):
+    """The ``ferry`` group: whatever a command raises becomes one or two lines and an exit status,
+    the same under the console script and under typer's test runner."""
+
+    def invoke(self, ctx: _click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, TyperException, SystemExit):
+            raise
+        except BaseException as exc:  # KeyboardInterrupt included: it is Interrupted, exit 130
+            raise typer.Exit(handle(exc)) from None
+
+
+__all__ = ["DEBUG_ENV", "FerryGroup", "debug_requested", "handle", "report", "translate"]

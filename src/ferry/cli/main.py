@@ -1,7 +1,7 @@
 """The ``ferry`` command: one typer app; each group of commands lives in its own module.
 
 :func:`main` is the entry point: it runs the app through the one error handler
-(:mod:`ferry.cli.errors`), so no command prints a traceback unless ``--debug`` is given.
+(:class:`ferry.cli.errors.FerryGroup`), so no command prints a traceback unless ``--debug`` is given.
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ from ferry.cli import (
     sandbox_kingdee,
     validate_cmd,
 )
+from ferry.cli.errors import FerryGroup
 
 app = typer.Typer(
     name="ferry",
+    cls=FerryGroup,
     help="Ferry: move documents between business systems, driven by declarative schemes.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -62,12 +64,17 @@ def version() -> None:
 
 def main() -> None:
     """The ``ferry`` console script. ``--debug`` may stand anywhere on the command line."""
-    from ferry.cli.errors import DEBUG_ENV, run
+    from ferry.cli.errors import DEBUG_ENV, handle
 
     if "--debug" in sys.argv[1:]:
         sys.argv = [sys.argv[0], *(a for a in sys.argv[1:] if a != "--debug")]
         os.environ[DEBUG_ENV] = "1"
-    run(app)
+    try:
+        app()
+    except SystemExit:
+        raise
+    except BaseException as exc:  # what escapes before a command runs (parsing, imports)
+        sys.exit(handle(exc))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,6 +23,34 @@ from ferry.sandbox.kingdee import parse_latency as parse_kingdee_latency
 from ferry.sandbox.serve import ServerThread
 
 
+def sandbox_connections(
+    dingtalk_url: str, kingdee_url: str, dt: DingTalkConfig, kd: KingdeeConfig
+) -> tuple[str, list[str]]:
+    """A ready ``connections.yaml`` for the flagship against these sandboxes, and the ``export`` lines
+    for its secrets (the file holds only ``${ENV}`` references, as a real one must)."""
+    text = f"""dingtalk_main:
+  type: dingtalk
+  api_base: {dingtalk_url}
+  oapi_base: {dingtalk_url}
+  app_key: {dt.app_key}
+  app_secret: ${{FERRY_SANDBOX_DINGTALK_SECRET}}
+  qps: {max(1, dt.qps - 1)}
+kingdee_main:
+  type: kingdee
+  base_url: {kingdee_url}/k3cloud/
+  auth_mode: sign
+  acct_id: "{kd.acct_id}"
+  username: {kd.username}
+  app_id: {kd.app_id}
+  app_secret: ${{FERRY_SANDBOX_KINGDEE_SECRET}}
+"""
+    exports = [
+        f"export FERRY_SANDBOX_DINGTALK_SECRET={dt.app_secret}",
+        f"export FERRY_SANDBOX_KINGDEE_SECRET={kd.app_secret}",
+    ]
+    return text, exports
+
+
 def register(app: typer.Typer) -> None:
     """Add the `both` command to the `ferry sandbox` group."""
 
@@ -62,6 +90,10 @@ def register(app: typer.Typer) -> None:
         ] = False,
         plan_out: Annotated[
             Path | None, typer.Option("--plan-out", help="Write the seeded plan (JSON) here, for checks.")
+        ] = None,
+        connections_out: Annotated[
+            Path | None,
+            typer.Option("--connections-out", help="Write a connections.yaml for the sandboxes here."),
         ] = None,
     ) -> None:
         """Run both sandboxes as one long-lived process, seeded with audited Kingdee payment requests and the
@@ -121,6 +153,16 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"DingTalk sandbox: {dingtalk.url}  (admin: {dingtalk.url}/_sandbox/)")
             typer.echo(f"Kingdee sandbox:  {kingdee.url}/k3cloud/  (admin: {kingdee.url}/_sandbox/)")
             typer.echo("seeded: " + ", ".join(f"{k} {v}" for k, v in sorted(plan.count().items())), nl=True)
+            yaml_text, exports = sandbox_connections(dingtalk.url, kingdee.url, dt_config, kd_config)
+            if connections_out is not None:
+                connections_out.write_text(yaml_text, encoding="utf-8")
+                typer.echo(f"connections written to {connections_out}; before `ferry run`, export:")
+            else:
+                typer.echo("connections.yaml for these sandboxes (the secrets as ${ENV} references):")
+                typer.echo(yaml_text)
+                typer.echo("and in the shell that runs ferry:")
+            for line in exports:
+                typer.echo(f"  {line}")
             typer.echo("ready", nl=True)
             while not stop.wait(0.5):
                 pass

@@ -9,6 +9,10 @@ Contract notes (the engine relies on them):
 - ``Target.write`` returns exactly one outcome per item, in any order, matched by ``item.key``.
 - ``Target.probe`` must be safe to call any number of times and must find a document written by an
   earlier ``write`` whose answer was lost; it is what turns "outcome unknown" into "written".
+- A document's follow-up operations (Kingdee Submit, Audit) are part of the work: a ``TargetDoc``
+  whose ``pending`` is not empty exists but is not finished; the engine keeps the record
+  ``finishing`` and asks a :class:`FinishingTarget` to finish it under the scheme's retry policy. A
+  document that exists is never written again, only finished.
 - A source never filters by ledger state: ``idCheck`` is the ledger's job.
 """
 
@@ -76,8 +80,12 @@ class RefetchingSource(Source, Protocol):
     """A source that can fetch given records again: for records it marked ``watching``, and for
     change events that name a record."""
 
-    async def fetch(self, source_ids: Sequence[str]) -> Page:
-        """The current content (and state) of these records; ids the source no longer knows are left out."""
+    async def fetch(self, source_ids: Sequence[str], *, final_too: bool = False) -> Page:
+        """The current content (and state) of these records; ids the source no longer knows are left out.
+
+        A source may leave out records the ledger already holds as final, to save calls (an event for
+        a record already written); ``final_too`` asks for them as well (a replay wants the source's
+        fresh word on a record it skipped)."""
         ...
 
     @property
@@ -128,6 +136,8 @@ class TargetDoc:
     draft: bool = False
     message: str | None = None
     response: Any = None
+    #: follow-up operations still to succeed on it, in order (``("Audit",)``); empty when finished
+    pending: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +149,18 @@ class WriteOutcome:
     @property
     def ok(self) -> bool:
         return self.error is None and self.doc is not None
+
+
+@dataclass(frozen=True, slots=True)
+class FinishItem:
+    """A document the target already holds whose follow-ups are not all done (a ``finishing`` record).
+    ``request`` is the request that created it (the target may read its form from there)."""
+
+    key: int
+    source_id: str
+    number: str | None
+    doc: TargetDoc
+    request: dict[str, Any] | None = None
 
 
 @runtime_checkable
@@ -157,8 +179,61 @@ class Target(Protocol):
     async def aclose(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One pre-flight check of a connection: what was checked, whether it passed, what was seen.
+
+    A failed ``blocking`` check stops the pass before its first metered call; a failed non-blocking
+    one is a warning (e.g. the app may not read form schemas, so a process code could not be checked).
+    """
+
+    connection: str
+    what: str
+    ok: bool
+    detail: str = ""
+    blocking: bool = True
+
+
+@dataclass(frozen=True)
+class ConnectionUse:
+    """How one scheme uses one connection, for its connector's ``preflight``: the sides it serves and
+    the lookups (``enrich`` queries, unrendered) it answers."""
+
+    scheme_id: str
+    source: Any = None  # ferry.scheme.SourceSpec
+    target: Any = None  # ferry.scheme.TargetSpec
+    lookups: tuple[Mapping[str, Any], ...] = ()
+
+
+@runtime_checkable
+class FinishingTarget(Target, Protocol):
+    """A target whose documents have follow-up operations that can be run again on their own."""
+
+    async def finish(self, items: Sequence[FinishItem]) -> Sequence[WriteOutcome]:
+        """Run each document's pending follow-ups (batched per operation, like fresh writes); one
+        outcome per item: a doc with an empty ``pending`` when done, else with what is still pending
+        and why (``message``), or a typed error when the call failed as a whole. Safe to repeat:
+        an operation already done counts as done."""
+        ...
+
+
+@runtime_checkable
+class BatchProber(Target, Protocol):
+    """A target that can look for many earlier writes in one call (Kingdee: one query with ``IN``)."""
+
+    async def probe_many(self, items: Sequence[WriteItem]) -> Sequence[TargetDoc | ConnectorError | None]:
+        """:meth:`Target.probe` for each item, in order; an item whose question could not be
+        answered gets the error (the others still get their answer)."""
+        ...
+
+
 __all__ = [
+    "BatchProber",
     "BatchQuerier",
+    "Check",
+    "ConnectionUse",
+    "FinishItem",
+    "FinishingTarget",
     "Page",
     "Querier",
     "RecordState",

@@ -8,14 +8,39 @@ naming the remedy, and dlt's marker classes:
 - :class:`Reauthenticate`  the token or session is gone; log in again, then retry once.
 - :class:`OutcomeUnknown`  the request may have reached the target; reconcile before any retry.
 - :class:`GiveUp`          permanent; retrying cannot help (validation, not found, quota for the month).
+- :class:`AccessDenied`    the connection itself is refused (a wrong password or app secret, a token that
+                           cannot be obtained, a permission every call needs): no record is to blame, so
+                           the pass stops and the records go back untouched.
 
 ``code`` is the remote system's own error code (``"90018"``, ``"MsgCode=11"``) and ``api`` the API name,
 so the ledger can store them as columns rather than in prose.
+
+``retry_after`` often comes from the remote system (a ``Retry-After`` header, a penalty end time in a
+message): it is clamped to [0, :data:`MAX_RETRY_AFTER_S`] seconds (a month for :class:`QuotaExhausted`) and a non-finite value is dropped, so
+no answer can make the engine compute an impossible date.
 """
 
 from __future__ import annotations
 
+import math
+
 from ferry.errors import FerryError
+
+#: the longest pause a remote system can ask for; longer asks are taken as this (an hour)
+MAX_RETRY_AFTER_S = 3600.0
+
+
+def clamp_retry_after(seconds: float | None, limit: float = MAX_RETRY_AFTER_S) -> float | None:
+    """``seconds`` within [0, ``limit``]; None for None, NaN and infinities."""
+    if seconds is None:
+        return None
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not math.isfinite(value):
+        return None
+    return min(max(value, 0.0), limit)
 
 
 class ConnectorError(FerryError):
@@ -23,6 +48,8 @@ class ConnectorError(FerryError):
 
     #: what the engine should do; one word per subclass, stored in the ledger's error type column
     action: str = "give_up"
+    #: the longest ``retry_after`` this kind of error may carry
+    max_retry_after: float = MAX_RETRY_AFTER_S
 
     def __init__(
         self,
@@ -36,7 +63,7 @@ class ConnectorError(FerryError):
         super().__init__(message)
         self.code = code
         self.api = api
-        self.retry_after = retry_after
+        self.retry_after = clamp_retry_after(retry_after, self.max_retry_after)
         self.request_id = request_id
 
     def __str__(self) -> str:
@@ -78,13 +105,25 @@ class GiveUp(ConnectorError):
     action = "give_up"
 
 
+class AccessDenied(ConnectorError):
+    """The connection is refused as a whole: every call would fail the same way until a person fixes
+    the connection (password, app secret, app permissions). Never a record's fault: the engine stops
+    the pass, gives the batch back without counting an attempt, and records the run as failed."""
+
+    action = "access_denied"
+
+
 class QuotaExhausted(GiveUp):
     """A quota for a long period (e.g. DingTalk's monthly call quota) is used up."""
 
     action = "give_up"
+    # "after the quota resets" is up to a month away
+    max_retry_after = 32 * 86400.0
 
 
 __all__ = [
+    "MAX_RETRY_AFTER_S",
+    "AccessDenied",
     "ConnectorError",
     "GiveUp",
     "OutcomeUnknown",
@@ -92,4 +131,5 @@ __all__ = [
     "Reauthenticate",
     "RetryLater",
     "SlowDown",
+    "clamp_retry_after",
 ]

@@ -8,15 +8,19 @@ A scheme names a connection (``orders_api``); a connections file holds its setti
       auth: {type: bearer, token: "${ORDERS_TOKEN}"}
 
 Where the file is: the ``path`` argument, else ``$FERRY_CONNECTIONS``, else ``connections.yaml`` in
-the working directory. A missing default file means "no connections" (an empty dict); a file named
-explicitly (argument or environment) must exist.
+the working directory (``ferry validate`` looks beside the scheme file first: :func:`find_connections`).
+A missing default file means "no connections" (an empty dict); a file named explicitly (argument or
+environment) must exist.
+
+The file is read like a scheme (:func:`ferry.scheme.read_document`: bounded, position-aware), so each
+problem names its line and column; :func:`read_connections` returns every problem (for checks),
+:func:`load_connections` raises one :class:`ConnectionSettingsError` listing them (for runs).
 
 ``${VAR}`` and ``${VAR:-default}`` in string values resolve from the environment first, then from
 the secrets file (``$FERRY_SECRETS_FILE``, else ``.ferry-secrets`` in the working directory when it
-exists; dotenv ``KEY=VALUE`` lines). ``:-default`` applies when the variable is unset or empty, as in
-the shell; ``$$`` writes a literal ``$``. Every resolved value is registered with the redactor, so it
-is masked in logs and errors: use ``${...}`` for secrets and per-environment values, not for names
-you want to read in logs.
+exists; dotenv ``KEY=VALUE`` lines); see :mod:`ferry.connectors.secrets`. Every resolved value is
+registered with the redactor, so it is masked in logs and errors: use ``${...}`` for secrets and
+per-environment values, not for names you want to read in logs.
 
 Keys named like secrets (``password``, ``token``, ``app_secret``, ``api_key``, ``key``, ...) must be
 given as ``${...}`` references: a literal value there is rejected, because a file is the wrong place
@@ -26,59 +30,29 @@ for a secret.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ferry.errors import ConfigError
-from ferry.observe.redact import MASK, register_secret
+from ferry.connectors.secrets import (
+    DEFAULT_SECRETS_FILE,
+    SECRETS_FILE_ENV,
+    ConnectionSettingsError,
+    Report,
+    Resolution,
+    Resolver,
+    is_secret_key,
+    read_secrets_file,
+    resolve_value,
+    secrets_path,
+)
+from ferry.observe.redact import MASK
+from ferry.scheme.document import Document, read_document
+from ferry.scheme.problems import Problem, SchemeError, Severity
 
 DEFAULT_CONNECTIONS_FILE = "connections.yaml"
-DEFAULT_SECRETS_FILE = ".ferry-secrets"
 CONNECTIONS_ENV = "FERRY_CONNECTIONS"
-SECRETS_FILE_ENV = "FERRY_SECRETS_FILE"
-
-# ${NAME} or ${NAME:-default}; $$ escapes a dollar
-_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_BAD_REF = re.compile(r"\$\{[^}]*\}?")
-
-# compared after lower-casing and dropping "_" and "-": "App-Secret" -> "appsecret"
-_SECRET_NAMES = frozenset(
-    {
-        "password",
-        "passwd",
-        "pwd",
-        "secret",
-        "token",
-        "key",
-        "apikey",
-        "appsecret",
-        "appsec",
-        "clientsecret",
-        "accesstoken",
-        "refreshtoken",
-        "privatekey",
-        "authorization",
-        "cookie",
-        "credential",
-        "credentials",
-        "signature",
-        "passphrase",
-    }
-)
-_SECRET_SUFFIXES = ("password", "secret", "token", "apikey", "privatekey", "passphrase")
-
-
-class ConnectionSettingsError(ConfigError):
-    """A connections file or its secrets could not be loaded. The message never contains a secret."""
-
-
-def is_secret_key(key: str) -> bool:
-    """True for keys whose values must come from ``${...}`` references (``password``, ``app_secret``...)."""
-    k = key.lower().replace("_", "").replace("-", "")
-    return k in _SECRET_NAMES or k.endswith(_SECRET_SUFFIXES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,133 +97,73 @@ def _mask(value: Any, resolved: frozenset[str], path: str) -> Any:
     return value
 
 
-def read_secrets_file(path: Path) -> dict[str, str]:
-    """Parse a dotenv-style file: ``KEY=VALUE`` lines, ``#`` comments, optional ``export`` and quotes."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as e:
-        raise ConnectionSettingsError(f"cannot read secrets file {path}: {e.strerror or e}") from None
-    values: dict[str, str] = {}
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
+@dataclass(frozen=True)
+class ConnectionEntry:
+    """One connection as written, for checks: its type, its settings (references filled in where they
+    could be) and the place of each key. ``settings`` is None when the entry is not even a mapping."""
+
+    name: str
+    type: str | None
+    settings: dict[str, Any] | None
+    #: dotted keys whose ``${...}`` is not set (left as written, so a check can skip them)
+    unresolved: frozenset[str] = frozenset()
+
+
+@dataclass
+class ConnectionsFile:
+    """A connections file read for checking: every connection, every problem, and where each key is.
+
+    ``connections`` holds the connections that resolved without an error (what a run may use);
+    ``entries`` every named connection, good or not; ``problems`` errors and warnings in file order.
+    ``path`` is None when there is no file (no connections).
+    """
+
+    path: Path | None
+    connections: dict[str, ConnectionSettings] = field(default_factory=dict)
+    entries: dict[str, ConnectionEntry] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    document: Document | None = None
+
+    def place(self, loc: Sequence[str | int]) -> tuple[int, int]:
+        """The 1-based line and column of ``loc`` (``[name, key, ...]``) in the file; (0, 0) if unknown."""
+        return self.document.place(loc) if self.document is not None else (0, 0)
+
+    def problem(self, loc: Sequence[str | int], message: str, *, warning: bool = False) -> Problem:
+        """A problem at ``loc`` in this file (for checks made against its connections)."""
+        line, col = self.place(loc)
+        return Problem(
+            str(self.path or "connections"), "", line, col, message, "warning" if warning else "error"
+        )
+
+
+def _read_entries(data: Any, *, file: ConnectionsFile, resolver: Resolver, report: Report) -> None:
+    if data is None:
+        return
+    if not isinstance(data, Mapping):
+        report.add([], "expected a mapping of connection name to settings")
+        return
+    for name, raw in data.items():
+        if not isinstance(name, str) or not name.strip():
+            report.add([], f"connection names must be non-empty text, got {name!r}")
             continue
-        if line.startswith("export "):
-            line = line[len("export ") :].lstrip()
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-            # the line may hold a secret: say where, not what
-            raise ConnectionSettingsError(f"{path}:{lineno}: expected KEY=VALUE")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        values[key] = value
-    return values
-
-
-class _Resolver:
-    def __init__(self, env: Mapping[str, str], secrets_file: Path | None) -> None:
-        self.env = env
-        self.secrets_file = secrets_file
-        self._file_values: dict[str, str] | None = None
-
-    def file_values(self) -> dict[str, str]:
-        if self._file_values is None:
-            self._file_values = read_secrets_file(self.secrets_file) if self.secrets_file else {}
-        return self._file_values
-
-    def lookup(self, var: str) -> str | None:
-        if var in self.env:
-            return self.env[var]
-        return self.file_values().get(var)
-
-    def where(self) -> str:
-        return (
-            f"the environment or the secrets file {self.secrets_file}"
-            if self.secrets_file
-            else f"the environment (and no secrets file: set {SECRETS_FILE_ENV} or create {DEFAULT_SECRETS_FILE})"
+        if not isinstance(raw, Mapping):
+            report.add([name], f"connection {name!r} must be a mapping of settings (with at least 'type')")
+            file.entries[name] = ConnectionEntry(name, None, None)
+            continue
+        kind = raw.get("type")
+        kind_name = kind.strip() if isinstance(kind, str) and kind.strip() else None
+        if kind_name is None:
+            report.add([name], f"connection {name!r} needs a 'type' (http, dingtalk, kingdee, ...)")
+        out = Resolution({})
+        body = {k: v for k, v in raw.items() if k != "type"}
+        out.settings = resolve_value(
+            body, connection=name, loc=[name], resolver=resolver, out=out, report=report
         )
-
-
-def _resolve_value(value: Any, *, connection: str, path: str, resolver: _Resolver, resolved: set[str]) -> Any:
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise ConnectionSettingsError(
-                    f"connection {connection!r}: key {k!r} under {path or 'the top level'} must be text"
-                )
-            p = f"{path}.{k}" if path else k
-            if is_secret_key(k) and _is_literal(v):
-                raise ConnectionSettingsError(
-                    f"connection {connection!r}: key {p!r} holds a literal secret; put secrets in the "
-                    f"environment or the secrets file and write {p.rsplit('.', 1)[-1]}: "
-                    f'"${{SOME_VARIABLE}}" instead'
-                )
-            out[k] = _resolve_value(v, connection=connection, path=p, resolver=resolver, resolved=resolved)
-        return out
-    if isinstance(value, list | tuple):
-        return [
-            _resolve_value(v, connection=connection, path=f"{path}.{i}", resolver=resolver, resolved=resolved)
-            for i, v in enumerate(value)
-        ]
-    if isinstance(value, str):
-        return _interpolate(value, connection=connection, path=path, resolver=resolver, resolved=resolved)
-    return value
-
-
-def _is_literal(value: Any) -> bool:
-    """A non-empty scalar with no ``${...}`` reference in it."""
-    if value is None or isinstance(value, bool | Mapping | list | tuple):
-        return False
-    if isinstance(value, str):
-        return bool(value) and _REF.search(value.replace("$$", "")) is None
-    return True
-
-
-def _interpolate(text: str, *, connection: str, path: str, resolver: _Resolver, resolved: set[str]) -> str:
-    found = False
-
-    def sub(m: re.Match[str]) -> str:
-        nonlocal found
-        if m.group(0) == "$$":
-            return "$"
-        found = True
-        var, default = m.group(1), m.group(2)
-        value = resolver.lookup(var)
-        if not value and default is not None:
-            value = default
-        if value is None:
-            raise ConnectionSettingsError(
-                f"connection {connection!r}: key {path!r} refers to ${{{var}}}, which is not set in "
-                f"{resolver.where()}"
+        file.entries[name] = ConnectionEntry(name, kind_name, out.settings, frozenset(out.unresolved))
+        if kind_name is not None and not out.failed and not out.unresolved:
+            file.connections[name] = ConnectionSettings(
+                name=name, type=kind_name, settings=out.settings, resolved_keys=frozenset(out.resolved)
             )
-        register_secret(value)
-        return value
-
-    out = _REF.sub(sub, text)
-    # anything left that looks like a reference is malformed (e.g. "${1X}" or an unclosed "${X")
-    leftover = _BAD_REF.search(_REF.sub("", text))
-    if leftover:
-        raise ConnectionSettingsError(
-            f"connection {connection!r}: key {path!r} has a malformed reference {leftover.group(0)!r}; "
-            "write ${NAME} or ${NAME:-default}"
-        )
-    if found:
-        resolved.add(path)
-    return out
-
-
-def _secrets_path(env: Mapping[str, str]) -> Path | None:
-    named = env.get(SECRETS_FILE_ENV)
-    if named:
-        p = Path(named)
-        if not p.is_file():
-            raise ConnectionSettingsError(f"{SECRETS_FILE_ENV} names {p}, which is not a file")
-        return p
-    default = Path(DEFAULT_SECRETS_FILE)
-    return default if default.is_file() else None
 
 
 def connections_from_dict(
@@ -257,29 +171,14 @@ def connections_from_dict(
 ) -> dict[str, ConnectionSettings]:
     """Build connections from an in-code mapping (tests, ``ferry demo``), resolving ``${...}`` as a file would."""
     environ: Mapping[str, str] = os.environ if env is None else env
-    resolver = _Resolver(environ, _secrets_path(environ))
-    if not isinstance(data, Mapping):
-        raise ConnectionSettingsError(f"{source}: expected a mapping of connection name to settings")
-    out: dict[str, ConnectionSettings] = {}
-    for name, raw in data.items():
-        if not isinstance(name, str) or not name.strip():
-            raise ConnectionSettingsError(f"{source}: connection names must be non-empty text, got {name!r}")
-        if not isinstance(raw, Mapping):
-            raise ConnectionSettingsError(
-                f"{source}: connection {name!r} must be a mapping of settings (with at least 'type')"
-            )
-        kind = raw.get("type")
-        if not isinstance(kind, str) or not kind.strip():
-            raise ConnectionSettingsError(
-                f"{source}: connection {name!r} needs a 'type' (http, dingtalk, kingdee, ...)"
-            )
-        resolved: set[str] = set()
-        body = {k: v for k, v in raw.items() if k != "type"}
-        settings = _resolve_value(body, connection=name, path="", resolver=resolver, resolved=resolved)
-        out[name] = ConnectionSettings(
-            name=name, type=kind.strip(), settings=settings, resolved_keys=frozenset(resolved)
-        )
-    return out
+    resolver = Resolver(environ, secrets_path(environ))
+    file = ConnectionsFile(None)
+    report = Report(source, None)
+    _read_entries(data, file=file, resolver=resolver, report=report)
+    if report.problems:
+        first = report.problems[0]
+        raise ConnectionSettingsError(f"{source}: {first.message}", problems=report.problems)
+    return file.connections
 
 
 def connections_path(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Path:
@@ -292,38 +191,89 @@ def connections_path(path: str | Path | None = None, env: Mapping[str, str] | No
     return Path(DEFAULT_CONNECTIONS_FILE)
 
 
+def find_connections(
+    path: str | Path | None = None,
+    *,
+    beside: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[Path | None, bool]:
+    """The connections file to use, and whether it was named (and so must exist).
+
+    In order: ``path``; ``connections.yaml`` in the folder ``beside`` (a scheme's folder) when it
+    exists; ``$FERRY_CONNECTIONS``; ``./connections.yaml`` when it exists; else none.
+    """
+    environ: Mapping[str, str] = os.environ if env is None else env
+    if path is not None:
+        return Path(path), True
+    if beside is not None:
+        near = Path(beside) / DEFAULT_CONNECTIONS_FILE
+        if near.is_file():
+            return near, False
+    if environ.get(CONNECTIONS_ENV):
+        return Path(environ[CONNECTIONS_ENV]), True
+    default = Path(DEFAULT_CONNECTIONS_FILE)
+    return (default, False) if default.is_file() else (None, False)
+
+
+def read_connections(
+    path: str | Path | None = None,
+    *,
+    beside: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    unresolved: Severity = "error",
+) -> ConnectionsFile:
+    """Read a connections file for checking: never raises for what is in it, returns every problem.
+
+    Which file: see :func:`find_connections`. Each problem is placed (``connections.yaml:7:5``) and
+    never quotes a value. A ``${VAR}`` that is not set is an error, or a warning with
+    ``unresolved="warning"`` (``ferry validate``: the file is fine, the environment is not ready).
+    """
+    environ: Mapping[str, str] = os.environ if env is None else env
+    file_path, named = find_connections(path, beside=beside, env=environ)
+    if file_path is None:
+        return ConnectionsFile(None)
+    file = ConnectionsFile(file_path)
+    if not file_path.is_file():
+        if named:
+            file.problems.append(Problem(str(file_path), "", 0, 0, "connections file does not exist"))
+        return file
+    try:
+        doc = read_document(file_path, form="native", empty_ok=True)
+    except SchemeError as e:
+        file.problems.extend(e.problems)
+        return file
+    file.document = doc
+    file.problems.extend(doc.problems)
+    report = Report(str(file_path), doc, unresolved)
+    try:
+        resolver = Resolver(environ, secrets_path(environ))
+        _read_entries(doc.data, file=file, resolver=resolver, report=report)
+    except ConnectionSettingsError as e:  # the secrets file itself is unreadable or malformed
+        report.problems.append(Problem(str(file_path), "", 0, 0, e.message))
+    file.problems.extend(report.problems)
+    return file
+
+
 def load_connections(
     path: str | Path | None = None, *, env: Mapping[str, str] | None = None
 ) -> dict[str, ConnectionSettings]:
-    """Load every connection from the connections file (see the module doc for where it is)."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError
+    """Load every connection from the connections file (see the module doc for where it is).
 
+    Raises one :class:`ConnectionSettingsError` naming every problem, each with its line and column.
+    """
     environ: Mapping[str, str] = os.environ if env is None else env
     explicit = path is not None or bool(environ.get(CONNECTIONS_ENV))
-    file = connections_path(path, environ)
-    if not file.is_file():
+    file_path = connections_path(path, environ)
+    if not file_path.is_file():
         if explicit:
-            raise ConnectionSettingsError(f"connections file {file} does not exist")
+            raise ConnectionSettingsError(f"connections file {file_path} does not exist")
         return {}
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except OSError as e:
-        raise ConnectionSettingsError(f"cannot read connections file {file}: {e.strerror or e}") from None
-    yaml = YAML(typ="safe", pure=True)
-    yaml.allow_duplicate_keys = False
-    try:
-        data = yaml.load(text)
-    except MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(file)
-        what = " ".join(x for x in (e.context, e.problem) if x) or "invalid YAML"
-        raise ConnectionSettingsError(f"{where}: {what}") from None
-    except Exception as e:  # ruamel raises a few unmarked errors (duplicate keys, odd input)
-        raise ConnectionSettingsError(f"{file}: invalid YAML: {type(e).__name__}") from None
-    if data is None:
-        return {}
-    return connections_from_dict(data, env=environ, source=str(file))
+    file = read_connections(file_path, env=environ)
+    errors = [p for p in file.problems if p.is_error]
+    if errors:
+        # the message holds every problem: callers that print str(e) show them all
+        raise ConnectionSettingsError("\n".join(str(p) for p in errors), problems=errors)
+    return file.connections
 
 
 def require(connections: Mapping[str, ConnectionSettings], name: str) -> ConnectionSettings:
@@ -343,12 +293,16 @@ __all__ = [
     "DEFAULT_CONNECTIONS_FILE",
     "DEFAULT_SECRETS_FILE",
     "SECRETS_FILE_ENV",
+    "ConnectionEntry",
     "ConnectionSettings",
     "ConnectionSettingsError",
+    "ConnectionsFile",
     "connections_from_dict",
     "connections_path",
+    "find_connections",
     "is_secret_key",
     "load_connections",
+    "read_connections",
     "read_secrets_file",
     "require",
 ]

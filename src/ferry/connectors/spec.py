@@ -18,7 +18,7 @@ quotes an input value, which may be a secret.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Literal
@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from ferry.errors import ConfigError
+from ferry.scheme.suggest import closest, model_keys, suggest
 
 ENTRY_POINT_GROUP = "ferry.connectors"
 
@@ -114,46 +115,6 @@ def get_spec(type_name: str, *, connection: str | None = None) -> ConnectorSpec:
         f"{who}, which no connector serves{suggest(type_name, known)}",
         hint=f"known types: {', '.join(sorted(known))}",
     )
-
-
-def suggest(word: str, candidates: Iterable[str]) -> str:
-    """``" (did you mean 'quality'?)"`` for the closest candidate, or ``""``."""
-    close = closest(word, candidates)
-    return f" (did you mean {close!r}?)" if close else ""
-
-
-def closest(word: str, candidates: Iterable[str], *, max_edits: int | None = None) -> str | None:
-    """The candidate nearest to ``word`` (case-insensitive), if it is a few edits away.
-
-    Edits are counted as optimal string alignment (insert, delete, substitute, swap two neighbours),
-    so ``qualty``, ``inital_days``, ``batchsize`` and ``qsp`` all find their key. A word may be one
-    edit off per four characters (at least one, at most three) unless ``max_edits`` says otherwise.
-    """
-    from rapidfuzz.distance import OSA
-
-    folded = word.casefold()
-    limit = max_edits if max_edits is not None else max(1, min(3, len(folded) // 4))
-    best: tuple[int, str] | None = None
-    for candidate in candidates:
-        d = OSA.distance(folded, candidate.casefold(), score_cutoff=limit)
-        if d <= limit and (best is None or d < best[0]):
-            best = (d, candidate)
-    return best[1] if best is not None and best[1] != word else None
-
-
-def model_keys(model: type[BaseModel]) -> list[str]:
-    """Every key a model accepts: field names and their aliases."""
-    keys: list[str] = []
-    for name, info in model.model_fields.items():
-        keys.append(name)
-        alias = info.validation_alias
-        if isinstance(alias, str):
-            keys.append(alias)
-        elif alias is not None and hasattr(alias, "choices"):
-            keys.extend(c for c in alias.choices if isinstance(c, str))
-        if info.alias:
-            keys.append(info.alias)
-    return list(dict.fromkeys(keys))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,7 @@
-"""The web console and HTTP endpoints: health, metrics, DingTalk event callback; may use engine, store, observe.
+"""The one HTTP app that ``ferry serve`` runs: health, readiness, ``/metrics``, the DingTalk event intake
+(callback and Stream, wired from the connection's settings) and the web console.
 
-Each endpoint group is a FastAPI router in its own module (``dingtalk_callback``); the CLI mounts them.
+The console is server-rendered (FastAPI, Jinja2, htmx; ECharts for charts; the front-end files are
+vendored in ``static/vendor`` with their licences, no Node build). A page is one module in ``pages``
+and one template in ``templates``. May use engine, store, observe, quality, scheme, connectors.
 """

@@ -94,8 +94,12 @@ class Collector:
         *,
         clock: Clock = utcnow,
         on_page: Callable[[int], None] | None = None,
+        stop: asyncio.Event | None = None,
     ) -> None:
         self.scheme = scheme
+        #: set when the pass should end early (Ctrl-C, SIGTERM): the page in hand is stored, the
+        #: window it belongs to stays unfinished, so its watermark does not move
+        self.stop = stop
         self.ledger = ledger
         self.source = source
         self.transform = transform
@@ -114,7 +118,8 @@ class Collector:
             else:
                 planned = [w for w in windows if w.partition == partition]
             for window in planned:
-                await self._window(window, report)
+                if not await self._window(window, report):
+                    return report
                 if windows is None:
                     # the whole window was read: only now may the watermark pass it
                     await asyncio.to_thread(self.ledger.set_watermark, self.scheme.id, window.end, partition)
@@ -129,7 +134,8 @@ class Collector:
         now = self.clock()
         for partition in partitions:
             for window in plan_remedy_windows(self.scheme, now, partition=partition):
-                await self._window(window, report, remedy=True, now=now)
+                if not await self._window(window, report, remedy=True, now=now):
+                    return report
                 report.windows += 1
         return report
 
@@ -140,17 +146,29 @@ class Collector:
         *,
         remedy: bool = False,
         now: dt.datetime | None = None,
-    ) -> None:
+    ) -> bool:
+        """Read one window to its end (True), or until told to stop (False: the window is unfinished)."""
         variables = self.transform.window_variables(window)
 
         def render(extra: Mapping[str, Any]) -> dict[str, Any]:
             return self.transform.source_request({**variables, **extra}, remedy=remedy, now=now)
 
+        if self._stopping():
+            return False
         async for page in self.source.pages(window, render):
             await self._store(page, window.partition, report)
+            if self._stopping():
+                return False
+        return True
+
+    def _stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
 
     async def _store(self, page: Page, partition: str, report: CollectReport) -> list[Collected]:
-        items = self.transform.collect_items(page.records, partition=partition, states=page.states)
+        # off the event loop: a page of hostile values must not stall the other schemes of a serve
+        items = await asyncio.to_thread(
+            self.transform.collect_items, page.records, partition=partition, states=page.states
+        )
         if items:
             counts = await asyncio.to_thread(
                 self.ledger.collect, self.scheme.id, items, on_change=self.scheme.source.on_change
@@ -183,7 +201,7 @@ class Collector:
         report = CollectReport()
         if not isinstance(self.source, RefetchingSource):
             return report
-        while True:
+        while not self._stopping():
             rows = await asyncio.to_thread(
                 self.ledger.due_watch, self.scheme.id, now=self.clock(), limit=limit
             )
@@ -204,3 +222,4 @@ class Collector:
                     )
             if len(rows) < limit or report.records == before:
                 return report
+        return report

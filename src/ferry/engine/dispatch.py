@@ -7,6 +7,12 @@ Contract notes:
   expired lease) is never sent again before the target has been asked whether the document exists.
 - Every outcome of a batch is stored in one transaction; a record whose lease was lost meanwhile is
   left to its new owner.
+- One record's failure is that record's: checks, lookups and rendering run per record, off the event
+  loop, and an error in any of them quarantines or fails that record alone.
+- A connection refused as a whole (:class:`AccessDenied`) is nobody's record's fault: the pass stops,
+  the batch is given back untouched (no attempt counted) and the error reaches the run.
+- Whatever else goes wrong with a batch, no record stays ``writing``: a batch that had not been sent
+  is given back, one that may have been sent is left ``in_doubt`` for the probe.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ferry.connectors.base import BatchQuerier, Querier, Target, TargetDoc, WriteItem, WriteOutcome
-from ferry.connectors.errors import ConnectorError, GiveUp, OutcomeUnknown
+from ferry.connectors.errors import AccessDenied, ConnectorError, GiveUp, OutcomeUnknown, RetryLater
 from ferry.engine.retry import next_attempt_at
 from ferry.engine.transform import RenderError, Transform
 from ferry.scheme import Scheme
@@ -89,10 +95,20 @@ class Dispatcher:
         #: ask the target before resending a write that may have landed; off only to prove, in the
         #: chaos test, that duplicates are caught when it is missing
         self.reconcile = reconcile
+        #: ids of the current batch handed to ``target.write`` (they may have reached the target)
+        self._sent: set[int] = set()
 
     async def run(
-        self, *, stop: asyncio.Event | None = None, max_batches: int | None = None
+        self,
+        *,
+        stop: asyncio.Event | None = None,
+        max_batches: int | None = None,
+        follow: asyncio.Future[Any] | None = None,
+        wake: asyncio.Event | None = None,
     ) -> DispatchReport:
+        """Dispatch until nothing is due. With ``follow`` (a collect running side by side), nothing due
+        means "wait for more": the pass ends only once ``follow`` is done and nothing is due; ``wake``
+        (set when collect stores a page) cuts the wait short."""
         report = DispatchReport()
         while not (stop is not None and stop.is_set()):
             if max_batches is not None and report.batches >= max_batches:
@@ -105,10 +121,13 @@ class Dispatcher:
                 lease_seconds=self.lease_seconds,
             )
             if not claimed:
-                break
+                if follow is None or follow.done():
+                    break
+                await _wait_for_more(follow, wake, stop)
+                continue
             report.batches += 1
             report.claimed += len(claimed)
-            outcomes = await self.process(claimed)
+            outcomes = await self._settle(claimed)
             # each outcome applies only under the lease token its record was claimed with
             tokens = {rec.id: rec.lease_token for rec in claimed}
             for o in outcomes:
@@ -121,6 +140,43 @@ class Dispatcher:
                     if self.on_outcome is not None:
                         self.on_outcome(o.status)
         return report
+
+    async def _settle(self, claimed: Sequence[Claimed]) -> list[Outcome]:
+        """:meth:`process` with the guarantees that no record stays ``writing``: an access refusal
+        gives the batch back and stops the pass; an unexpected error or a cancellation gives back
+        what was not sent and leaves what may have been sent ``in_doubt``."""
+        self._sent = set()
+        try:
+            return await self.process(claimed)
+        except AccessDenied:
+            await asyncio.to_thread(self.ledger.release, self.owner, claimed)
+            raise
+        except BaseException as e:
+            sent = [rec for rec in claimed if rec.id in self._sent]
+            unsent = [rec for rec in claimed if rec.id not in self._sent]
+            if unsent:
+                await asyncio.shield(asyncio.to_thread(self.ledger.release, self.owner, unsent))
+            if sent:
+                why = "interrupted" if isinstance(e, asyncio.CancelledError | KeyboardInterrupt) else _why(e)
+                settled = [self._unknown(rec, f"the batch stopped after sending ({why})") for rec in sent]
+                await asyncio.shield(asyncio.to_thread(self.ledger.finish, self.owner, settled))
+            if isinstance(e, Exception):
+                log.exception("dispatch of %s: a batch failed unexpectedly", self.scheme.id)
+                # the batch is settled; the pass goes on with the next one
+                return []
+            raise
+
+    def _unknown(self, rec: Claimed, reason: str) -> Outcome:
+        return Outcome(
+            rec.id,
+            "in_doubt",
+            reason=reason,
+            error_type="reconcile",
+            error_message=reason,
+            next_attempt_at=self.clock() + dt.timedelta(seconds=5),
+            count_attempt=False,
+            lease_token=rec.lease_token,
+        )
 
     async def process(self, claimed: Sequence[Claimed]) -> list[Outcome]:
         """Decide every claimed record's outcome; calls the target at most once for the batch's writes
@@ -143,15 +199,16 @@ class Dispatcher:
                     del contents[rec_id]
                 else:
                     contents[rec_id] = result
+        # checks and rendering off the event loop: a slow record must not stall other schemes
+        prepared = await asyncio.to_thread(
+            lambda: [(rec, self._prepare(rec, contents[rec.id])) for rec in ready if rec.id in contents]
+        )
         to_write: list[tuple[Claimed, WriteItem]] = []
-        for rec in ready:
-            if rec.id not in contents:
-                continue
-            prepared = self._prepare(rec, contents[rec.id])
-            if isinstance(prepared, Outcome):
-                outcomes.append(prepared)
+        for rec, item in prepared:
+            if isinstance(item, Outcome):
+                outcomes.append(item)
             else:
-                to_write.append((rec, prepared))
+                to_write.append((rec, item))
         if to_write:
             outcomes.extend(await self._write(to_write, now))
         return outcomes
@@ -163,7 +220,7 @@ class Dispatcher:
             return Outcome(rec.id, "quarantined", reason=reason, error_type="quality", count_attempt=False)
         try:
             request = self.transform.target_request(content)
-        except RenderError as e:
+        except RenderError as e:  # every rendering failure arrives as a RenderError
             return Outcome(
                 rec.id,
                 "quarantined",
@@ -184,18 +241,22 @@ class Dispatcher:
         """
         results: dict[int, Mapping[str, Any] | Outcome] = {}
         queries: dict[int, dict[str, dict[str, Any]]] = {}
+        built = await asyncio.to_thread(
+            lambda: {rec.id: _attempt(self.transform.enrich_queries, rec.content) for rec in records}
+        )
         for rec in records:
-            try:
-                queries[rec.id] = self.transform.enrich_queries(rec.content)
-                results[rec.id] = dict(rec.content)
-            except RenderError as e:
+            query = built[rec.id]
+            if isinstance(query, RenderError):
                 results[rec.id] = Outcome(
                     rec.id,
                     "quarantined",
-                    reason=f"cannot build lookup: {e}",
+                    reason=f"cannot build lookup: {query}",
                     error_type="render",
                     count_attempt=False,
                 )
+            else:
+                queries[rec.id] = query
+                results[rec.id] = dict(rec.content)
         by_id = {rec.id: rec for rec in records}
         for step in self.scheme.enrich:
             ids = [i for i in queries if isinstance(results[i], dict)]
@@ -207,8 +268,12 @@ class Dispatcher:
             if isinstance(querier, BatchQuerier):
                 try:
                     answers = list(await querier.query_many(params))
+                except AccessDenied:
+                    raise
                 except ConnectorError as e:
                     answers = [e] * len(ids)
+                except Exception as e:
+                    answers = [RetryLater(f"lookup {step.name} failed unexpectedly: {_why(e)}")] * len(ids)
             else:
                 answers = list(await asyncio.gather(*(self._ask(querier, p) for p in params)))
             for rec_id, answer in zip(ids, answers, strict=True):
@@ -227,8 +292,12 @@ class Dispatcher:
         async with self._lookups:
             try:
                 return await querier.query(params)
+            except AccessDenied:
+                raise
             except ConnectorError as e:
                 return e
+            except Exception as e:
+                return RetryLater(f"lookup failed unexpectedly: {_why(e)}")
 
     async def _probe(self, rec: Claimed, now: dt.datetime) -> Outcome | None:
         """Ask the target whether an earlier write of ``rec`` landed. None means: not found, write it."""
@@ -257,7 +326,11 @@ class Dispatcher:
         item = WriteItem(rec.id, rec.source_id, rec.number, request, rec.content)
         try:
             doc = await self.target.probe(item)
-        except ConnectorError as e:
+        except AccessDenied:
+            raise
+        except Exception as e:
+            if not isinstance(e, ConnectorError):
+                e = RetryLater(f"the probe failed unexpectedly: {_why(e)}")
             # the question could not be answered: stay in doubt, never resend blind
             return Outcome(
                 rec.id,
@@ -293,10 +366,19 @@ class Dispatcher:
     async def _write(self, batch: list[tuple[Claimed, WriteItem]], now: dt.datetime) -> list[Outcome]:
         items = [item for _, item in batch]
         by_key = {rec.id: rec for rec, _ in batch}
+        self._sent.update(by_key)
         try:
             results: Sequence[WriteOutcome] = await self.target.write(items)
+        except AccessDenied:
+            # refused before anything was applied: the batch goes back untouched
+            self._sent.difference_update(by_key)
+            raise
         except ConnectorError as e:
             return [self._failure(rec, item.request, e, now) for rec, item in batch]
+        except Exception as e:
+            # a connector bug after the request may have left: the probe settles each record
+            unknown = OutcomeUnknown(f"the target failed unexpectedly: {_why(e)}")
+            return [self._failure(rec, item.request, unknown, now) for rec, item in batch]
         outcomes: list[Outcome] = []
         seen: set[int] = set()
         requests = {item.key: item.request for item in items}
@@ -354,3 +436,34 @@ class Dispatcher:
             next_attempt_at=next_attempt_at(self.policy, attempts, now, retry_after=err.retry_after),
             **common,
         )
+
+
+async def _wait_for_more(
+    follow: asyncio.Future[Any], wake: asyncio.Event | None, stop: asyncio.Event | None
+) -> None:
+    """Until the followed collect stores a page, ends, or we are told to stop (at most a second)."""
+    waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(asyncio.shield(follow))]
+    if wake is not None:
+        waiters.append(asyncio.ensure_future(wake.wait()))
+    if stop is not None:
+        waiters.append(asyncio.ensure_future(stop.wait()))
+    try:
+        await asyncio.wait(waiters, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+        if wake is not None:
+            wake.clear()
+
+
+def _attempt(fn: Callable[[Mapping[str, Any]], dict[str, dict[str, Any]]], content: Mapping[str, Any]) -> Any:
+    """``fn(content)``, or the RenderError it raised (so one record's failure stays its own)."""
+    try:
+        return fn(content)
+    except RenderError as e:
+        return e
+
+
+def _why(e: BaseException) -> str:
+    text = str(e)
+    return f"{type(e).__name__}: {text}"[:500] if text else type(e).__name__

@@ -19,14 +19,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ferry.connectors.base import Querier, Source, Target
+from ferry.connectors.base import Check, ConnectionUse, Querier, RefetchingSource, Source, Target
+from ferry.connectors.check import check_scheme
 from ferry.connectors.errors import ConnectorError
+from ferry.connectors.settings import ConnectionSettings
+from ferry.connectors.spec import get_spec
 from ferry.engine.collect import Collector, CollectReport
 from ferry.engine.dispatch import Dispatcher, DispatchReport
 from ferry.engine.registry import BuildContext, ConnectionLike, build_querier, build_source, build_target
 from ferry.engine.transform import Transform
-from ferry.errors import ConfigError
-from ferry.scheme import Schedule, Scheme
+from ferry.errors import ConfigError, PreflightError
+from ferry.scheme import Schedule, Scheme, SchemeError
 from ferry.store import Ledger
 
 log = logging.getLogger("ferry.engine")
@@ -40,6 +43,26 @@ def default_owner() -> str:
 @dataclass
 class _RunRecord:
     counts: dict[str, int] = field(default_factory=dict)
+    #: how the run ends when nothing was raised: ``ok``, or ``interrupted`` when it was told to stop
+    status: str = "ok"
+
+
+#: how long a passing pre-flight check is trusted before it is made again
+PREFLIGHT_TTL_S = 600.0
+
+
+class PreflightFailed(PreflightError):
+    """A scheme's pre-flight checks failed: nothing was sent, no metered call was made."""
+
+    def __init__(self, scheme_id: str, failed: Sequence[Check]) -> None:
+        self.checks = list(failed)
+        super().__init__(
+            f"scheme {scheme_id!r}: {len(failed)} check(s) failed before any work; nothing was sent",
+            hint="run `ferry check SCHEME` for every check",
+        )
+
+    def lines(self) -> list[str]:
+        return [self.message, *(f"{c.connection}: {c.what}: {c.detail}" for c in self.checks)]
 
 
 @dataclass
@@ -96,17 +119,105 @@ class Engine:
         self.owner = owner or default_owner()
         self.lease_seconds = lease_seconds
         self._open: dict[tuple[str, ...], Any] = {}
+        #: (scheme, connection) -> (monotonic time, checks) of the last passing pre-flight
+        self._checked: dict[tuple[str, str], tuple[float, list[Check]]] = {}
+        #: every check of the latest :meth:`check`, passing or not (for ``ferry check``)
+        self.last_checks: list[Check] = []
 
     def _connection(self, scheme: Scheme, side: str, name: str | None) -> ConnectionLike:
         if not name:
             raise ConfigError(f"scheme '{scheme.id}': {side}.connection is not set")
         conn = self.connections.get(name)
         if conn is None:
+            from ferry.connectors.spec import suggest
+
             known = ", ".join(sorted(self.connections)) or "none"
             raise ConfigError(
-                f"scheme '{scheme.id}': {side}.connection '{name}' is not defined (defined: {known})"
+                f"scheme '{scheme.id}': {side}.connection '{name}' is not defined"
+                f"{suggest(name, self.connections)} (defined: {known})",
+                hint="add it to connections.yaml (or the file named by --connections / FERRY_CONNECTIONS)",
+            )
+        capability = {"source": "source", "target": "target"}.get(side, "lookup")
+        spec = get_spec(conn.type, connection=conn.name)
+        if capability not in spec.capabilities:
+            raise ConfigError(
+                f"scheme '{scheme.id}': {side}.connection '{name}' is a {conn.type} connection, "
+                f"which cannot be a {capability} ({spec.summary})"
             )
         return conn
+
+    def _uses(
+        self, scheme: Scheme, *, source: bool, target: bool
+    ) -> dict[str, tuple[ConnectionLike, ConnectionUse]]:
+        """Each connection the pass will use, with how (raises ConfigError for a missing or wrong one)."""
+        found: dict[str, tuple[ConnectionLike, dict[str, Any]]] = {}
+
+        def add(conn: ConnectionLike, **how: Any) -> None:
+            _, so_far = found.setdefault(conn.name, (conn, {"lookups": []}))
+            lookups = how.pop("lookups", [])
+            so_far["lookups"].extend(lookups)
+            so_far.update(how)
+
+        if source:
+            add(self._connection(scheme, "source", scheme.source.connection), source=scheme.source)
+        if target:
+            add(self._connection(scheme, "target", scheme.target.connection), target=scheme.target)
+            for step in scheme.enrich:
+                name = step.connection or scheme.target.connection
+                add(self._connection(scheme, f"enrich.{step.name}.connection", name), lookups=[step.query])
+        return {
+            name: (
+                conn,
+                ConnectionUse(scheme.id, how.get("source"), how.get("target"), tuple(how["lookups"])),
+            )
+            for name, (conn, how) in found.items()
+        }
+
+    async def check(
+        self, scheme: Scheme, *, source: bool = True, target: bool = True, force: bool = False
+    ) -> list[Check]:
+        """The pre-flight checks of a pass: every connection it uses exists and fits, its connectors
+        build (settings and params are valid), each side authenticates, the DingTalk process codes and
+        the Kingdee forms exist, and DingTalk quota is left. Raises :class:`PreflightFailed` before any
+        work when a blocking check fails; passing results are reused for ``PREFLIGHT_TTL_S``."""
+        # the same located problems `ferry validate` reports, before anything is built or called
+        settings = {k: v for k, v in self.connections.items() if isinstance(v, ConnectionSettings)}
+        known = settings if len(settings) == len(self.connections) else None
+        problems = [p for p in check_scheme(scheme, known) if p.is_error]
+        if problems:
+            raise SchemeError(problems)
+        uses = self._uses(scheme, source=source, target=target)
+        # building validates settings and params now, before any call (and keeps the connectors)
+        if source:
+            self._source(scheme)
+        if target:
+            self._target(scheme)
+            self._queriers(scheme)
+        results: list[Check] = []
+        for name, (conn, use) in uses.items():
+            spec = get_spec(conn.type, connection=conn.name)
+            run_check = getattr(spec.module(), "preflight", None)
+            if "preflight" not in spec.capabilities or run_check is None:
+                results.append(Check(name, "settings", True, f"{conn.type} connection"))
+                continue
+            key = (scheme.id, name)
+            cached = self._checked.get(key)
+            if cached is not None and not force and time.monotonic() - cached[0] < PREFLIGHT_TTL_S:
+                results.extend(cached[1])
+                continue
+            checks: list[Check] = await run_check(
+                conn, use, BuildContext(self.ledger, scheme.id, self.ledger)
+            )
+            if all(c.ok or not c.blocking for c in checks):
+                self._checked[key] = (time.monotonic(), checks)
+            else:
+                self._checked.pop(key, None)
+            results.extend(checks)
+        self.last_checks = results
+        failed = [c for c in results if not c.ok and c.blocking]
+        if failed:
+            raise PreflightFailed(scheme.id, failed)
+        return results
 
     def transform(self, scheme: Scheme) -> Transform:
         return Transform(scheme, lookup=self.ledger)
@@ -126,7 +237,7 @@ class Engine:
             raise
         finally:
             await asyncio.to_thread(self.ledger.flush)
-        await asyncio.to_thread(self.ledger.finish_run, run_id, status="ok", counts=record.counts)
+        await asyncio.to_thread(self.ledger.finish_run, run_id, status=record.status, counts=record.counts)
 
     # Connectors live as long as the engine, per event loop (their HTTP clients belong to one): a
     # Kingdee session, a DingTalk token and a rate limiter's state carry over from one pass to the next.
@@ -166,28 +277,39 @@ class Engine:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def _collector(self, scheme: Scheme, source: Source, progress: Progress | None) -> Collector:
+    def _collector(
+        self, scheme: Scheme, source: Source, progress: Progress | None, stop: asyncio.Event | None = None
+    ) -> Collector:
         return Collector(
             scheme,
             self.ledger,
             source,
             self.transform(scheme),
             on_page=progress.on_page if progress else None,
+            stop=stop,
         )
 
     async def collect(
-        self, scheme: Scheme, *, trigger: str = "manual", progress: Progress | None = None
+        self,
+        scheme: Scheme,
+        *,
+        trigger: str = "manual",
+        progress: Progress | None = None,
+        stop: asyncio.Event | None = None,
     ) -> CollectReport:
-        """One collect pass: every window since the watermark, then the due re-checks of watched records."""
+        """One collect pass: every window since the watermark, then the due re-checks of watched records.
+        ``stop`` ends it early, after the page in hand (that window's watermark does not move)."""
         source = self._source(scheme)
         async with self._recorded_run(scheme, "collect", trigger) as run:
-            collector = self._collector(scheme, source, progress)
+            collector = self._collector(scheme, source, progress, stop)
             report = await collector.run(partitions=tuple(getattr(source, "partitions", ("",))))
             rechecked = await collector.recheck()
             report.records += rechecked.records
             report.pages += rechecked.pages
             report.counts += rechecked.counts
             run.counts = report.as_dict()
+            if stop is not None and stop.is_set():
+                run.status = "interrupted"
         return report
 
     async def remedy(
@@ -213,6 +335,42 @@ class Engine:
             run.counts = report.as_dict()
         return report
 
+    async def reread(self, scheme: Scheme, rows: Sequence[Any]) -> list[str]:
+        """Read records again from the source and apply their fresh state: the safe replay of records
+        skipped because of their state at the source. A record the source still refuses (a refused
+        approval) stays skipped; one the source now wants written takes its fresh content and becomes
+        pending. Returns one line per record saying what happened."""
+        source = self._source(scheme)
+        if not isinstance(source, RefetchingSource):
+            return [f"left out {r.id}: this source cannot read single records again" for r in rows]
+        page = await source.fetch([r.source_id for r in rows], final_too=True)
+        transform = self.transform(scheme)
+        items = await asyncio.to_thread(transform.collect_items, page.records, states=page.states)
+        fresh_by_id = {item.source_id: item for item in items}
+        lines: list[str] = []
+        for row in rows:
+            fresh = fresh_by_id.get(row.source_id)
+            if fresh is None:
+                lines.append(f"left out {row.id}: the source no longer has {row.source_id}")
+                continue
+            if fresh.status not in ("pending", "watching"):
+                lines.append(f"left out {row.id}: still {fresh.status} at the source: {fresh.reason}")
+                continue
+            await asyncio.to_thread(self.ledger.collect, scheme.id, [fresh], on_change="rewrite")
+            now = await asyncio.to_thread(self.ledger.get_by_id, row.id)
+            if now is not None and now.status == "skipped":
+                # same content as stored, so collect left it: the fresh state decides
+                await asyncio.to_thread(
+                    self.ledger.set_status,
+                    [row.id],
+                    fresh.status,
+                    f"replayed by hand: the source now says {fresh.status}",
+                    only_from=["skipped"],
+                    reset_attempts=True,
+                )
+            lines.append(f"replayed {row.id}: read again from the source, now {fresh.status}")
+        return lines
+
     async def dispatch(
         self,
         scheme: Scheme,
@@ -220,8 +378,11 @@ class Engine:
         trigger: str = "manual",
         progress: Progress | None = None,
         stop: asyncio.Event | None = None,
+        follow: asyncio.Future[Any] | None = None,
+        wake: asyncio.Event | None = None,
     ) -> DispatchReport:
-        """Dispatch until nothing is due (or ``stop`` is set between batches)."""
+        """Dispatch until nothing is due (or ``stop`` is set between batches); with ``follow``, until
+        that collect is done too (``wake`` says a page was stored)."""
         target = self._target(scheme)
         queriers = self._queriers(scheme)
         async with self._recorded_run(scheme, "dispatch", trigger) as run:
@@ -236,8 +397,10 @@ class Engine:
                 queriers=queriers,
                 reconcile=self.reconcile,
             )
-            report = await dispatcher.run(stop=stop)
+            report = await dispatcher.run(stop=stop, follow=follow, wake=wake)
             run.counts = report.as_dict()
+            if stop is not None and stop.is_set():
+                run.status = "interrupted"
         return report
 
     def _queriers(self, scheme: Scheme) -> dict[str, Querier]:
@@ -266,30 +429,65 @@ class Engine:
         trigger: str = "manual",
         progress: Progress | None = None,
         stop: asyncio.Event | None = None,
+        preflight: bool = True,
     ) -> RunSummary:
-        """Collect, then (``remedy``) the omission-remedy pass, then dispatch; each step optional."""
+        """The pre-flight checks, then collect (and, with ``remedy``, the omission-remedy pass) with
+        dispatch side by side; each step optional. A failing check raises :class:`PreflightFailed`
+        before any work."""
         started = time.perf_counter()
         summary = RunSummary(scheme.id)
+        if preflight:
+            await self.check(scheme, source=collect or remedy, target=dispatch)
         # collect and dispatch meet only in the ledger: a source that fails this time does not hold
-        # back the records already collected, and a failing target does not stop collecting
-        if collect:
-            try:
-                summary.collect = await self.collect(scheme, trigger=trigger, progress=progress)
-            except ConnectorError as e:
-                summary.errors.append(f"collect: {e}")
-        if remedy:
-            try:
-                summary.remedy = await self.remedy(scheme, progress=progress)
-            except ConnectorError as e:
-                summary.errors.append(f"remedy: {e}")
+        # back the records already collected, and a failing target does not stop collecting. Side by
+        # side, dispatch writes what collect stores while collect reads on.
+        wake = asyncio.Event()
+        sources = self._collect_steps(scheme, summary, collect, remedy, trigger, progress, stop, wake)
+        follow = asyncio.ensure_future(sources)
         if dispatch:
             try:
-                summary.dispatch = await self.dispatch(scheme, trigger=trigger, progress=progress, stop=stop)
+                summary.dispatch = await self.dispatch(
+                    scheme, trigger=trigger, progress=progress, stop=stop, follow=follow, wake=wake
+                )
             except ConnectorError as e:
                 summary.errors.append(f"dispatch: {e}")
+            except BaseException:
+                follow.cancel()
+                raise
+        await follow
         summary.elapsed_s = time.perf_counter() - started
         summary.statuses = await asyncio.to_thread(self.ledger.counts, scheme.id)
         return summary
+
+    async def _collect_steps(
+        self,
+        scheme: Scheme,
+        summary: RunSummary,
+        collect: bool,
+        remedy: bool,
+        trigger: str,
+        progress: Progress | None,
+        stop: asyncio.Event | None,
+        wake: asyncio.Event,
+    ) -> None:
+        """The source side of :meth:`run`: collect, then the remedy; errors go to the summary."""
+
+        def on_page(n: int) -> None:
+            wake.set()
+            if progress is not None and progress.on_page is not None:
+                progress.on_page(n)
+
+        pages = Progress(on_page=on_page, on_outcome=progress.on_outcome if progress else None)
+        if collect:
+            try:
+                summary.collect = await self.collect(scheme, trigger=trigger, progress=pages, stop=stop)
+            except ConnectorError as e:
+                summary.errors.append(f"collect: {e}")
+        if remedy and not (stop is not None and stop.is_set()):
+            try:
+                summary.remedy = await self.remedy(scheme, progress=pages)
+            except ConnectorError as e:
+                summary.errors.append(f"remedy: {e}")
 
     async def serve(self, schemes: Sequence[Scheme], stop: asyncio.Event) -> None:
         """Run every scheme's collect and dispatch (and omission remedy, when it has a ``crontab``) on
@@ -325,7 +523,7 @@ class Engine:
                         log.error("%s of %s failed: %s", kind, s.id, task.exception())
                 if now >= due[key]:
                     coro = (
-                        self.collect(s, trigger="schedule")
+                        self.collect(s, trigger="schedule", stop=stop)
                         if kind == "collect"
                         else self.remedy(s, trigger="remedy")
                         if kind == "remedy"

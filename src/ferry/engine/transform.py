@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -141,7 +142,9 @@ class Transform:
         partition: str = "",
         states: Sequence[RecordState | None] | None = None,
     ) -> list[Collected]:
-        src = self.scheme.source
+        """The page's records as the ledger takes them. Each record is handled on its own: one that
+        cannot be formatted, flattened, identified or filtered is quarantined with the reason, and
+        the rest of the page goes on (so one bad value never holds a watermark back)."""
         items: list[Collected] = []
         for index, record in enumerate(raw):
             state = states[index] if states is not None and index < len(states) else None
@@ -150,37 +153,72 @@ class Transform:
                     self._malformed(record, partition, "the source returned a record that is not an object")
                 )
                 continue
-            rec = dict(record)
-            if self._format is not None:
-                rec = self._format(rec, self._ctx)
-            rows = expr.beat_flat(rec, src.beat_flat, id_field=src.id) if src.beat_flat else [rec]
+            try:
+                rows = self._rows(record)
+            except Exception as e:  # one record's failure is that record's, whatever it is
+                items.append(self._unusable(record, partition, f"cannot read the record: {_why(e)}"))
+                continue
             for row in rows:
-                source_id = dotted(row, src.id)
-                number = dotted(row, src.number) if src.number else None
-                if source_id is None or source_id == "":
-                    items.append(self._malformed(row, partition, f"record has no id at '{src.id}'"))
-                    continue
-                status: Any = state.status if state else "pending"
-                reason = state.reason if state else None
-                if self._condition is not None and status == "pending":
-                    verdict = self._condition.apply(row, self._ctx)
-                    if verdict.record is None:
-                        status, reason = "skipped", f"filtered: {verdict.reason}"
-                    else:
-                        row = verdict.record
-                items.append(
-                    Collected(
-                        source_id=str(source_id),
-                        number=None if number is None else str(number),
-                        content=row,
-                        status=status,
-                        reason=reason,
-                        partition=partition,
-                        watch_next_at=state.watch_next_at if state else None,
-                        watch_until=state.watch_until if state else None,
-                    )
-                )
+                items.append(self._collected(row, partition, state))
         return items
+
+    def _rows(self, record: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """``formatResponse`` then ``beatFlat``: the rows one source record becomes."""
+        src = self.scheme.source
+        rec = dict(record)
+        if self._format is not None:
+            rec = self._format(rec, self._ctx)
+        return expr.beat_flat(rec, src.beat_flat, id_field=src.id) if src.beat_flat else [rec]
+
+    def _collected(self, row: dict[str, Any], partition: str, state: RecordState | None) -> Collected:
+        src = self.scheme.source
+        try:
+            source_id = canonical_id(dotted(row, src.id))
+        except ValueError as e:
+            return self._malformed(row, partition, f"record id at '{src.id}' {e}")
+        if source_id is None:
+            return self._malformed(row, partition, f"record has no id at '{src.id}'")
+        number = dotted(row, src.number) if src.number else None
+        status: Any = state.status if state else "pending"
+        reason = state.reason if state else None
+        if self._condition is not None and status == "pending":
+            try:
+                verdict = self._condition.apply(row, self._ctx)
+            except Exception as e:
+                status, reason = "quarantined", f"the source condition cannot be evaluated: {_why(e)}"
+            else:
+                if verdict.record is None:
+                    status, reason = "skipped", f"filtered: {verdict.reason}"
+                else:
+                    row = verdict.record
+        return Collected(
+            source_id=source_id,
+            number=None if number is None else str(number),
+            content=row,
+            status=status,
+            reason=reason,
+            partition=partition,
+            watch_next_at=state.watch_next_at if state else None,
+            watch_until=state.watch_until if state else None,
+        )
+
+    def _unusable(self, record: Mapping[str, Any], partition: str, reason: str) -> Collected:
+        """A record that failed before its rows existed: kept under its own id when it has a usable
+        one (so a person finds it by the id they know), else under a digest."""
+        try:
+            source_id = canonical_id(dotted(record, self.scheme.source.id))
+        except ValueError:
+            source_id = None
+        if source_id is None:
+            return self._malformed(record, partition, reason)
+        return Collected(
+            source_id=source_id,
+            number=None,
+            content=dict(record),
+            status="quarantined",
+            reason=reason,
+            partition=partition,
+        )
 
     def _malformed(self, record: Any, partition: str, reason: str) -> Collected:
         # keyed by content so the same bad record is not stored twice; kept whole for diagnosis
@@ -207,14 +245,14 @@ class Transform:
                 if when is not None and not _truthy(when.render(content, ctx)):
                     continue
                 ok = _truthy(check.render(content, ctx))
-            except expr.ExprError as e:
-                return f"quality rule '{rule.name}' could not be evaluated: {e}"
+            except Exception as e:  # an unexpected error fails the rule for this record only
+                return f"quality rule '{rule.name}' could not be evaluated: {_why(e)}"
             if not ok:
                 if message is None:
                     return f"quality rule '{rule.name}' failed"
                 try:
                     text = message.render(content, ctx)
-                except expr.ExprError:
+                except Exception:
                     text = rule.message
                 return f"quality rule '{rule.name}' failed: {text}"
         return None
@@ -223,14 +261,14 @@ class Transform:
         """Each ``enrich`` step's query rendered for this record (raises RenderError)."""
         try:
             return {e.name: expr.render(e.query, content, self._ctx) for e in self.scheme.enrich}
-        except expr.ExprError as e:
-            raise RenderError(str(e)) from None
+        except Exception as e:
+            raise RenderError(_why(e)) from None
 
     def target_request(self, content: Mapping[str, Any]) -> dict[str, Any]:
         try:
             return self._target_request.build(content, self._ctx)
-        except expr.ExprError as e:
-            raise RenderError(str(e)) from None
+        except Exception as e:
+            raise RenderError(_why(e)) from None
 
 
 def take_over(fields: Sequence[FieldSpec], overrides: Sequence[FieldSpec]) -> list[FieldSpec]:
@@ -242,6 +280,44 @@ def take_over(fields: Sequence[FieldSpec], overrides: Sequence[FieldSpec]) -> li
     by_name = {f.field: f for f in overrides}
     out = [by_name.pop(f.field, f) for f in fields]
     return [*out, *(f for f in overrides if f.field in by_name)]
+
+
+def canonical_id(value: Any) -> str | None:
+    """A source id as the ledger keys it, or None when there is none.
+
+    Numbers are written canonically, so ``1``, ``1.0`` and ``Decimal("1.00")`` are one record (an
+    upstream system that sends the same id as an integer once and as a float the next time must not
+    get two documents). Text is kept exactly as sent. Raises ``ValueError`` (with the reason) for an
+    id that cannot be one: a non-finite number, a boolean, an object or a list.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError("is a boolean, not an id")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float | Decimal):
+        # a float's shortest repr is what the source meant (0.1, not 0.1000000000000000055...)
+        number = Decimal(repr(value)) if isinstance(value, float) else value
+        if not number.is_finite():
+            raise ValueError(f"is not a finite number ({value})")
+        if number.adjusted() > 60:
+            raise ValueError("is a number too large to be an id")
+        if number == number.to_integral_value():
+            return str(int(number))
+        return format(number.normalize(), "f")
+    raise ValueError(f"must be text or a number, got {type(value).__name__}")
+
+
+def _why(e: BaseException) -> str:
+    """An error as a reason a person can read: its message, or its type for a bare exception."""
+    if isinstance(e, expr.ExprError | RenderError):
+        return str(e)
+    text = str(e)
+    # an error we did not expect: say what kind, so the record's story explains itself
+    return f"{type(e).__name__}: {text}"[:500] if text else type(e).__name__
 
 
 def _as_function(text: str) -> str:

@@ -236,9 +236,12 @@ def _bills(answer: Any) -> list[Any]:
     raise RuntimeError(f"unexpected bills answer: {answer!r}")
 
 
-def start_both(args: list[str], *, cwd: str | None = None, timeout_s: float = 120.0) -> tuple[Any, str, str]:
+def start_both(
+    args: list[str], *, cwd: str | None = None, timeout_s: float = 120.0, output: bool = False
+) -> Any:
     """Start ``ferry sandbox both ARGS`` as its own process; returns it with the DingTalk and Kingdee
-    base URLs once it says it is ready (seeding done). Stop it with SIGTERM."""
+    base URLs once it says it is ready (seeding done), and with ``output`` what it printed until then.
+    Stop it with SIGTERM."""
     import re
     import subprocess
     import sys
@@ -266,4 +269,6 @@ def start_both(args: list[str], *, cwd: str | None = None, timeout_s: float = 12
         proc.kill()
         errors = proc.stderr.read() if proc.stderr else ""
         raise RuntimeError(f"ferry sandbox both did not start: {seen}{errors}")
+    if output:
+        return proc, dingtalk.group(1), kingdee.group(1), seen
     return proc, dingtalk.group(1), kingdee.group(1)

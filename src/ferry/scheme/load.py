@@ -1,230 +1,372 @@
 """Loading schemes from files, with every problem located by file, key path, line and column.
 
-YAML and JSON are both read with ruamel.yaml's round-trip loader, which remembers where each key
-and item stood; pydantic's error locations are then walked back through that structure. A scheme
-file is YAML (native form) or JSON (Qingyi: ``{"id", "name", "source": {...}, "target": {...}}``).
+Which form a file is in goes by its name: a ``.json`` file is Qingyi metadata (what Qingyi exports:
+``{"id", "name", "source": {...}, "target": {...}}``, the sides as exported); ``.yaml``, ``.yml`` (and
+any other name) is Ferry's native form. Both spellings of every key are accepted in both forms;
+what differs is how an unknown key is treated (:mod:`ferry.scheme.keys`): an error in the native
+form, a warning (or an error when it is a near miss of a known key) in Qingyi metadata.
+
+A load runs in this order, and reports every problem it finds rather than the first:
+
+1. :func:`~ferry.scheme.document.read_document`: bounded, safe parsing with positions;
+2. :func:`~ferry.scheme.keys.check_keys`: unknown and doubled keys;
+3. the pydantic model: types, ranges, cron, time zone, conditions, formats; pydantic's error
+   locations are walked back to lines through the document;
+4. :func:`check_values`: every template, ``_function`` expression, field type and parser the run
+   would compile, so a scheme that loads is one the engine can compile.
+
+Warnings (unknown Qingyi keys) never stop a load; pass ``warnings=[]`` to receive them.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
 
-from ferry.errors import ConfigError
-from ferry.scheme.model import Scheme, SourceSpec, TargetSpec
+from ferry.scheme.document import MAX_PROBLEMS, Document, Form, form_of, read_document
+from ferry.scheme.keys import check_keys
+from ferry.scheme.model import FieldSpec, Scheme, SourceSpec, TargetSpec
+from ferry.scheme.problems import Problem, SchemeError, errors_in, path_text
+from ferry.scheme.suggest import model_keys, spellings, suggest
 
 Side = Literal["source", "target"]
+M = TypeVar("M", bound=BaseModel)
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One thing wrong with a scheme file. ``line`` and ``column`` are 1-based; 0 when unknown."""
+def load_scheme(path: str | Path, *, warnings: list[Problem] | None = None) -> Scheme:
+    """Load and validate one scheme file (native YAML or Qingyi JSON), or raise :class:`SchemeError`.
 
-    file: str
-    path: str
-    line: int
-    column: int
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
-        key = f" {self.path}:" if self.path else ""
-        return f"{where}:{key} {self.message}"
-
-
-class SchemeError(ConfigError):
-    """A scheme file could not be loaded; ``problems`` says every reason, each with its place."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
-
-    def lines(self) -> list[str]:
-        return [str(p) for p in self.problems]
-
-
-def _yaml() -> YAML:
-    y = YAML(typ="rt")
-    y.allow_duplicate_keys = False
-    return y
-
-
-def read_document(path: Path) -> Any:
-    """Parse a YAML or JSON file into ruamel's position-aware structures (or raise SchemeError)."""
-    name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as e:
-        raise SchemeError([Problem(name, "", 0, 0, f"cannot read file: {e.strerror or e}")]) from None
-    except UnicodeDecodeError as e:
-        raise SchemeError(
-            [Problem(name, "", 0, 0, f"not UTF-8 text: {e.reason} at byte {e.start}")]
-        ) from None
-    if path.suffix.lower() == ".json":
-        # json gives the exact place of a syntax error; ruamel then supplies key positions
-        try:
-            json.loads(text)
-        except json.JSONDecodeError as e:
-            raise SchemeError([Problem(name, "", e.lineno, e.colno, f"invalid JSON: {e.msg}")]) from None
-    try:
-        return _yaml().load(text)
-    except MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
-        what = " ".join(x for x in (e.context, e.problem) if x) or "invalid YAML"
-        raise SchemeError([Problem(name, "", line, col, what)]) from None
-    except Exception as e:  # ruamel raises a few unmarked errors for odd input
-        if path.suffix.lower() == ".json":
-            return json.loads(text)  # valid JSON that YAML rejects (rare): load it without positions
-        raise SchemeError([Problem(name, "", 0, 0, f"cannot parse: {e}")]) from None
-
-
-def plain(node: Any) -> Any:
-    """ruamel structures -> plain dicts and lists (keeps key order)."""
-    if isinstance(node, dict):
-        return {str(k): plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [plain(v) for v in node]
-    return node
-
-
-def locate(doc: Any, loc: Iterable[str | int]) -> tuple[int, int]:
-    """The 1-based line and column of the deepest part of ``loc`` that exists in ``doc``."""
-    line, col = 0, 0
-    node = doc
-    for part in loc:
-        if isinstance(node, CommentedMap) and isinstance(part, str) and part in node:
-            ln, cl = node.lc.key(part)
-            line, col = ln + 1, cl + 1
-            node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-            ln, cl = node.lc.item(part)
-            line, col = ln + 1, cl + 1
-            node = node[part]
-        else:
-            if line == 0 and hasattr(node, "lc"):
-                line, col = node.lc.line + 1, node.lc.col + 1
-            break
-    return line, col
-
-
-def _path(loc: Sequence[str | int]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _problems(name: str, doc: Any, err: ValidationError, prefix: Sequence[str | int] = ()) -> list[Problem]:
-    problems = []
-    for e in err.errors(include_url=False):
-        # pydantic adds the validator's name ("function-before[...]") to some locations; drop those
-        loc = [*prefix, *(p for p in e["loc"] if not (isinstance(p, str) and "[" in p and "]" in p))]
-        line, col = locate(doc, loc)
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "missing":
-            msg = "required key is missing"
-        elif e["type"] == "extra_forbidden":
-            msg = "unknown key (not part of this block; check the spelling)"
-        problems.append(Problem(name, _path(loc), line, col, msg))
-    return problems
-
-
-def _validate(name: str, doc: Any, model: type[BaseModel], prefix: Sequence[str | int] = ()) -> BaseModel:
-    data = plain(doc)
-    if not isinstance(data, dict):
-        line, col = locate(doc, [])
-        raise SchemeError([Problem(name, _path(prefix), line or 1, col or 1, "expected a mapping of keys")])
-    try:
-        return model.model_validate(data)
-    except ValidationError as e:
-        raise SchemeError(_problems(name, doc, e, prefix)) from None
-
-
-def load_scheme(path: str | Path) -> Scheme:
-    """Load and validate one scheme file (native YAML or Qingyi JSON), or raise :class:`SchemeError`."""
+    Warnings (unknown keys in Qingyi metadata) are appended to ``warnings`` when it is given, even
+    when the load fails; they never fail it.
+    """
     p = Path(path)
     doc = read_document(p)
-    if isinstance(doc, CommentedMap) and "id" not in doc:
-        # a Qingyi export often has no scheme id: the file name is a stable, readable default
-        doc["id"] = p.stem
-    scheme = _validate(str(p), doc, Scheme)
-    assert isinstance(scheme, Scheme)
-    problems = list(check_expressions(str(p), doc, scheme))
-    if problems:
-        raise SchemeError(problems)
-    return scheme
+    return scheme_from_document(doc, form_of(p), default_id=p.stem, warnings=warnings)
 
 
-def load_side(path: str | Path, side: Side) -> SourceSpec | TargetSpec:
+def load_side(
+    path: str | Path, side: Side, *, warnings: list[Problem] | None = None
+) -> SourceSpec | TargetSpec:
     """Load one side's metadata alone (a Qingyi 源平台 or 目标平台 export), or raise :class:`SchemeError`."""
     p = Path(path)
     doc = read_document(p)
     model: type[SourceSpec | TargetSpec] = SourceSpec if side == "source" else TargetSpec
-    spec = _validate(str(p), doc, model)
-    assert isinstance(spec, SourceSpec | TargetSpec)
-    problems = list(check_expressions(str(p), doc, spec, prefix=()))
-    if problems:
-        raise SchemeError(problems)
+    spec = _validate(doc, _top_mapping(doc), model, form_of(p), warnings, prefix=())
     return spec
 
 
-def check_expressions(
-    name: str, doc: Any, model: BaseModel, prefix: Sequence[str | int] | None = None
+def parse_scheme(
+    data: Mapping[str, Any],
+    *,
+    form: Form = "native",
+    file: str = "<scheme>",
+    warnings: list[Problem] | None = None,
+) -> Scheme:
+    """Validate a scheme built in code (a dict) with the same rules as a file; problems have no lines."""
+    doc = Document(file, _plain_copy(data))
+    return scheme_from_document(doc, form, default_id=None, warnings=warnings)
+
+
+def scheme_from_document(
+    doc: Document, form: Form, *, default_id: str | None, warnings: list[Problem] | None = None
+) -> Scheme:
+    """A :class:`Scheme` from a parsed document (see :func:`load_scheme`)."""
+    data = _top_mapping(doc)
+    if form == "qingyi" and "id" not in data and default_id is not None:
+        # a Qingyi export often has no scheme id: the file name is a stable, readable default
+        if not _is_scheme_id(default_id):
+            raise SchemeError(
+                [
+                    doc.problem(
+                        [],
+                        f"no 'id', and the file name {default_id!r} is not a scheme id "
+                        '(letters, digits, _ . : -); add an "id" key',
+                    )
+                ]
+            )
+        data = {"id": default_id, **data}
+    scheme = _validate(doc, data, Scheme, form, warnings, prefix=())
+    scheme._document = doc
+    return scheme
+
+
+def _is_scheme_id(text: str) -> bool:
+    return re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}", text) is not None
+
+
+def _top_mapping(doc: Document) -> dict[str, Any]:
+    if not isinstance(doc.data, dict):
+        kind = "a list" if isinstance(doc.data, list) else f"a single value ({type(doc.data).__name__})"
+        raise SchemeError(
+            [Problem(doc.file, "", 1, 1, f"expected a mapping of keys at the top level, got {kind}")]
+        )
+    return dict(doc.data)
+
+
+def _validate(
+    doc: Document,
+    data: dict[str, Any],
+    model: type[M],
+    form: Form,
+    warnings: list[Problem] | None,
+    prefix: Sequence[str | int],
+) -> M:
+    problems = [*doc.problems, *check_keys(data, model, doc, form, list(prefix))]
+    instance: M | None = None
+    try:
+        instance = model.model_validate(data)
+    except ValidationError as e:
+        # a key reported as unknown is not reported again, nor is the key its suggestion names
+        # ("chek: did you mean 'check'?" explains why 'check' is missing)
+        reported = {p.path for p in problems} | _suggested_paths(problems)
+        problems.extend(p for p in _pydantic_problems(doc, e, model, prefix) if p.path not in reported)
+    if instance is not None and not doc.problems:
+        problems.extend(check_values(doc, instance, data, list(prefix)))
+    if warnings is not None:
+        warnings.extend(p for p in problems if not p.is_error)
+    errors = sorted(errors_in(problems), key=lambda p: (p.line or 10**9, p.column, p.path))
+    if len(errors) > MAX_PROBLEMS:
+        # one mistake repeated through a list (or an alias) would bury the rest of the output
+        more = Problem(doc.file, "", 0, 0, f"... and {len(errors) - MAX_PROBLEMS} more problems")
+        errors = [*errors[:MAX_PROBLEMS], more]
+    if errors:
+        raise SchemeError(errors)
+    assert instance is not None
+    return instance
+
+
+_SUGGESTION = re.compile(r"did you mean '([^']+)'\?")
+
+
+def _suggested_paths(problems: Sequence[Problem]) -> set[str]:
+    out = set()
+    for p in problems:
+        m = _SUGGESTION.search(p.message)
+        if m:
+            parent = p.path.rsplit(".", 1)[0] if "." in p.path else ""
+            out.add(f"{parent}.{m.group(1)}" if parent else m.group(1))
+    return out
+
+
+def _pydantic_problems(
+    doc: Document, err: ValidationError, model: type[BaseModel], prefix: Sequence[str | int]
 ) -> list[Problem]:
-    """Compile every template and expression in the field lists, so a bad one is found before a run."""
+    problems = []
+    for e in err.errors(include_url=False, include_input=False):
+        # pydantic adds the validator's name ("function-before[...]") to some locations; drop those
+        loc = [*prefix, *(p for p in e["loc"] if not (isinstance(p, str) and "[" in p and "]" in p))]
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "missing":
+            msg = "required key is missing"
+        elif e["type"] == "extra_forbidden":
+            msg = f"unknown key{suggest(str(loc[-1]), _keys_near(model, loc))}"
+        problems.append(doc.problem(loc, msg))
+    return problems
+
+
+def _keys_near(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """The keys of the block holding the last part of ``loc`` (for a suggestion)."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        fields = getattr(current, "model_fields", {})
+        info = fields.get(str(part)) or next(
+            (fields[f] for f, names in spellings(current).items() if part in names), None
+        )
+        if info is None:
+            return []
+        current = _model_of(info.annotation)
+        if current is None:
+            return []
+    return model_keys(current) if isinstance(current, type) and issubclass(current, BaseModel) else []
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _plain_copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain_copy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_copy(v) for v in value]
+    return value
+
+
+# --- what the run would compile ---------------------------------------------------------------
+
+
+def check_values(
+    doc: Document, model: BaseModel, data: Mapping[str, Any], prefix: list[str | int]
+) -> list[Problem]:
+    """Compile every template, expression, field type and parser a run would, so none fails later."""
     from ferry.expr import ExprError, check
 
     problems: list[Problem] = []
 
-    def walk_fields(fields: Any, loc: list[str | int], raw: Any) -> None:
-        for i, f in enumerate(fields):
-            raw_item = raw[i] if isinstance(raw, list) and i < len(raw) else None
-            if isinstance(f.value, str):
-                try:
-                    check(f.value)
-                except ExprError as e:
-                    line, col = locate(doc, [*loc, i, "value"])
-                    problems.append(Problem(name, _path([*loc, i, "value"]), line, col, str(e)))
-            walk_fields(
-                f.children,
-                [*loc, i, "children"],
-                (raw_item or {}).get("children") if isinstance(raw_item, dict) else None,
+    def template(text: Any, loc: list[str | int]) -> None:
+        if isinstance(text, str):
+            try:
+                check(text)
+            except ExprError as e:
+                problems.append(doc.problem(loc, str(e)))
+        elif isinstance(text, list):
+            for i, item in enumerate(text):
+                template(item, [*loc, i])
+        elif isinstance(text, dict):
+            for key, item in text.items():
+                template(item, [*loc, key])
+
+    def side(spec: SourceSpec | TargetSpec, raw: Any, base: list[str | int]) -> None:
+        lists: list[tuple[str, Any]] = [("request", spec.request), ("other_request", spec.other_request)]
+        for attr, fields in lists:
+            key = _written(raw, type(spec), attr)
+            _check_fields(doc, fields, _get(raw, key), [*base, key], problems, template)
+        if isinstance(spec, SourceSpec) and spec.omission_remedy is not None:
+            remedy_key = _written(raw, SourceSpec, "omission_remedy")
+            raw_remedy = _get(raw, remedy_key)
+            key = _written(raw_remedy, type(spec.omission_remedy), "take_over_request")
+            loc: list[str | int] = [*base, remedy_key, key]
+            _check_fields(
+                doc, spec.omission_remedy.take_over_request, _get(raw_remedy, key), loc, problems, template
             )
 
-    def side_lists(spec: BaseModel, base: list[str | int]) -> None:
-        raw_side: Any = doc
-        for part in base:
-            raw_side = raw_side.get(part) if isinstance(raw_side, dict) else None
-        for attr, aliases in (
-            ("request", ("request",)),
-            ("other_request", ("other_request", "otherRequest")),
-        ):
-            key = next((a for a in aliases if isinstance(raw_side, dict) and a in raw_side), aliases[0])
-            raw = raw_side.get(key) if isinstance(raw_side, dict) else None
-            walk_fields(getattr(spec, attr), [*base, key], raw)
-
     if isinstance(model, Scheme):
-        side_lists(model.source, ["source"])
-        side_lists(model.target, ["target"])
+        side(model.source, data.get("source"), ["source"])
+        side(model.target, data.get("target"), ["target"])
         for i, rule in enumerate(model.quality):
             for attr in ("check", "when"):
                 text = getattr(rule, attr)
-                if text is None:
-                    continue
-                try:
-                    check(text if text.lstrip().startswith("_function") else f"_function {text}")
-                except ExprError as e:
-                    line, col = locate(doc, ["quality", i, attr])
-                    problems.append(Problem(name, _path(["quality", i, attr]), line, col, str(e)))
-    else:
-        side_lists(model, list(prefix or ()))
+                if text is not None:
+                    function = text if text.lstrip().startswith("_function") else f"_function {text}"
+                    try:
+                        check(function)
+                    except ExprError as e:
+                        problems.append(doc.problem(["quality", i, attr], str(e)))
+            template(rule.message, ["quality", i, "message"])
+        for i, step in enumerate(model.enrich):
+            template(step.query, ["enrich", i, "query"])
+    elif isinstance(model, SourceSpec | TargetSpec):
+        side(model, data, prefix)
     return problems
+
+
+def _check_fields(
+    doc: Document,
+    fields: Sequence[FieldSpec],
+    raw: Any,
+    loc: list[str | int],
+    problems: list[Problem],
+    template: Any,
+) -> None:
+    """One request field list: each field's value, default, type and parser; then the list as a whole."""
+    from ferry import expr
+
+    before = len(problems)
+
+    def node(f: FieldSpec, *, children: bool = False, **only: Any) -> expr.FieldNode:
+        return expr.FieldNode(
+            field=f.field,
+            children=(expr.FieldNode(field="_"),) if children else (),
+            required=f.is_required,
+            **only,
+        )
+
+    def compiles(n: expr.FieldNode, where: list[str | int]) -> None:
+        try:
+            expr.compile_request([n])
+        except expr.ExprError as e:
+            problems.append(doc.problem(where, e.message))
+
+    def walk(items: Sequence[FieldSpec], raw_items: Any, base: list[str | int]) -> None:
+        for i, f in enumerate(items):
+            raw_item = _matching(raw_items, i, f)
+            here: list[str | int] = [*base, i] if raw_item is not None else list(base)
+            if isinstance(raw_items, dict):
+                here = [*base, f.field]  # the {key: value} shorthand: the key is the field
+                template(f.value, here)
+                continue
+            template(f.value, [*here, "value"])
+            template(f.default, [*here, "default"])
+            compiles(node(f, type=f.type), [*here, "type"])
+            if f.parser is not None:
+                compiles(
+                    node(f, parser={"name": f.parser.name, "params": f.parser.params}), [*here, "parser"]
+                )
+            if f.children:
+                compiles(node(f, type=f.type, value=f.value, children=True), [*here, "value"])
+            raw_children = raw_item.get("children") if isinstance(raw_item, dict) else None
+            walk(f.children, raw_children, [*here, "children"])
+
+    walk(fields, raw, loc)
+    if len(problems) == before and fields:
+        # the run compiles the list as a whole: whatever that finds, report it too
+        try:
+            expr.compile_request(_nodes(fields))
+        except expr.ExprError as e:
+            problems.append(doc.problem(loc, str(e)))
+
+
+def _nodes(fields: Sequence[FieldSpec]) -> list[Any]:
+    from ferry import expr
+
+    return [
+        expr.FieldNode(
+            field=f.field,
+            type=f.type,
+            value=f.value,
+            children=tuple(_nodes(f.children)),
+            parser={"name": f.parser.name, "params": f.parser.params} if f.parser else None,
+            value_map=f.value_map,
+            required=f.is_required,
+            default=f.default,
+            label=f.label,
+        )
+        for f in fields
+    ]
+
+
+def _matching(raw_items: Any, index: int, f: FieldSpec) -> dict[str, Any] | None:
+    """The written item behind ``f`` when the written list lines up with the model's (not a flat parent list)."""
+    if isinstance(raw_items, list) and index < len(raw_items):
+        item = raw_items[index]
+        if isinstance(item, dict) and item.get("field") == f.field:
+            return item
+    return None
+
+
+def _written(raw: Any, model: type[BaseModel], field: str) -> str:
+    """The spelling of ``field`` used in ``raw`` (``otherRequest`` or ``other_request``), else its name."""
+    if isinstance(raw, dict):
+        for name in spellings(model).get(field, (field,)):
+            if name in raw:
+                return name
+    return field
+
+
+def _get(raw: Any, key: str) -> Any:
+    return raw.get(key) if isinstance(raw, dict) else None
+
+
+__all__ = [
+    "Problem",
+    "SchemeError",
+    "Side",
+    "check_values",
+    "load_scheme",
+    "load_side",
+    "parse_scheme",
+    "path_text",
+    "scheme_from_document",
+]

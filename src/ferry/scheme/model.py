@@ -3,177 +3,37 @@
 A scheme is written either in Ferry's native YAML form (readable snake_case names) or as the JSON
 metadata that Qingyi Cloud (轻易云) exports (camelCase: ``idCheck``, ``otherRequest``, ``beatFlat``,
 ``effect`` or ``type``). Every field has its native name and, where Qingyi differs, an alias; both
-are accepted. Unknown keys (Qingyi UI state such as ``display``, ``enableDisplay``, ``name``,
-``condition_bk``) are tolerated and preserved, so a scheme round-trips without loss.
+are accepted in both forms.
 
-Field lists (``request``, ``otherRequest``, ``response``, ...) accept three shapes and normalise to
-one tree of :class:`FieldSpec`: a list of field objects nested with ``children``; a flat list whose
-items point at their parent with ``parent``; or a plain mapping ``{"FormId": "CN_PAYAPPLY"}``.
+Blocks Qingyi also writes (:class:`~ferry.scheme.base.QingyiBlock`) keep unknown keys in
+``model_extra``, so Qingyi metadata round-trips; Ferry-only blocks (:class:`~ferry.scheme.base.FerryBlock`)
+refuse them. How a *file* treats unknown keys (native: errors; Qingyi: editor keys kept, near misses
+errors, the rest warnings) is the loader's rule, see :mod:`ferry.scheme.load`.
+
+Field lists, filters and derived fields are in :mod:`ferry.scheme.fields`, schedules in
+:mod:`ferry.scheme.schedule`.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
-from pydantic import (
-    AliasChoices,
-    BaseModel,
-    ConfigDict,
-    Field,
-    field_validator,
-    model_validator,
-)
+from pydantic import AliasChoices, Field, PrivateAttr, field_validator
 
-_CRON_FIELDS = 5
-_INTERVAL_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_INTERVAL_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+from ferry.scheme.base import FerryBlock, QingyiBlock
+from ferry.scheme.fields import ConditionTerm, FieldSpec, FormatRule, Parser, normalise_fields, truthy
+from ferry.scheme.schedule import Schedule, check_cron, schedule_shapes
+
+#: a connector type name, as connectors register themselves (``dingtalk``, ``kingdee``, ``http``)
+_CONNECTOR = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
 
 
-class _Model(BaseModel):
-    """Base: accept both spellings, keep unknown keys (Qingyi UI state) instead of rejecting them."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="allow", validate_default=True)
-
-
-class _Strict(BaseModel):
-    """Base for Ferry-only blocks where an unknown key is a typo, not UI state."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
-
-
-class Parser(_Model):
-    """A value parser (解析器), e.g. ``{"name": "ConvertObjectParser", "params": "FNumber"}``."""
-
-    name: str
-    params: Any = None
-
-
-class FieldSpec(_Model):
-    """One request or response field.
-
-    ``value`` is a constant, a template (``{{单据编号}}``), a ``_function`` expression or a
-    ``_findCollection`` lookup. An ``array`` field whose value is a bare key (``details_list``)
-    repeats its ``children`` once per child row of that key.
-    """
-
-    field: str
-    label: str | None = None
-    type: str = "string"
-    describe: str | None = None
-    value: Any = None
-    id: str | None = None
-    parent: str | None = None
-    children: list[FieldSpec] = Field(default_factory=list)
-    parser: Parser | None = None
-    is_required: bool = Field(default=False, validation_alias=AliasChoices("is_required", "required"))
-    default: Any = None
-    #: static value map (静态映射): source value -> target value
-    value_map: dict[str, Any] | None = Field(
-        default=None, validation_alias=AliasChoices("value_map", "valueMap", "mapping")
-    )
-
-    @field_validator("children", mode="before")
-    @classmethod
-    def _children_shapes(cls, v: Any) -> Any:
-        return normalise_fields(v)
-
-    @field_validator("is_required", mode="before")
-    @classmethod
-    def _truthy(cls, v: Any) -> Any:
-        # Qingyi exports write booleans as strings now and then ("true", "1")
-        if isinstance(v, str):
-            return v.strip().lower() in {"true", "1", "yes"}
-        return v
-
-
-class ConditionTerm(_Model):
-    """One filter term: ``{"field": "status", "logic": "eq", "value": "COMPLETED"}``."""
-
-    field: str
-    logic: Literal[
-        "eq",
-        "eqv2",
-        "neq",
-        "gt",
-        "egt",
-        "lt",
-        "elt",
-        "like",
-        "notlike",
-        "between",
-        "notnull",
-        "isnull",
-        "in",
-        "notin",
-    ]
-    value: Any = None
-
-
-class FormatRule(_Model):
-    """A ``formatResponse`` rule: derive ``new`` from ``old`` with a format such as ``date`` or ``round(2)``."""
-
-    old: str
-    new: str
-    format: str
-
-
-class Schedule(_Strict):
-    """When a side runs: a 5-field cron expression or a fixed interval (``30s``, ``5m``, ``1h`` or seconds)."""
-
-    cron: str | None = Field(default=None, validation_alias=AliasChoices("cron", "crontab"))
-    interval: float | None = None
-
-    @field_validator("cron")
-    @classmethod
-    def _cron(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        parts = v.split()
-        if len(parts) != _CRON_FIELDS:
-            raise ValueError(
-                f"cron must have 5 fields (minute hour day month weekday), got {len(parts)}: {v!r}"
-            )
-        from croniter import croniter
-
-        if not croniter.is_valid(v):
-            raise ValueError(f"invalid cron expression: {v!r}")
-        return v
-
-    @field_validator("interval", mode="before")
-    @classmethod
-    def _interval(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            m = _INTERVAL_RE.match(v)
-            if not m:
-                raise ValueError(f"interval must look like 30s, 5m, 1h, 1d or a number of seconds, got {v!r}")
-            return float(m.group(1)) * _INTERVAL_UNITS[m.group(2)]
-        return v
-
-    @model_validator(mode="after")
-    def _one_of(self) -> Schedule:
-        if (self.cron is None) == (self.interval is None):
-            raise ValueError("a schedule has exactly one of 'cron' or 'interval'")
-        if self.interval is not None and self.interval <= 0:
-            raise ValueError("interval must be positive")
-        return self
-
-
-def _schedule_shapes(v: Any) -> Any:
-    # "*/5 * * * *" or 300 are accepted as shorthands for {cron: ...} / {interval: ...}
-    if isinstance(v, str):
-        return {"cron": v} if len(v.split()) == _CRON_FIELDS else {"interval": v}
-    if isinstance(v, int | float) and not isinstance(v, bool):
-        return {"interval": v}
-    return v
-
-
-class Pagination(_Model):
+class Pagination(QingyiBlock):
     """Paging of a source API. ``style`` is for the generic REST connector; Qingyi sets only ``pageSize``."""
 
     page_size: int | None = Field(default=None, validation_alias=AliasChoices("page_size", "pageSize"), gt=0)
     style: Literal["page", "offset", "cursor", "next_link", "none"] | None = None
-    start_page: int = Field(default=1, validation_alias=AliasChoices("start_page", "startPage"))
+    start_page: int = Field(default=1, ge=0, validation_alias=AliasChoices("start_page", "startPage"))
     #: where the page number / offset / cursor goes in the request
     param: str | None = None
     #: where the size goes in the request
@@ -182,9 +42,15 @@ class Pagination(_Model):
     next_path: str | None = Field(default=None, validation_alias=AliasChoices("next_path", "nextPath"))
     #: dotted path of the total count in the response (stops page paging early)
     total_path: str | None = Field(default=None, validation_alias=AliasChoices("total_path", "totalPath"))
+    #: dotted path of a "there is more" flag in the response
+    has_more_path: str | None = Field(
+        default=None, validation_alias=AliasChoices("has_more_path", "hasMorePath")
+    )
+    #: stop after this many pages (a guard against an API that never says it is done)
+    max_pages: int | None = Field(default=None, ge=1, validation_alias=AliasChoices("max_pages", "maxPages"))
 
 
-class OmissionRemedy(_Model):
+class OmissionRemedy(QingyiBlock):
     """漏单补救: a wider re-scan on its own schedule, with request fields that replace the usual ones.
 
     The remedy pass reads ``[now - days, now)`` for every partition without moving the watermark, so a
@@ -216,10 +82,16 @@ class OmissionRemedy(_Model):
     @field_validator("crontab")
     @classmethod
     def _cron(cls, v: str | None) -> str | None:
-        return Schedule(cron=v).cron if v else v
+        return check_cron(v) if v else v
 
 
-class _Side(_Model):
+class _Side(QingyiBlock):
+    block = "side"
+
+    #: the connector type that serves this side (``dingtalk``, ``kingdee``, ``http``); lets
+    #: ``ferry validate`` check ``params`` and ``probe`` without a connections file
+    connector: str | None = Field(default=None, pattern=_CONNECTOR)
+    #: the connection's name in the connections file (credentials live there)
     connection: str | None = None
     api: str
     #: HTTP verb; unset means the connector's own default (GET for a REST source, POST otherwise)
@@ -242,7 +114,7 @@ class _Side(_Model):
     @field_validator("schedule", mode="before")
     @classmethod
     def _schedule(cls, v: Any) -> Any:
-        return _schedule_shapes(v)
+        return schedule_shapes(v)
 
     @field_validator("method")
     @classmethod
@@ -257,9 +129,7 @@ class _Side(_Model):
     @field_validator("id_check", mode="before")
     @classmethod
     def _truthy(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            return v.strip().lower() in {"true", "1", "yes"}
-        return v
+        return truthy(v)
 
 
 class SourceSpec(_Side):
@@ -320,7 +190,7 @@ class SourceSpec(_Side):
         return v or []
 
 
-class FollowUp(_Strict):
+class FollowUp(FerryBlock):
     """An operation run on the document the target created, e.g. Kingdee Submit then Audit."""
 
     operation: str
@@ -353,7 +223,7 @@ class TargetSpec(_Side):
         return v or []
 
 
-class Enrichment(_Strict):
+class Enrichment(FerryBlock):
     """A lookup (联查) made before a record is checked and written: the first row a connection's query
     returns is added to the record under ``name`` (None when nothing matched), for quality rules and
     the request to use. Values in ``query`` are templates over the record.
@@ -364,11 +234,13 @@ class Enrichment(_Strict):
     name: str = Field(pattern=r"^[A-Za-z_\u4e00-\u9fff][\w\u4e00-\u9fff]*$")
     #: the connection to ask (default: the target's)
     connection: str | None = None
+    #: the connector type of that connection, when no connections file says (see ``_Side.connector``)
+    connector: str | None = Field(default=None, pattern=_CONNECTOR)
     #: connector-specific query, e.g. {form_id, fields, filter} for Kingdee or {path, params} for REST
     query: dict[str, Any]
 
 
-class QualityRule(_Strict):
+class QualityRule(FerryBlock):
     """A data-quality rule (数据质量): a record failing it is quarantined with ``message`` as the reason.
 
     ``check`` is a ``_function`` expression (the prefix may be omitted) that must be true. ``message``
@@ -382,7 +254,7 @@ class QualityRule(_Strict):
     when: str | None = None
 
 
-class RetryPolicy(_Strict):
+class RetryPolicy(FerryBlock):
     """How failed writes are retried: exponential back-off with jitter and a cap, then dead."""
 
     max_attempts: int = Field(default=8, ge=1)
@@ -392,7 +264,7 @@ class RetryPolicy(_Strict):
     jitter: float = Field(default=0.2, ge=0.0, le=1.0, description="± fraction of each delay")
 
 
-class Scheme(_Model):
+class Scheme(QingyiBlock):
     """One integration scheme (集成方案): a source, a target, and what lies between."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
@@ -407,49 +279,40 @@ class Scheme(_Model):
     #: Qingyi-style ``_function`` error behaviour: return the raw text instead of failing the record
     compat: bool = False
 
+    #: the file this scheme was loaded from, with the place of every key (None when built in code)
+    _document: Any = PrivateAttr(default=None)
+
+    @property
+    def document(self) -> Any:
+        """The :class:`~ferry.scheme.document.Document` it was loaded from, or None (built in code)."""
+        return self._document
+
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        from zoneinfo import ZoneInfo
 
         try:
             ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
+        except Exception:  # not found, not a key (".."), too long for the file system
             raise ValueError(f"unknown time zone {v!r} (use an IANA name such as Asia/Shanghai)") from None
         return v
 
 
-def normalise_fields(v: Any) -> Any:
-    """Turn the accepted field-list shapes into a list of field dicts nested by ``children``.
-
-    - a mapping ``{"FormId": "CN_PAYAPPLY"}`` becomes ``[{"field": "FormId", "value": "CN_PAYAPPLY"}]``;
-    - a flat list whose items name a ``parent`` (by that item's ``id`` or ``field``) becomes a tree,
-      keeping the written order, which Kingdee depends on.
-    Anything else is returned untouched for pydantic to report.
-    """
-    if v is None:
-        return []
-    if isinstance(v, dict):
-        return [{"field": str(k), "value": val} for k, val in v.items()]
-    if not isinstance(v, list) or not all(isinstance(x, dict) for x in v):
-        return v
-    if not any(x.get("parent") for x in v):
-        return v
-    items = [dict(x) for x in v]
-    by_key: dict[str, dict[str, Any]] = {}
-    for item in items:
-        for key in (item.get("id"), item.get("field")):
-            if isinstance(key, str) and key and key not in by_key:
-                by_key[key] = item
-    roots: list[dict[str, Any]] = []
-    for item in items:
-        parent = item.get("parent")
-        if parent and parent in by_key and by_key[parent] is not item:
-            holder = by_key[parent]
-            holder["children"] = [*list(holder.get("children") or []), item]
-        else:
-            roots.append(item)
-    return roots
-
-
-FieldSpec.model_rebuild()
+__all__ = [
+    "ConditionTerm",
+    "Enrichment",
+    "FieldSpec",
+    "FollowUp",
+    "FormatRule",
+    "OmissionRemedy",
+    "Pagination",
+    "Parser",
+    "QualityRule",
+    "RetryPolicy",
+    "Schedule",
+    "Scheme",
+    "SourceSpec",
+    "TargetSpec",
+    "normalise_fields",
+]

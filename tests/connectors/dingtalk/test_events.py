@@ -121,7 +121,7 @@ async def post(app: Any, params: dict[str, str], body: Any) -> httpx.Response:
 
 def signed(crypto: CallbackCrypto, message: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     encrypt = crypto.encrypt(json.dumps(message))
-    ts, nonce = "1700000000000", "nonce0123456789a"
+    ts, nonce = str(int(time.time() * 1000)), "nonce0123456789a"
     return {"signature": crypto.signature(ts, nonce, encrypt), "timestamp": ts, "nonce": nonce}, {
         "encrypt": encrypt
     }
@@ -129,10 +129,16 @@ def signed(crypto: CallbackCrypto, message: dict[str, Any]) -> tuple[dict[str, s
 
 async def test_the_official_vector_passes_the_signature_check_and_a_tampered_one_does_not() -> None:
     calls = Calls()
-    app = make_callback_app(VECTOR["token"], VECTOR["aes_key"], VECTOR["owner_key"], calls)
+    # the vector was signed in 2021 (its timestamp is in seconds): measure the window from then
+    app = make_callback_app(
+        VECTOR["token"], VECTOR["aes_key"], VECTOR["owner_key"], calls, clock=lambda: 1614767836.0
+    )
     params = {k: VECTOR[k] for k in ("signature", "timestamp", "nonce")}
     crypto = CallbackCrypto(VECTOR["token"], VECTOR["aes_key"], VECTOR["owner_key"])
     crypto.verify(params["signature"], params["timestamp"], params["nonce"], VECTOR["encrypt"])
+    # the vector's plaintext is "success", not JSON: signed and decrypted, then refused as a payload
+    answer = await post(app, params, {"encrypt": VECTOR["encrypt"]})
+    assert answer.status_code == 400 and answer.json() == {"error": "payload rejected"}
     tampered = {**params, "signature": "0" * 40}
     answer = await post(app, tampered, {"encrypt": VECTOR["encrypt"]})
     assert answer.status_code == 403 and "rejected" in answer.json()["error"]
@@ -214,7 +220,7 @@ async def test_intake_deduplicates_filters_and_retries_after_a_failure() -> None
     assert await intake.accept({**base, "eventId": "d", "processInstanceId": "i2"})
     assert await intake.accept({**base, "eventId": "d", "processInstanceId": "i2"})
     assert seen == ["i1", "i2", "i2"]
-    assert intake.counts == {"accepted": 3, "duplicate": 1, "ignored": 2, "failed": 1}
+    assert intake.counts == {"accepted": 3, "duplicate": 1, "ignored": 2, "failed": 1, "busy": 0}
 
 
 def test_seen_events_are_bounded() -> None:

@@ -76,6 +76,8 @@ async def test_connects_receives_an_event_and_the_sandbox_records_the_ack(sandbo
         assert {a["event_id"] for a in view["acks"]} == {e["event_id"] for e in events}
         assert all(a["code"] == 200 and a["status"] == "SUCCESS" for a in view["acks"])
         assert view["unacked"] == []
+        # read the deliveries again now that every ack is in (the first read may predate the last ack)
+        events = sandbox.http.get("/_sandbox/events", params={"instance_id": iid}).json()["events"]
         assert all(d["ok"] is True for e in events for d in e["deliveries"] if d.get("channel") == "stream")
         assert client.stats["events"] == len(events)
 
@@ -116,7 +118,8 @@ async def test_reconnects_after_the_sandbox_drops_the_socket(sandbox: Any, mode:
         await until(
             lambda: stream_view(sandbox)["connections_opened"] == 2 and stream_view(sandbox)["connections"]
         )
-        assert client.stats["connections"] == 2
+        # the sandbox counts a connection before the client's handshake returns: wait for both sides
+        await until(lambda: client.stats["connections"] == 2)
         if mode == "system":
             assert client.stats["disconnects"] == 1
         # the new connection carries events
@@ -162,3 +165,39 @@ async def test_an_unreachable_gateway_is_retried_with_back_off(sandbox: Any) -> 
     stop.set()
     await asyncio.wait_for(task, 5)
     assert client.stats["connections"] == 0
+
+
+async def test_a_full_intake_answers_later_so_the_event_is_not_lost(sandbox: Any) -> None:
+    release = asyncio.Event()
+    calls: list[str] = []
+
+    async def slow(process_code: str, instance_id: str) -> None:
+        calls.append(instance_id)
+        await release.wait()
+
+    client = StreamClient(
+        sandbox.config.app_key,
+        sandbox.config.app_secret,
+        EventIntake(slow, max_running=1, max_pending=1),
+        api_base=sandbox.url,
+        backoff_s=(0.1,),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(client.run(stop))
+    try:
+        await asyncio.wait_for(client.connected.wait(), 5)
+        first, second = create_running(sandbox), create_running(sandbox)
+        for iid in (first, second):
+            sandbox.http.post(f"/_sandbox/instances/{iid}/approve", json={}).raise_for_status()
+        await until(lambda: client.stats["busy"] >= 1)
+        view = await until(
+            lambda: (v := stream_view(sandbox)) and any(a["status"] == "LATER" for a in v["acks"]) and v
+        )
+        later = {a["event_id"] for a in view["acks"] if a["status"] == "LATER"}
+        # the refused event is still owed by DingTalk (redelivered on the next connection)
+        assert later <= {u["event_id"] for u in view["unacked"]}
+        assert calls == [first]
+    finally:
+        release.set()
+        stop.set()
+        await asyncio.wait_for(task, 5)

@@ -6,12 +6,18 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from kd_client_support import ClientFactory, Server, make_auth
+from kd_client_support import ACCT, APP_ID, APP_SECRET, USER, ClientFactory, Server, make_auth
+from kd_target_support import TargetFactory
 
 from ferry.connectors.kingdee import AuthMode, KingdeeAuth, KingdeeClient
+from ferry.connectors.kingdee.factory import build_target
+from ferry.connectors.kingdee.target import KingdeeTarget
+from ferry.connectors.settings import connections_from_dict
+from ferry.engine.registry import BuildContext
 from ferry.observe.calls import MemoryCallRecorder
 from ferry.sandbox.kingdee import KingdeeSandbox, SandboxConfig
 from ferry.sandbox.serve import ServerThread
+from ferry.scheme import TargetSpec
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +65,37 @@ async def make_client(server: Server, recorder: MemoryCallRecorder) -> AsyncIter
 @pytest.fixture
 async def client(make_client: ClientFactory) -> KingdeeClient:
     return make_client(AuthMode.SIGN)
+
+
+@pytest.fixture
+async def make_target(server: Server, recorder: MemoryCallRecorder) -> AsyncIterator[TargetFactory]:
+    """Targets built the engine's way: connection settings with a ${ENV} secret, a TargetSpec, the factory."""
+    built: list[KingdeeTarget] = []
+    conns = connections_from_dict(
+        {
+            "kd": {
+                "type": "kingdee",
+                "base_url": server.base_url,
+                "auth_mode": "signed_headers",
+                "acct_id": ACCT,
+                "username": USER,
+                "app_id": APP_ID,
+                "app_secret": "${KD_APP_SECRET}",
+                "concurrency": 4,
+            }
+        },
+        env={"KD_APP_SECRET": APP_SECRET},
+    )
+
+    def factory(**side: Any) -> KingdeeTarget:
+        side.setdefault("api", "Push")
+        side.setdefault("connection", "kd")
+        params = side.setdefault("params", {})
+        params.setdefault("follow_up_retry_delay", 0.01)
+        target = build_target(conns["kd"], TargetSpec.model_validate(side), BuildContext(recorder, "test"))
+        built.append(target)
+        return target
+
+    yield factory
+    for target in built:
+        await target.aclose()

@@ -2,84 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any
-
 import pytest
-from kd_client_support import ACCT, APP_ID, APP_SECRET, USER, Server
+from kd_client_support import APP_SECRET, Server
+from kd_target_support import TargetFactory, by_key, paybills, push_request
 
-from ferry.connectors.base import WriteItem, WriteOutcome
+from ferry.connectors.base import WriteItem
 from ferry.connectors.errors import GiveUp, OutcomeUnknown
-from ferry.connectors.kingdee.factory import build_target, parse_settings
-from ferry.connectors.kingdee.target import KingdeeTarget
-from ferry.connectors.settings import ConnectionSettingsError, connections_from_dict
-from ferry.engine.registry import BuildContext
+from ferry.connectors.kingdee.factory import parse_settings
+from ferry.connectors.settings import ConnectionSettingsError
 from ferry.observe.calls import MemoryCallRecorder
-from ferry.scheme import TargetSpec
-
-ENV = {"KD_APP_SECRET": APP_SECRET}
-
-TargetFactory = Callable[..., KingdeeTarget]
-
-
-def push_request(number: Any, *, draft: Any = "true") -> dict[str, Any]:
-    """The flagship's rendered Push request, booleans as a Qingyi template leaves them (strings)."""
-    return {
-        "FormId": "CN_PAYAPPLY",
-        "Numbers": number,
-        "IsEnableDefaultRule": "true",
-        "TargetFormId": "AP_PAYBILL",
-        "IsDraftWhenSaveFail": draft,
-    }
-
-
-def paybills(server: Server) -> dict[str, dict[str, Any]]:
-    """Payment bills in the sandbox, by their source number."""
-    bills = server.admin("GET", "bills", params={"form_id": "AP_PAYBILL"})["bills"]
-    out: dict[str, dict[str, Any]] = {}
-    for bill in bills:
-        for source in bill["sources"]:
-            assert source not in out, f"two payment bills for {source}"
-            out[source] = bill
-    return out
-
-
-@pytest.fixture
-async def make_target(server: Server, recorder: MemoryCallRecorder) -> AsyncIterator[TargetFactory]:
-    """Targets built the engine's way: connection settings with a ${ENV} secret, a TargetSpec, the factory."""
-    built: list[KingdeeTarget] = []
-    conns = connections_from_dict(
-        {
-            "kd": {
-                "type": "kingdee",
-                "base_url": server.base_url,
-                "auth_mode": "signed_headers",
-                "acct_id": ACCT,
-                "username": USER,
-                "app_id": APP_ID,
-                "app_secret": "${KD_APP_SECRET}",
-                "concurrency": 4,
-            }
-        },
-        env=ENV,
-    )
-
-    def factory(**side: Any) -> KingdeeTarget:
-        side.setdefault("api", "Push")
-        side.setdefault("connection", "kd")
-        params = side.setdefault("params", {})
-        params.setdefault("follow_up_retry_delay", 0.01)
-        target = build_target(conns["kd"], TargetSpec.model_validate(side), BuildContext(recorder, "test"))
-        built.append(target)
-        return target
-
-    yield factory
-    for target in built:
-        await target.aclose()
-
-
-def by_key(outcomes: Any) -> dict[int, WriteOutcome]:
-    return {o.key: o for o in outcomes}
 
 
 async def test_batch_push_maps_mixed_outcomes_to_items_and_audits_the_created(
@@ -121,6 +52,7 @@ async def test_batch_push_maps_mixed_outcomes_to_items_and_audits_the_created(
             {"operation": "Audit", "ok": True},
         ]
         assert doc.response["push"]["status"] == "created"
+        assert doc.pending == () and "pending" not in doc.response
 
     assert isinstance(out[3].error, GiveUp) and "FKSQ404404" in str(out[3].error)
     assert isinstance(out[4].error, GiveUp) and "未审核" in str(out[4].error)
@@ -131,6 +63,7 @@ async def test_batch_push_maps_mixed_outcomes_to_items_and_audits_the_created(
     assert draft.message and "暂存" in draft.message
     assert state["FKSQ000004"]["status"] == "Z"  # a draft is never submitted
     assert [s.get("skipped") for s in draft.response["follow_up"]] == ["draft", "draft"]
+    assert draft.pending == ()  # a draft waits for a person, not for finish
 
     # already pushed: a payment bill exists somewhere, so the engine must reconcile, not resend or give up
     assert isinstance(out[6].error, OutcomeUnknown) and "already pushed" in str(out[6].error)
@@ -171,7 +104,7 @@ async def test_items_with_different_parameters_go_in_separate_calls(
     assert paybills(server).keys() == {"FKSQ000010"}
 
 
-async def test_a_failed_follow_up_leaves_the_item_written_with_the_reason(
+async def test_a_failed_follow_up_leaves_the_item_written_with_the_rest_pending(
     server: Server, make_target: TargetFactory
 ) -> None:
     server.seed({"number": "FKSQ000020", "amount": 50})
@@ -180,13 +113,18 @@ async def test_a_failed_follow_up_leaves_the_item_written_with_the_reason(
     [out] = await target.write([WriteItem(1, "s", None, push_request(["FKSQ000020"]))])
     doc = out.doc
     assert out.ok and doc is not None and doc.number and not doc.draft
+    assert doc.pending == ("Audit",)  # Submit is done and is not asked for again
+    assert doc.response["pending"] == ["Audit"] and doc.response["form_id"] == "AP_PAYBILL"
     assert doc.message is not None and doc.message.startswith(
         f"created AP_PAYBILL {doc.number}; Audit failed:"
     )
     assert doc.response["message"] == doc.message  # the ledger stores the response of written records
     assert doc.response["follow_up"][0] == {"operation": "Submit", "ok": True}
     assert doc.response["follow_up"][1]["operation"] == "Audit" and not doc.response["follow_up"][1]["ok"]
+    assert "HTTP 500" in doc.message
     assert paybills(server)["FKSQ000020"]["status"] == "B"  # submitted, not audited; never pushed twice
+    # the quick tries inside the write were the configured three, no more
+    assert server.admin("GET", "stats")["calls"]["Audit"] == 3
 
 
 async def test_follow_ups_are_safe_to_repeat(server: Server, make_target: TargetFactory) -> None:
@@ -199,7 +137,7 @@ async def test_follow_ups_are_safe_to_repeat(server: Server, make_target: Target
     submit, audit = out.doc.response["follow_up"]
     assert submit["ok"] and submit["already"] and "已经提交" in submit["message"]
     assert audit == {"operation": "Audit", "ok": True}
-    assert paybills(server)["FKSQ000030"]["status"] == "C"
+    assert paybills(server)["FKSQ000030"]["status"] == "C" and out.doc.pending == ()
 
 
 async def test_probe_finds_the_bill_of_a_dropped_push_and_finishes_its_follow_ups(

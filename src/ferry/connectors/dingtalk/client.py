@@ -12,7 +12,11 @@ keyed by ``(connection, api)`` and slows that bucket on throttling answers; it r
 to the :class:`~ferry.observe.calls.CallRecorder`. Everything else (retries with back-off, giving up)
 is the caller's, decided by the error's type (:mod:`ferry.connectors.dingtalk.errors`).
 
-The app secret and the token never appear in reprs, exception messages or recorded calls.
+HTTP goes through the shared :class:`~ferry.connectors.transport.Transport`: ``timeout_s`` is the
+deadline of a whole call (body included), an answer over ``max_response_bytes`` is refused, and every
+transport failure of these reads is a retry. The app secret and each token are registered with the
+redactor as soon as they are known, so they never appear in reprs, exception messages, recorded calls or
+httpx's own log lines (the legacy host takes the token in the URL).
 """
 
 from __future__ import annotations
@@ -38,12 +42,15 @@ from ferry.connectors.errors import (
     RetryLater,
     SlowDown,
 )
+from ferry.connectors.transport import Answer, Transport, TransportLimits
 from ferry.observe.calls import ApiCall, CallRecorder, NullCallRecorder
+from ferry.observe.redact import redact, register_secret
 from ferry.ratelimit.bucket import BucketSettings, RateLimiter
 
 API_TOKEN = {"oapi": "gettoken", "v1": "v1.0/oauth2/accessToken"}
 API_LIST = {"oapi": "topapi/processinstance/listids", "v1": "v1.0/workflow/processes/instanceIds/query"}
 API_GET = {"oapi": "topapi/processinstance/get", "v1": "v1.0/workflow/processInstances"}
+API_SCHEMA = "v1.0/workflow/forms/schemas/processCodes"
 
 
 @dataclass
@@ -103,8 +110,18 @@ class DingTalkClient:
         # second over it, not that capacity shrank: after the one-second pause DingTalk asks for, a small
         # step down (not AIMD's half) is enough, and the rate is back within a second or two
         self.limiter = limiter or RateLimiter(BucketSettings(rate=settings.qps, decrease_factor=0.8))
-        self._own_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=settings.timeout_s)
+        register_secret(settings.app_secret.get_secret_value())
+        # every DingTalk call Ferry makes is a read: a transport failure is a plain retry
+        self._http = Transport(
+            system="DingTalk",
+            limits=TransportLimits(
+                deadline_s=settings.timeout_s,
+                max_response_bytes=settings.max_response_bytes,
+                # the source runs up to 64 detail calls at once (ApprovalParams.concurrency); the limiter paces them
+                max_connections=64,
+            ),
+            http=http,
+        )
         self._tokens = token_cache or TokenCache()
         self._monotonic = monotonic
 
@@ -124,8 +141,7 @@ class DingTalkClient:
 
     async def aclose(self) -> None:
         """Close the HTTP client if this client created it."""
-        if self._own_http:
-            await self._http.aclose()
+        await self._http.aclose()
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -149,41 +165,53 @@ class DingTalkClient:
         for secret in secrets:
             if secret:
                 text = text.replace(secret, "***")
-        return text
+        return redact(text)
 
-    async def _send(
-        self, api: str, metered: bool, request: Callable[[], Awaitable[httpx.Response]]
-    ) -> _Answer:
+    def _get(self, api: str, path: str, **kwargs: Any) -> Callable[[], Awaitable[Answer]]:
+        return functools.partial(
+            self._http.request, "GET", f"{self._base}{path}", api=api, idempotent=True, **kwargs
+        )
+
+    def _post(self, api: str, path: str, **kwargs: Any) -> Callable[[], Awaitable[Answer]]:
+        # list, detail and token calls change nothing: a POST here is a read, safe to send again
+        return functools.partial(
+            self._http.request, "POST", f"{self._base}{path}", api=api, idempotent=True, **kwargs
+        )
+
+    async def _send(self, api: str, metered: bool, request: Callable[[], Awaitable[Answer]]) -> _Answer:
         """Make one HTTP call, record it, and return its answer or raise the typed error it stands for."""
         started = time.perf_counter()
         answer: _Answer | None = None
         error: ConnectorError | None = None
         try:
             response = await request()
-        except httpx.TimeoutException as exc:
-            # reads are idempotent: a timeout is a plain retry, not an unknown outcome
-            error = RetryLater(self._redact(f"DingTalk {api}: timed out ({type(exc).__name__})"), api=api)
-        except httpx.TransportError as exc:
-            error = RetryLater(
-                self._redact(f"DingTalk {api}: connection failed ({type(exc).__name__}: {exc})"), api=api
-            )
+        except ConnectorError as exc:
+            error = exc
         else:
-            rid = response.headers.get("x-acs-request-id")
+            rid = response.header("x-acs-request-id")
             try:
                 body = response.json()
             except ValueError:
                 body = None
             if not isinstance(body, dict):
-                error = classify_http(response.status_code, api)
+                error = classify_http(response.status, api)
             elif self._style == "oapi":
-                rid = body.get("request_id") or rid
+                rid = _rid(body.get("request_id")) or rid
                 # the legacy host answers 200 even for errors; anything else came from a gateway
-                ok = response.status_code == 200
-                error = classify_oapi(body, api) if ok else classify_http(response.status_code, api)
+                ok = response.status == 200
+                error = classify_oapi(body, api) if ok else classify_http(response.status, api)
             else:
-                rid = body.get("requestid") or rid
-                error = classify_v1(response.status_code, body, api, rid)
-            answer = _Answer(response.status_code, body, str(rid) if rid else None)
+                rid = _rid(body.get("requestid")) or rid
+                error = classify_v1(response.status, body, api, rid)
+                if error is None and body.get("success") is False:
+                    # a 200 that says it failed is not an answer to page on
+                    error = RetryLater(
+                        f"DingTalk {api}: HTTP 200 with success=false",
+                        code="success=false",
+                        api=api,
+                        request_id=rid,
+                    )
+            answer = _Answer(response.status, body, rid)
         latency = (time.perf_counter() - started) * 1000
         if error is not None:
             error.message = self._redact(error.message)
@@ -223,9 +251,8 @@ class DingTalkClient:
                 answer = await self._send(
                     api,
                     False,
-                    lambda: self._http.get(
-                        f"{self._base}/gettoken",
-                        params={"appkey": self.settings.app_key, "appsecret": secret},
+                    self._get(
+                        api, "/gettoken", params={"appkey": self.settings.app_key, "appsecret": secret}
                     ),
                 )
                 value, ttl = answer.body.get("access_token"), answer.body.get("expires_in", 7200)
@@ -233,19 +260,22 @@ class DingTalkClient:
                 answer = await self._send(
                     api,
                     False,
-                    lambda: self._http.post(
-                        f"{self._base}/v1.0/oauth2/accessToken",
+                    self._post(
+                        api,
+                        "/v1.0/oauth2/accessToken",
                         json={"appKey": self.settings.app_key, "appSecret": secret},
                     ),
                 )
                 value, ttl = answer.body.get("accessToken"), answer.body.get("expireIn", 7200)
-            if not value:
+            if not value or not isinstance(value, str | int):
                 raise GiveUp(f"DingTalk {api}: answer without a token", api=api, request_id=answer.request_id)
-            token = _Token(str(value), now + float(ttl))
+            # masked from now on, in our messages and in httpx's log lines (the legacy URL carries it)
+            register_secret(value, transient=True)
+            token = _Token(str(value), now + _ttl(ttl))
             self._tokens.put(key, token)
             return token.value
 
-    async def _business(self, api: str, call: Callable[[str], Awaitable[httpx.Response]]) -> _Answer:
+    async def _business(self, api: str, call: Callable[[str], Awaitable[Answer]]) -> _Answer:
         """A metered call with the app's token, paced by the limiter; new token and one retry on a token answer."""
         limit_key = (self.settings.connection, api)
         for attempt in (1, 2):
@@ -298,13 +328,11 @@ class DingTalkClient:
                 payload["userid_list"] = ",".join(userid_list)
             answer = await self._business(
                 api,
-                lambda token: self._http.post(
-                    f"{self._base}/topapi/processinstance/listids",
-                    params={"access_token": token},
-                    json=payload,
-                ),
+                lambda token: self._post(
+                    api, "/topapi/processinstance/listids", params={"access_token": token}, json=payload
+                )(),
             )
-            result = answer.body.get("result") or {}
+            result = _mapping(answer.body.get("result"), api)
             nxt = result.get("next_cursor")
         else:
             payload = {
@@ -321,18 +349,45 @@ class DingTalkClient:
                 payload["statuses"] = list(statuses)
             answer = await self._business(
                 api,
-                lambda token: self._http.post(
-                    f"{self._base}/v1.0/workflow/processes/instanceIds/query",
+                lambda token: self._post(
+                    api,
+                    "/v1.0/workflow/processes/instanceIds/query",
                     headers={"x-acs-dingtalk-access-token": token},
                     json=payload,
-                ),
+                )(),
             )
-            result = answer.body.get("result") or {}
+            result = _mapping(answer.body.get("result"), api)
             nxt = result.get("nextToken")
-        ids = [str(i) for i in result.get("list") or []]
-        # absent, null and "" all mean "no more" (the hosts differ, and the docs are loose about it)
-        next_cursor = int(nxt) if nxt not in (None, "") else None
-        return ids, next_cursor
+        listed = result.get("list") or []
+        if not isinstance(listed, list) or not all(
+            isinstance(i, str | int) and not isinstance(i, bool) for i in listed
+        ):
+            raise RetryLater(
+                f"DingTalk {api}: the answer's list is not a list of ids", code="bad_reply", api=api
+            )
+        ids = [str(i) for i in listed]
+        return ids, _next_cursor(nxt, offset, api)
+
+    async def check_process_code(self, process_code: str) -> str:
+        """The template's name when ``process_code`` names a template this app can read, else the
+        typed error DingTalk answered (one metered call). On the v1 host the form-schema API answers;
+        the legacy host has none, so a list call over the last minute asks instead."""
+        if self._style == "oapi":
+            now_ms = int(time.time() * 1000)
+            await self.list_instance_ids(process_code, now_ms - 60_000, now_ms, size=1)
+            return process_code
+        answer = await self._business(
+            API_SCHEMA,
+            lambda token: self._get(
+                API_SCHEMA,
+                "/v1.0/workflow/forms/schemas/processCodes",
+                headers={"x-acs-dingtalk-access-token": token},
+                params={"processCode": process_code},
+            )(),
+        )
+        result = answer.body.get("result")
+        name = result.get("name") if isinstance(result, dict) else None
+        return str(name or process_code)
 
     async def get_instance(self, instance_id: str) -> dict[str, Any]:
         """One instance, normalised (see :mod:`ferry.connectors.dingtalk.instance`); the raw answer is under ``raw``."""
@@ -340,19 +395,63 @@ class DingTalkClient:
         if self._style == "oapi":
             answer = await self._business(
                 api,
-                lambda token: self._http.post(
-                    f"{self._base}/topapi/processinstance/get",
+                lambda token: self._post(
+                    api,
+                    "/topapi/processinstance/get",
                     params={"access_token": token},
                     json={"process_instance_id": instance_id},
-                ),
+                )(),
             )
             return _instance.from_oapi(instance_id, answer.body)
         answer = await self._business(
             api,
-            lambda token: self._http.get(
-                f"{self._base}/v1.0/workflow/processInstances",
+            lambda token: self._get(
+                api,
+                "/v1.0/workflow/processInstances",
                 headers={"x-acs-dingtalk-access-token": token},
                 params={"processInstanceId": instance_id},
-            ),
+            )(),
         )
         return _instance.from_v1(instance_id, answer.body, z_is_beijing=self.settings.v1_z_is_beijing)
+
+
+def _rid(value: Any) -> str | None:
+    return (
+        redact(str(value))[:128] if value not in (None, "") and not isinstance(value, dict | list) else None
+    )
+
+
+def _ttl(value: Any) -> float:
+    """A token's lifetime in seconds; a value DingTalk would never send counts as the usual two hours."""
+    try:
+        ttl = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return 7200.0
+    return ttl if 0 < ttl <= 86_400 else 7200.0
+
+
+def _mapping(value: Any, api: str) -> dict[str, Any]:
+    # an answer without its result is not an empty page: the watermark must not move over it
+    if not isinstance(value, dict):
+        raise RetryLater(f"DingTalk {api}: the answer has no result object", code="bad_reply", api=api)
+    return value
+
+
+def _next_cursor(value: Any, offset: int, api: str) -> int | None:
+    """The next page's cursor. Absent, null and "" mean "no more" (the hosts differ, and the docs are loose);
+    anything that is not a number past this page is an answer we cannot page on."""
+    if value in (None, ""):
+        return None
+    try:
+        cursor = int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise RetryLater(
+            f"DingTalk {api}: the next cursor is not a number", code="bad_reply", api=api
+        ) from None
+    if isinstance(value, bool) or cursor <= offset or cursor > 10**12:
+        raise GiveUp(
+            f"DingTalk {api}: the next cursor does not move forward ({cursor} after {offset})",
+            code="bad_cursor",
+            api=api,
+        )
+    return cursor

@@ -7,6 +7,11 @@
   the corp id when registered through ``register_call_back``, or the suite key for ISV apps.
 - signature: ``sha1("".join(sorted([token, timestamp, nonce, encrypt])))``, lowercase hex.
 - reply: ``{"msg_signature", "timeStamp", "nonce", "encrypt": encrypt("success")}``.
+
+Everything that arrives is hostile until the signature holds: :meth:`CallbackCrypto.open` checks the
+signature's shape and value (constant time) before it decodes or decrypts anything, and every way a
+request can be malformed (non-hex or non-ASCII signature, bad base64, wrong lengths, bad padding, JSON
+nested too deep) is a :class:`CallbackError`, never another exception.
 """
 
 from __future__ import annotations
@@ -25,11 +30,18 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from ferry.errors import ConfigError, FerryError
+
 _BLOCK = 32
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
-class CallbackError(ValueError):
-    """A pushed event failed the signature check or could not be decrypted."""
+class CallbackError(FerryError, ValueError):
+    """A pushed event failed the signature check or could not be decrypted (the request is refused)."""
+
+
+class WrongRecipient(CallbackError):
+    """A validly signed event encrypted for another app or corp (its owner key differs)."""
 
 
 class CallbackCrypto:
@@ -40,11 +52,11 @@ class CallbackCrypto:
 
     def __init__(self, token: str, aes_key: str, owner_key: str) -> None:
         if len(aes_key) != 43:
-            raise ValueError("aes_key must be the 43-character EncodingAESKey from the console")
+            raise ConfigError("aes_key must be the 43-character EncodingAESKey from the console")
         try:
             key = base64.b64decode(aes_key + "=", validate=True)
-        except binascii.Error as exc:
-            raise ValueError("aes_key is not valid base64") from exc
+        except (binascii.Error, ValueError):
+            raise ConfigError("aes_key is not valid base64") from None
         self._token = token
         self._key = key
         self.owner_key = owner_key
@@ -76,8 +88,9 @@ class CallbackCrypto:
         """Decrypt a ciphertext and check it was meant for this app's owner key."""
         try:
             data = base64.b64decode(encrypt, validate=True)
-        except binascii.Error as exc:
-            raise CallbackError("encrypt is not valid base64") from exc
+        except (binascii.Error, ValueError):
+            # ValueError: a str with non-ASCII characters
+            raise CallbackError("encrypt is not valid base64") from None
         if not data or len(data) % 16:
             raise CallbackError("ciphertext length is not a multiple of the AES block")
         dec = self._cipher().decryptor()
@@ -93,15 +106,21 @@ class CallbackCrypto:
             raise CallbackError("message length exceeds the plaintext")
         message, owner = raw[20 : 20 + length], raw[20 + length :]
         if not hmac.compare_digest(owner, self.owner_key.encode()):
-            raise CallbackError("event is for another app or corp (owner key differs)")
+            raise WrongRecipient("event is for another app or corp (owner key differs)")
         try:
             return message.decode()
-        except UnicodeDecodeError as exc:
-            raise CallbackError("message is not UTF-8") from exc
+        except UnicodeDecodeError:
+            raise CallbackError("message is not UTF-8") from None
 
     def verify(self, signature: str, timestamp: str, nonce: str, encrypt: str) -> None:
-        """Raise :class:`CallbackError` unless the signature matches."""
-        if not hmac.compare_digest(signature.lower(), self.signature(timestamp, nonce, encrypt)):
+        """Raise :class:`CallbackError` unless the signature matches (it must be 40 hex characters)."""
+        if not is_signature(signature):
+            raise CallbackError("signature is not 40 hex characters")
+        try:
+            expected = self.signature(timestamp, nonce, encrypt)
+        except UnicodeEncodeError:
+            raise CallbackError("timestamp, nonce or encrypt is not text") from None
+        if not hmac.compare_digest(signature.lower().encode("ascii"), expected.encode("ascii")):
             raise CallbackError("signature mismatch")
 
     def open(self, signature: str, timestamp: str, nonce: str, encrypt: str) -> dict[str, Any]:
@@ -110,8 +129,8 @@ class CallbackCrypto:
         text = self.decrypt(encrypt)
         try:
             event = json.loads(text)
-        except ValueError as exc:
-            raise CallbackError("decrypted message is not JSON") from exc
+        except (ValueError, RecursionError):
+            raise CallbackError("decrypted message is not JSON") from None
         if not isinstance(event, dict):
             raise CallbackError("decrypted message is not a JSON object")
         return event
@@ -129,6 +148,11 @@ class CallbackCrypto:
             "nonce": nc,
             "encrypt": encrypt,
         }
+
+
+def is_signature(value: str) -> bool:
+    """True for 40 hex characters (a SHA-1 in hex), the only shape a signature may have."""
+    return len(value) == 40 and all(c in _HEX for c in value)
 
 
 def callback_params(query: dict[str, str]) -> tuple[str, str, str]:

@@ -55,7 +55,11 @@ def penalty_seconds(message: str, now: dt.datetime | None = None) -> float | Non
     match = _PENALTY_END.search(message)
     if not match:
         return None
-    end = dt.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
+    try:
+        end = dt.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
+    except ValueError:
+        # "2018-99-99 99:99:99" matches the pattern but is no date: the default pause applies
+        return None
     now = now or dt.datetime.now(BEIJING)
     return max(0.0, min(60.0, (end - now).total_seconds()))
 
@@ -63,7 +67,8 @@ def penalty_seconds(message: str, now: dt.datetime | None = None) -> float | Non
 def _code(value: Any) -> str | None:
     if value is None or value == "":
         return None
-    return str(value)
+    # a code goes into the ledger's error-code column: DingTalk's are short, a hostile one is cut
+    return str(value)[:64]
 
 
 def is_token_error(error: ConnectorError) -> bool:
@@ -77,7 +82,7 @@ def classify_oapi(body: Mapping[str, Any], api: str) -> ConnectorError | None:
     if errcode in (None, "0"):
         return None
     sub_code = _code(body.get("sub_code"))
-    text = str(body.get("sub_msg") or body.get("errmsg") or "")
+    text = str(body.get("sub_msg") or body.get("errmsg") or "")[:500]
     rid = _code(body.get("request_id"))
     # the TOP gateway wraps the real cause as errcode 88 + sub_code (reference §1.3, §5.2)
     cause = sub_code if errcode == "88" and sub_code else errcode
@@ -110,7 +115,7 @@ def classify_v1(
     body = body or {}
     code = _code(body.get("code")) or str(status)
     rid = _code(body.get("requestid")) or request_id
-    message = f"DingTalk {api}: HTTP {status} {body.get('message') or ''}".rstrip()
+    message = f"DingTalk {api}: HTTP {status} {str(body.get('message') or '')[:500]}".rstrip()
     if status == 401 or (status in (400, 401) and code in V1_TOKEN_CODES):
         return Reauthenticate(message, code=code, api=api, request_id=rid)
     if status == 429 or (status == 403 and (".QpsLimit" in code or ".QpmLimit" in code)):

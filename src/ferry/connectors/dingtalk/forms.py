@@ -16,6 +16,9 @@ their type only through their ``key`` prefix (``MoneyField_1S85…``) or an opti
 | DepartmentField | ``list[{"id", "name"}]`` from ``ext_value`` |
 | PhoneField | ``str`` (the number); RecipientAccountField: ``str`` (the payee name) |
 | TableField | ``list[dict]`` of rows keyed by cell label, cells decoded by type |
+
+Decoding never raises: a value that does not decode as its type stays as it came (a money amount that
+is not a finite number stays a string, for the quality rules to refuse).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ def _json(value: Any) -> Any:
     if isinstance(value, str):
         try:
             return json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             return value
     return value
 
@@ -42,10 +45,13 @@ def _is_empty(value: Any) -> bool:
 
 
 def _decimal(value: Any) -> Decimal | str:
+    text = str(value)
     try:
-        return Decimal(str(value).replace(",", ""))
-    except InvalidOperation:
-        return str(value)
+        number = Decimal(text.replace(",", "").strip())
+    except (InvalidOperation, ValueError):
+        return text
+    # NaN and Infinity are not amounts: leave the text for a quality rule to refuse
+    return number if number.is_finite() else text
 
 
 def _date(value: Any) -> dt.date | dt.datetime | str:
@@ -75,6 +81,8 @@ def decode_value(component_type: str | None, value: Any, ext_value: Any = None) 
         return _decimal(value)
     if kind == "DDDateField":
         return _date(value)
+    if not isinstance(kind, str):
+        return value
     if kind == "DDDateRangeField":
         return [_date(v) for v in _strings(value)]
     if kind in ("DDMultiSelectField", "DDPhotoField", "RelateField", "DDAttachment"):
@@ -98,7 +106,7 @@ def decode_value(component_type: str | None, value: Any, ext_value: Any = None) 
 
 def _cell_type(cell: Mapping[str, Any]) -> str | None:
     if cell.get("componentType"):
-        return str(cell["componentType"])
+        return str(cell["componentType"])[:64]
     key = str(cell.get("key") or "")
     return key.split("_", 1)[0] or None
 
@@ -114,7 +122,8 @@ def decode_table(value: Any) -> list[dict[str, Any]]:
         if not isinstance(row, dict) or "rowValue" not in row:
             continue
         decoded: dict[str, Any] = {}
-        for cell in row.get("rowValue") or []:
+        cells = row.get("rowValue")
+        for cell in cells if isinstance(cells, list) else []:
             if not isinstance(cell, dict) or not cell.get("label"):
                 continue  # a TextNote cell has no label
             decoded[str(cell["label"])] = decode_value(
@@ -149,6 +158,8 @@ def flatten_form(components: Iterable[Mapping[str, Any]]) -> FlatForm:
     """Decode every component; nameless ones (TextNote) are reachable only by id."""
     flat = FlatForm()
     for component in components:
+        if not isinstance(component, Mapping):
+            continue
         value = decode_component(component)
         if component.get("name"):
             flat.by_name[str(component["name"])] = value

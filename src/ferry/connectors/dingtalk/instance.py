@@ -6,6 +6,10 @@ camelCase with ``"yyyy-MM-ddTHH:mmZ"``, whose ``Z`` captures show to be Beijing 
 instance uses the legacy field names, ISO-8601 times with their offset, and keeps the raw response
 under ``raw``. Form values stay as DingTalk encoded them; :mod:`ferry.connectors.dingtalk.forms`
 decodes them.
+
+Normalising never raises: a part of the answer of the wrong type counts as absent and a time that does
+not parse is None (the raw answer keeps what was sent), so one malformed instance becomes a record that
+the quality rules can quarantine instead of an exception that stops its page.
 """
 
 from __future__ import annotations
@@ -20,15 +24,20 @@ FINAL_STATUSES = frozenset({"COMPLETED", "TERMINATED", "CANCELED"})
 
 
 def parse_time(text: Any, *, z_is_beijing: bool = True) -> str | None:
-    """ISO-8601 with offset from either host's time format; None for empty values."""
-    if not text or text == "null":
+    """ISO-8601 with offset from either host's time format; None for empty or unreadable values."""
+    if not text or text == "null" or not isinstance(text, str):
         return None
-    value = str(text).strip()
-    if value.endswith("Z"):
-        naive = dt.datetime.fromisoformat(value[:-1])
-        zone = BEIJING if z_is_beijing else dt.UTC
-        return naive.replace(tzinfo=zone).isoformat()
-    parsed = dt.datetime.fromisoformat(value)
+    value = text.strip()[:64]
+    try:
+        if value.endswith("Z"):
+            naive = dt.datetime.fromisoformat(value[:-1])
+            if naive.tzinfo is not None:
+                return None
+            zone = BEIJING if z_is_beijing else dt.UTC
+            return naive.replace(tzinfo=zone).isoformat()
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=BEIJING)
     return parsed.isoformat()
@@ -48,9 +57,18 @@ def _list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else []
 
 
+def _objects(value: Any) -> list[Mapping[str, Any]]:
+    """The objects of a list (anything else in it, or a non-list, is dropped)."""
+    return [v for v in _list(value) if isinstance(v, Mapping)]
+
+
+def _object(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def from_oapi(instance_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
     """Normalise a ``topapi/processinstance/get`` answer."""
-    pi: Mapping[str, Any] = body.get("process_instance") or {}
+    pi = _object(body.get("process_instance"))
     return {
         "process_instance_id": instance_id,
         "title": pi.get("title"),
@@ -76,7 +94,7 @@ def from_oapi(instance_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
                 "component_type": c.get("component_type"),
                 "biz_alias": c.get("biz_alias"),
             }
-            for c in _list(pi.get("form_component_values"))
+            for c in _objects(pi.get("form_component_values"))
         ],
         "operation_records": [
             {
@@ -86,7 +104,7 @@ def from_oapi(instance_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
                 "result": r.get("operation_result"),
                 "remark": r.get("remark"),
             }
-            for r in _list(pi.get("operation_records"))
+            for r in _objects(pi.get("operation_records"))
         ],
         "tasks": [
             {
@@ -98,7 +116,7 @@ def from_oapi(instance_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
                 "finish_time": parse_time(t.get("finish_time")),
                 "activity_id": t.get("activity_id"),
             }
-            for t in _list(pi.get("tasks"))
+            for t in _objects(pi.get("tasks"))
         ],
         "api_style": "oapi",
         "raw": dict(body),
@@ -107,7 +125,7 @@ def from_oapi(instance_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
 
 def from_v1(instance_id: str, body: Mapping[str, Any], *, z_is_beijing: bool = True) -> dict[str, Any]:
     """Normalise a ``GET /v1.0/workflow/processInstances`` answer."""
-    r: Mapping[str, Any] = body.get("result") or {}
+    r = _object(body.get("result"))
 
     def t(value: Any) -> str | None:
         return parse_time(value, z_is_beijing=z_is_beijing)
@@ -137,7 +155,7 @@ def from_v1(instance_id: str, body: Mapping[str, Any], *, z_is_beijing: bool = T
                 "component_type": c.get("componentType"),
                 "biz_alias": c.get("bizAlias"),
             }
-            for c in _list(r.get("formComponentValues"))
+            for c in _objects(r.get("formComponentValues"))
         ],
         "operation_records": [
             {
@@ -147,7 +165,7 @@ def from_v1(instance_id: str, body: Mapping[str, Any], *, z_is_beijing: bool = T
                 "result": o.get("result"),
                 "remark": o.get("remark"),
             }
-            for o in _list(r.get("operationRecords"))
+            for o in _objects(r.get("operationRecords"))
         ],
         "tasks": [
             {
@@ -159,7 +177,7 @@ def from_v1(instance_id: str, body: Mapping[str, Any], *, z_is_beijing: bool = T
                 "finish_time": t(k.get("finishTime")),
                 "activity_id": k.get("activityId"),
             }
-            for k in _list(r.get("tasks"))
+            for k in _objects(r.get("tasks"))
         ],
         "api_style": "v1",
         "raw": dict(body),

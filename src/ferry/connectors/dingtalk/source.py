@@ -421,10 +421,11 @@ class ApprovalSource:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await producer
 
-    async def fetch(self, source_ids: Sequence[str]) -> Page:
-        """The named instances now, except those the ledger already holds as final (no call for them)."""
+    async def fetch(self, source_ids: Sequence[str], *, final_too: bool = False) -> Page:
+        """The named instances now, except (unless ``final_too``) those the ledger already holds as
+        final: no call for them."""
         unique = list(dict.fromkeys(str(i) for i in source_ids))
-        wanted = await self._final_filter(unique)
+        wanted = unique if final_too else await self._final_filter(unique)
         return await self._page_of(wanted)
 
     async def _final_filter(self, ids: Sequence[str]) -> list[str]:

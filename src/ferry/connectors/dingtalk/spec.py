@@ -45,7 +45,10 @@ class DingTalkSettings(BaseModel):
     api_base: str = "https://api.dingtalk.com"
     #: calls per second per API for this app (a standard org has 20)
     qps: float = Field(default=20.0, gt=0)
-    timeout_s: float = Field(default=10.0, gt=0)
+    #: seconds for a whole call: connect, send and read every byte
+    timeout_s: float = Field(default=10.0, gt=0, le=600)
+    #: the largest answer read; a larger one is refused
+    max_response_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     #: fetch a new token this long before the old one expires
     refresh_margin_s: float = Field(default=300.0, ge=0)
     #: read v1.0 ``…Z`` times as Beijing wall-clock time (what captures show) rather than UTC

@@ -7,8 +7,9 @@
    - ``SYSTEM`` ``disconnect``: the server is going away; close and connect again at once;
    - ``EVENT``: the headers (``eventId``, ``eventType``, …) merged with the decoded ``data`` go to the
      :class:`~ferry.connectors.dingtalk.events.EventIntake` (which de-duplicates on ``eventId`` and
-     runs the handler in the background), then the frame is acknowledged with
-     ``{"status": "SUCCESS"}``, or ``LATER`` when the intake failed, within DingTalk's 3 s;
+     runs the handler in the background, a bounded number at once), then the frame is acknowledged
+     with ``{"status": "SUCCESS"}``, or ``LATER`` when the intake is full or failed, within
+     DingTalk's 3 s; a frame larger than :data:`MAX_FRAME_BYTES` closes the socket (and reconnects);
 3. a closed or failed connection is opened again after a back-off (1, 2, 5, 10, 30 s by default,
    back to the start once a connection has worked). Wrong credentials stop the client with
    :class:`~ferry.connectors.errors.GiveUp`: retrying cannot fix them.
@@ -29,14 +30,20 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
-from ferry.connectors.dingtalk.events import EventIntake
-from ferry.connectors.errors import GiveUp, RetryLater
+from ferry.connectors.dingtalk.events import EventIntake, Verdict
+from ferry.connectors.errors import ConnectorError, GiveUp, RetryLater
+from ferry.connectors.transport import Transport, TransportLimits
+from ferry.observe.redact import redact, register_secret
 
 log = logging.getLogger("ferry.connectors.dingtalk.stream")
 
 OPEN_PATH = "/v1.0/gateway/connections/open"
 DEFAULT_BACKOFF_S: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0)
 EVENT_SUBSCRIPTION = {"type": "EVENT", "topic": "*"}
+#: the largest WebSocket frame read (DingTalk's event frames are a few KiB)
+MAX_FRAME_BYTES = 1024 * 1024
+#: the largest gateway answer read (an endpoint and a ticket)
+MAX_GATEWAY_ANSWER_BYTES = 64 * 1024
 
 
 def ack_frame(message_id: str, data: str) -> str:
@@ -74,6 +81,7 @@ class StreamClient:
     ) -> None:
         self.app_key = app_key
         self._secret = app_secret
+        register_secret(app_secret)
         self.intake = intake
         self.api_base = api_base.rstrip("/")
         self.subscriptions = [dict(s) for s in subscriptions]
@@ -90,6 +98,7 @@ class StreamClient:
             "pings": 0,
             "disconnects": 0,
             "failures": 0,
+            "busy": 0,
         }
 
     def __repr__(self) -> str:
@@ -104,34 +113,41 @@ class StreamClient:
             "ua": f"ferry-stream/1.0 Python/{platform.python_version()}",
             "localIp": "",
         }
-        http = self._http or httpx.AsyncClient(timeout=self.timeout_s)
+        transport = Transport(
+            system="DingTalk stream",
+            limits=TransportLimits(deadline_s=self.timeout_s, max_response_bytes=MAX_GATEWAY_ANSWER_BYTES),
+            http=self._http,
+        )
         try:
-            response = await http.post(f"{self.api_base}{OPEN_PATH}", json=body)
-        except httpx.HTTPError as exc:
-            raise RetryLater(
-                f"DingTalk stream: gateway unreachable ({type(exc).__name__})", api=OPEN_PATH
-            ) from None
+            # opening a connection changes nothing at DingTalk: safe to send again
+            response = await transport.request(
+                "POST", f"{self.api_base}{OPEN_PATH}", api=OPEN_PATH, idempotent=True, json=body
+            )
         finally:
-            if self._http is None:
-                await http.aclose()
+            await transport.aclose()
         try:
             answer = response.json()
         except ValueError:
             answer = {}
-        if response.status_code >= 500 or response.status_code == 429:
-            raise RetryLater(f"DingTalk stream: gateway answered HTTP {response.status_code}", api=OPEN_PATH)
-        if response.status_code >= 400 or not isinstance(answer, dict):
+        status = response.status
+        if status >= 500 or status == 429:
+            raise RetryLater(f"DingTalk stream: gateway answered HTTP {status}", api=OPEN_PATH)
+        if status >= 400 or not isinstance(answer, dict):
             code = answer.get("code") if isinstance(answer, dict) else None
             message = answer.get("message") if isinstance(answer, dict) else None
             raise GiveUp(
-                f"DingTalk stream: HTTP {response.status_code} {message or ''}".rstrip(),
-                code=str(code or response.status_code),
+                redact(f"DingTalk stream: HTTP {status} {str(message or '')[:200]}".rstrip()),
+                code=redact(str(code or status))[:64],
                 api=OPEN_PATH,
             )
         endpoint, ticket = answer.get("endpoint"), answer.get("ticket")
-        if not endpoint or not ticket:
+        if not isinstance(endpoint, str) or not endpoint or not isinstance(ticket, str) or not ticket:
             raise RetryLater("DingTalk stream: gateway answer without endpoint or ticket", api=OPEN_PATH)
-        return str(endpoint), str(ticket)
+        if not endpoint.startswith(("ws://", "wss://")):
+            raise RetryLater("DingTalk stream: the gateway's endpoint is not a WebSocket URL", api=OPEN_PATH)
+        # the ticket is a one-time credential in the socket's URL, which websockets logs at DEBUG
+        register_secret(ticket, transient=True)
+        return endpoint, ticket
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Connect, serve frames, reconnect with back-off; return when ``stop`` is set."""
@@ -145,7 +161,7 @@ class StreamClient:
                 worked = await self._until_stopped(self._session(uri), stop)
             except GiveUp:
                 raise
-            except (RetryLater, WebSocketException, OSError, TimeoutError) as exc:
+            except (ConnectorError, WebSocketException, OSError, TimeoutError) as exc:
                 self.stats["failures"] += 1
                 log.warning("DingTalk stream: %s: %s", type(exc).__name__, exc)
             finally:
@@ -173,7 +189,9 @@ class StreamClient:
 
     async def _session(self, uri: str) -> bool:
         """Serve one connection; True when it was established (the back-off starts over)."""
-        async with connect(uri, ping_interval=self.ping_interval_s, open_timeout=self.timeout_s) as ws:
+        async with connect(
+            uri, ping_interval=self.ping_interval_s, open_timeout=self.timeout_s, max_size=MAX_FRAME_BYTES
+        ) as ws:
             self.stats["connections"] += 1
             self.connected.set()
             log.info("DingTalk stream connected")
@@ -190,13 +208,17 @@ class StreamClient:
             frame = json.loads(raw)
             headers = frame.get("headers") or {}
             kind = frame.get("type")
-        except (ValueError, AttributeError):
-            log.warning("DingTalk stream: a frame that is not JSON")
+            if not isinstance(headers, dict):
+                raise ValueError("headers is not an object")
+        except (ValueError, AttributeError, RecursionError):
+            log.warning("DingTalk stream: a frame that is not a JSON object")
             return True
-        message_id = str(headers.get("messageId") or "")
-        data = (
-            frame.get("data") if isinstance(frame.get("data"), str) else json.dumps(frame.get("data") or {})
-        )
+        message_id = str(headers.get("messageId") or "")[:128]
+        raw_data = frame.get("data")
+        try:
+            data = raw_data if isinstance(raw_data, str) else json.dumps(raw_data or {})
+        except (TypeError, ValueError, RecursionError):
+            data = "{}"
         if kind == "SYSTEM":
             topic = headers.get("topic")
             if topic == "ping":
@@ -213,9 +235,14 @@ class StreamClient:
             try:
                 decoded = json.loads(data) if data else {}
                 event = {**headers, **(decoded if isinstance(decoded, dict) else {})}
-                await self.intake.accept(event)
+                if await self.intake.accept(event) is Verdict.BUSY:
+                    # too many handlers in flight: DingTalk delivers it again later
+                    self.stats["busy"] += 1
+                    status = "LATER"
             except Exception:
-                log.exception("DingTalk stream: event %s could not be taken", headers.get("eventId"))
+                log.exception(
+                    "DingTalk stream: event %s could not be taken", str(headers.get("eventId"))[:64]
+                )
                 status = "LATER"
             await ws.send(event_ack(message_id, status))
             return True
@@ -225,4 +252,11 @@ class StreamClient:
         return True
 
 
-__all__ = ["DEFAULT_BACKOFF_S", "EVENT_SUBSCRIPTION", "StreamClient", "ack_frame", "event_ack"]
+__all__ = [
+    "DEFAULT_BACKOFF_S",
+    "EVENT_SUBSCRIPTION",
+    "MAX_FRAME_BYTES",
+    "StreamClient",
+    "ack_frame",
+    "event_ack",
+]

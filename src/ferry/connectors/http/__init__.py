@@ -4,8 +4,10 @@
   reports every call; it knows nothing of schemes.
 - :mod:`.auth` — none, bearer (fixed or fetched from a token endpoint), basic, header key, query key.
 - :mod:`.paging` — page-number, offset, cursor and next-link paging with safety stops.
-- :mod:`.adapter` — :class:`RestSource` / :class:`RestTarget` and the ``build_*`` factories that map a
-  connection's settings and a scheme side's plain fields onto the client.
+- :mod:`.outcome` — does a 2xx answer say it worked? (the success rule of targets, sources and probes).
+- :mod:`.target` — :class:`RestTarget`: single and array writes matched one to one, and the probe.
+- :mod:`.adapter` — :class:`RestSource` and the ``build_*`` factories that map a connection's settings
+  and a scheme side's plain fields onto the client.
 
 May use :mod:`ferry.connectors` (contract, errors, settings) and :mod:`ferry.observe`; never the scheme
 package or the engine. The public names are re-exported here.

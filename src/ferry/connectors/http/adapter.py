@@ -1,59 +1,34 @@
-"""The thin layer between a scheme's side and :class:`RestClient`: a :class:`Source` and a :class:`Target`.
+"""The thin layer between a scheme's side and :class:`RestClient`: the :class:`RestSource`, and the
+``build_*`` factories that map a connection's settings and a side's fields onto the source and the target.
 
 Request fields: the scheme renders them into a dict. For GET (and DELETE) they become query parameters
 (an object or list value that is not a list of scalars is sent as JSON text); for POST, PUT and PATCH they
 are the JSON body. Static query parameters (``query``) go to the query string either way.
 
-Target batch modes:
+The target (batch modes, verified outcomes, one-to-one matching, the probe) is :mod:`.target`.
 
-- ``single``: one call per record, the record's rendered request as the JSON body; calls run concurrently
-  up to the connection's ``max_concurrency``. A failed call is that record's outcome, never the batch's.
-- ``array``: one call per ``batch_size`` records, the body a JSON array of the requests, or
-  ``{batch_key: [...]}`` when ``batch_key`` is set. The answer must give per-item results: a list at
-  ``results_path`` (else the answer itself, else its ``results``/``items``/``batch_key`` list), either in
-  request order with one entry per item, or entries carrying the item's 0-based position in ``index_key``
-  (default ``index``). An item with no result is :class:`OutcomeUnknown` (ask the target before retrying).
-
-A result entry is a failure when it has ``ok: false`` or ``success: false``, an ``error``, or a numeric
-``status`` of 400 or more. Its error type comes from ``retryable`` (true: RetryLater, false: GiveUp) when
-present, else from the status (429: SlowDown; 408 and 5xx: RetryLater; others: GiveUp). ``id_path`` and
-``number_path`` read the created document's id and number from the result entry (single mode: from the
-response).
+Sources: a page whose body says it failed (``success: false``...) or an empty body is an error, never an
+empty page, so the watermark does not move.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import re
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
-from ferry.connectors.base import Page, RenderRequest, TargetDoc, Window, WriteItem, WriteOutcome
-from ferry.connectors.errors import ConnectorError, GiveUp, OutcomeUnknown, RetryLater, SlowDown
+from ferry.connectors.base import Page, RenderRequest, Window
+from ferry.connectors.errors import GiveUp
 from ferry.connectors.http.auth import build_auth
-from ferry.connectors.http.client import RestClient
+from ferry.connectors.http.client import RestAnswer, RestClient, query_fields
+from ferry.connectors.http.outcome import SuccessRule, page_failure
 from ferry.connectors.http.paging import Paginator, make_paginator
-from ferry.connectors.http.paths import get_path, records_at
+from ferry.connectors.http.paths import records_at
+from ferry.connectors.http.target import BatchMode, RestTarget
 from ferry.connectors.settings import ConnectionSettings, ConnectionSettingsError
+from ferry.connectors.transport import DEFAULT_MAX_RESPONSE_BYTES
 from ferry.observe.calls import CallRecorder
-from ferry.observe.redact import redact
 
-BatchMode = Literal["single", "array"]
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-_PLACEHOLDER = re.compile(r"\{(source_id|number|key)\}")
-
-
-def _query_value(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    if isinstance(value, list) and all(isinstance(v, str | int | float | bool) for v in value):
-        return value
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
-def _query(fields: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _query_value(v) for k, v in fields.items() if v is not None}
 
 
 class RestSource:
@@ -69,10 +44,12 @@ class RestSource:
         records_path: str | None = None,
         query: Mapping[str, Any] | None = None,
         api_name: str | None = None,
+        success: SuccessRule | None = None,
     ) -> None:
         self.client = client
         self.api = api
         self.method = method.upper()
+        self.success = success or SuccessRule()
         self.pagination = dict(pagination or {})
         self.records_path = records_path or None
         self.query = dict(query or {})
@@ -89,267 +66,57 @@ class RestSource:
         while True:
             paginator.check_budget()
             link = paginator.link
+            answer: RestAnswer
             if link is not None:
                 url = self.client.url_for(link)
-                data = await self.client.request(
-                    "GET", link, params=_query(self.query) or None, api_name=self.api_name
+                answer = await self.client.call(
+                    "GET", link, params=query_fields(self.query) or None, api_name=self.api_name
                 )
             else:
                 url = self.client.url_for(self.api)
                 fields = paginator.merge(dict(render(paginator.variables())), nested=nested)
                 if nested:
-                    data = await self.client.request(
+                    answer = await self.client.call(
                         self.method,
                         self.api,
-                        params=_query(self.query) or None,
+                        params=query_fields(self.query) or None,
                         json=fields,
                         api_name=self.api_name,
                     )
                 else:
-                    data = await self.client.request(
+                    answer = await self.client.call(
                         self.method,
                         self.api,
-                        params={**_query(self.query), **_query(fields)} or None,
+                        params={**query_fields(self.query), **query_fields(fields)} or None,
                         api_name=self.api_name,
                     )
+            data = self._checked(answer)
             records = records_at(data, self.records_path, api=self.api_name)
             more = paginator.advance(data, records, url)
             yield Page(records=records, next_cursor=paginator.position if more else None)
             if not more:
                 return
 
+    def _checked(self, answer: RestAnswer) -> Any:
+        """The page's data, or the error its body reports: a failed page is never an empty one."""
+        if answer.empty:
+            raise GiveUp(
+                f"the source answered HTTP {answer.status} with an empty body; that is not an empty page",
+                code="empty",
+                api=self.api_name,
+                request_id=answer.request_id,
+            )
+        error = page_failure(answer.data, self.success, api=self.api_name)
+        if error is not None:
+            error.request_id = answer.request_id
+            raise error
+        return answer.data
+
     async def aclose(self) -> None:
         await self.client.aclose()
 
     def __repr__(self) -> str:
         return f"RestSource({self.method} {self.api}, client={self.client!r})"
-
-
-class RestTarget:
-    """Writes rendered requests one by one or as arrays, and finds earlier writes with ``probe``."""
-
-    def __init__(
-        self,
-        client: RestClient,
-        *,
-        api: str,
-        method: str = "POST",
-        batch_size: int = 1,
-        batch_mode: BatchMode = "single",
-        batch_key: str | None = None,
-        results_path: str | None = None,
-        index_key: str = "index",
-        id_path: str | None = "id",
-        number_path: str | None = None,
-        probe: Mapping[str, Any] | None = None,
-        query: Mapping[str, Any] | None = None,
-        api_name: str | None = None,
-    ) -> None:
-        if batch_mode not in ("single", "array"):
-            raise ValueError(f"batch_mode must be 'single' or 'array', got {batch_mode!r}")
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        self.client = client
-        self.api = api
-        self.method = method.upper()
-        self.batch_size = batch_size
-        self.batch_mode: BatchMode = batch_mode
-        self.batch_key = batch_key or None
-        self.results_path = results_path or None
-        self.index_key = index_key
-        self.id_path = id_path or None
-        self.number_path = number_path or None
-        self.probe_settings = dict(probe) if probe else None
-        self.query = dict(query or {})
-        self.api_name = api_name or f"{self.method} {api}"
-
-    # -- writing ---------------------------------------------------------------------------------
-
-    async def write(self, items: Sequence[WriteItem]) -> Sequence[WriteOutcome]:
-        """One outcome per item. Array mode raises a typed error when a whole array call failed."""
-        if self.batch_mode == "single":
-            return list(await asyncio.gather(*(self._write_one(item) for item in items)))
-        outcomes: list[WriteOutcome] = []
-        for start in range(0, len(items), self.batch_size):
-            outcomes.extend(await self._write_array(items[start : start + self.batch_size]))
-        return outcomes
-
-    def _doc(self, answer: Any) -> TargetDoc:
-        return TargetDoc(
-            id=_text_or_none(get_path(answer, self.id_path)) if self.id_path else None,
-            number=_text_or_none(get_path(answer, self.number_path)) if self.number_path else None,
-            response=answer,
-        )
-
-    async def _send(self, body: Any) -> Any:
-        if self.method in _BODY_METHODS:
-            return await self.client.request(
-                self.method, self.api, params=_query(self.query) or None, json=body, api_name=self.api_name
-            )
-        params = {**_query(self.query), **(_query(body) if isinstance(body, Mapping) else {})}
-        return await self.client.request(self.method, self.api, params=params or None, api_name=self.api_name)
-
-    async def _write_one(self, item: WriteItem) -> WriteOutcome:
-        try:
-            answer = await self._send(item.request)
-        except ConnectorError as e:
-            return WriteOutcome(key=item.key, error=e)
-        return WriteOutcome(key=item.key, doc=self._doc(answer))
-
-    async def _write_array(self, items: Sequence[WriteItem]) -> list[WriteOutcome]:
-        requests = [item.request for item in items]
-        body: Any = {self.batch_key: requests} if self.batch_key else requests
-        answer = await self._send(body)
-        results = self._results(answer)
-        by_position: dict[int, Any] = {}
-        indexed = bool(results) and all(isinstance(r, Mapping) and self.index_key in r for r in results)
-        if indexed:
-            for r in results:
-                try:
-                    by_position[int(r[self.index_key])] = r
-                except (TypeError, ValueError):
-                    continue
-        elif len(results) == len(items):
-            by_position = dict(enumerate(results))
-        else:
-            # cannot tell which result is whose: every item's fate is unknown, the probe must settle it
-            error = OutcomeUnknown(
-                f"the target answered {len(results)} results for {len(items)} items without "
-                f"{self.index_key!r}; cannot match them",
-                api=self.api_name,
-            )
-            return [WriteOutcome(key=item.key, error=error) for item in items]
-        outcomes: list[WriteOutcome] = []
-        for position, item in enumerate(items):
-            if position not in by_position:
-                outcomes.append(
-                    WriteOutcome(
-                        key=item.key,
-                        error=OutcomeUnknown(
-                            f"the target's answer has no result for item {position}", api=self.api_name
-                        ),
-                    )
-                )
-                continue
-            outcomes.append(self._item_outcome(item, by_position[position]))
-        return outcomes
-
-    def _results(self, answer: Any) -> list[Any]:
-        if self.results_path:
-            found = get_path(answer, self.results_path)
-        elif isinstance(answer, list):
-            found = answer
-        else:
-            found = None
-            for key in ("results", "items", self.batch_key):
-                if key and isinstance(get_path(answer, key), list):
-                    found = get_path(answer, key)
-                    break
-        if not isinstance(found, list):
-            where = f"results_path {self.results_path!r}" if self.results_path else "the answer"
-            raise OutcomeUnknown(
-                f"{where} holds no per-item results list; cannot tell which items were written",
-                api=self.api_name,
-            )
-        return found
-
-    def _item_outcome(self, item: WriteItem, result: Any) -> WriteOutcome:
-        error = _item_error(result, self.api_name)
-        if error is not None:
-            return WriteOutcome(key=item.key, error=error)
-        return WriteOutcome(key=item.key, doc=self._doc(result))
-
-    # -- probing ---------------------------------------------------------------------------------
-
-    async def probe(self, item: WriteItem) -> TargetDoc | None:
-        """Look the item's document up with the ``probe`` settings; the first match, or None."""
-        p = self.probe_settings
-        if not p:
-            raise GiveUp("this target has no probe settings; cannot check whether the write happened")
-        values = {"source_id": item.source_id, "number": item.number, "key": str(item.key)}
-        method = str(p.get("method", "GET")).upper()
-        path = _fill(str(p.get("path") or p.get("api") or self.api), values)
-        params = _fill(p.get("params") or {}, values)
-        body = _fill(p.get("json"), values) if p.get("json") is not None else None
-        answer = await self.client.request(
-            method,
-            path,
-            params=_query({**self.query, **params}) or None,
-            json=body,
-            api_name=str(p.get("api_name", f"probe {self.api_name}")),
-        )
-        found = get_path(answer, p.get("found_path"))
-        match = (found[0] if found else None) if isinstance(found, list) else found
-        if not match:
-            return None
-        id_path = p.get("id_path", self.id_path)
-        number_path = p.get("number_path", self.number_path)
-        return TargetDoc(
-            id=_text_or_none(get_path(match, id_path)) if id_path else None,
-            number=_text_or_none(get_path(match, number_path)) if number_path else None,
-            response=match,
-        )
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
-
-    def __repr__(self) -> str:
-        return f"RestTarget({self.method} {self.api}, mode={self.batch_mode}, client={self.client!r})"
-
-
-def _text_or_none(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
-def _fill(template: Any, values: Mapping[str, str | None]) -> Any:
-    """Replace ``{source_id}``, ``{number}``, ``{key}`` in strings (recursively); other braces stay."""
-    if isinstance(template, str):
-
-        def sub(m: re.Match[str]) -> str:
-            value = values.get(m.group(1))
-            if value is None:
-                raise GiveUp(f"the probe needs the record's {m.group(1)}, which it does not have")
-            return value
-
-        return _PLACEHOLDER.sub(sub, template)
-    if isinstance(template, Mapping):
-        return {k: _fill(v, values) for k, v in template.items()}
-    if isinstance(template, list):
-        return [_fill(v, values) for v in template]
-    return template
-
-
-def _item_error(result: Any, api: str) -> ConnectorError | None:
-    """The error a per-item result reports, or None when it reports success (see the module doc)."""
-    if not isinstance(result, Mapping):
-        return None
-    status = result.get("status")
-    status_code = status if isinstance(status, int) and not isinstance(status, bool) else None
-    failed = (
-        result.get("ok") is False
-        or result.get("success") is False
-        or bool(result.get("error"))
-        or (status_code is not None and status_code >= 400)
-    )
-    if not failed:
-        return None
-    err = result.get("error")
-    message: Any = (err.get("message") if isinstance(err, Mapping) else err) or result.get("message")
-    code: Any = result.get("code") or (err.get("code") if isinstance(err, Mapping) else None) or status_code
-    text = redact(str(message or "the target rejected the item"))[:300]
-    kw: dict[str, Any] = {"code": None if code is None else str(code), "api": api}
-    retryable = result.get("retryable")
-    if isinstance(retryable, bool):
-        if not retryable:
-            return GiveUp(text, **kw)
-        if status_code == 429:
-            return SlowDown(text, **kw)
-        return RetryLater(text, **kw)
-    if status_code == 429:
-        return SlowDown(text, **kw)
-    if status_code is not None and (status_code == 408 or status_code >= 500):
-        return RetryLater(text, **kw)
-    return GiveUp(text, **kw)
 
 
 # -- factories: plain settings in, adapters out ------------------------------------------------------
@@ -373,8 +140,9 @@ def build_client(
 ) -> RestClient:
     """A :class:`RestClient` from a connection's settings.
 
-    Keys: ``base_url`` (required), ``auth`` (see :mod:`.auth`), ``timeout`` (seconds, default 30),
-    ``connect_timeout``, ``headers``, ``max_concurrency`` (default 8), ``verify`` (TLS, default true).
+    Keys: ``base_url`` (required), ``auth`` (see :mod:`.auth`), ``timeout`` (seconds for a whole call,
+    default 30), ``connect_timeout``, ``headers``, ``max_concurrency`` (default 8), ``verify`` (TLS,
+    default true), ``max_response_bytes`` (default 16 MiB).
     """
     name = connection_name
     if isinstance(settings, ConnectionSettings):
@@ -388,13 +156,18 @@ def build_client(
         raise ConnectionSettingsError(f"connection {name!r} needs a base_url")
     try:
         timeout = float(conf.get("timeout", 30.0))
-        connect = float(conf.get("connect_timeout", min(timeout, 10.0)))
+        connect = float(conf.get("connect_timeout") or min(timeout, 10.0))
         max_concurrency = int(conf.get("max_concurrency", 8))
+        max_bytes = int(conf.get("max_response_bytes") or DEFAULT_MAX_RESPONSE_BYTES)
     except (TypeError, ValueError):
         raise ConnectionSettingsError(
-            f"connection {name!r}: timeout, connect_timeout and max_concurrency must be numbers"
+            f"connection {name!r}: timeout, connect_timeout, max_concurrency and max_response_bytes "
+            "must be numbers"
         ) from None
-    import httpx
+    if not (timeout > 0 and connect > 0 and max_bytes > 0):
+        raise ConnectionSettingsError(
+            f"connection {name!r}: timeouts and max_response_bytes must be positive"
+        )
 
     client: RestClient | None = None
 
@@ -413,7 +186,9 @@ def build_client(
     client = RestClient(
         str(base_url),
         auth=auth,
-        timeout=httpx.Timeout(timeout, connect=connect),
+        timeout=timeout,
+        connect_timeout=connect,
+        max_response_bytes=max_bytes,
         headers={str(k): str(v) for k, v in headers.items()},
         recorder=recorder,
         connection_name=name,
@@ -433,7 +208,8 @@ def build_source(
     """A :class:`RestSource` from a connection's settings and the source side's plain fields.
 
     Side keys (on the side, or inside its ``params``): ``api`` (path), ``method`` (default GET),
-    ``pagination`` (dict), ``records_path``, ``query`` (static query parameters), ``api_name``.
+    ``pagination`` (dict), ``records_path``, ``query`` (static query parameters), ``api_name``,
+    ``success`` / ``error_path`` (how a page says it failed: :mod:`.outcome`).
     """
     api = spec.get("api")
     if not api:
@@ -450,7 +226,25 @@ def build_source(
         records_path=_side_option(spec, "records_path"),
         query=_side_option(spec, "query"),
         api_name=_side_option(spec, "api_name"),
+        success=_success_rule(spec),
     )
+
+
+def _success_rule(spec: Mapping[str, Any]) -> SuccessRule:
+    """``success`` / ``error_path`` / ``accept_empty`` of a side (see :mod:`.outcome`)."""
+    success = _side_option(spec, "success")
+    if success is not None and not isinstance(success, Mapping):
+        raise ConnectionSettingsError(
+            "success must be a mapping: {path: ..., equals: ...} or {path: ..., in: [...]}"
+        )
+    try:
+        return SuccessRule.from_settings(
+            success,
+            error_path=_side_option(spec, "error_path"),
+            accept_empty=bool(_side_option(spec, "accept_empty", False)),
+        )
+    except ValueError as e:
+        raise ConnectionSettingsError(str(e)) from None
 
 
 def build_target(
@@ -464,7 +258,8 @@ def build_target(
 
     Side keys (on the side, or inside its ``params``): ``api``, ``method`` (default POST), ``batch_size``,
     ``batch_mode`` (``single`` | ``array``), ``batch_key``, ``results_path``, ``index_key``, ``id_path``
-    (default ``id``), ``number_path``, ``probe`` (dict), ``query``, ``api_name``.
+    (default ``id``), ``number_path``, ``probe`` (dict), ``query``, ``api_name``, ``success``,
+    ``error_path``, ``accept_empty`` (how an answer says it worked: :mod:`.outcome`).
     """
     api = spec.get("api")
     if not api:
@@ -487,6 +282,7 @@ def build_target(
         probe=_side_option(spec, "probe"),
         query=_side_option(spec, "query"),
         api_name=_side_option(spec, "api_name"),
+        success=_success_rule(spec),
     )
 
 

@@ -1,33 +1,41 @@
 """An async JSON-over-HTTP client that maps every failure to a typed connector error.
 
-It knows nothing of schemes: it sends one request, parses the JSON answer, reports the call to the
+It knows nothing of schemes: it sends one request over the shared
+:class:`~ferry.connectors.transport.Transport` (a total deadline per call, a capped answer size,
+same-origin redirects, one mapping of transport failures), parses the JSON answer, reports the call to the
 :class:`~ferry.observe.calls.CallRecorder`, and turns failures into what the engine should do:
 
 ================================================  ==========================================
 what happened                                     error
 ================================================  ==========================================
 connect failed / pool timeout (nothing sent)      RetryLater
-read timeout, dropped connection after sending    OutcomeUnknown for POST/PATCH,
-                                                  RetryLater for GET/PUT/DELETE (idempotent)
-429                                               SlowDown (``retry_after`` from Retry-After)
+deadline passed, dropped connection after         OutcomeUnknown for POST/PATCH,
+sending, answer larger than the cap               RetryLater for GET/PUT/DELETE (idempotent;
+                                                  an oversized read is GiveUp)
+429                                               SlowDown (``retry_after`` from Retry-After,
+                                                  clamped to an hour)
 408, 5xx                                          RetryLater (504 on POST/PATCH: OutcomeUnknown,
                                                   a gateway timeout says nothing of the upstream)
 401/403                                           Reauthenticate when the auth can renew its
                                                   credential, else GiveUp
 other 4xx, 3xx                                    GiveUp with the body's message (truncated)
-2xx with a body that is not JSON                  GiveUp ("malformed response: ...")
+2xx with a body that is not JSON                  OutcomeUnknown for POST/PATCH (it answered
+                                                  "done" in a form we cannot check), else GiveUp
+a URL on another origin than ``base_url``         GiveUp: credentials are never sent elsewhere
 ================================================  ==========================================
 
-Every message passes through the redactor, so a key in a URL or an echoed header never leaks.
+Every message passes through the redactor, so a key in a URL or an echoed header never leaks. Whether a
+2xx answer *says* it worked is the adapter's question (:mod:`.outcome`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
+import json
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -43,24 +51,42 @@ from ferry.connectors.errors import (
 )
 from ferry.connectors.http.auth import NoAuth, RestAuth
 from ferry.connectors.http.paths import get_path
+from ferry.connectors.transport import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    IDEMPOTENT_METHODS,
+    Answer,
+    Transport,
+    TransportLimits,
+    origin_text,
+    same_origin,
+)
 from ferry.observe.calls import ApiCall, CallRecorder, NullCallRecorder
 from ferry.observe.redact import redact
 
 log = logging.getLogger(__name__)
 
-#: methods whose repetition cannot create a second document
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 MESSAGE_LIMIT = 300
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-correlation-id", "x-amzn-requestid", "x-trace-id")
 _MESSAGE_KEYS = ("message", "error_description", "error", "detail", "msg", "errmsg", "errorMessage")
 _CODE_KEYS = ("code", "error_code", "errcode", "errorCode")
 
 
+@dataclass(frozen=True, slots=True)
+class RestAnswer:
+    """A 2xx answer: its parsed JSON (``data``; None when ``empty``), status and request id."""
+
+    status: int
+    data: Any
+    empty: bool
+    request_id: str | None = None
+
+
 class RestClient:
     """``await client.request("GET", "/orders", params={...}, api_name="list orders")`` -> parsed JSON.
 
-    ``max_concurrency`` bounds the calls in flight on this connection. ``transport`` is a test seam
-    (httpx's own transports); production code leaves it unset.
+    ``timeout`` is the deadline of a whole call (connect, send, read every byte); ``max_response_bytes``
+    caps an answer. ``max_concurrency`` bounds the calls in flight on this connection. ``transport`` is a
+    test seam (httpx's own transports); production code leaves it unset.
     """
 
     def __init__(
@@ -68,12 +94,14 @@ class RestClient:
         base_url: str,
         *,
         auth: RestAuth | None = None,
-        timeout: float | httpx.Timeout = 30.0,
+        timeout: float = 30.0,
+        connect_timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
         recorder: CallRecorder | None = None,
         connection_name: str = "http",
         max_concurrency: int = 8,
         verify: bool = True,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if max_concurrency < 1:
@@ -83,13 +111,18 @@ class RestClient:
         self.recorder: CallRecorder = recorder or NullCallRecorder()
         self.connection_name = connection_name
         self.max_concurrency = max_concurrency
-        self._http = httpx.AsyncClient(
+        self.limits = TransportLimits(
+            deadline_s=float(timeout),
+            connect_s=connect_timeout,
+            max_response_bytes=max_response_bytes,
+            max_connections=max_concurrency,
+        )
+        self._http = Transport(
+            limits=self.limits,
             base_url=self.base_url,
-            timeout=timeout,
             headers={"Accept": "application/json", **dict(headers or {})},
             verify=verify,
             transport=transport,
-            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
         )
         self._slots = asyncio.Semaphore(max_concurrency)
 
@@ -111,6 +144,19 @@ class RestClient:
         api_name: str | None = None,
     ) -> Any:
         """Send one request and return its parsed JSON (None for an empty body); raise a typed error."""
+        answer = await self._call(method, path, params=params, json=json, api_name=api_name)
+        return answer.data
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        api_name: str | None = None,
+    ) -> RestAnswer:
+        """Like :meth:`request`, but the whole :class:`RestAnswer` (an empty body is told from ``null``)."""
         return await self._call(method, path, params=params, json=json, api_name=api_name)
 
     async def fetch_token(self, conf: Mapping[str, Any]) -> str:
@@ -125,10 +171,40 @@ class RestClient:
         answer = await self._call(
             "POST", str(conf["token_url"]), form=form, api_name="token", authenticate=False
         )
-        token = get_path(answer, str(conf.get("token_path", "access_token")))
+        token = get_path(answer.data, str(conf.get("token_path", "access_token")))
         if not isinstance(token, str) or not token:
             raise GiveUp("the token endpoint answered without a token", api="token")
         return token
+
+    def _build(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        form: Mapping[str, str] | None,
+        api: str,
+        authenticate: bool,
+    ) -> httpx.Request:
+        try:
+            target: httpx.URL | str = path
+            query = dict(params) if params else None
+            url = httpx.URL(path)
+            if query and url.query:
+                # httpx replaces a URL's query with ``params``; we add to it (next links carry their own)
+                target, query = url.copy_merge_params(query), None
+            request = self._http.build_request(method, target, params=query, json=json, data=form)
+        except (TypeError, ValueError, httpx.InvalidURL) as e:
+            raise GiveUp(f"cannot encode the request: {redact(str(e))[:MESSAGE_LIMIT]}", api=api) from None
+        if authenticate and not same_origin(request.url, self.base_url):
+            # a next link or a probe path the server handed us: credentials stay with base_url's origin
+            raise GiveUp(
+                f"refusing to send the connection's credentials to another origin ({origin_text(request.url)}); "
+                "base_url is the only origin this connection talks to",
+                code="cross_origin",
+                api=api,
+            )
+        return request
 
     async def _call(
         self,
@@ -140,35 +216,27 @@ class RestClient:
         form: Mapping[str, str] | None = None,
         api_name: str | None = None,
         authenticate: bool = True,
-    ) -> Any:
+    ) -> RestAnswer:
         method = method.upper()
-        api = api_name or f"{method} {httpx.URL(path).path or '/'}"
+        try:
+            api = api_name or f"{method} {httpx.URL(path).path or '/'}"
+        except httpx.InvalidURL:
+            api = api_name or method
         started = time.perf_counter()
         http_status: int | None = None
         request_id: str | None = None
         url_text = ""
         try:
-            try:
-                target: httpx.URL | str = path
-                query = dict(params) if params else None
-                if query and httpx.URL(path).query:
-                    # httpx replaces a URL's query with ``params``; we add to it (next links carry their own)
-                    target, query = httpx.URL(path).copy_merge_params(query), None
-                request = self._http.build_request(method, target, params=query, json=json, data=form)
-            except (TypeError, ValueError) as e:
-                raise GiveUp(f"cannot encode the request: {redact(str(e))}", api=api) from None
+            request = self._build(method, path, params, json, form, api, authenticate)
             if authenticate:
                 # outside the slot: fetching a token is itself a call and needs a slot
                 await self.auth.apply(request)
             url_text = redact(str(request.url))
             async with self._slots:
-                try:
-                    response = await self._http.send(request, follow_redirects=method == "GET")
-                except httpx.HTTPError as e:
-                    raise self._transport_error(e, method, api) from None
-            http_status = response.status_code
-            request_id = _request_id(response)
-            result = self._interpret(response, method, api, request_id, authenticated=authenticate)
+                answer = await self._http.send(request, api=api, follow_redirects=method == "GET")
+            http_status = answer.status
+            request_id = _request_id(answer)
+            result = self._interpret(answer, method, api, request_id, authenticated=authenticate)
         except ConnectorError as e:
             latency = (time.perf_counter() - started) * 1000
             self._record(api, e.action, latency, http_status, e.code, request_id)
@@ -207,42 +275,32 @@ class RestClient:
             )
         )
 
-    def _transport_error(self, e: httpx.HTTPError, method: str, api: str) -> ConnectorError:
-        what = redact(f"{type(e).__name__}: {e}".rstrip(": "))
-        if isinstance(e, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-            # the request never left: safe to send again
-            return RetryLater(f"could not connect: {what}", api=api)
-        if isinstance(e, httpx.UnsupportedProtocol | httpx.LocalProtocolError | httpx.InvalidURL):
-            return GiveUp(f"cannot send the request: {what}", api=api)
-        if isinstance(e, httpx.TooManyRedirects):
-            return GiveUp(f"too many redirects: {what}", api=api)
-        # read/write timeouts, dropped connections, protocol errors: the request may have arrived
-        if method in IDEMPOTENT_METHODS:
-            return RetryLater(f"no answer: {what}", api=api)
-        return OutcomeUnknown(f"no answer after sending {method}; it may have been applied: {what}", api=api)
-
     def _interpret(
-        self, response: httpx.Response, method: str, api: str, request_id: str | None, *, authenticated: bool
-    ) -> Any:
-        status = response.status_code
+        self, answer: Answer, method: str, api: str, request_id: str | None, *, authenticated: bool
+    ) -> RestAnswer:
+        status = answer.status
         if 200 <= status < 300:
-            if status == 204 or not response.content.strip():
-                return None
+            if status == 204 or not answer.content.strip():
+                return RestAnswer(status, None, True, request_id)
             try:
-                return response.json()
+                return RestAnswer(status, answer.json(), False, request_id)
             except ValueError:
-                raise GiveUp(
-                    f"malformed response: HTTP {status} body is not JSON: {_snippet(response.text)}",
-                    code=str(status),
-                    api=api,
-                    request_id=request_id,
-                ) from None
-        message, code = _error_details(response)
+                message = f"malformed response: HTTP {status} body is not JSON: {_snippet(answer.text)}"
+                if method not in IDEMPOTENT_METHODS:
+                    # the server said "done" in a form we cannot check: the probe must settle it
+                    raise OutcomeUnknown(
+                        f"{message}; the write may have been applied",
+                        code=str(status),
+                        api=api,
+                        request_id=request_id,
+                    ) from None
+                raise GiveUp(message, code=str(status), api=api, request_id=request_id) from None
+        message, code = _error_details(answer)
         code = code or str(status)
         text = f"HTTP {status}: {message}" if message else f"HTTP {status}"
         kw: dict[str, Any] = {"code": code, "api": api, "request_id": request_id}
         if status == 429:
-            raise SlowDown(text, retry_after=_retry_after(response), **kw)
+            raise SlowDown(text, retry_after=answer.retry_after, **kw)
         if status in (401, 403):
             # a rejected token request (authenticated=False) is a wrong client secret: nothing to renew
             if authenticated and self.auth.can_refresh:
@@ -252,9 +310,9 @@ class RestClient:
         if status == 504 and method not in IDEMPOTENT_METHODS:
             raise OutcomeUnknown(f"gateway timeout; the request may have been applied: {text}", **kw)
         if status == 408 or status >= 500:
-            raise RetryLater(text, retry_after=_retry_after(response), **kw)
+            raise RetryLater(text, retry_after=answer.retry_after, **kw)
         if 300 <= status < 400:
-            where = redact(response.headers.get("location", "?"))
+            where = redact(answer.headers.get("location", "?"))[:MESSAGE_LIMIT]
             raise GiveUp(f"unexpected redirect to {where}: {text}", **kw)
         raise GiveUp(text, **kw)
 
@@ -276,6 +334,20 @@ class RestClient:
         )
 
 
+def _query_value(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str | int | float | bool) for v in value):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def query_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Rendered fields as query parameters: scalars and lists of scalars as they are, anything else as
+    JSON text; None values are left out."""
+    return {k: _query_value(v) for k, v in fields.items() if v is not None}
+
+
 def _snippet(text: str) -> str:
     text = " ".join(text.split())
     if len(text) > MESSAGE_LIMIT:
@@ -283,12 +355,12 @@ def _snippet(text: str) -> str:
     return redact(text) or "(empty)"
 
 
-def _error_details(response: httpx.Response) -> tuple[str, str | None]:
+def _error_details(answer: Answer) -> tuple[str, str | None]:
     """The message and the remote error code of an error answer, from JSON when it is JSON."""
     try:
-        body = response.json()
+        body = answer.json()
     except ValueError:
-        return _snippet(response.text), None
+        return _snippet(answer.text), None
     if not isinstance(body, dict):
         return _snippet(str(body)), None
     message: Any = None
@@ -305,26 +377,12 @@ def _error_details(response: httpx.Response) -> tuple[str, str | None]:
     return _snippet(str(message)), (redact(str(code))[:64] if code is not None else None)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _request_id(response: httpx.Response) -> str | None:
+def _request_id(answer: Answer) -> str | None:
     for name in _REQUEST_ID_HEADERS:
-        if name in response.headers:
-            return response.headers[name][:128]
+        value = answer.header(name)
+        if value is not None:
+            return redact(value)
     return None
 
 
-__all__ = ["IDEMPOTENT_METHODS", "RestClient"]
+__all__ = ["IDEMPOTENT_METHODS", "RestAnswer", "RestClient", "query_fields"]

@@ -10,7 +10,8 @@ from ferry.connectors.http.adapter import RestSource, RestTarget, build_client
 from ferry.connectors.http.adapter import build_source as _build_source
 from ferry.connectors.http.adapter import build_target as _build_target
 from ferry.connectors.http.client import RestClient
-from ferry.connectors.http.paths import get_path
+from ferry.connectors.http.outcome import SuccessRule, page_failure
+from ferry.connectors.http.paths import get_path, has_path
 from ferry.scheme import SourceSpec, TargetSpec
 
 
@@ -34,7 +35,11 @@ def build_target(conn: Any, spec: TargetSpec, ctx: Any) -> RestTarget:
 
 
 class RestQuerier:
-    """Lookups over REST: ``{path, params, records_path, method}`` -> the rows at ``records_path``."""
+    """Lookups over REST: ``{path, params, records_path, method}`` -> the rows at ``records_path``.
+
+    A lookup that failed is an error, never "no rows": a quality rule that asks "was this payee paid
+    before?" must not hear "no" from an answer that says it failed, an empty body or a missing path.
+    """
 
     def __init__(self, client: RestClient) -> None:
         self.client = client
@@ -45,14 +50,25 @@ class RestQuerier:
             raise GiveUp("a REST lookup needs a 'path'")
         method = str(params.get("method") or "GET").upper()
         body = params.get("params") or {}
-        answer = await self.client.request(
+        api_name = str(params.get("api_name") or path)
+        answer = await self.client.call(
             method,
             path,
             params=body if method == "GET" else None,
             json=None if method == "GET" else body,
-            api_name=str(params.get("api_name") or path),
+            api_name=api_name,
         )
-        rows = get_path(answer, params.get("records_path")) if params.get("records_path") else answer
+        if answer.empty:
+            raise GiveUp(
+                f"lookup {path}: the answer is empty; cannot tell whether anything matches", api=api_name
+            )
+        failure = page_failure(answer.data, SuccessRule(), api=api_name)
+        if failure is not None:
+            raise failure
+        records_path = params.get("records_path")
+        if records_path and not has_path(answer.data, str(records_path)):
+            raise GiveUp(f"lookup {path}: the answer has no {records_path!r}", api=api_name)
+        rows = get_path(answer.data, str(records_path)) if records_path else answer.data
         if rows is None:
             return []
         if isinstance(rows, dict):

@@ -110,6 +110,16 @@ class RestPagination(BaseModel):
     max_pages: int | None = Field(default=None, ge=1)
 
 
+class RestSuccess(BaseModel):
+    """``success``: the answer's value at ``path`` that means it worked (``equals``, or one of ``in``)."""
+
+    model_config = _STRICT
+
+    path: str = Field(min_length=1)
+    equals: Any = True
+    in_: list[Any] | None = Field(default=None, alias="in")
+
+
 class RestSourceParams(BaseModel):
     """A REST source's ``params``."""
 
@@ -121,6 +131,9 @@ class RestSourceParams(BaseModel):
     query: dict[str, Any] = Field(default_factory=dict)
     #: the name calls are recorded under (default ``GET /path``)
     api_name: str | None = None
+    #: how a page says the call worked, and where it reports an error (default: error-shaped bodies fail)
+    success: RestSuccess | None = None
+    error_path: str | None = None
 
 
 class RestProbe(BaseModel):
@@ -156,6 +169,11 @@ class RestTargetParams(BaseModel):
     query: dict[str, Any] = Field(default_factory=dict)
     api_name: str | None = None
     probe: RestProbe | None = None
+    #: how an answer (or one item's result) says the write worked; see docs/connectors/http.md
+    success: RestSuccess | None = None
+    error_path: str | None = None
+    #: an empty 2xx answer counts as written (an API that answers 201/204 without a body)
+    accept_empty: bool = False
 
 
 class RestLookup(BaseModel):
@@ -192,5 +210,6 @@ __all__ = [
     "RestPagination",
     "RestProbe",
     "RestSourceParams",
+    "RestSuccess",
     "RestTargetParams",
 ]

@@ -2,6 +2,9 @@
 
 The public surface is re-exported here; the modules are ``client`` (operations), ``auth`` (login modes and
 signing), ``envelope`` (lenient reply parsing), ``errors`` (reply → typed error) and ``results``.
+The scheme's target side is ``target`` (:class:`~ferry.connectors.kingdee.target.KingdeeTarget`), built on
+``request`` (reading a rendered request), ``writing`` (Push/Save calls), ``followup`` (Submit, Audit...) and
+``probing`` (finding what a lost write created); ``factory`` and ``spec`` wire it to a scheme.
 Imports ``ferry.connectors.errors``, ``ferry.observe`` and ``ferry.ratelimit`` only.
 """
 

@@ -5,6 +5,12 @@ shapes) and nothing of schemes. Every HTTP exchange is reported to the :class:`~
 and runs under an :class:`~ferry.ratelimit.concurrency.AdaptiveConcurrency` slot that halves on MsgCode 13/14
 and 5xx.
 
+HTTP goes through the shared :class:`~ferry.connectors.transport.Transport`: ``timeout`` is the deadline of a
+whole call (body included), an answer over ``max_response_bytes`` is refused, and its one failure mapping
+decides (a write whose request may have left is OutcomeUnknown, whatever httpx called the failure). The
+password, app secret, the constant ``X-Kd-Signature`` and every session id received are registered with the
+redactor, so httpx's own log lines (which print response headers at DEBUG) never show them.
+
 Retries are the engine's business, with two exceptions handled here: in session modes a MsgCode 1 ("session
 lost") triggers one re-login and one replay — safe even for writes, because the server checks the session
 before it runs the operation — and in signed-header mode a MsgCode 1 drops the cached session cookie and
@@ -58,8 +64,13 @@ from ferry.connectors.kingdee.results import (
     SaveResult,
     entity_results,
 )
+from ferry.connectors.transport import DEFAULT_MAX_RESPONSE_BYTES, Transport, TransportLimits
 from ferry.observe.calls import ApiCall, CallRecorder, NullCallRecorder
+from ferry.observe.redact import redact, register_secret
 from ferry.ratelimit.concurrency import AdaptiveConcurrency
+
+#: the cookies that carry a Kingdee session (each is a credential)
+SESSION_COOKIES = ("kdservice-sessionid", "ASP.NET_SessionId")
 
 DYNAMIC_FORM_SERVICE = "Kingdee.BOS.WebApi.ServicesStub.DynamicFormService"
 AUTH_SERVICE = "Kingdee.BOS.WebApi.ServicesStub.AuthService"
@@ -118,6 +129,7 @@ class KingdeeClient:
         timeout: float | httpx.Timeout = 120.0,
         concurrency: AdaptiveConcurrency | int = 4,
         envelope: Envelope = "named",
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         transport: httpx.AsyncBaseTransport | None = None,
         verify: ssl.SSLContext | None = None,
         clock: Callable[[], float] = time.time,
@@ -135,12 +147,20 @@ class KingdeeClient:
         self._session_id: str | None = None
         # concurrent calls that find the session gone log in once between them, not once each
         self._login_lock = asyncio.Lock()
-        self._http = httpx.AsyncClient(
-            timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
+        deadline = (timeout.read or 120.0) if isinstance(timeout, httpx.Timeout) else float(timeout)
+        self._http = Transport(
+            system="Kingdee",
+            limits=TransportLimits(
+                deadline_s=deadline,
+                max_response_bytes=max_response_bytes,
+                max_connections=max(self.limiter.limit, 4),
+            ),
             transport=transport,
+            session_cookies=SESSION_COOKIES,
             verify=verify or _default_ssl_context(),
             headers={"User-Agent": "Ferry Kingdee client", "Accept-Charset": "utf-8"},
         )
+        self._register_secrets()
 
     def __repr__(self) -> str:
         return (
@@ -157,6 +177,25 @@ class KingdeeClient:
     async def aclose(self) -> None:
         """Close the HTTP connections."""
         await self._http.aclose()
+
+    def _register_secrets(self) -> None:
+        auth = self.auth
+        register_secret(auth.password.get_secret_value())
+        register_secret(auth.app_secret.get_secret_value())
+        if auth.mode is AuthMode.SIGNED_HEADERS:
+            # X-Kd-Signature depends only on the credentials: a stable secret; X-Api-Signature changes each second
+            register_secret(
+                signed_headers(self._url(DYNAMIC_FORM_SERVICE, "Save"), auth, "0")["X-Kd-Signature"]
+            )
+
+    def _take_session(self, cookies: httpx.Cookies) -> None:
+        for name in SESSION_COOKIES:
+            value = cookies.get(name)
+            if value:
+                register_secret(value, transient=True)
+        sid = cookies.get("kdservice-sessionid")
+        if sid:
+            self._session_id = sid
 
     @property
     def session_id(self) -> str | None:
@@ -198,23 +237,6 @@ class KingdeeClient:
             )
         )
 
-    def _transport_error(self, exc: httpx.TransportError, api: str, write: bool) -> ConnectorError:
-        kind = type(exc).__name__
-        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
-            return RetryLater(f"Kingdee {api}: could not connect ({kind})", code=kind, api=api)
-        if isinstance(exc, (httpx.WriteError, httpx.WriteTimeout)):
-            # the request body never fully left: the server cannot have run it
-            return RetryLater(f"Kingdee {api}: request not fully sent ({kind})", code=kind, api=api)
-        if isinstance(exc, httpx.UnsupportedProtocol):
-            return GiveUp(f"Kingdee {api}: bad base URL ({kind})", code=kind, api=api)
-        if write:
-            return OutcomeUnknown(
-                f"Kingdee {api}: no answer after the request was sent ({kind}); the write may have happened",
-                code=kind,
-                api=api,
-            )
-        return RetryLater(f"Kingdee {api}: no answer ({kind})", code=kind, api=api)
-
     def _adapt(self, error: ConnectorError | None) -> None:
         if error is None:
             self.limiter.succeeded()
@@ -231,28 +253,28 @@ class KingdeeClient:
         ``meta["http_status"]`` is set as soon as a status line arrives, so failures are recorded with it.
         """
         url = self._url(service, op)
-        try:
-            response = await self._http.post(url, content=self._encode(body), headers=self._headers(url))
-        except httpx.TransportError as exc:
-            raise self._transport_error(exc, op, write) from None
+        # a write whose request may have left is OutcomeUnknown; a read is sent again (the transport decides)
+        response = await self._http.request(
+            "POST", url, api=op, idempotent=not write, content=self._encode(body), headers=self._headers(url)
+        )
         if meta is not None:
-            meta["http_status"] = response.status_code
-        if response.status_code not in (200, 206):
-            raise error_for_http(response.status_code, response.text, op, write=write)
-        sid = response.cookies.get("kdservice-sessionid")
-        if sid:
-            self._session_id = sid
+            meta["http_status"] = response.status
+        self._take_session(response.cookies)
+        if response.status not in (200, 206):
+            raise error_for_http(response.status, redact(response.text[:2000]), op, write=write)
         try:
             payload = parse_body(response.text)
-        except ValueError:
+        except (ValueError, RecursionError):
             # a 200 we cannot read: for a write we do not know whether it happened
             err_type = OutcomeUnknown if write else RetryLater
             raise err_type(f"Kingdee {op}: unreadable reply", code="bad_json", api=op) from None
         if isinstance(payload, ServerException):
             raise RetryLater(
-                f"Kingdee {op} server exception: {payload.message}", code="response_error", api=op
+                redact(f"Kingdee {op} server exception: {payload.message}"[:500]),
+                code="response_error",
+                api=op,
             )
-        return payload, response.status_code
+        return payload, response.status
 
     async def _exchange(self, op: str, body: Any, *, service: str = DYNAMIC_FORM_SERVICE) -> Any:
         """Send one operation, with the session handling and call recording; returns the parsed payload.
@@ -325,6 +347,8 @@ class KingdeeClient:
             sign = login_sign(
                 auth.acct_id, auth.username, auth.app_id, auth.app_secret.get_secret_value(), timestamp
             )
+            # replayable while the server accepts the timestamp: a credential for that long
+            register_secret(sign, transient=True)
             params = [auth.acct_id, auth.username, auth.app_id, timestamp, sign, auth.lcid]
         self._forget_session()
         started = time.monotonic()
@@ -348,6 +372,7 @@ class KingdeeClient:
             raise
         self._record(op, "ok", started, meta.get("http_status"), None)
         self._session_id = str(sid)
+        register_secret(self._session_id, transient=True)
         return self._session_id
 
     async def logout(self) -> None:

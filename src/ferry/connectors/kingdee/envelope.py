@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ferry.connectors.bodies import parse_json
+
 RESPONSE_ERROR_PREFIX = "response_error:"
 SESSION_LOST_TEXT = "会话信息已丢失"
 
@@ -106,6 +108,13 @@ def get_ci(mapping: Mapping[str, Any], key: str) -> Any:
     return None
 
 
+def _scalar_text(value: Any) -> str:
+    """An id or a number as text; "" for anything that is not one (null, a list, an object, a bool)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return ""
+    return str(value)[:200]
+
+
 def _list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -146,12 +155,10 @@ def parse_status(obj: Any) -> ResponseStatus | None:
     entities = []
     for item in _list(get_ci(obj, "SuccessEntitys")):
         if isinstance(item, Mapping):
-            raw_id = get_ci(item, "Id")
-            raw_number = get_ci(item, "Number")
             entities.append(
                 SuccessEntity(
-                    id="" if raw_id is None else str(raw_id),
-                    number="" if raw_number is None else str(raw_number),
+                    id=_scalar_text(get_ci(item, "Id")),
+                    number=_scalar_text(get_ci(item, "Number")),
                     index=as_int(get_ci(item, "DIndex")) or 0,
                 )
             )
@@ -175,14 +182,15 @@ def parse_body(text: str) -> Any | ServerException:
         message = rest or "empty server exception"
         try:
             detail = json.loads(rest)
-        except ValueError:
+        except (ValueError, RecursionError):
             detail = None
         if isinstance(detail, Mapping):
-            message = str(get_ci(detail, "Message") or message)
+            message = str(get_ci(detail, "Message") or message)[:500]
         return ServerException(message, detail)
     if not stripped:
         return None
-    return json.loads(stripped)
+    # ValueError for a reply that is not JSON, or nests too deep for the code after it
+    return parse_json(stripped)
 
 
 def find_status(payload: Any, key: str = "ResponseStatus") -> ResponseStatus | None:

@@ -23,6 +23,10 @@ from ferry.connectors.errors import (
     SlowDown,
 )
 from ferry.connectors.kingdee.envelope import ResponseStatus
+from ferry.observe.redact import redact
+
+#: a reply's own words are kept to this length in an error (a hostile reply can list thousands)
+MESSAGE_LIMIT = 1000
 
 MSG_SESSION_LOST = 1
 MSG_NO_PERMISSION = 2
@@ -62,7 +66,7 @@ def error_for_status(status: ResponseStatus, api: str) -> ConnectorError:
     """The typed error for an unsuccessful ``ResponseStatus`` (the whole call failed)."""
     code = status.msg_code
     meaning = MSG_MEANING.get(code if code is not None else 0, "failed")
-    message = f"Kingdee {api} {meaning}: {status.error_text()}"
+    message = redact(f"Kingdee {api} {meaning}: {status.error_text()}"[:MESSAGE_LIMIT])
     label = msg_code_label(code)
     if status.session_lost:
         return Reauthenticate(message, code=label, api=api)
@@ -76,7 +80,7 @@ def error_for_status(status: ResponseStatus, api: str) -> ConnectorError:
 def error_for_http(status_code: int, body: str, api: str, *, write: bool) -> ConnectorError:
     """The typed error for a non-2xx HTTP answer; ``body`` is only used after redaction by the caller."""
     snippet = body.strip().replace("\n", " ")[:200]
-    message = f"Kingdee {api} answered HTTP {status_code}: {snippet}"
+    message = redact(f"Kingdee {api} answered HTTP {status_code}: {snippet}")
     code = f"HTTP {status_code}"
     if "Fail to verify thirty passport" in body:
         # wrong data-centre id in signed-header mode: configuration, not a transient fault (reference §4)

@@ -13,7 +13,8 @@ Connection (``connections.yaml``, ``type: kingdee``; secrets only as ``${ENV}`` 
       password: ${KINGDEE_PASSWORD}                     # validate_user only
       lcid: 2052                   # language (2052 = simplified Chinese)
       org_num: "0"                 # organisation sent in signed-header mode (0 = the user's default)
-      timeout: 120                 # seconds per call
+      timeout: 120                 # seconds for a whole call, body included
+      max_response_bytes: 16777216 # the largest answer read (default 16 MiB)
       concurrency: 4               # calls in flight (alias max_concurrency); halves on MsgCode 13/14, 5xx
       envelope: named              # named (Python SDK) | parameters (Java SDK)
       verify: true                 # TLS certificate check
@@ -51,7 +52,10 @@ class KingdeeSettings(BaseModel):
     app_secret: SecretStr = SecretStr("")
     lcid: int = 2052
     org_num: str = "0"
-    timeout: float = Field(default=120.0, gt=0)
+    #: seconds for a whole call: connect, send and read every byte
+    timeout: float = Field(default=120.0, gt=0, le=3600)
+    #: the largest answer read (a query page, a Push reply); a larger one is refused
+    max_response_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     concurrency: int = Field(default=4, ge=1, validation_alias=AliasChoices("concurrency", "max_concurrency"))
     envelope: Literal["named", "parameters"] = "named"
     verify: bool = True
@@ -88,7 +92,8 @@ class KingdeeTargetParams(BaseModel):
 
     #: the Save form when the rendered request does not name one
     form_id: str | None = None
-    #: quick tries of one follow-up call inside a write, before the record is left for the next pass
+    #: quick tries of one follow-up call inside a write or a probe (transient answers only); what still
+    #: failed is reported in ``TargetDoc.pending`` for ``finish``, which tries once per call
     follow_up_attempts: int = Field(default=3, ge=1)
     #: seconds between those tries
     follow_up_retry_delay: float = Field(default=0.5, ge=0)
@@ -101,7 +106,8 @@ class ProbeSettings(BaseModel):
     Save, the Save's form). ``source_number_field``: the field holding the source number (default
     ``FPAYBILLSRCENTRY_FSRCBILLNO`` for Push; ``number_from`` for Save). ``number_from``: for Save
     targets, the key of the rendered request (or its ``Model``) whose value identifies the record.
-    ``follow_up``: also finish the follow-ups on the document found (default true).
+    ``follow_up``: also run the follow-ups on the documents found (default true); when false, those
+    the status does not show as done come back in ``pending``, for ``finish``.
 
     An unknown key is an error: a typo would switch the probe off, and an unprobed unknown outcome is
     a possible duplicate payment.

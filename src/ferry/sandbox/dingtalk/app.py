@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import random
 import secrets
 import string
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ferry.sandbox.dingtalk import lifecycle
 from ferry.sandbox.dingtalk.config import BEIJING, SandboxConfig
+from ferry.sandbox.dingtalk.payment import build_form, departments, people
 from ferry.sandbox.dingtalk.state import Sandbox
 from ferry.sandbox.dingtalk.store import render_legacy, render_v1
 from ferry.sandbox.dingtalk.stream import StreamSandbox, stream_routes
@@ -39,6 +41,7 @@ LEGACY_LIST = "topapi/processinstance/listids"
 LEGACY_GET = "topapi/processinstance/get"
 V1_LIST = "v1.0/workflow/processes/instanceIds/query"
 V1_GET = "v1.0/workflow/processInstances"
+V1_SCHEMA = "v1.0/workflow/forms/schemas/processCodes"
 
 _SYSTEM_DISABLED_APP = "您的企业应用调用钉钉开放平台当前接口的所有请求都被暂时禁用了"
 _SYSTEM_DISABLED_SERVER = "您的服务器调用钉钉开放平台当前接口的所有请求都被暂时禁用了"
@@ -90,6 +93,23 @@ def v1_ok(body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body, headers={"x-acs-request-id": _v1_request_id()})
 
 
+def form_schema(process_code: str) -> dict[str, Any]:
+    """The payment template's schema, in the shape of the form-schema API (components, labels, ids).
+    The exact key set of a real answer is UNCONFIRMED (see the sandbox README)."""
+    components = build_form(random.Random(0), 0, 1, people()[0], departments()[0])
+    return {
+        "name": "付款申请",
+        "processCode": process_code,
+        "schemaContent": {
+            "title": "付款申请",
+            "items": [
+                {"componentName": c.component_type, "props": {"label": c.name, "id": c.id}}
+                for c in components
+            ],
+        },
+    }
+
+
 def _quota_text(used: int, quota: int) -> str:
     return f"您的企业本月api调用量已超过限制,调用量:{used}次,额度:{quota}次,请登录开发者后台-资源管理-查看用量明细"
 
@@ -124,6 +144,7 @@ class DingTalkApp:
             Route("/v1.0/oauth2/accessToken", self.v1_token, methods=["POST"]),
             Route("/v1.0/workflow/processes/instanceIds/query", self.v1_list, methods=["POST"]),
             Route("/v1.0/workflow/processInstances", self.v1_get, methods=["GET"]),
+            Route("/v1.0/workflow/forms/schemas/processCodes", self.v1_schema, methods=["GET"]),
             Route("/robot/send", self.robot_send, methods=["POST"]),
             Route("/_sandbox/", self.admin_info, methods=["GET"]),
             Route("/_sandbox/reset", self.admin_reset, methods=["POST"]),
@@ -428,6 +449,20 @@ class DingTalkApp:
             return v1_error(400, "processInstanceNotExist", "审批实例不存在")
         self.s.count(V1_GET, "ok")
         return v1_ok({"result": render_v1(inst), "success": True})
+
+    async def v1_schema(self, request: Request) -> Response:
+        """``GET /v1.0/workflow/forms/schemas/processCodes?processCode=``: a template's form schema."""
+        return await self._business(request, V1_SCHEMA, True, self._v1_schema)
+
+    async def _v1_schema(self, request: Request, app_key: str) -> Response:
+        code = request.query_params.get("processCode")
+        if not code:
+            return v1_error(400, "invalidProcessCode", "审批模板processCode不能为空")
+        if code != self.s.config.process_code and not any(i.process_code == code for i in self.s.store.all()):
+            self.s.count(V1_SCHEMA, "not_found")
+            return v1_error(400, "processCodeError", "获取审批模板失败或者模板已被删除")
+        self.s.count(V1_SCHEMA, "ok")
+        return v1_ok({"result": form_schema(code), "success": True})
 
     # ================================================================ robot
     async def robot_send(self, request: Request) -> Response:
