@@ -392,3 +392,37 @@ def test_collect_never_changes_a_held_or_finishing_records_content(ledger: Ledge
     assert counts.as_dict() == {"new": 0, "changed": 0, "unchanged": 0, "ignored": 1}
     row = ledger.get_by_id(a.id)
     assert row is not None and (row.status, row.content) == (resting, {"v": 1})
+
+
+def test_records_back_to_pending_below_a_postgres_claim_floor_are_taken_soon(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL claims look for pending records past the ids they just took (a hint that spares them
+    the dead row versions below); records that come back to pending below it are taken once fewer
+    than the limit lie above it, or once the hint is older than FLOOR_SECONDS. SQLite takes the lowest
+    ids first always."""
+    import ferry.store.leases as leases
+
+    seed(ledger, 10)
+    first = ledger.claim("s", owner="w", limit=5, lease_seconds=60, now=T0)
+    assert ledger.release("w", first[:2], now=T0) == []  # ids 1 and 2 are pending again
+    low = [c.id for c in first[:2]]
+    taken = [c.id for c in ledger.claim("s", owner="w", limit=3, lease_seconds=60, now=T0)]
+    if ledger.engine.dialect.name == "postgresql":
+        assert taken == [6, 7, 8]
+        # fewer than the limit above the floor: the claim looks from the start too
+        assert [c.id for c in ledger.claim("s", owner="w", limit=10, lease_seconds=60, now=T0)] == [
+            *low,
+            9,
+            10,
+        ]
+    else:
+        assert taken == [*low, 6]
+    # an old hint is not used
+    seed_more = [Collected(f"x{i}", None, {"i": i}) for i in range(3)]
+    ledger.collect("s", seed_more, now=T0)
+    everything = ledger.claim("s", owner="w", limit=100, lease_seconds=60, now=T0)
+    ledger.release("w", everything, now=T0)
+    monkeypatch.setattr(leases, "FLOOR_SECONDS", -1.0)
+    lowest = min(c.id for c in everything)
+    assert ledger.claim("s", owner="w", limit=1, lease_seconds=60, now=T0)[0].id == lowest

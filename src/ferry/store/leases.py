@@ -20,8 +20,11 @@ Contract notes:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
+import time
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -30,17 +33,19 @@ from ferry.store.core import LedgerCore, chunks, detail, utc
 from ferry.store.models import PROBE_STATUSES, RETRY_STATUSES, Claimed
 from ferry.store.schema import events, records
 
+#: how long a PostgreSQL claim may look for pending records from its floor before it looks from the start
+FLOOR_SECONDS = 30.0
 #: a lease handed back: (record id, lease token), or the Claimed that carries both
 LeaseRef = Claimed | tuple[int, int]
 
 _GROUP = "SELECT id, lease_owner, status FROM records WHERE scheme = {scheme} AND {condition} ORDER BY {order} LIMIT {limit}"
 
 
-def _due_groups(now: str) -> list[tuple[str, str]]:
+def _due_groups(now: str, floor: str | None = None) -> list[tuple[str, str]]:
     """The claimable groups with the order each is taken in. Each is queried on its own so that each
     walks an index (``ix_records_queue`` or ``ix_records_claim``) and stops after ``limit`` rows, however
-    many records wait or back off."""
-    groups = [("status = 'pending'", "id")]
+    many records wait or back off. ``floor``: pending records are looked for from that id on."""
+    groups = [("status = 'pending'" + (f" AND id >= {floor}" if floor else ""), "id")]
     for status in RETRY_STATUSES:
         groups.append((f"status = '{status}' AND next_attempt_at IS NULL", "id"))
         # earliest due first: a range on ix_records_claim, not a scan of everything backing off
@@ -77,7 +82,7 @@ _PG_GROUPS = [
     f"g{i} AS ("
     + _GROUP.format(scheme="%(scheme)s", condition=condition, order=order, limit="%(limit)s")
     + " FOR UPDATE SKIP LOCKED)"
-    for i, (condition, order) in enumerate(_due_groups("%(now)s"))
+    for i, (condition, order) in enumerate(_due_groups("%(now)s", floor="%(floor)s"))
 ]
 _PG_CLAIM = (
     "WITH "
@@ -113,6 +118,33 @@ def _lease_pairs(leases: Iterable[LeaseRef]) -> dict[int, int]:
 class Leases(LedgerCore):
     """``claim``, ``renew``, ``release`` and ``release_all``."""
 
+    @functools.cached_property
+    def _pending_floors(self) -> dict[str, tuple[int, float]]:
+        """PostgreSQL: per scheme, the id past this ledger's last claim of pending records, and since
+        when. Every claim and outcome leaves a dead row version in ``ix_records_queue`` until a vacuum
+        removes it; starting the pending scan past the ids just claimed keeps a claim from stepping over
+        all of them (it grew to 20 ms a claim at 30,000 records without autovacuum). It is a hint: a
+        claim that finds fewer than it may take looks from the start too, and so does the first claim
+        after :data:`FLOOR_SECONDS`, so a record that comes back to pending below it (released,
+        replayed) waits at most that long."""
+        return {}
+
+    def _pg_claim(self, cur: Any, scheme: str, params: dict[str, Any], limit: int) -> list[Any]:
+        floor, since = self._pending_floors.get(scheme, (0, 0.0))
+        if time.monotonic() - since > FLOOR_SECONDS:
+            floor = 0
+        cur.execute(_PG_CLAIM, {**params, "scheme": scheme, "limit": limit, "floor": floor})
+        rows: list[Any] = cur.fetchall()
+        if floor and len(rows) < limit:
+            # the records leased above are writing under a live lease now: not taken twice
+            cur.execute(_PG_CLAIM, {**params, "scheme": scheme, "limit": limit - len(rows), "floor": 0})
+            rows += cur.fetchall()
+            floor = 0
+        pending = [row[0] for row in rows if row[11] == "pending"]
+        if pending:
+            self._pending_floors[scheme] = (max(pending) + 1, since if floor else time.monotonic())
+        return rows
+
     def claim(
         self,
         scheme: str,
@@ -132,24 +164,17 @@ class Leases(LedgerCore):
         """
         if limit <= 0:
             return []
+        if not lease_seconds > 0:
+            raise ValueError(f"lease_seconds must be positive, not {lease_seconds!r}")
         now = utc(now)
         expires = now + dt.timedelta(seconds=lease_seconds)
         token = secrets.randbits(63)
         at, until = self._time(now), self._time(expires)
         with self._cursor() as cur:
             if self._pg:
-                cur.execute(
-                    _PG_CLAIM,
-                    {
-                        "scheme": scheme,
-                        "now": at,
-                        "limit": limit,
-                        "owner": owner,
-                        "expires": until,
-                        "token": token,
-                    },
+                rows = self._pg_claim(
+                    cur, scheme, {"now": at, "owner": owner, "expires": until, "token": token}, limit
                 )
-                rows = cur.fetchall()
                 before = {row[0]: (row[10], row[11]) for row in rows}
             else:
                 cur.execute(_SQLITE_CANDIDATES, {"scheme": scheme, "now": at, "limit": limit})
