@@ -131,3 +131,14 @@ def test_the_content_hash_is_the_canonical_json_it_always_was() -> None:
     content = {"b": [1, 2.5, None, True], "a": {"名": "值", "at": T0, "amount": Decimal("1.10")}, "n": 1e16}
     old = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     assert content_hash(content) == hashlib.sha256(old.encode()).hexdigest()
+
+
+def test_a_record_already_quarantined_keeps_its_reason_first(ledger: Ledger) -> None:
+    item = Collected(
+        "a", "N", {"amount": float("nan")}, status="quarantined", reason="the source condition failed"
+    )
+    ledger.collect("s", [item], now=T0)
+    row = ledger.get("s", "a")
+    assert row is not None and row.reason is not None
+    assert row.reason.startswith("the source condition failed; cannot be stored as it came:")
+    assert "content.amount is NaN" in row.reason

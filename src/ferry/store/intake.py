@@ -8,7 +8,8 @@ Contract notes:
   its content, a NUL character, text that is not Unicode, an id, number or partition over 200
   characters) is stored ``quarantined`` with a reason naming the field and what was wrong, as a
   sanitized copy a person can read (``last_error_type`` ``unstorable``; never sent, never replayed),
-  under its own id, or under ``unstorable:<digest of the id>`` when the id itself cannot be stored. The
+  under its own id, or under ``unstorable:<digest of the id>`` when the id itself cannot be stored (a
+  reason it already had, a check that failed on the same value, comes first). The
   rest of the page is stored as usual and the watermark moves on. The same on SQLite and PostgreSQL.
 - Each call is one short transaction; new records go in with one multi-row INSERT, their events with
   one ``executemany``, each value converted once (:mod:`.codec`).
@@ -154,7 +155,9 @@ def _checked(item: Collected) -> _Row:
         content,
         digest(content),
         "quarantined",
-        f"cannot be stored as it came: {summarize(problems)}",
+        # a reason the record already had (a check that failed on the same bad value) comes first
+        (f"{clean_optional(item.reason)}; " if item.status == "quarantined" and item.reason else "")
+        + f"cannot be stored as it came: {summarize(problems)}",
         UNSTORABLE,
         None,
         None,
