@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from ferry.errors import StoreError
 from ferry.store.db import write_engine
@@ -34,14 +34,16 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database to ``revision``; idempotent, and safe when several processes start at once
     (one transaction under SQLite's write lock or a PostgreSQL advisory lock)."""
     config = alembic_config()
-    _refuse_unknown_revision(engine)
     with _UPGRADE_LOCK, write_engine(engine).begin() as connection:
+        # on the migration's own connection, under its lock: a second connection opened beside it
+        # could meet SQLite switching the new file to WAL ("database is locked")
+        _refuse_unknown_revision(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
 
-def _refuse_unknown_revision(engine: Engine) -> None:
-    current = current_revision(engine)
+def _refuse_unknown_revision(connection: Connection) -> None:
+    current = MigrationContext.configure(connection).get_current_revision()
     known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
     if current is not None and current not in known:
         raise StoreError(
