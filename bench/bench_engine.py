@@ -1,26 +1,44 @@
-"""Benchmark: records per second through collect and dispatch, and peak memory, on SQLite.
+"""Benchmark: records per second through collect and dispatch, beside a minimal loop, and peak memory.
 
 A zero-latency in-process source (pages generated on the fly, never held whole) and target (answers
-each batch at once) isolate the engine and the ledger. Each size runs in a fresh subprocess so the
-peak RSS it reports belongs to that size alone.
+each batch at once) isolate the engine and the ledger. Beside each engine pass the same process runs a
+**minimal loop**: the same durable work with the same tables and indexes (made by ``Ledger.migrate``),
+the same page size (100) and batch size (50) and the same transactions (one per page; a claim and a
+finish per batch, events included), written straight against ``sqlite3`` with the same JSON encoder.
+It bounds what any ledger could do on this machine; the ratio engine/minimal is the figure to watch,
+since the machine's own speed cancels out. Each size runs in a fresh subprocess (so its peak RSS is its
+own); ``--repeat`` passes alternate engine and minimal loop, and the median of each is shown.
 
-    .venv/bin/python bench/bench_engine.py                 # 10,000 and 100,000 records
-    .venv/bin/python bench/bench_engine.py --sizes 2000    # quicker
+    .venv/bin/python bench/bench_engine.py                            # 10k and 100k on SQLite
+    .venv/bin/python bench/bench_engine.py --sizes 10000,100000,300000 --repeat 1
+    .venv/bin/python bench/bench_engine.py --db postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+With ``--db`` for PostgreSQL every pass runs in a throwaway schema of its own (dropped afterwards), and
+there is no minimal loop (it is written for SQLite).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
+import hashlib
 import json
 import resource
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from ferry.connectors.base import Page, RenderRequest, TargetDoc, Window, WriteItem, WriteOutcome
 from ferry.engine.collect import Collector
@@ -32,6 +50,16 @@ from ferry.store import Ledger
 PAGE = 100
 
 
+def source_record(i: int) -> dict[str, Any]:
+    return {
+        "id": f"R{i:08d}",
+        "no": f"FKSQ{i:08d}",
+        "amount": f"{i % 9999}.25",
+        "supplier": {"name": f"供应商{i % 97}", "code": f"S{i % 97:03d}"},
+        "rows": [{"sku": f"M{j}", "qty": j + 1} for j in range(3)],
+    }
+
+
 class GeneratedSource:
     def __init__(self, n: int) -> None:
         self.n = n
@@ -39,18 +67,7 @@ class GeneratedSource:
     async def pages(self, window: Window, render: RenderRequest) -> AsyncIterator[Page]:
         for start in range(0, self.n, PAGE):
             render({"PAGINATION_START_PAGE": start // PAGE + 1})
-            yield Page(
-                [
-                    {
-                        "id": f"R{i:08d}",
-                        "no": f"FKSQ{i:08d}",
-                        "amount": f"{i % 9999}.25",
-                        "supplier": {"name": f"供应商{i % 97}", "code": f"S{i % 97:03d}"},
-                        "rows": [{"sku": f"M{j}", "qty": j + 1} for j in range(3)],
-                    }
-                    for i in range(start, min(self.n, start + PAGE))
-                ]
-            )
+            yield Page([source_record(i) for i in range(start, min(self.n, start + PAGE))])
 
     async def aclose(self) -> None:
         return None
@@ -100,46 +117,202 @@ SCHEME: dict[str, Any] = {
 }
 
 
-async def one(n: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as d:
-        ledger = Ledger(f"sqlite:///{Path(d) / 'bench.db'}")
-        ledger.migrate()
-        scheme = Scheme.model_validate(SCHEME)
-        transform = Transform(scheme)
-        t0 = time.perf_counter()
-        await Collector(scheme, ledger, GeneratedSource(n), transform).run()
-        t1 = time.perf_counter()
-        target = InstantTarget()
-        report = await Dispatcher(scheme, ledger, target, transform, owner="bench").run()
-        t2 = time.perf_counter()
-        assert target.written == n and report.by_status.get("written") == n, report
-        ledger.close()
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+BATCH = SCHEME["target"]["batch_size"]
+
+
+async def engine_pass(n: int, url: str) -> tuple[float, float]:
+    """Collect then dispatch ``n`` records through the engine; returns the seconds of each."""
+    ledger = Ledger(url)
+    ledger.migrate()
+    scheme = Scheme.model_validate(SCHEME)
+    transform = Transform(scheme)
+    t0 = time.perf_counter()
+    await Collector(scheme, ledger, GeneratedSource(n), transform).run()
+    t1 = time.perf_counter()
+    target = InstantTarget()
+    report = await Dispatcher(scheme, ledger, target, transform, owner="bench").run()
+    t2 = time.perf_counter()
+    assert target.written == n and report.by_status.get("written") == n, report
+    ledger.close()
+    return t1 - t0, t2 - t1
+
+
+def minimal_pass(n: int, path: Path) -> tuple[float, float]:
+    """The same durable work straight against sqlite3: the floor any ledger stands on."""
+    ledger = Ledger(f"sqlite:///{path}")
+    ledger.migrate()  # the same tables and indexes
+    ledger.close()
+    db = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+        db.execute(f"PRAGMA {pragma}")
+
+    def stamp() -> str:
+        return dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+    t0 = time.perf_counter()
+    for start in range(0, n, PAGE):
+        page = [source_record(i) for i in range(start, min(n, start + PAGE))]
+        now = stamp()
+        db.execute("BEGIN IMMEDIATE")
+        ids = [r["id"] for r in page]
+        known = {
+            row[0]
+            for row in db.execute(
+                f"SELECT source_id FROM records WHERE scheme = ? AND source_id IN ({','.join('?' * len(ids))})",
+                ["bench", *ids],
+            )
+        }
+        values: list[Any] = []
+        for r in page:
+            if r["id"] in known:
+                continue
+            text = orjson.dumps(r, option=orjson.OPT_SORT_KEYS)
+            values += [
+                "bench",
+                r["id"],
+                "",
+                r["no"],
+                text.decode(),
+                hashlib.sha256(text).hexdigest(),
+                "pending",
+                now,
+                now,
+            ]
+        rows = db.execute(
+            "INSERT INTO records (scheme, source_id, partition, number, content, content_hash, status, draft, "
+            "attempts, created_at, updated_at) VALUES "
+            + ", ".join(["(?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)"] * (len(values) // 9))
+            + " RETURNING id",
+            values,
+        ).fetchall()
+        db.executemany(
+            "INSERT INTO events (record_id, at, to_status, reason) VALUES (?, ?, 'pending', 'collected')",
+            [(record_id, now) for (record_id,) in rows],
+        )
+        db.execute("COMMIT")
+    t1 = time.perf_counter()
+    while True:
+        now = stamp()
+        db.execute("BEGIN IMMEDIATE")
+        ids = [
+            i
+            for (i,) in db.execute(
+                "SELECT id FROM records WHERE scheme = 'bench' AND status = 'pending' ORDER BY id LIMIT ?",
+                (BATCH,),
+            )
+        ]
+        if not ids:
+            db.execute("COMMIT")
+            break
+        claimed = db.execute(
+            "UPDATE records SET status = 'writing', lease_owner = 'bench', lease_expires_at = ?, updated_at = ? "
+            f"WHERE id IN ({','.join('?' * len(ids))}) RETURNING id, content",
+            [now, now, *ids],
+        ).fetchall()
+        db.execute("COMMIT")
+        docs = [(record_id, orjson.loads(text)) for record_id, text in claimed]
+        now = stamp()
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany(
+            "UPDATE records SET status = 'written', target_id = ?, target_number = ?, attempts = attempts + 1, "
+            "lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?",
+            [(f"T{i}", f"FKD{doc['no']}", now, i) for i, doc in docs],
+        )
+        db.executemany(
+            "INSERT INTO events (record_id, at, from_status, to_status, reason) "
+            "VALUES (?, ?, 'writing', 'written', 'written')",
+            [(i, now) for i, _ in docs],
+        )
+        db.execute("COMMIT")
+    t2 = time.perf_counter()
+    (written,) = db.execute("SELECT count(*) FROM records WHERE status = 'written'").fetchone()
+    assert written == n, written
+    db.close()
+    return t1 - t0, t2 - t1
+
+
+def pg_schema(url: str) -> tuple[str, str]:
+    """A throwaway schema: the URL that uses it, and its name."""
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(url, poolclass=sa.NullPool)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+    return scoped.render_as_string(hide_password=False), schema
+
+
+def drop_schema(url: str, schema: str) -> None:
+    admin = sa.create_engine(url, poolclass=sa.NullPool)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def child(n: int, repeat: int, db: str | None) -> dict[str, Any]:
+    engine_runs: list[tuple[float, float]] = []
+    minimal_runs: list[tuple[float, float]] = []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as d:
+            if db is None:
+                engine_runs.append(asyncio.run(engine_pass(n, f"sqlite:///{Path(d) / 'engine.db'}")))
+                minimal_runs.append(minimal_pass(n, Path(d) / "minimal.db"))
+            else:
+                url, schema = pg_schema(db)
+                try:
+                    engine_runs.append(asyncio.run(engine_pass(n, url)))
+                finally:
+                    drop_schema(db, schema)
+
+    def rates(runs: list[tuple[float, float]]) -> dict[str, float]:
+        return {
+            "collect": statistics.median(n / c for c, _ in runs),
+            "dispatch": statistics.median(n / d for _, d in runs),
+            "end_to_end": statistics.median(n / (c + d) for c, d in runs),
+        }
+
     return {
         "records": n,
-        "collect_per_s": round(n / (t1 - t0)),
-        "dispatch_per_s": round(n / (t2 - t1)),
-        "end_to_end_per_s": round(n / (t2 - t0)),
-        "peak_rss_mb": round(rss_mb, 1),
+        "engine": rates(engine_runs),
+        "minimal": rates(minimal_runs) if minimal_runs else None,
+        # each pass's ratio, then their median: side by side, so the machine's load cancels out
+        "ratio": statistics.median(
+            (c2 + d2) / (c + d) for (c, d), (c2, d2) in zip(engine_runs, minimal_runs, strict=True)
+        )
+        if minimal_runs
+        else None,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="10000,100000")
-    ap.add_argument("--child", type=int)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="10000,100000", help="comma-separated record counts")
+    ap.add_argument("--repeat", type=int, default=3, help="passes per size; medians are shown")
+    ap.add_argument("--db", help="a PostgreSQL URL (default: SQLite files in a temp dir)")
+    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(asyncio.run(one(args.child))))
+        print(json.dumps(child(args.child, args.repeat, args.db)))
         return
-    print(f"{'records':>8} {'collect/s':>10} {'dispatch/s':>11} {'end-to-end/s':>13} {'peak RSS MB':>12}")
+    backend = "sqlite" if args.db is None else make_url(args.db).render_as_string(hide_password=True)
+    print(f"backend: {backend}; page {PAGE}, batch {BATCH}; median of {args.repeat}")
+    print(
+        f"{'records':>8} {'collect/s':>10} {'dispatch/s':>11} {'end-to-end/s':>13} "
+        f"{'minimal/s':>10} {'ratio':>6} {'peak RSS MB':>12}"
+    )
     for n in (int(x) for x in args.sizes.split(",")):
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", str(n)], capture_output=True, text=True, check=True
-        )
+        command = [sys.executable, __file__, "--child", str(n), "--repeat", str(args.repeat)]
+        if args.db:
+            command += ["--db", args.db]
+        out = subprocess.run(command, capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
+        e, m = r["engine"], r["minimal"]
+        minimal = f"{m['end_to_end']:>10.0f}" if m else f"{'-':>10}"
+        ratio = f"{r['ratio']:>6.2f}" if r["ratio"] is not None else f"{'-':>6}"
         print(
-            f"{r['records']:>8} {r['collect_per_s']:>10} {r['dispatch_per_s']:>11} {r['end_to_end_per_s']:>13} {r['peak_rss_mb']:>12}"
+            f"{n:>8} {e['collect']:>10.0f} {e['dispatch']:>11.0f} {e['end_to_end']:>13.0f} "
+            f"{minimal} {ratio} {r['peak_rss_mb']:>12.1f}"
         )
 
 

@@ -50,7 +50,7 @@ def pages(n: int) -> Iterator[list[object]]:
 
 
 def run_one(n: int, url: str) -> dict[str, float]:
-    from ferry.store import Ledger, Outcome
+    from ferry.store import Ledger
 
     ledger = Ledger(url)
     ledger.migrate()
@@ -66,8 +66,7 @@ def run_one(n: int, url: str) -> dict[str, float]:
         if not claimed:
             break
         outcomes = [
-            Outcome(
-                c.id,
+            c.outcome(
                 "written",
                 target_id=f"FID{c.id}",
                 target_number=f"PAY{c.id}",
@@ -75,7 +74,8 @@ def run_one(n: int, url: str) -> dict[str, float]:
             )
             for c in claimed
         ]
-        ledger.finish("bench", outcomes)
+        lost = ledger.finish("bench", outcomes)
+        assert not lost, lost
         done += len(claimed)
     dispatch_s = time.perf_counter() - started
     assert done == n, (done, n)

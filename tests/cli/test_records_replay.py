@@ -43,10 +43,9 @@ def book(tmp_path: Path) -> Iterator[Book]:
     items = [Collected(source_id=f"S-{n}", number=f"NO-{n}", content={"n": n}) for n in NAMES]
     ledger.collect("s1", items)
     ledger.collect("s2", [Collected(source_id="S-other", number="NO-other", content={"n": "other"})])
-    claimed = {
-        c.source_id.removeprefix("S-"): c.id
-        for c in ledger.claim("s1", owner="w", limit=10, lease_seconds=300)
-    }
+    leased = ledger.claim("s1", owner="w", limit=10, lease_seconds=300)
+    claimed = {c.source_id.removeprefix("S-"): c.id for c in leased}
+    token = leased[0].lease_token  # one claim, one lease token
     other = ledger.claim("s2", owner="w", limit=10, lease_seconds=300)
     ledger.finish(
         "w",
@@ -58,12 +57,31 @@ def book(tmp_path: Path) -> Iterator[Book]:
                 error_type="GiveUp",
                 error_code="422",
                 error_message="amount invalid for S-dead",
+                lease_token=token,
             ),
-            Outcome(claimed["quarantined"], "quarantined", reason="quality rule 'amount' failed"),
-            Outcome(claimed["in_doubt"], "in_doubt", reason="no answer", error_type="OutcomeUnknown"),
-            Outcome(claimed["written"], "written", target_id="D1"),
-            Outcome(claimed["failed"], "failed", reason="busy", error_type="RetryLater", error_code="503"),
-            Outcome(other[0].id, "dead", reason="permanent error", error_type="GiveUp"),
+            Outcome(
+                claimed["quarantined"],
+                "quarantined",
+                reason="quality rule 'amount' failed",
+                lease_token=token,
+            ),
+            Outcome(
+                claimed["in_doubt"],
+                "in_doubt",
+                reason="no answer",
+                error_type="OutcomeUnknown",
+                lease_token=token,
+            ),
+            Outcome(claimed["written"], "written", target_id="D1", lease_token=token),
+            Outcome(
+                claimed["failed"],
+                "failed",
+                reason="busy",
+                error_type="RetryLater",
+                error_code="503",
+                lease_token=token,
+            ),
+            other[0].outcome("dead", reason="permanent error", error_type="GiveUp"),
         ],
     )
     # "leased" stays claimed: a live worker is writing it

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from ferry.store import Ledger, Outcome
+from ferry.store import Ledger
 
 
 def drain(ledger: Ledger, scheme: str, owner: str, batch: int) -> list[int]:
@@ -15,7 +15,7 @@ def drain(ledger: Ledger, scheme: str, owner: str, batch: int) -> list[int]:
         if not claimed:
             return handed
         handed.extend(c.id for c in claimed)
-        lost = ledger.finish(owner, [Outcome(c.id, "written", target_id=owner) for c in claimed])
+        lost = ledger.finish(owner, [c.outcome("written", target_id=owner) for c in claimed])
         if lost:
             raise AssertionError(f"{owner} lost leases it held: {lost}")
 
@@ -41,3 +41,54 @@ def drain_in_threads(url: str, scheme: str, owner: str, threads: int, batch: int
     if errors:
         raise errors[0]
     return handed
+
+
+def hold_and_renew(url: str, scheme: str, owner: str, lease_seconds: float, hold_seconds: float) -> list[int]:
+    """Claim everything due, keep it alive with ``renew`` for ``hold_seconds``, then finish it;
+    returns the ids whose lease was lost on the way (none, if renewing works)."""
+    import time
+
+    ledger = Ledger(url)
+    try:
+        batch = ledger.claim(scheme, owner=owner, limit=1000, lease_seconds=lease_seconds)
+        deadline = time.monotonic() + hold_seconds
+        lost: list[int] = []
+        while time.monotonic() < deadline:
+            time.sleep(lease_seconds / 4)
+            lost += ledger.renew(owner, batch, lease_seconds)
+        lost += ledger.finish(owner, [c.outcome("written", target_id=owner) for c in batch])
+        return sorted(set(lost))
+    finally:
+        ledger.close()
+
+
+def claim_for(url: str, scheme: str, owner: str, seconds: float) -> list[int]:
+    """Try to claim every 50 ms for ``seconds``; returns every id this owner was handed."""
+    import time
+
+    ledger = Ledger(url)
+    try:
+        handed: list[int] = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            handed += [c.id for c in ledger.claim(scheme, owner=owner, limit=1000, lease_seconds=60)]
+            time.sleep(0.05)
+        return handed
+    finally:
+        ledger.close()
+
+
+def claim_then_stall(
+    url: str, scheme: str, owner: str, lease_seconds: float, stall_seconds: float
+) -> list[int]:
+    """Claim everything due, stall past the lease without renewing (a paused or partitioned worker),
+    then try to finish; returns the ids NOT applied."""
+    import time
+
+    ledger = Ledger(url)
+    try:
+        batch = ledger.claim(scheme, owner=owner, limit=1000, lease_seconds=lease_seconds)
+        time.sleep(stall_seconds)
+        return ledger.finish(owner, [c.outcome("written", target_id=owner) for c in batch])
+    finally:
+        ledger.close()

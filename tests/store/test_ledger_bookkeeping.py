@@ -40,9 +40,9 @@ def test_watermarks_are_per_partition_and_returned_in_utc(ledger: Ledger) -> Non
 
 
 def test_runs_are_started_finished_and_listed_newest_first(ledger: Ledger) -> None:
-    first = ledger.start_run("s", "collect", "schedule")
-    second = ledger.start_run("s", "dispatch", "manual")
-    other = ledger.start_run("t", "collect", "event")
+    first = ledger.start_run("s", "collect", "schedule", owner="host:1")
+    second = ledger.start_run("s", "dispatch", "manual", owner="host:1")
+    other = ledger.start_run("t", "collect", "event", owner="host:2")
     ledger.finish_run(first, status="ok", counts={"new": 3, "unchanged": 1})
     ledger.finish_run(second, status="failed", error="target down")
     runs = ledger.list_runs("s")
@@ -59,6 +59,28 @@ def test_runs_are_started_finished_and_listed_newest_first(ledger: Ledger) -> No
     [running] = [r for r in ledger.list_runs() if r.id == other]
     assert (running.status, running.ended_at) == ("running", None)
     assert len(ledger.list_runs(limit=1)) == 1
+    assert (running.owner, running.heartbeat_at) == ("host:2", running.started_at)
+
+
+def test_a_run_whose_heartbeat_stopped_is_reaped_as_interrupted(ledger: Ledger) -> None:
+    alive = ledger.start_run("s", "dispatch", "schedule", owner="alive", now=T0)
+    killed = ledger.start_run("s", "collect", "schedule", owner="killed", now=T0)
+    ended = ledger.start_run("s", "collect", "schedule", owner="killed", now=T0)
+    ledger.finish_run(ended, status="ok")
+    assert ledger.heartbeat("alive", now=T0 + dt.timedelta(minutes=9)) == 1
+    assert ledger.reap_runs(600, now=T0 + dt.timedelta(minutes=5)) == []  # nothing stale yet
+    assert ledger.reap_runs(600, now=T0 + dt.timedelta(minutes=11)) == [killed]
+    runs = {r.id: r for r in ledger.list_runs("s")}
+    assert runs[killed].status == "interrupted"
+    assert runs[killed].error == "its process stopped without ending it"
+    assert runs[killed].ended_at == T0 + dt.timedelta(minutes=11)
+    assert (runs[alive].status, runs[ended].status) == ("running", "ok")
+    # a reaped run's owner learns it from its next heartbeat: nothing is touched
+    assert ledger.heartbeat("killed", now=T0 + dt.timedelta(minutes=12)) == 0
+    assert ledger.heartbeat("alive", run_id=killed, now=T0 + dt.timedelta(minutes=12)) == 0
+    assert ledger.heartbeat("alive", run_id=alive, now=T0 + dt.timedelta(minutes=12)) == 1
+    assert ledger.reap_runs(600, now=T0 + dt.timedelta(minutes=21)) == []
+    assert ledger.reap_runs(600, now=T0 + dt.timedelta(minutes=23)) == [alive]
 
 
 # ---------------------------------------------------------------- API calls
@@ -168,7 +190,7 @@ def test_metered_calls_count_from_the_first_of_the_month_in_shanghai(ledger: Led
 
 
 def test_prune_deletes_calls_older_than_the_retention_in_chunks(db_url: str, monkeypatch: object) -> None:
-    import ferry.store.ledger as ledger_module
+    import ferry.store.usage as ledger_module
 
     ledger = Ledger(db_url, api_call_retention_days=30)
     ledger.migrate()

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from ferry.store import CollectCounts, Collected, Ledger, Outcome, content_hash
+from ferry.store import CollectCounts, Collected, Ledger, content_hash
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -20,8 +20,8 @@ def written(ledger: Ledger, scheme: str, source_id: str, status: str = "written"
     """Take one pending record through claim/finish to ``status``."""
     claimed = ledger.claim(scheme, owner="w", limit=100, lease_seconds=60)
     record = next(c for c in claimed if c.source_id == source_id)
-    ledger.release("w", [c.id for c in claimed if c.id != record.id])
-    ledger.finish("w", [Outcome(record.id, status, target_id="T-1", error_code="E1")])  # type: ignore[arg-type]
+    ledger.release("w", [c for c in claimed if c.id != record.id])
+    ledger.finish("w", [record.outcome(status, target_id="T-1", error_code="E1")])  # type: ignore[arg-type]
     return record.id
 
 
@@ -92,7 +92,7 @@ def test_changed_failed_record_takes_the_new_content_and_keeps_its_retry_time(le
     ledger.collect("s", [item("a", x=1)])
     [claimed] = ledger.claim("s", owner="w", limit=1, lease_seconds=60)
     retry_at = T0 + dt.timedelta(days=1000)
-    ledger.finish("w", [Outcome(claimed.id, "failed", error_code="E", next_attempt_at=retry_at)])
+    ledger.finish("w", [claimed.outcome("failed", error_code="E", next_attempt_at=retry_at)])
     assert ledger.collect("s", [item("a", x=2)]).changed == 1
     row = ledger.get_by_id(claimed.id)
     assert row is not None
@@ -130,7 +130,7 @@ def test_in_flight_records_are_not_touched_even_under_rewrite(ledger: Ledger) ->
     ledger.collect("s", [item("a", x=1), item("b", x=1)])
     claimed = ledger.claim("s", owner="w", limit=2, lease_seconds=60)
     b = next(c for c in claimed if c.source_id == "b")
-    ledger.finish("w", [Outcome(b.id, "in_doubt", error_type="reconcile")])
+    ledger.finish("w", [b.outcome("in_doubt", error_type="reconcile")])
     counts = ledger.collect("s", [item("a", x=2), item("b", x=2)], on_change="rewrite")
     assert counts.as_dict() == {"new": 0, "changed": 0, "unchanged": 0, "ignored": 2}
     a_row, b_row = ledger.get("s", "a"), ledger.get("s", "b")

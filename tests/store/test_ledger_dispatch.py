@@ -40,14 +40,15 @@ def test_failed_records_are_claimed_only_when_due(ledger: Ledger) -> None:
     ledger.finish(
         "w",
         [
-            Outcome(a.id, "failed", error_type="retry", next_attempt_at=T0 + 10 * MINUTE),
-            Outcome(b.id, "failed", error_type="retry", next_attempt_at=None),
+            a.outcome("failed", error_type="retry", next_attempt_at=T0 + 10 * MINUTE),
+            b.outcome("failed", error_type="retry", next_attempt_at=None),
         ],
         now=T0,
     )
     # b has no retry time: due at once; a is not due yet
-    assert [c.id for c in ledger.claim("s", owner="w", limit=10, lease_seconds=60, now=T0)] == [b.id]
-    assert ledger.finish("w", [Outcome(b.id, "written")], now=T0) == []
+    [b_again] = ledger.claim("s", owner="w", limit=10, lease_seconds=60, now=T0)
+    assert b_again.id == b.id
+    assert ledger.finish("w", [b_again.outcome("written")], now=T0) == []
     assert ledger.claim("s", owner="w", limit=10, lease_seconds=60, now=T0 + 9 * MINUTE) == []
     [again] = ledger.claim("s", owner="w", limit=10, lease_seconds=60, now=T0 + 10 * MINUTE)
     assert (again.id, again.previous_status, again.attempts, again.needs_probe) == (a.id, "failed", 1, False)
@@ -58,7 +59,7 @@ def test_in_doubt_records_are_claimed_when_due_and_need_a_probe(ledger: Ledger) 
     [a] = ledger.claim("s", owner="w", limit=1, lease_seconds=60, now=T0)
     ledger.finish(
         "w",
-        [Outcome(a.id, "in_doubt", error_type="reconcile", next_attempt_at=T0 + MINUTE, request={"n": 1})],
+        [a.outcome("in_doubt", error_type="reconcile", next_attempt_at=T0 + MINUTE, request={"n": 1})],
         now=T0,
     )
     assert ledger.claim("s", owner="w", limit=1, lease_seconds=60, now=T0) == []
@@ -75,10 +76,10 @@ def test_an_expired_lease_is_taken_over_with_a_probe_and_an_event(ledger: Ledger
     assert (last.from_status, last.to_status) == ("writing", "writing")
     assert last.reason is not None and "crashed" in last.reason and "w2" in last.reason
     # the crashed worker comes back: its outcome is refused and changes nothing
-    assert ledger.finish("crashed", [Outcome(a.id, "written", target_id="X")], now=T0 + 3 * MINUTE) == [a.id]
+    assert ledger.finish("crashed", [a.outcome("written", target_id="X")], now=T0 + 3 * MINUTE) == [a.id]
     row = ledger.get_by_id(a.id)
     assert row is not None and (row.status, row.lease_owner, row.target_id) == ("writing", "w2", None)
-    assert ledger.finish("w2", [Outcome(a.id, "written", target_id="T")], now=T0 + 3 * MINUTE) == []
+    assert ledger.finish("w2", [b.outcome("written", target_id="T")], now=T0 + 3 * MINUTE) == []
 
 
 def test_finish_stores_each_outcome_and_clears_the_lease(ledger: Ledger) -> None:
@@ -87,8 +88,7 @@ def test_finish_stores_each_outcome_and_clears_the_lease(ledger: Ledger) -> None
     lost = ledger.finish(
         "w",
         [
-            Outcome(
-                a.id,
+            a.outcome(
                 "written",
                 target_id="FID1",
                 target_number="PAY-1",
@@ -97,10 +97,10 @@ def test_finish_stores_each_outcome_and_clears_the_lease(ledger: Ledger) -> None
                 response={"IsSuccess": True},
                 content={"i": 0, "fresh": True},
             ),
-            Outcome(
-                b.id, "dead", reason="bad account", error_type="give_up", error_code="E42", error_message="no"
+            b.outcome(
+                "dead", reason="bad account", error_type="give_up", error_code="E42", error_message="no"
             ),
-            Outcome(c.id, "pending", reason="slowed down", error_type="slow_down", count_attempt=False),
+            c.outcome("pending", reason="slowed down", error_type="slow_down", count_attempt=False),
         ],
         now=T0,
     )
@@ -133,10 +133,10 @@ def test_finish_stores_each_outcome_and_clears_the_lease(ledger: Ledger) -> None
 def test_finish_keeps_stored_target_ids_when_an_outcome_has_none(ledger: Ledger) -> None:
     seed(ledger, 1)
     [a] = ledger.claim("s", owner="w", limit=1, lease_seconds=60)
-    ledger.finish("w", [Outcome(a.id, "in_doubt", target_id="FID", request={"r": 1})])
+    ledger.finish("w", [a.outcome("in_doubt", target_id="FID", request={"r": 1})])
     [a] = ledger.claim("s", owner="w", limit=1, lease_seconds=60)
     assert a.target_id == "FID"
-    ledger.finish("w", [Outcome(a.id, "written")])
+    ledger.finish("w", [a.outcome("written")])
     row = ledger.get_by_id(a.id)
     assert row is not None and (row.target_id, row.request, row.attempts) == ("FID", {"r": 1}, 2)
 
@@ -150,7 +150,7 @@ def test_finish_of_records_never_claimed_returns_them_all(ledger: Ledger) -> Non
 def test_a_huge_response_is_stored_cut_down(ledger: Ledger) -> None:
     seed(ledger, 1)
     [a] = ledger.claim("s", owner="w", limit=1, lease_seconds=60)
-    ledger.finish("w", [Outcome(a.id, "written", response={"blob": "x" * 100_000})])
+    ledger.finish("w", [a.outcome("written", response={"blob": "x" * 100_000})])
     row = ledger.get_by_id(a.id)
     assert row is not None and row.response["truncated"] is True and len(row.response["head"]) <= 32_768
 
@@ -163,8 +163,8 @@ def test_outcome_status_writing_is_refused(ledger: Ledger) -> None:
 def test_renew_extends_only_the_owners_leases(ledger: Ledger) -> None:
     seed(ledger, 2)
     a, b = ledger.claim("s", owner="w", limit=2, lease_seconds=60, now=T0)
-    assert ledger.renew("other", [a.id, b.id], 600, now=T0) == 0
-    assert ledger.renew("w", [a.id], 600, now=T0 + MINUTE) == 1
+    assert ledger.renew("other", [a, b], 600, now=T0) == [a.id, b.id]
+    assert ledger.renew("w", [(a.id, a.lease_token)], 600, now=T0 + MINUTE) == []
     # b's lease ran out; a's was renewed
     assert [c.id for c in ledger.claim("s", owner="w2", limit=5, lease_seconds=60, now=T0 + 2 * MINUTE)] == [
         b.id
@@ -174,12 +174,14 @@ def test_renew_extends_only_the_owners_leases(ledger: Ledger) -> None:
 def test_release_gives_records_back_and_keeps_the_need_for_a_probe(ledger: Ledger) -> None:
     seed(ledger, 3)
     a, b, c = ledger.claim("s", owner="w", limit=3, lease_seconds=60, now=T0)
-    ledger.finish("w", [Outcome(b.id, "in_doubt", next_attempt_at=T0)], now=T0)
+    ledger.finish("w", [b.outcome("in_doubt", next_attempt_at=T0)], now=T0)
     [b2] = ledger.claim("s", owner="w", limit=1, lease_seconds=60, now=T0)
     assert b2.id == b.id and b2.needs_probe
-    assert ledger.release("other") == 0
-    assert ledger.release("w", [a.id]) == 1
-    assert ledger.release("w") == 2
+    assert ledger.release_all("other") == 0
+    assert ledger.release("other", [a]) == [a.id]
+    assert ledger.release("w", [a]) == []
+    assert ledger.release("w", [a]) == [a.id]  # already given back
+    assert ledger.release_all("w") == 2
     statuses = {x.id: ledger.get_by_id(x.id).status for x in (a, b, c)}  # type: ignore[union-attr]
     assert statuses == {a.id: "pending", b.id: "in_doubt", c.id: "pending"}
     assert ledger.history(a.id)[-1].reason == "released by w"
@@ -192,7 +194,7 @@ def test_set_status_moves_records_by_hand_but_never_under_a_live_lease(ledger: L
     a, b, c = ledger.claim("s", owner="w", limit=3, lease_seconds=60, now=T0)
     ledger.finish(
         "w",
-        [Outcome(a.id, "dead", error_code="E"), Outcome(b.id, "failed", next_attempt_at=T0 + 60 * MINUTE)],
+        [a.outcome("dead", error_code="E"), b.outcome("failed", next_attempt_at=T0 + 60 * MINUTE)],
         now=T0,
     )
     # c is still leased: untouched
@@ -241,7 +243,7 @@ def test_reads_list_count_and_filter(ledger: Ledger) -> None:
     seed(ledger, 4)
     seed(ledger, 2, scheme="t")
     [a] = ledger.claim("s", owner="w", limit=1, lease_seconds=60)
-    ledger.finish("w", [Outcome(a.id, "written")])
+    ledger.finish("w", [a.outcome("written")])
     assert ledger.counts() == {"pending": 5, "written": 1}
     assert ledger.counts("s") == {"pending": 3, "written": 1}
     assert [r.source_id for r in ledger.list_records(scheme="s", limit=2)] == ["3", "2"]
@@ -251,3 +253,176 @@ def test_reads_list_count_and_filter(ledger: Ledger) -> None:
         r.source_id for r in ledger.list_records(status=["written", "pending"], scheme="s", number="N2")
     ] == ["2"]
     assert ledger.get("s", "nope") is None and ledger.get_by_id(10_000) is None
+
+
+# ---------------------------------------------------------------- fenced leases
+
+
+def test_a_stale_workers_finish_after_a_takeover_changes_nothing(ledger: Ledger) -> None:
+    seed(ledger, 2)
+    stale = ledger.claim("s", owner="w", limit=2, lease_seconds=60, now=T0)
+    # the same owner name claims again after the lease ran out (a restarted process, a second thread)
+    fresh = ledger.claim("s", owner="w", limit=2, lease_seconds=60, now=T0 + 2 * MINUTE)
+    assert [c.id for c in fresh] == [c.id for c in stale]
+    assert fresh[0].lease_token != stale[0].lease_token
+    late = [c.outcome("written", target_id="STALE") for c in stale]
+    assert ledger.finish("w", late, now=T0 + 3 * MINUTE) == [c.id for c in stale]
+    assert ledger.renew("w", stale, 600, now=T0 + 3 * MINUTE) == [c.id for c in stale]
+    assert ledger.release("w", stale, now=T0 + 3 * MINUTE) == [c.id for c in stale]
+    for c in fresh:
+        row = ledger.get_by_id(c.id)
+        assert row is not None
+        assert (row.status, row.target_id, row.lease_token) == ("writing", None, fresh[0].lease_token)
+    assert ledger.finish("w", [c.outcome("written", target_id="FRESH") for c in fresh], now=T0) == []
+    assert {ledger.get_by_id(c.id).target_id for c in fresh} == {"FRESH"}  # type: ignore[union-attr]
+
+
+def test_an_outcome_without_its_lease_token_is_not_applied(ledger: Ledger) -> None:
+    seed(ledger, 1)
+    [a] = ledger.claim("s", owner="w", limit=1, lease_seconds=60, now=T0)
+    assert ledger.finish("w", [Outcome(a.id, "written")], now=T0) == [a.id]
+    assert ledger.finish("w", [Outcome(a.id, "written", lease_token=a.lease_token + 1)], now=T0) == [a.id]
+    row = ledger.get_by_id(a.id)
+    assert row is not None and row.status == "writing"
+
+
+def test_renew_keeps_a_live_batch_from_being_claimed(ledger: Ledger) -> None:
+    seed(ledger, 3)
+    batch = ledger.claim("s", owner="w", limit=3, lease_seconds=60, now=T0)
+    for minute in range(1, 10):
+        # the worker renews every minute; another worker keeps trying to take the batch
+        assert ledger.renew("w", batch, 60, now=T0 + minute * MINUTE - dt.timedelta(seconds=1)) == []
+        assert ledger.claim("s", owner="w2", limit=3, lease_seconds=60, now=T0 + minute * MINUTE) == []
+    assert ledger.finish("w", [c.outcome("written") for c in batch], now=T0 + 10 * MINUTE) == []
+    assert ledger.counts("s") == {"written": 3}
+
+
+def test_a_claim_hands_one_fresh_token_to_its_whole_batch(ledger: Ledger) -> None:
+    seed(ledger, 4)
+    first = ledger.claim("s", owner="w", limit=2, lease_seconds=60, now=T0)
+    second = ledger.claim("s", owner="w", limit=2, lease_seconds=60, now=T0)
+    assert len({c.lease_token for c in first}) == 1 and len({c.lease_token for c in second}) == 1
+    assert first[0].lease_token != second[0].lease_token
+    assert 0 < first[0].lease_token < 2**63
+    row = ledger.get_by_id(first[0].id)
+    assert row is not None and row.lease_token == first[0].lease_token
+    ledger.finish("w", [c.outcome("written") for c in first], now=T0)
+    row = ledger.get_by_id(first[0].id)
+    assert row is not None and row.lease_token is None
+
+
+# ---------------------------------------------------------------- finishing and held
+
+
+def test_finishing_records_are_claimed_when_due_and_never_lose_their_document(ledger: Ledger) -> None:
+    seed(ledger, 1)
+    [a] = ledger.claim("s", owner="w", limit=1, lease_seconds=60, now=T0)
+    ledger.finish(
+        "w",
+        [a.outcome("finishing", target_id="FID", target_number="PAY-1", next_attempt_at=T0 + MINUTE)],
+        now=T0,
+    )
+    assert ledger.claim("s", owner="w", limit=1, lease_seconds=60, now=T0) == []
+    [again] = ledger.claim("s", owner="w", limit=1, lease_seconds=60, now=T0 + MINUTE)
+    assert (again.previous_status, again.needs_probe) == ("finishing", False)
+    assert (again.target_id, again.target_number) == ("FID", "PAY-1")
+    # given back: finishing again, not pending (it must never be written again)
+    assert ledger.release("w", [again], now=T0 + MINUTE) == []
+    row = ledger.get_by_id(a.id)
+    assert row is not None and (row.status, row.target_id) == ("finishing", "FID")
+    # its worker dies: the takeover is still a finishing claim, no probe
+    [again] = ledger.claim("s", owner="crashed", limit=1, lease_seconds=60, now=T0 + MINUTE)
+    [taken] = ledger.claim("s", owner="w2", limit=1, lease_seconds=60, now=T0 + 3 * MINUTE)
+    assert (taken.previous_status, taken.needs_probe) == ("finishing", False)
+    # a finishing outcome keeps the stored document when it names it again
+    ledger.finish("w2", [taken.outcome("written", reason="audited")], now=T0 + 3 * MINUTE)
+    row = ledger.get_by_id(a.id)
+    assert row is not None and (row.status, row.target_id, row.reason) == ("written", "FID", "audited")
+
+
+def test_a_finishing_outcome_must_name_the_document(ledger: Ledger) -> None:
+    seed(ledger, 1)
+    [a] = ledger.claim("s", owner="w", limit=1, lease_seconds=60, now=T0)
+    with pytest.raises(ValueError, match="target_id"):
+        ledger.finish("w", [a.outcome("finishing")], now=T0)
+    row = ledger.get_by_id(a.id)
+    assert row is not None and row.status == "writing"
+
+
+def test_held_records_are_never_claimed_and_only_a_person_moves_them_on(ledger: Ledger) -> None:
+    seed(ledger, 2)
+    a, b = ledger.claim("s", owner="w", limit=2, lease_seconds=60, now=T0)
+    ledger.finish(
+        "w",
+        [
+            a.outcome("held", reason="待复核: duplicate payment?", error_type="quality"),
+            b.outcome("held", reason="待复核", error_type="quality"),
+        ],
+        now=T0,
+    )
+    assert ledger.claim("s", owner="w", limit=5, lease_seconds=60, now=T0 + 60 * MINUTE) == []
+    assert ledger.counts("s") == {"held": 2}
+    # only pending or skipped take a held record
+    for status in ("dead", "written", "failed", "quarantined", "finishing"):
+        assert ledger.set_status([a.id], status, "by hand", now=T0) == 0
+    assert ledger.set_status([a.id], "pending", "reviewed: fine", now=T0) == 1
+    assert ledger.set_status([b.id], "skipped", "reviewed: a duplicate", now=T0) == 1
+    assert [c.id for c in ledger.claim("s", owner="w", limit=5, lease_seconds=60, now=T0)] == [a.id]
+    last = ledger.history(a.id)[-1]
+    assert (last.from_status, last.to_status, last.reason) == ("held", "pending", "reviewed: fine")
+
+
+def test_a_finishing_record_is_not_moved_to_pending_by_hand(ledger: Ledger) -> None:
+    seed(ledger, 1)
+    [a] = ledger.claim("s", owner="w", limit=1, lease_seconds=60, now=T0)
+    ledger.finish("w", [a.outcome("finishing", target_id="FID", next_attempt_at=T0 + 60 * MINUTE)], now=T0)
+    assert ledger.set_status([a.id], "pending", "records retry", now=T0) == 0
+    # set finishing to retry its follow-ups now
+    assert ledger.set_status([a.id], "finishing", "records retry", now=T0) == 1
+    [again] = ledger.claim("s", owner="w", limit=1, lease_seconds=60, now=T0)
+    assert (again.previous_status, again.target_id) == ("finishing", "FID")
+
+
+@pytest.mark.parametrize("resting", ["held", "finishing"])
+def test_collect_never_changes_a_held_or_finishing_records_content(ledger: Ledger, resting: str) -> None:
+    ledger.collect("s", [Collected("a", "N", {"v": 1})], now=T0)
+    [a] = ledger.claim("s", owner="w", limit=1, lease_seconds=60, now=T0)
+    ledger.finish("w", [a.outcome(resting, target_id="FID" if resting == "finishing" else None)], now=T0)  # type: ignore[arg-type]
+    counts = ledger.collect("s", [Collected("a", "N", {"v": 2})], on_change="rewrite", now=T0)
+    assert counts.as_dict() == {"new": 0, "changed": 0, "unchanged": 0, "ignored": 1}
+    row = ledger.get_by_id(a.id)
+    assert row is not None and (row.status, row.content) == (resting, {"v": 1})
+
+
+def test_records_back_to_pending_below_a_postgres_claim_floor_are_taken_soon(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL claims look for pending records past the ids they just took (a hint that spares them
+    the dead row versions below); records that come back to pending below it are taken once fewer
+    than the limit lie above it, or once the hint is older than FLOOR_SECONDS. SQLite takes the lowest
+    ids first always."""
+    import ferry.store.leases as leases
+
+    seed(ledger, 10)
+    first = ledger.claim("s", owner="w", limit=5, lease_seconds=60, now=T0)
+    assert ledger.release("w", first[:2], now=T0) == []  # ids 1 and 2 are pending again
+    low = [c.id for c in first[:2]]
+    taken = [c.id for c in ledger.claim("s", owner="w", limit=3, lease_seconds=60, now=T0)]
+    if ledger.engine.dialect.name == "postgresql":
+        assert taken == [6, 7, 8]
+        # fewer than the limit above the floor: the claim looks from the start too
+        assert [c.id for c in ledger.claim("s", owner="w", limit=10, lease_seconds=60, now=T0)] == [
+            *low,
+            9,
+            10,
+        ]
+    else:
+        assert taken == [*low, 6]
+    # an old hint is not used
+    seed_more = [Collected(f"x{i}", None, {"i": i}) for i in range(3)]
+    ledger.collect("s", seed_more, now=T0)
+    everything = ledger.claim("s", owner="w", limit=100, lease_seconds=60, now=T0)
+    ledger.release("w", everything, now=T0)
+    monkeypatch.setattr(leases, "FLOOR_SECONDS", -1.0)
+    lowest = min(c.id for c in everything)
+    assert ledger.claim("s", owner="w", limit=1, lease_seconds=60, now=T0)[0].id == lowest

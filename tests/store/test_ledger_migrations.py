@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from ferry.store import Ledger, current_revision, make_engine, schema_diff
 from ferry.store.db import DATABASE_URL_ENV
+from ferry.store.migrate import head_revision
 
 
 def test_migrate_is_idempotent_and_matches_the_metadata(db_url: str) -> None:
@@ -16,7 +17,7 @@ def test_migrate_is_idempotent_and_matches_the_metadata(db_url: str) -> None:
         assert current_revision(ledger.engine) is None
         ledger.migrate()
         ledger.migrate()
-        assert current_revision(ledger.engine) == "0001"
+        assert current_revision(ledger.engine) == head_revision() == "0002"
         assert schema_diff(ledger.engine) == []
         tables = set(sa.inspect(ledger.engine).get_table_names())
         assert {"records", "watermarks", "runs", "api_calls", "events"} <= tables
@@ -41,7 +42,7 @@ def test_concurrent_migrations_from_several_ledgers(db_url: str) -> None:
         thread.join()
     try:
         assert errors == []
-        assert current_revision(ledgers[0].engine) == "0001"
+        assert current_revision(ledgers[0].engine) == head_revision()
     finally:
         for ledger in ledgers:
             ledger.close()
@@ -86,5 +87,51 @@ def test_an_in_memory_ledger_is_one_database_across_threads() -> None:
         worker.start()
         worker.join()
         assert ledger.counts() == {"pending": 1}
+    finally:
+        ledger.close()
+
+
+def test_upgrading_rehashes_contents_whose_canonical_text_changed(db_url: str) -> None:
+    """A float below 1e-4 was hashed as ``1e-05`` before orjson; 0002 rehashes it so on_change sees no
+    change that did not happen, and leaves every other hash alone."""
+    import hashlib
+    import json
+
+    from ferry.store import Collected
+    from ferry.store.migrate import upgrade
+
+    ledger = Ledger(db_url)
+    try:
+        upgrade(ledger.engine, "0001")
+        old_hash = {}
+        with ledger.engine.begin() as conn:
+            for source_id, content in (("tiny", {"rate": 1e-05}), ("plain", {"rate": 0.5, "名": "值"})):
+                text = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+                old_hash[source_id] = hashlib.sha256(text.encode()).hexdigest()
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO records (scheme, source_id, partition, content, content_hash, status, draft, "
+                        "attempts, created_at, updated_at) VALUES ('s', :sid, '', :c, :h, 'written', false, 1, "
+                        ":at, :at)"
+                    ),
+                    {
+                        "sid": source_id,
+                        "c": json.dumps(content),
+                        "h": old_hash[source_id],
+                        "at": "2026-01-01 00:00:00",
+                    },
+                )
+        ledger.migrate()
+        tiny, plain = ledger.get("s", "tiny"), ledger.get("s", "plain")
+        assert tiny is not None and plain is not None
+        assert plain.content_hash == old_hash["plain"]
+        assert tiny.content_hash != old_hash["tiny"]
+        # the same content collected again is unchanged: nothing is rewritten
+        counts = ledger.collect(
+            "s",
+            [Collected("tiny", None, {"rate": 1e-05}), Collected("plain", None, {"rate": 0.5, "名": "值"})],
+            on_change="rewrite",
+        )
+        assert counts.as_dict() == {"new": 0, "changed": 0, "unchanged": 2, "ignored": 0}
     finally:
         ledger.close()

@@ -131,6 +131,10 @@ class Dispatcher:
             report.batches += 1
             report.claimed += len(claimed)
             outcomes = await self._settle(claimed)
+            # each outcome applies only under the lease token its record was claimed with
+            tokens = {rec.id: rec.lease_token for rec in claimed}
+            for o in outcomes:
+                o.lease_token = tokens.get(o.record_id)
             lost = await asyncio.to_thread(self.ledger.finish, self.owner, outcomes)
             report.lost_leases += len(lost)
             for o in outcomes:
@@ -151,11 +155,11 @@ class Dispatcher:
             # the connection is refused, or the ledger cannot be read: the pass stops, the batch goes
             # back untouched (if the ledger cannot take it back, its leases expire and it is probed)
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.ledger.release, self.owner, [rec.id for rec in claimed])
+                await asyncio.to_thread(self.ledger.release, self.owner, claimed)
             raise
         except BaseException as e:
             sent = [rec for rec in claimed if rec.id in self._sent]
-            unsent = [rec.id for rec in claimed if rec.id not in self._sent]
+            unsent = [rec for rec in claimed if rec.id not in self._sent]
             if unsent:
                 await asyncio.shield(asyncio.to_thread(self.ledger.release, self.owner, unsent))
             if sent:
@@ -177,6 +181,7 @@ class Dispatcher:
             error_message=reason,
             next_attempt_at=self.clock() + dt.timedelta(seconds=5),
             count_attempt=False,
+            lease_token=rec.lease_token,
         )
 
     async def process(self, claimed: Sequence[Claimed]) -> list[Outcome]:

@@ -225,7 +225,7 @@ class Engine:
     @contextlib.asynccontextmanager
     async def _recorded_run(self, scheme: Scheme, kind: str, trigger: str) -> AsyncIterator[_RunRecord]:
         """Record a run in the ledger around a pass and flush the API-call log after it."""
-        run_id = await asyncio.to_thread(self.ledger.start_run, scheme.id, kind, trigger)
+        run_id = await asyncio.to_thread(self.ledger.start_run, scheme.id, kind, trigger, owner=self.owner)
         record = _RunRecord()
         try:
             yield record

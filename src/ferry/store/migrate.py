@@ -10,8 +10,10 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine
 
+from ferry.errors import StoreError
 from ferry.store.db import write_engine
 from ferry.store.schema import metadata
 
@@ -33,8 +35,28 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     (one transaction under SQLite's write lock or a PostgreSQL advisory lock)."""
     config = alembic_config()
     with _UPGRADE_LOCK, write_engine(engine).begin() as connection:
+        # on the migration's own connection, under its lock: a second connection opened beside it
+        # could meet SQLite switching the new file to WAL ("database is locked")
+        _refuse_unknown_revision(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def _refuse_unknown_revision(connection: Connection) -> None:
+    current = MigrationContext.configure(connection).get_current_revision()
+    known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    if current is not None and current not in known:
+        raise StoreError(
+            f"the ledger is at migration {current}, newer than this Ferry knows (up to {head_revision()})",
+            hint="upgrade Ferry, or point it at another database",
+        )
+
+
+def head_revision() -> str:
+    """The newest migration this Ferry knows."""
+    head: str | None = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:

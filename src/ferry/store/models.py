@@ -3,37 +3,48 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 Status = Literal[
-    "pending", "writing", "written", "failed", "dead", "skipped", "quarantined", "in_doubt", "watching"
+    "pending",
+    "writing",
+    "written",
+    "finishing",
+    "failed",
+    "dead",
+    "skipped",
+    "quarantined",
+    "held",
+    "in_doubt",
+    "watching",
 ]
 #: the whole status vocabulary, in life-cycle order
 STATUSES: tuple[str, ...] = (
     "pending",
     "writing",
     "written",
+    "finishing",
     "failed",
     "dead",
     "skipped",
     "quarantined",
+    "held",
     "in_doubt",
     "watching",
 )
-#: statuses a record rests in once dispatch is done with it; only these are rewritten on change
+#: statuses dispatch is done with; a record in one of these whose content changes at the source is
+#: written again under ``on_change="rewrite"``. Not ``finishing`` (the target holds the document: only
+#: its follow-ups are left) nor ``held`` (a person is reviewing that very content): collect never
+#: changes their content; the usual rule applies to the next change seen once they have moved on.
 FINAL_STATUSES: frozenset[str] = frozenset({"written", "skipped", "dead", "quarantined"})
-#: statuses whose request may have reached the target: ask the target before sending again
+#: statuses whose request may have reached the target: ask the target before sending again.
+#: Not ``finishing``: there the target is known to hold the document (``target_id``).
 PROBE_STATUSES: frozenset[str] = frozenset({"in_doubt", "writing"})
-
-
-def content_hash(content: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of ``content`` (sorted keys, compact, Decimal/datetime as text)."""
-    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+#: ``last_error_type`` of a record stored as a sanitized copy because its content could not be held
+UNSTORABLE = "unstorable"
+#: statuses a claim takes when due (besides ``writing`` under an expired lease); never ``held``
+RETRY_STATUSES: tuple[str, ...] = ("failed", "in_doubt", "finishing")
 
 
 @dataclass(slots=True)
@@ -92,6 +103,27 @@ class Claimed:
     #: the request may already have reached the target (in doubt, or a crashed writer's lease):
     #: ask the target before sending it again
     needs_probe: bool
+    #: this claim's fence: pass it back in :attr:`Outcome.lease_token` (or to ``renew``/``release``);
+    #: once another claim took the record, this token no longer matches and nothing applies
+    lease_token: int = 0
+
+    def outcome(self, status: OutcomeStatus, **fields: Any) -> Outcome:
+        """An :class:`Outcome` for this record under this claim's lease token."""
+        return Outcome(self.id, status, lease_token=self.lease_token, **fields)
+
+
+OutcomeStatus = Literal[
+    "written",
+    "finishing",
+    "failed",
+    "dead",
+    "skipped",
+    "quarantined",
+    "held",
+    "in_doubt",
+    "pending",
+    "watching",
+]
 
 
 @dataclass(slots=True)
@@ -100,11 +132,13 @@ class Outcome:
 
     ``None`` in ``target_id``, ``target_number``, ``request``, ``response``, ``content``, ``watch_*``
     keeps the stored value; ``reason``, ``draft``, the error fields and ``next_attempt_at`` are always
-    replaced (so a written outcome clears the last error).
+    replaced (so a written outcome clears the last error). It applies only under ``lease_token``, the
+    token of the claim that handed the record out (:meth:`Claimed.outcome` sets it); an outcome without
+    one, or with another claim's, is not applied.
     """
 
     record_id: int
-    status: Literal["written", "failed", "dead", "skipped", "quarantined", "in_doubt", "pending", "watching"]
+    status: OutcomeStatus
     reason: str | None = None
     target_id: str | None = None
     target_number: str | None = None
@@ -119,6 +153,7 @@ class Outcome:
     content: dict[str, Any] | None = None
     watch_next_at: dt.datetime | None = None
     watch_until: dt.datetime | None = None
+    lease_token: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +182,7 @@ class RecordRow:
     lease_owner: str | None
     lease_expires_at: dt.datetime | None
     lease_prev_status: str | None
+    lease_token: int | None
     watch_next_at: dt.datetime | None
     watch_until: dt.datetime | None
     created_at: dt.datetime
@@ -179,6 +215,8 @@ class RunRow:
     status: str
     counts: dict[str, int] | None
     error: str | None
+    owner: str | None
+    heartbeat_at: dt.datetime | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,9 @@ records = sa.Table(
     sa.Column("lease_expires_at", UTCDateTime, nullable=True),
     # the status a record had when it was claimed: a release puts it back, a probe decision reads it
     sa.Column("lease_prev_status", sa.String(20), nullable=True),
+    # fresh at every claim: an outcome, renewal or release applies only under the token it was claimed
+    # with, so a worker whose lease was taken over is fenced out
+    sa.Column("lease_token", sa.BigInteger, nullable=True),
     sa.Column("watch_next_at", UTCDateTime, nullable=True),
     sa.Column("watch_until", UTCDateTime, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
@@ -92,6 +95,25 @@ records = sa.Table(
     # pending records in id order without a sort, so a claim stays O(batch) with 100k waiting
     sa.Index("ix_records_queue", "scheme", "status", "id"),
     sa.Index("ix_records_number", "scheme", "number"),
+    # search by business key, exactly or by prefix, across schemes (Ledger.search): pattern operator
+    # classes on PostgreSQL so LIKE 'prefix%' uses them whatever the database's collation; target ids
+    # only where set, so collect pays nothing for them
+    sa.Index("ix_records_source_id_key", "source_id", postgresql_ops={"source_id": "varchar_pattern_ops"}),
+    sa.Index("ix_records_number_key", "number", postgresql_ops={"number": "varchar_pattern_ops"}),
+    sa.Index(
+        "ix_records_target_id_key",
+        "target_id",
+        postgresql_ops={"target_id": "varchar_pattern_ops"},
+        postgresql_where=sa.text("target_id IS NOT NULL"),
+        sqlite_where=sa.text("target_id IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_records_target_number_key",
+        "target_number",
+        postgresql_ops={"target_number": "varchar_pattern_ops"},
+        postgresql_where=sa.text("target_number IS NOT NULL"),
+        sqlite_where=sa.text("target_number IS NOT NULL"),
+    ),
 )
 
 watermarks = sa.Table(
@@ -117,6 +139,10 @@ runs = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("counts", sa.JSON, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
+    # who runs it and when it last said it is alive: a running run without a fresh heartbeat is reaped
+    sa.Column("owner", sa.String(200), nullable=True),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=True),
+    sa.Index("ix_runs_status", "status"),
 )
 
 # The fastest-growing table: narrow rows, two indexes, pruned by age.

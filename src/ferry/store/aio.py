@@ -1,0 +1,270 @@
+"""An async facade over the ledger: :class:`AsyncLedger` owns the hop to worker threads.
+
+Every public method of :class:`ferry.store.Ledger` has an ``async`` twin here with the same signature.
+Calls run on a bounded thread pool of the facade's own (``max_workers``, default 4), so a busy ledger
+never starves the event loop's default executor (DNS lookups, file reads) and never runs more database
+work at once than the pool allows. ``record`` stays synchronous: it only appends to the API-call
+buffer and never touches the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal, ParamSpec, TypeVar
+
+from ferry.store.leases import LeaseRef
+from ferry.store.ledger import Ledger
+from ferry.store.models import (
+    ApiCallLike,
+    ApiUsage,
+    Claimed,
+    CollectCounts,
+    Collected,
+    EventRow,
+    Outcome,
+    RecordRow,
+    RunRow,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class AsyncLedger:
+    """``await``-able :class:`Ledger` methods, each run on the facade's own bounded thread pool."""
+
+    def __init__(self, ledger: Ledger, *, max_workers: int = 4) -> None:
+        self.ledger = ledger
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ferry-ledger")
+
+    async def _run(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+
+    def record(self, call: ApiCallLike) -> None:
+        """Log one outbound API call (buffered; never blocks on the database)."""
+        self.ledger.record(call)
+
+    @property
+    def dropped_calls(self) -> int:
+        """API calls lost because the database could not be written while the buffer was full."""
+        return self.ledger.dropped_calls
+
+    async def close(self) -> None:
+        """Close the ledger (on the pool), then stop the pool."""
+        try:
+            await self._run(self.ledger.close)
+        finally:
+            self._pool.shutdown(wait=False)
+
+    async def __aenter__(self) -> AsyncLedger:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def api_usage(
+        self, *, since: dt.datetime | None = None, connection: str | None = None
+    ) -> list[ApiUsage]:
+        """Calls, errors, average and p95 latency and metered calls per (connection, api)."""
+        return await self._run(self.ledger.api_usage, since=since, connection=connection)
+
+    async def claim(
+        self, scheme: str, *, owner: str, limit: int, lease_seconds: float, now: dt.datetime | None = None
+    ) -> list[Claimed]:
+        """Lease up to ``limit`` due records to ``owner`` (status ``writing``), lowest ids first."""
+        return await self._run(
+            self.ledger.claim, scheme, owner=owner, limit=limit, lease_seconds=lease_seconds, now=now
+        )
+
+    async def collect(
+        self,
+        scheme: str,
+        items: Sequence[Collected],
+        *,
+        on_change: Literal["ignore", "rewrite"] = "ignore",
+        now: dt.datetime | None = None,
+    ) -> CollectCounts:
+        """Store one page of source records with ``idCheck`` semantics; one transaction."""
+        return await self._run(self.ledger.collect, scheme, items, on_change=on_change, now=now)
+
+    async def counts(self, scheme: str | None = None) -> dict[str, int]:
+        """Number of records per status (statuses with no record are absent)."""
+        return await self._run(self.ledger.counts, scheme)
+
+    async def due_watch(
+        self, scheme: str, *, now: dt.datetime | None = None, limit: int = 100
+    ) -> list[RecordRow]:
+        """``watching`` records whose ``watch_next_at`` has come (or is unset), earliest first."""
+        return await self._run(self.ledger.due_watch, scheme, now=now, limit=limit)
+
+    async def find(self, scheme_id: str, field: str, where: Mapping[str, Any]) -> Any:
+        """``_findCollection``: ``field`` (dotted path ok) of the first record of ``scheme_id`` whose"""
+        return await self._run(self.ledger.find, scheme_id, field, where)
+
+    async def finish(
+        self, owner: str, outcomes: Sequence[Outcome], *, now: dt.datetime | None = None
+    ) -> list[int]:
+        """Store a batch's outcomes in one transaction; returns the ids NOT applied (lease lost)."""
+        return await self._run(self.ledger.finish, owner, outcomes, now=now)
+
+    async def finish_run(
+        self, run_id: int, *, status: str, counts: Mapping[str, int] | None = None, error: str | None = None
+    ) -> None:
+        """Record the end of a run: ``ok``, ``failed`` or ``interrupted``, with its counts."""
+        return await self._run(self.ledger.finish_run, run_id, status=status, counts=counts, error=error)
+
+    async def flush(self) -> None:
+        """Write buffered API calls now."""
+        return await self._run(self.ledger.flush)
+
+    async def get(self, scheme: str, source_id: str) -> RecordRow | None:
+        """The record of ``source_id`` in ``scheme``, or None."""
+        return await self._run(self.ledger.get, scheme, source_id)
+
+    async def get_by_id(self, record_id: int) -> RecordRow | None:
+        """The record with ledger id ``record_id``, or None."""
+        return await self._run(self.ledger.get_by_id, record_id)
+
+    async def get_watermark(self, scheme: str, partition: str = "") -> dt.datetime | None:
+        """End of the last fully successful window of ``scheme``/``partition``, or None."""
+        return await self._run(self.ledger.get_watermark, scheme, partition)
+
+    async def heartbeat(
+        self, owner: str, *, run_id: int | None = None, now: dt.datetime | None = None
+    ) -> int:
+        """Say ``owner``'s running runs (or only ``run_id``) are alive; returns how many were touched."""
+        return await self._run(self.ledger.heartbeat, owner, run_id=run_id, now=now)
+
+    async def history(self, record_id: int) -> list[EventRow]:
+        """Every transition of one record, oldest first."""
+        return await self._run(self.ledger.history, record_id)
+
+    async def list_records(
+        self,
+        *,
+        scheme: str | None = None,
+        status: str | Sequence[str] | None = None,
+        number: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[RecordRow]:
+        """Records matching the filters, newest (highest id) first; ``since``/``until`` bound when they"""
+        return await self._run(
+            self.ledger.list_records,
+            scheme=scheme,
+            status=status,
+            number=number,
+            since=since,
+            until=until,
+            limit=limit,
+            offset=offset,
+        )
+
+    async def list_runs(self, scheme: str | None = None, limit: int = 20) -> list[RunRow]:
+        """The latest runs, newest first."""
+        return await self._run(self.ledger.list_runs, scheme, limit)
+
+    async def metered_this_month(
+        self, connection: str, *, now: dt.datetime | None = None, tz: str = "Asia/Shanghai"
+    ) -> int:
+        """Metered calls of ``connection`` since the first of this month in ``tz`` (the quota's clock)."""
+        return await self._run(self.ledger.metered_this_month, connection, now=now, tz=tz)
+
+    async def migrate(self) -> None:
+        """Create or upgrade the tables (Alembic, idempotent)."""
+        return await self._run(self.ledger.migrate)
+
+    async def prune_api_calls(self, *, older_than: dt.datetime | None = None) -> int:
+        """Delete API calls older than ``older_than`` (default: the retention period); returns how many."""
+        return await self._run(self.ledger.prune_api_calls, older_than=older_than)
+
+    async def reap_runs(self, stale_after_s: float, *, now: dt.datetime | None = None) -> list[int]:
+        """Mark ``running`` runs whose heartbeat is older than ``stale_after_s`` seconds ``interrupted``,"""
+        return await self._run(self.ledger.reap_runs, stale_after_s, now=now)
+
+    async def release(
+        self, owner: str, leases: Iterable[LeaseRef], *, now: dt.datetime | None = None
+    ) -> list[int]:
+        """Give back claimed records that were not sent; returns the ids NOT released (lease lost)."""
+        return await self._run(self.ledger.release, owner, leases, now=now)
+
+    async def release_all(self, owner: str, *, now: dt.datetime | None = None) -> int:
+        """Give back every record ``owner`` holds (at shutdown); returns how many."""
+        return await self._run(self.ledger.release_all, owner, now=now)
+
+    async def renew(
+        self, owner: str, leases: Iterable[LeaseRef], lease_seconds: float, *, now: dt.datetime | None = None
+    ) -> list[int]:
+        """Extend a batch's leases to now + ``lease_seconds`` in one statement; returns the ids NOT"""
+        return await self._run(self.ledger.renew, owner, leases, lease_seconds, now=now)
+
+    async def reschedule_watch(self, record_id: int, next_at: dt.datetime) -> None:
+        """Set when a ``watching`` record is looked at again."""
+        return await self._run(self.ledger.reschedule_watch, record_id, next_at)
+
+    async def search(
+        self,
+        text: str,
+        *,
+        scheme: str | None = None,
+        statuses: Sequence[str] | None = None,
+        since: dt.datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[RecordRow]:
+        """Records whose source id, number, target id or target number is ``text`` or starts with it,"""
+        return await self._run(
+            self.ledger.search,
+            text,
+            scheme=scheme,
+            statuses=statuses,
+            since=since,
+            limit=limit,
+            offset=offset,
+        )
+
+    async def set_status(
+        self,
+        record_ids: Sequence[int],
+        status: str,
+        reason: str,
+        *,
+        only_from: Sequence[str] | None = None,
+        reset_attempts: bool = False,
+        now: dt.datetime | None = None,
+    ) -> int:
+        """Move records to ``status`` by hand (``records retry|skip|replay``); returns how many moved."""
+        return await self._run(
+            self.ledger.set_status,
+            record_ids,
+            status,
+            reason,
+            only_from=only_from,
+            reset_attempts=reset_attempts,
+            now=now,
+        )
+
+    async def set_watermark(
+        self,
+        scheme: str,
+        value: dt.datetime,
+        partition: str = "",
+        run_id: int | None = None,
+        *,
+        force: bool = False,
+    ) -> None:
+        """Move the watermark to ``value``; it never moves backwards unless ``force``."""
+        return await self._run(self.ledger.set_watermark, scheme, value, partition, run_id, force=force)
+
+    async def start_run(
+        self, scheme: str, kind: str, trigger: str, *, owner: str, now: dt.datetime | None = None
+    ) -> int:
+        """Record the start of a collect/dispatch/reconcile/watch run by ``owner``; returns its id."""
+        return await self._run(self.ledger.start_run, scheme, kind, trigger, owner=owner, now=now)

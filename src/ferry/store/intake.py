@@ -1,0 +1,362 @@
+"""Collect's side of the queue: a page of source records goes into the ledger with ``idCheck`` semantics.
+
+Contract notes:
+- A record is in the ledger before anything is sent for it: collect writes it, dispatch claims it.
+- One id, one row: ``(scheme, source_id)`` is unique, so a record collected twice (overlapping windows,
+  two processes) is taken once (``idCheck``).
+- One bad record never fails its page: a record with a value no backend can hold (NaN or ±infinity in
+  its content, a NUL character, text that is not Unicode, an id, number or partition over 200
+  characters) is stored ``quarantined`` with a reason naming the field and what was wrong, as a
+  sanitized copy a person can read (``last_error_type`` ``unstorable``; never sent, never replayed),
+  under its own id, or under ``unstorable:<digest of the id>`` when the id itself cannot be stored (a
+  reason it already had, a check that failed on the same value, comes first). The
+  rest of the page is stored as usual and the watermark moves on. The same on SQLite and PostgreSQL.
+- Each call is one short transaction; new records go in with one multi-row INSERT, their events with
+  one ``executemany``, each value converted once (:mod:`.codec`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from ferry.store.codec import (
+    KEY_LIMIT,
+    clean_optional,
+    decode_json,
+    digest,
+    encode_checked,
+    summarize,
+    text_problem,
+)
+from ferry.store.core import LedgerCore, chunks, utc
+from ferry.store.models import FINAL_STATUSES, UNSTORABLE, CollectCounts, Collected
+from ferry.store.schema import records
+
+_INSERT_COLUMNS = (
+    "scheme, source_id, partition, number, content, content_hash, status, reason, draft, attempts, "
+    "last_error_type, watch_next_at, watch_until, created_at, updated_at"
+)
+_INSERT_VALUES = "(?, ?, ?, ?, ?json, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)"
+_EXISTING = "SELECT id, source_id, content_hash, status, last_error_type FROM records WHERE scheme = ? AND source_id IN ({ids})"
+# PostgreSQL: one array parameter, so the statement text (parsed, planned and prepared once) never varies;
+# one unique-index probe per id of the page (LATERAL), whatever the planner believes of a table that has no
+# statistics yet: with ``source_id = ANY(...)`` or a join, a fresh table's plan read the whole scheme
+_PG_EXISTING = (
+    "SELECT r.id, r.source_id, r.content_hash, r.status, r.last_error_type FROM unnest(%b::varchar[]) AS k(sid) "
+    "CROSS JOIN LATERAL (SELECT id, source_id, content_hash, status, last_error_type FROM records "
+    "WHERE scheme = %s AND source_id = k.sid LIMIT 1) AS r"
+)
+_INSERT_EVENT = (
+    "INSERT INTO events (record_id, at, from_status, to_status, reason, detail) VALUES (?, ?, ?, ?, ?, ?json)"
+)
+#: rows per INSERT: 15 parameters each, well under SQLite's 32,766 and PostgreSQL's 65,535
+_INSERT_CHUNK = 500
+# PostgreSQL: one short statement over arrays, whatever the page size (the driver parses and the server
+# plans a fixed text once, where a multi-row VALUES would be a new, long text per page size); the arrays
+# go over in binary (%b), so JSON text needs no array quoting
+_PG_INSERT = (
+    f"INSERT INTO records ({_INSERT_COLUMNS}) "
+    "SELECT %s, s, p, n, c::json, h, st, r, false, 0, e, wn, wu, %s, %s FROM unnest("
+    "%b::varchar[], %b::varchar[], %b::varchar[], %b::text[], %b::varchar[], %b::varchar[], %b::text[], "
+    "%b::varchar[], %b::timestamptz[], %b::timestamptz[]) AS v(s, p, n, c, h, st, r, e, wn, wu) "
+    "RETURNING id, status"
+)
+_PG_INSERT_EVENTS = (
+    "INSERT INTO events (record_id, at, from_status, to_status, reason, detail) "
+    "SELECT i, %s, NULL, st, 'collected', NULL FROM unnest(%s::bigint[], %s::varchar[]) AS v(i, st)"
+)
+
+
+@dataclass(slots=True)
+class _Row:
+    """One collected item, checked and encoded once."""
+
+    source_id: str
+    partition: str
+    number: str | None
+    content: str
+    content_hash: str
+    status: str
+    reason: str | None
+    error_type: str | None
+    watch_next_at: dt.datetime | None
+    watch_until: dt.datetime | None
+
+
+def unstorable_id(source_id: object) -> str:
+    """The stable synthetic id of a record whose own id cannot be stored."""
+    text = source_id if isinstance(source_id, str) else repr(source_id)
+    return "unstorable:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+def _plain_key(value: object) -> bool:
+    """A key column value that needs no closer look: short ASCII text without NUL (or no value)."""
+    return value is None or (
+        type(value) is str and len(value) <= KEY_LIMIT and value.isascii() and "\x00" not in value
+    )
+
+
+def _checked(item: Collected) -> _Row:
+    """``item`` as it will be stored: encoded once, or quarantined with why when it cannot be held."""
+    if _plain_key(item.source_id) and _plain_key(item.number) and _plain_key(item.partition):
+        content, found = encode_checked(item.content, "content")
+        if not found:
+            reason = item.reason
+            return _Row(
+                item.source_id,
+                item.partition,
+                item.number,
+                content,
+                digest(content),
+                item.status,
+                reason if reason is None else clean_optional(reason),
+                None,
+                item.watch_next_at,
+                item.watch_until,
+            )
+    problems = [
+        problem
+        for problem in (
+            text_problem(item.source_id, "the source id"),
+            text_problem(item.number, "the number"),
+            text_problem(item.partition, "the partition"),
+        )
+        if problem is not None
+    ]
+    content, found = encode_checked(item.content, "content")
+    if not problems and not found:
+        return _Row(
+            item.source_id,
+            item.partition,
+            item.number,
+            content,
+            digest(content),
+            item.status,
+            clean_optional(item.reason),
+            None,
+            item.watch_next_at,
+            item.watch_until,
+        )
+    problems += found
+    source_id = item.source_id
+    if text_problem(source_id, "") is not None:
+        source_id = unstorable_id(source_id)
+    return _Row(
+        source_id,
+        clean_optional(item.partition, KEY_LIMIT) or "",
+        clean_optional(item.number, KEY_LIMIT),
+        content,
+        digest(content),
+        "quarantined",
+        # a reason the record already had (a check that failed on the same bad value) comes first
+        (f"{clean_optional(item.reason)}; " if item.status == "quarantined" and item.reason else "")
+        + f"cannot be stored as it came: {summarize(problems)}",
+        UNSTORABLE,
+        None,
+        None,
+    )
+
+
+class Intake(LedgerCore):
+    """``collect``: store one page of source records."""
+
+    def collect(
+        self,
+        scheme: str,
+        items: Sequence[Collected],
+        *,
+        on_change: Literal["ignore", "rewrite"] = "ignore",
+        now: dt.datetime | None = None,
+    ) -> CollectCounts:
+        """Store one page of source records with ``idCheck`` semantics; one transaction.
+
+        New ids are inserted with their status. A known id with the same content hash is left alone.
+        A known id with new content: a ``watching`` record, or one stored as an unstorable copy, takes
+        the new content, status and watch times; with ``on_change="rewrite"`` a final record
+        (written/skipped/dead/quarantined) takes the new content and status with attempts and errors
+        reset (target ids kept, so the target can update the document); a pending or failed record
+        takes the new content and keeps its status (it has not been written yet, so the latest content
+        should be); anything else (in flight, ``finishing``, ``held``, or final under ``ignore``) is not
+        touched and counted as ``ignored``. An id repeated within the page counts once, its last
+        occurrence wins, the earlier ones count as ``unchanged``. Values no backend can hold are
+        quarantined (see the module notes).
+        """
+        if on_change not in ("ignore", "rewrite"):
+            raise ValueError(f"on_change must be 'ignore' or 'rewrite', not {on_change!r}")
+        now = utc(now)
+        page: dict[str, _Row] = {}
+        for item in items:
+            row = _checked(item)
+            page[row.source_id] = row
+        repeated = len(items) - len(page)
+        duplicate = self.engine.dialect.loaded_dbapi.IntegrityError
+        for attempt in range(3):
+            try:
+                with self._transaction() as (conn, cur):
+                    counts = self._collect_page(conn, cur, scheme, page, on_change, now)
+            except duplicate:
+                # another process inserted one of these ids since our SELECT: go again, those
+                # ids now take the update path
+                if attempt == 2:
+                    raise
+                continue
+            counts.unchanged += repeated
+            return counts
+        raise AssertionError("unreachable")
+
+    def _collect_page(
+        self,
+        conn: Connection,
+        cur: Any,
+        scheme: str,
+        page: Mapping[str, _Row],
+        on_change: str,
+        now: dt.datetime,
+    ) -> CollectCounts:
+        counts = CollectCounts()
+        existing: dict[str, tuple[Any, ...]] = {}
+        for chunk in chunks(list(page)):
+            if self._pg:
+                cur.execute(_PG_EXISTING, (list(chunk), scheme))
+            else:
+                cur.execute(_EXISTING.format(ids=", ".join("?" * len(chunk))), (scheme, *chunk))
+            for row in cur.fetchall():
+                existing[row[1]] = row
+
+        at = self._time(now)
+        fresh: list[_Row] = []
+        new_events: list[tuple[Any, ...]] = []
+        for source_id, row in page.items():
+            old = existing.get(source_id)
+            if old is None:
+                fresh.append(row)
+            elif old[2] == row.content_hash:
+                counts.unchanged += 1
+            elif self._changed(conn, old, row, on_change, now):
+                new_events.append(
+                    (
+                        old[0],
+                        at,
+                        old[3],
+                        self._changed_to(old, row),
+                        self._changed_why(old, row, on_change),
+                        f'{{"content_hash":"{row.content_hash}"}}',
+                    )
+                )
+                counts.changed += 1
+            else:
+                counts.ignored += 1
+
+        for batch in chunks(fresh, _INSERT_CHUNK):
+            if self._pg:
+                cur.execute(_PG_INSERT, self._pg_columns(scheme, batch, at))
+                inserted = cur.fetchall()
+                cur.execute(_PG_INSERT_EVENTS, (at, [i for i, _ in inserted], [s for _, s in inserted]))
+                counts.new += len(batch)
+                continue
+            values: list[Any] = []
+            for row in batch:
+                values += (
+                    scheme,
+                    row.source_id,
+                    row.partition,
+                    row.number,
+                    row.content,
+                    row.content_hash,
+                    row.status,
+                    row.reason,
+                    False,
+                    row.error_type,
+                    self._time(row.watch_next_at),
+                    self._time(row.watch_until),
+                    at,
+                    at,
+                )
+            statement = f"INSERT INTO records ({_INSERT_COLUMNS}) VALUES " + ", ".join(
+                [_INSERT_VALUES] * len(batch)
+            )
+            cur.execute(self._sql(statement + " RETURNING id, status"), values)
+            new_events += [
+                (record_id, at, None, status, "collected", None) for record_id, status in cur.fetchall()
+            ]
+            counts.new += len(batch)
+        if new_events:
+            cur.executemany(self._sql(_INSERT_EVENT), new_events)
+        return counts
+
+    @staticmethod
+    def _pg_columns(scheme: str, batch: Sequence[_Row], at: Any) -> tuple[Any, ...]:
+        return (
+            scheme,
+            at,
+            at,
+            [row.source_id for row in batch],
+            [row.partition for row in batch],
+            [row.number for row in batch],
+            [row.content for row in batch],
+            [row.content_hash for row in batch],
+            [row.status for row in batch],
+            [row.reason for row in batch],
+            [row.error_type for row in batch],
+            [row.watch_next_at for row in batch],
+            [row.watch_until for row in batch],
+        )
+
+    @staticmethod
+    def _takes_item_status(old: tuple[Any, ...], row: _Row, on_change: str) -> bool:
+        status, error_type = old[3], old[4]
+        return (
+            status == "watching"
+            or (status == "quarantined" and error_type == UNSTORABLE)
+            # a pending or failed record must not keep its status with a copy that cannot be sent
+            or (status in ("pending", "failed") and row.error_type == UNSTORABLE)
+            or (on_change == "rewrite" and status in FINAL_STATUSES)
+        )
+
+    def _changed_to(self, old: tuple[Any, ...], row: _Row) -> str:
+        return row.status if old[3] not in ("pending", "failed") or row.error_type == UNSTORABLE else old[3]
+
+    @staticmethod
+    def _changed_why(old: tuple[Any, ...], row: _Row, on_change: str) -> str:
+        if old[3] in FINAL_STATUSES and not (old[3] == "quarantined" and old[4] == UNSTORABLE):
+            return "changed at source, rewrite"
+        return "changed at source"
+
+    def _changed(
+        self, conn: Connection, old: tuple[Any, ...], row: _Row, on_change: str, now: dt.datetime
+    ) -> bool:
+        """Store a known record's new content where the rules allow it; True if it was stored.
+
+        Rare next to new and unchanged records, so it goes through SQLAlchemy one row at a time.
+        """
+        record_id, _, _, status, _ = old
+        values: dict[str, Any] = {
+            "content": decode_json(row.content),
+            "content_hash": row.content_hash,
+            "number": row.number,
+            "updated_at": now,
+        }
+        if self._takes_item_status(old, row, on_change):
+            values.update(
+                status=row.status,
+                reason=row.reason,
+                last_error_type=row.error_type,
+                watch_next_at=row.watch_next_at,
+                watch_until=row.watch_until,
+            )
+            if status != "watching":
+                values.update(attempts=0, next_attempt_at=None, last_error_code=None, last_error_message=None)
+        elif status not in ("pending", "failed"):
+            return False
+        r = records.c
+        # only if the status is still the one we decided on: on PostgreSQL a claim may have taken
+        # the record since our SELECT, and an in-flight record must keep its content
+        result = conn.execute(sa.update(records).where(r.id == record_id, r.status == status).values(values))
+        return bool(result.rowcount)

@@ -1,0 +1,207 @@
+"""Storing what dispatch learned: ``finish`` applies a batch's outcomes under their lease tokens.
+
+Contract notes:
+- An outcome applies only under its own lease token: a record changes only while it is ``writing``
+  under the same owner *and* the token of the claim that handed it out; ``finish`` returns the ids it
+  did not apply (the lease was lost: another worker took the record over, or it was released).
+- ``None`` in an outcome's target ids, request, response, content and watch times keeps the stored
+  value, so a record that holds a target document never loses it. A ``finishing`` outcome must name
+  the document.
+- One bad answer never fails the batch: text the columns cannot hold (NUL, over-long codes) is cleaned,
+  a request or response holding NaN or NUL is stored sanitized with what was wrong in the event, a
+  huge response is cut to its head.
+- One short transaction: a SELECT of the batch's rows (``FOR UPDATE`` on PostgreSQL), then on SQLite
+  one ``executemany`` for the rows and one for their events, on PostgreSQL one statement over binary
+  arrays for both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from ferry.store.codec import KEY_LIMIT, clean_optional, digest, encode_checked, encode_json
+from ferry.store.core import LedgerCore, chunks, utc
+from ferry.store.leases import INSERT_EVENT
+from ferry.store.models import STATUSES, Outcome
+
+#: a stored target response larger than this (as JSON text) is cut down to its head
+RESPONSE_LIMIT = 32_768
+_OUTCOME_STATUSES = frozenset(STATUSES) - {"writing"}
+
+_FINISH_HELD = "SELECT id, attempts, lease_token, target_id FROM records WHERE id IN ({ids}) AND status = 'writing' AND lease_owner = ?"
+_FINISH_UPDATE = (
+    "UPDATE records SET status = ?, reason = ?, draft = ?, attempts = ?, next_attempt_at = ?, "
+    "last_error_type = ?, last_error_code = ?, last_error_message = ?, "
+    "target_id = coalesce(?, target_id), target_number = coalesce(?, target_number), "
+    "request = coalesce(?json, request), response = coalesce(?json, response), "
+    "content = coalesce(?json, content), content_hash = coalesce(?, content_hash), "
+    "watch_next_at = coalesce(?, watch_next_at), watch_until = coalesce(?, watch_until), "
+    "lease_owner = NULL, lease_expires_at = NULL, lease_prev_status = NULL, lease_token = NULL, "
+    "updated_at = ? WHERE id = ? AND lease_token = ?"
+)
+# PostgreSQL: a batch's outcomes and their events in one statement over binary arrays (one round trip,
+# one fixed statement text); the rows are already locked by the SELECT ... FOR UPDATE before it
+_PG_FINISH = (
+    "WITH v AS (SELECT * FROM unnest(%b::varchar[], %b::text[], %b::bool[], %b::int[], %b::timestamptz[], "
+    "%b::varchar[], %b::varchar[], %b::text[], %b::varchar[], %b::varchar[], %b::text[], %b::text[], %b::text[], "
+    "%b::varchar[], %b::timestamptz[], %b::timestamptz[], %b::bigint[], %b::bigint[]) AS v(status, reason, "
+    "draft, attempts, next_attempt_at, etype, ecode, emsg, tid, tnum, req, resp, content, chash, wnext, "
+    "wuntil, id, token)), "
+    "done AS (UPDATE records r SET status = v.status, reason = v.reason, draft = v.draft, attempts = v.attempts, "
+    "next_attempt_at = v.next_attempt_at, last_error_type = v.etype, last_error_code = v.ecode, "
+    "last_error_message = v.emsg, target_id = coalesce(v.tid, r.target_id), "
+    "target_number = coalesce(v.tnum, r.target_number), request = coalesce(v.req::json, r.request), "
+    "response = coalesce(v.resp::json, r.response), content = coalesce(v.content::json, r.content), "
+    "content_hash = coalesce(v.chash, r.content_hash), watch_next_at = coalesce(v.wnext, r.watch_next_at), "
+    "watch_until = coalesce(v.wuntil, r.watch_until), lease_owner = NULL, lease_expires_at = NULL, "
+    "lease_prev_status = NULL, lease_token = NULL, updated_at = %b FROM v "
+    "WHERE r.id = v.id AND r.lease_token = v.token AND r.status = 'writing' RETURNING r.id) "
+    "INSERT INTO events (record_id, at, from_status, to_status, reason, detail) "
+    "SELECT e.id, %b, 'writing', e.status, e.reason, e.detail::json "
+    "FROM unnest(%b::bigint[], %b::varchar[], %b::text[], %b::text[]) AS e(id, status, reason, detail) "
+    "WHERE e.id IN (SELECT id FROM done)"
+)
+
+
+def _response_text(response: Any) -> tuple[str, list[str]]:
+    """The response as stored: canonical JSON, sanitized if need be, a huge body cut to its head."""
+    text, problems = encode_checked(response, "response")
+    if len(text) > RESPONSE_LIMIT:
+        text = encode_json({"truncated": True, "size": len(text), "head": text[:RESPONSE_LIMIT]})
+    return text, problems
+
+
+def _text(value: str | None, limit: int | None = None) -> str | None:
+    """Outcome text as a column holds it; short ASCII text (the common case) as it is."""
+    if value is None or (
+        type(value) is str
+        and value.isascii()
+        and "\x00" not in value
+        and (limit is None or len(value) <= limit)
+    ):
+        return value
+    return clean_optional(value, limit)
+
+
+class Outcomes(LedgerCore):
+    """``finish``."""
+
+    def finish(self, owner: str, outcomes: Sequence[Outcome], *, now: dt.datetime | None = None) -> list[int]:
+        """Store a batch's outcomes in one transaction; returns the ids NOT applied (lease lost).
+
+        An outcome applies only while its record is ``writing`` under ``owner`` and the outcome's own
+        ``lease_token``; others are left exactly as they are. Applied records lose their lease and get
+        one event each. A ``finishing`` outcome must name the document (``target_id``). Text the
+        columns cannot hold (NUL, over-long codes) is cleaned; a request or response holding NaN or NUL
+        is stored sanitized, with what was wrong in the event.
+        """
+        now = utc(now)
+        by_id: dict[int, Outcome] = {}
+        for outcome in outcomes:
+            if outcome.status not in _OUTCOME_STATUSES:
+                raise ValueError(f"record {outcome.record_id}: {outcome.status!r} is not an outcome status")
+            if outcome.status == "finishing" and outcome.target_id is None:
+                raise ValueError(
+                    f"record {outcome.record_id}: a finishing outcome names the target document (target_id)"
+                )
+            by_id[outcome.record_id] = outcome
+        if not by_id:
+            return []
+        at = self._time(now)
+        with self._cursor() as cur:
+            held: dict[int, int] = {}
+            for chunk in chunks(list(by_id)):
+                query = _FINISH_HELD.format(ids=", ".join("?" * len(chunk)))
+                cur.execute(self._sql(query + (" FOR UPDATE" if self._pg else "")), (*chunk, owner))
+                for record_id, attempts, token, _target in cur.fetchall():
+                    if token is not None and token == by_id[record_id].lease_token:
+                        held[record_id] = attempts
+            lost = [record_id for record_id in by_id if record_id not in held]
+            updates: list[tuple[Any, ...]] = []
+            new_events: list[tuple[Any, ...]] = []
+            for record_id, stored_attempts in held.items():
+                o = by_id[record_id]
+                update, event = self._outcome_rows(o, owner, stored_attempts, at)
+                updates.append(update)
+                new_events.append(event)
+            if updates and self._pg:
+                columns = [list(column) for column in zip(*updates, strict=True)]
+                event_columns = [list(column) for column in zip(*new_events, strict=True)]
+                cur.execute(
+                    _PG_FINISH,
+                    (
+                        *columns[:16],
+                        columns[17],  # ids
+                        columns[18],  # lease tokens
+                        at,
+                        at,
+                        event_columns[0],
+                        event_columns[3],
+                        event_columns[4],
+                        event_columns[5],
+                    ),
+                )
+            elif updates:
+                cur.executemany(_FINISH_UPDATE.replace("?json", "?"), updates)
+                cur.executemany(INSERT_EVENT.replace("?json", "?"), new_events)
+        return lost
+
+    def _outcome_rows(
+        self, o: Outcome, owner: str, stored_attempts: int, at: Any
+    ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """The UPDATE parameters and the event row of one applied outcome."""
+        attempts = stored_attempts + (1 if o.count_attempt else 0)
+        problems: list[str] = []
+        request = response = content = content_digest = None
+        if o.request is not None:
+            request, found = encode_checked(o.request, "request")
+            problems += found
+        if o.response is not None:
+            response, found = _response_text(o.response)
+            problems += found
+        if o.content is not None:
+            content, found = encode_checked(o.content, "content")
+            problems += found
+            content_digest = digest(content)
+        reason = _text(o.reason)
+        error_message = _text(o.error_message)
+        target_id = _text(o.target_id, KEY_LIMIT)
+        target_number = _text(o.target_number, KEY_LIMIT)
+        time = self._time
+        update = (
+            o.status,
+            reason,
+            bool(o.draft),
+            attempts,
+            None if o.next_attempt_at is None else time(o.next_attempt_at),
+            _text(o.error_type, 40),
+            _text(o.error_code, KEY_LIMIT),
+            error_message,
+            target_id,
+            target_number,
+            request,
+            response,
+            content,
+            content_digest,
+            None if o.watch_next_at is None else time(o.watch_next_at),
+            None if o.watch_until is None else time(o.watch_until),
+            at,
+            o.record_id,
+            o.lease_token,
+        )
+        event_detail: dict[str, Any] = {"owner": owner, "attempts": attempts}
+        for key, value in (
+            ("error_type", o.error_type),
+            ("error_code", o.error_code),
+            ("error_message", error_message[:2000] if error_message else None),
+            ("target_id", target_id),
+            ("target_number", target_number),
+            ("target_id_cut", o.target_id if target_id != o.target_id else None),
+            ("draft", o.draft or None),
+            ("unstorable", problems or None),
+        ):
+            if value is not None:
+                event_detail[key] = value
+        return update, (o.record_id, at, "writing", o.status, reason, encode_json(event_detail))

@@ -1,6 +1,0 @@
-"""The CLI tests reuse the engine tests' loopback services (``tests/engine/apps.py``)."""
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
