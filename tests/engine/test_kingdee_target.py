@@ -145,11 +145,120 @@ async def test_every_source_bill_gets_exactly_one_payment_bill_despite_lost_answ
         assert rec.target_number == paybills[n]["number"]
         story = [e.to_status for e in ledger.history(rec.id)]
         probed += "in_doubt" in story
-        # audited, unless a follow-up kept failing: then the record says so (and was not pushed again)
-        assert paybills[n]["status"] == "C" or "failed" in (rec.reason or "") + str(rec.response), rec
+        # submitted and audited: a follow-up that failed kept the record finishing until it succeeded
+        assert paybills[n]["status"] == "C", (rec, paybills[n])
     # the faults really fired, and lost Push answers were settled by the probe
     assert probed > 0, fired
     usage = {u.api for u in ledger.api_usage(connection="kd")}
     assert {"Push", "Submit", "Audit", "ExecuteBillQuery"} <= usage
     ledger.close()
     admin.close()
+
+
+async def test_follow_ups_that_fail_keep_the_record_finishing_until_they_succeed(
+    sandbox_url: str, tmp_path: Path
+) -> None:
+    url = sandbox_url
+    admin = httpx.Client(base_url=url + "/_sandbox/", timeout=10)
+    numbers = [b["number"] for b in admin.get("bills", params={"form_id": "CN_PAYAPPLY"}).json()["bills"]][
+        :10
+    ]
+    # Kingdee refuses every Audit for now (MsgCode 14, call limit): the bills are pushed and submitted
+    admin.put("faults", json={"faults": {"limit": {"rate": 1.0, "ops": ["audit"], "count": None}}})
+    # back-offs long enough that one pass writes each record once
+    retry = {**SCHEME["retry"], "max_attempts": 6, "initial_delay": 30, "max_delay": 60}
+    scheme = Scheme.model_validate({**SCHEME, "retry": retry})
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ferry.db'}")
+    ledger.migrate()
+    conns = connections_from_dict(
+        {
+            "kd": {
+                "type": "kingdee",
+                "base_url": url + "/k3cloud/",
+                "auth_mode": "sign",
+                "acct_id": DEFAULT_ACCT_ID,
+                "username": DEFAULT_USERNAME,
+                "app_id": DEFAULT_APP_ID,
+                "app_secret": "${KD_SECRET}",
+            }
+        },
+        env={"KD_SECRET": DEFAULT_APP_SECRET},
+    )
+    target = build_target(conns["kd"], scheme.target, BuildContext(recorder=ledger, scheme_id=scheme.id))
+    transform = Transform(scheme)
+    try:
+        await Collector(scheme, ledger, ApprovalSource(numbers), transform).run()
+        await Dispatcher(scheme, ledger, target, transform, owner="test").run()
+        assert ledger.counts(scheme.id) == {"finishing": 10}
+        rows = ledger.list_records(scheme=scheme.id, limit=20)
+        assert all(r.target_number and "Audit still to do" in (r.reason or "") for r in rows), rows
+        bills = admin.get("bills", params={"form_id": "AP_PAYBILL"}).json()["bills"]
+        assert len(bills) == 10 and {b["status"] for b in bills} == {"B"}  # submitted, not audited
+        # Kingdee takes Audits again; the next pass (made due now) audits them all, one Audit per batch
+        admin.delete("faults")
+        assert ledger.set_status([r.id for r in rows], "finishing", "due now") == 10
+        before = admin.get("stats").json()["calls"]
+        await Dispatcher(scheme, ledger, target, transform, owner="test").run()
+        after = admin.get("stats").json()["calls"]
+        assert ledger.counts(scheme.id) == {"written": 10}
+        bills = admin.get("bills", params={"form_id": "AP_PAYBILL"}).json()["bills"]
+        assert len(bills) == 10 and {b["status"] for b in bills} == {"C"}
+        pushes = after.get("Push", 0) - before.get("Push", 0)
+        audits = after.get("Audit", 0) - before.get("Audit", 0)
+        submits = after.get("Submit", 0) - before.get("Submit", 0)
+        assert pushes == 0 and submits == 0 and audits == 2, (pushes, submits, audits)  # batches of 5
+    finally:
+        await target.aclose()
+        ledger.close()
+        admin.close()
+
+
+async def test_follow_ups_that_never_succeed_end_dead_and_a_retry_only_finishes_them(
+    sandbox_url: str, tmp_path: Path
+) -> None:
+    url = sandbox_url
+    admin = httpx.Client(base_url=url + "/_sandbox/", timeout=10)
+    numbers = [b["number"] for b in admin.get("bills", params={"form_id": "CN_PAYAPPLY"}).json()["bills"]][:5]
+    admin.put("faults", json={"faults": {"limit": {"rate": 1.0, "ops": ["audit"], "count": None}}})
+    scheme = Scheme.model_validate({**SCHEME, "retry": {**SCHEME["retry"], "max_attempts": 3}})
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ferry.db'}")
+    ledger.migrate()
+    conns = connections_from_dict(
+        {
+            "kd": {
+                "type": "kingdee",
+                "base_url": url + "/k3cloud/",
+                "auth_mode": "sign",
+                "acct_id": DEFAULT_ACCT_ID,
+                "username": DEFAULT_USERNAME,
+                "app_id": DEFAULT_APP_ID,
+                "app_secret": "${KD_SECRET}",
+            }
+        },
+        env={"KD_SECRET": DEFAULT_APP_SECRET},
+    )
+    target = build_target(conns["kd"], scheme.target, BuildContext(recorder=ledger, scheme_id=scheme.id))
+    transform = Transform(scheme)
+    behind = lambda: utcnow() - dt.timedelta(seconds=60)  # noqa: E731
+    try:
+        await Collector(scheme, ledger, ApprovalSource(numbers), transform).run()
+        for _ in range(3):
+            await Dispatcher(scheme, ledger, target, transform, owner="test", clock=behind).run()
+        rows = ledger.list_records(scheme=scheme.id, limit=20)
+        assert {r.status for r in rows} == {"dead"}, [(r.status, r.reason) for r in rows]
+        assert all(r.target_number and "finish it in the target by hand" in (r.reason or "") for r in rows)
+        # a person retries them once Kingdee is fixed: they go back to finishing, never to a new Push
+        admin.delete("faults")
+        assert (
+            ledger.set_status([r.id for r in rows], "pending", "retry requested by hand", reset_attempts=True)
+            == 5
+        )
+        assert ledger.counts(scheme.id) == {"finishing": 5}
+        await Dispatcher(scheme, ledger, target, transform, owner="test", clock=behind).run()
+        assert ledger.counts(scheme.id) == {"written": 5}
+        counts = admin.get("paybills/count", params={"source": numbers}).json()["counts"]
+        assert counts == dict.fromkeys(numbers, 1)
+    finally:
+        await target.aclose()
+        ledger.close()
+        admin.close()

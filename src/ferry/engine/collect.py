@@ -20,7 +20,7 @@ from typing import Any
 from ferry.connectors.base import Page, RefetchingSource, Source, Window
 from ferry.engine.transform import Transform
 from ferry.scheme import OmissionRemedy, Scheme
-from ferry.store import CollectCounts, Collected, Ledger
+from ferry.store import AsyncLedger, CollectCounts, Collected, Ledger, facade
 
 Clock = Callable[[], dt.datetime]
 
@@ -88,7 +88,7 @@ class Collector:
     def __init__(
         self,
         scheme: Scheme,
-        ledger: Ledger,
+        ledger: Ledger | AsyncLedger,
         source: Source,
         transform: Transform,
         *,
@@ -101,6 +101,7 @@ class Collector:
         #: window it belongs to stays unfinished, so its watermark does not move
         self.stop = stop
         self.ledger = ledger
+        self.store = facade(ledger)
         self.source = source
         self.transform = transform
         self.clock = clock
@@ -113,7 +114,7 @@ class Collector:
         now = self.clock()
         for partition in partitions:
             if windows is None:
-                watermark = await asyncio.to_thread(self.ledger.get_watermark, self.scheme.id, partition)
+                watermark = await self.store.get_watermark(self.scheme.id, partition)
                 planned = plan_windows(self.scheme, watermark, now, partition=partition)
             else:
                 planned = [w for w in windows if w.partition == partition]
@@ -122,7 +123,7 @@ class Collector:
                     return report
                 if windows is None:
                     # the whole window was read: only now may the watermark pass it
-                    await asyncio.to_thread(self.ledger.set_watermark, self.scheme.id, window.end, partition)
+                    await self.store.set_watermark(self.scheme.id, window.end, partition)
                 report.windows += 1
         return report
 
@@ -170,9 +171,7 @@ class Collector:
             self.transform.collect_items, page.records, partition=partition, states=page.states
         )
         if items:
-            counts = await asyncio.to_thread(
-                self.ledger.collect, self.scheme.id, items, on_change=self.scheme.source.on_change
-            )
+            counts = await self.store.collect(self.scheme.id, items, on_change=self.scheme.source.on_change)
             report.counts += counts
         report.pages += 1
         report.records += len(page.records)
@@ -191,9 +190,9 @@ class Collector:
         # move its next look-up here
         for item in items:
             if item.status == "watching" and item.watch_next_at is not None:
-                row = await asyncio.to_thread(self.ledger.get, self.scheme.id, item.source_id)
+                row = await self.store.get(self.scheme.id, item.source_id)
                 if row is not None and row.status == "watching":
-                    await asyncio.to_thread(self.ledger.reschedule_watch, row.id, item.watch_next_at)
+                    await self.store.reschedule_watch(row.id, item.watch_next_at)
         return report
 
     async def recheck(self, *, limit: int = 100) -> CollectReport:
@@ -202,24 +201,20 @@ class Collector:
         if not isinstance(self.source, RefetchingSource):
             return report
         while not self._stopping():
-            rows = await asyncio.to_thread(
-                self.ledger.due_watch, self.scheme.id, now=self.clock(), limit=limit
-            )
+            rows = await self.store.due_watch(self.scheme.id, now=self.clock(), limit=limit)
             if not rows:
                 return report
             before = report.records
             await self.fetch([r.source_id for r in rows], report)
             # whatever the source did not return or did not reschedule must not be asked again in this pass
             for r in rows:
-                row = await asyncio.to_thread(self.ledger.get_by_id, r.id)
+                row = await self.store.get_by_id(r.id)
                 if (
                     row is not None
                     and row.status == "watching"
                     and (row.watch_next_at is None or row.watch_next_at <= self.clock())
                 ):
-                    await asyncio.to_thread(
-                        self.ledger.reschedule_watch, r.id, self.clock() + dt.timedelta(minutes=10)
-                    )
+                    await self.store.reschedule_watch(r.id, self.clock() + dt.timedelta(minutes=10))
             if len(rows) < limit or report.records == before:
                 return report
         return report

@@ -30,7 +30,7 @@ from ferry.engine.registry import BuildContext, ConnectionLike, build_querier, b
 from ferry.engine.transform import Transform
 from ferry.errors import ConfigError, PreflightError
 from ferry.scheme import Schedule, Scheme, SchemeError
-from ferry.store import Ledger
+from ferry.store import Ledger, facade
 
 log = logging.getLogger("ferry.engine")
 
@@ -49,6 +49,10 @@ class _RunRecord:
 
 #: how long a passing pre-flight check is trusted before it is made again
 PREFLIGHT_TTL_S = 600.0
+#: a running run says it is alive this often ...
+HEARTBEAT_S = 20.0
+#: ... and one silent for this long belongs to a process that died
+RUN_STALE_S = 120.0
 
 
 class PreflightFailed(PreflightError):
@@ -109,6 +113,8 @@ class Engine:
         reconcile: bool | None = None,
     ) -> None:
         self.ledger = ledger
+        #: the ledger's async facade: every ledger call of the engine hops to its bounded pool
+        self.store = facade(ledger)
         if reconcile is None:
             # for the chaos test's negative control only: never set this in production
             reconcile = os.environ.get("FERRY_UNSAFE_NO_RECONCILE") != "1"
@@ -224,20 +230,38 @@ class Engine:
 
     @contextlib.asynccontextmanager
     async def _recorded_run(self, scheme: Scheme, kind: str, trigger: str) -> AsyncIterator[_RunRecord]:
-        """Record a run in the ledger around a pass and flush the API-call log after it."""
-        run_id = await asyncio.to_thread(self.ledger.start_run, scheme.id, kind, trigger, owner=self.owner)
+        """Record a run in the ledger around a pass, with a heartbeat while it runs (a run whose process
+        died stops beating and is reaped as ``interrupted``), and flush the API-call log after it."""
+        run_id = await self.store.start_run(scheme.id, kind, trigger, owner=self.owner)
         record = _RunRecord()
+        beat = asyncio.create_task(self._heartbeat(run_id), name=f"heartbeat:{run_id}")
         try:
             yield record
         except BaseException as e:
             status = "interrupted" if isinstance(e, asyncio.CancelledError | KeyboardInterrupt) else "failed"
-            await asyncio.to_thread(
-                self.ledger.finish_run, run_id, status=status, error=str(e) or type(e).__name__
+            await asyncio.shield(
+                self.store.finish_run(run_id, status=status, error=str(e) or type(e).__name__)
             )
             raise
         finally:
-            await asyncio.to_thread(self.ledger.flush)
-        await asyncio.to_thread(self.ledger.finish_run, run_id, status=record.status, counts=record.counts)
+            beat.cancel()
+            await asyncio.shield(self.store.flush())
+        await self.store.finish_run(run_id, status=record.status, counts=record.counts)
+
+    async def _heartbeat(self, run_id: int) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            try:
+                await self.store.heartbeat(self.owner, run_id=run_id)
+            except Exception as e:  # a missed beat is harmless; many missed ones reap the run
+                log.warning("run %s: heartbeat failed: %s", run_id, e)
+
+    async def reap(self) -> list[int]:
+        """End the runs of processes that died (no heartbeat for ``RUN_STALE_S``) as ``interrupted``."""
+        reaped = await self.store.reap_runs(RUN_STALE_S)
+        if reaped:
+            log.warning("runs %s had stopped beating: marked interrupted", reaped)
+        return reaped
 
     # Connectors live as long as the engine, per event loop (their HTTP clients belong to one): a
     # Kingdee session, a DingTalk token and a rate limiter's state carry over from one pass to the next.
@@ -356,12 +380,11 @@ class Engine:
             if fresh.status not in ("pending", "watching"):
                 lines.append(f"left out {row.id}: still {fresh.status} at the source: {fresh.reason}")
                 continue
-            await asyncio.to_thread(self.ledger.collect, scheme.id, [fresh], on_change="rewrite")
-            now = await asyncio.to_thread(self.ledger.get_by_id, row.id)
+            await self.store.collect(scheme.id, [fresh], on_change="rewrite")
+            now = await self.store.get_by_id(row.id)
             if now is not None and now.status == "skipped":
                 # same content as stored, so collect left it: the fresh state decides
-                await asyncio.to_thread(
-                    self.ledger.set_status,
+                await self.store.set_status(
                     [row.id],
                     fresh.status,
                     f"replayed by hand: the source now says {fresh.status}",
@@ -436,6 +459,7 @@ class Engine:
         before any work."""
         started = time.perf_counter()
         summary = RunSummary(scheme.id)
+        await self.reap()
         if preflight:
             await self.check(scheme, source=collect or remedy, target=dispatch)
         # collect and dispatch meet only in the ledger: a source that fails this time does not hold
@@ -456,7 +480,7 @@ class Engine:
                 raise
         await follow
         summary.elapsed_s = time.perf_counter() - started
-        summary.statuses = await asyncio.to_thread(self.ledger.counts, scheme.id)
+        summary.statuses = await self.store.counts(scheme.id)
         return summary
 
     async def _collect_steps(
@@ -510,8 +534,13 @@ class Engine:
             for s, kind, sched in jobs
         }
         running: dict[tuple[str, str], asyncio.Task[Any]] = {}
+        next_reap = time.monotonic()
         while not stop.is_set():
             now = dt.datetime.now(dt.UTC)
+            if time.monotonic() >= next_reap:
+                next_reap = time.monotonic() + RUN_STALE_S / 2
+                with contextlib.suppress(Exception):
+                    await self.reap()
             for s, kind, sched in jobs:
                 key = (s.id, kind)
                 task = running.get(key)

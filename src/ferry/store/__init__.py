@@ -30,7 +30,7 @@ facade) over its sections: :mod:`.core` (shared state), :mod:`.intake` (collect)
 :mod:`.codec` (values in and out of the columns) and :mod:`.aio` (:class:`AsyncLedger`, the async facade).
 """
 
-from ferry.store.aio import AsyncLedger
+from ferry.store.aio import AsyncLedger, facade
 from ferry.store.calls import CallLog
 from ferry.store.codec import content_hash
 from ferry.store.db import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, make_engine
@@ -38,6 +38,7 @@ from ferry.store.ledger import Ledger
 from ferry.store.migrate import current_revision, schema_diff, upgrade
 from ferry.store.models import (
     FINAL_STATUSES,
+    FOLLOW_UP,
     PROBE_STATUSES,
     STATUSES,
     ApiCallLike,
@@ -57,6 +58,7 @@ __all__ = [
     "DATABASE_URL_ENV",
     "DEFAULT_DATABASE_URL",
     "FINAL_STATUSES",
+    "FOLLOW_UP",
     "PROBE_STATUSES",
     "STATUSES",
     "ApiCallLike",
@@ -74,6 +76,7 @@ __all__ = [
     "Status",
     "content_hash",
     "current_revision",
+    "facade",
     "make_engine",
     "metadata",
     "schema_diff",

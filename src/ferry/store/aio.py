@@ -268,3 +268,19 @@ class AsyncLedger:
     ) -> int:
         """Record the start of a collect/dispatch/reconcile/watch run by ``owner``; returns its id."""
         return await self._run(self.ledger.start_run, scheme, kind, trigger, owner=owner, now=now)
+
+
+def facade(ledger: Ledger | AsyncLedger) -> AsyncLedger:
+    """The one :class:`AsyncLedger` of ``ledger`` (made on first use and kept on it), so every part of
+    a process shares one bounded pool per ledger; an AsyncLedger is returned as it is. Closing the
+    ledger stays its owner's job."""
+    if isinstance(ledger, AsyncLedger):
+        return ledger
+    found = getattr(ledger, "_async_facade", None)
+    if not isinstance(found, AsyncLedger):
+        # an in-memory SQLite database is one shared connection: one thread at a time
+        url = ledger.engine.url
+        memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+        found = AsyncLedger(ledger, max_workers=1 if memory else 4)
+        ledger._async_facade = found  # type: ignore[attr-defined]
+    return found

@@ -43,6 +43,9 @@ FINAL_STATUSES: frozenset[str] = frozenset({"written", "skipped", "dead", "quara
 PROBE_STATUSES: frozenset[str] = frozenset({"in_doubt", "writing"})
 #: ``last_error_type`` of a record stored as a sanitized copy because its content could not be held
 UNSTORABLE = "unstorable"
+#: ``last_error_type`` of a record whose document exists but whose follow-ups (Submit, Audit) gave up:
+#: a retry runs the follow-ups again (``finishing``), never a second write
+FOLLOW_UP = "follow_up"
 #: statuses a claim takes when due (besides ``writing`` under an expired lease); never ``held``
 RETRY_STATUSES: tuple[str, ...] = ("failed", "in_doubt", "finishing")
 

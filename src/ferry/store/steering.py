@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ferry.store.core import LedgerCore, chunks, live_lease, utc
-from ferry.store.models import STATUSES, UNSTORABLE, EventRow, RecordRow
+from ferry.store.models import FOLLOW_UP, STATUSES, UNSTORABLE, EventRow, RecordRow
 from ferry.store.schema import events, records
 
 
@@ -91,7 +91,8 @@ class Steering(LedgerCore):
         once (``next_attempt_at`` cleared) and lose any expired lease. Left as they are, whatever is
         asked: a ``held`` record unless it goes to ``pending`` or ``skipped`` (a person's two verdicts);
         a ``finishing`` record going to ``pending`` (the target holds its document: set ``finishing``
-        to retry its follow-ups now); and a record stored as a sanitized copy because its content could
+        to retry its follow-ups now). A record whose follow-ups gave up (``last_error_type``
+        ``follow_up``, its document kept) asked to go to ``pending`` goes to ``finishing`` instead; and a record stored as a sanitized copy because its content could
         not be held (``last_error_type`` ``unstorable``) going to ``pending``, which would send the copy.
         """
         if status not in STATUSES or status == "writing":
@@ -107,7 +108,9 @@ class Steering(LedgerCore):
             refused.append(sa.and_(r.last_error_type.is_not(None), r.last_error_type == UNSTORABLE))
         with self._writer.begin() as conn:
             for chunk in chunks(list(record_ids)):
-                query = sa.select(r.id, r.status).where(r.id.in_(chunk), sa.not_(live_lease(now)))
+                query = sa.select(r.id, r.status, r.target_id, r.last_error_type).where(
+                    r.id.in_(chunk), sa.not_(live_lease(now))
+                )
                 if refused:
                     query = query.where(sa.not_(sa.or_(*refused)))
                 if only_from is not None:
@@ -129,7 +132,22 @@ class Steering(LedgerCore):
                 }
                 if reset_attempts:
                     values["attempts"] = 0
-                conn.execute(sa.update(records).where(r.id.in_([row.id for row in rows])).values(values))
+                # a record whose document exists (its follow-ups gave up) goes back to finishing, never
+                # to pending: pending would write the document a second time
+                existing = {
+                    row.id
+                    for row in rows
+                    if status == "pending" and row.target_id is not None and row.last_error_type == FOLLOW_UP
+                }
+                plain = [row.id for row in rows if row.id not in existing]
+                if plain:
+                    conn.execute(sa.update(records).where(r.id.in_(plain)).values(values))
+                if existing:
+                    conn.execute(
+                        sa.update(records)
+                        .where(r.id.in_(list(existing)))
+                        .values({**values, "status": "finishing"})
+                    )
                 conn.execute(
                     sa.insert(events),
                     [
@@ -137,7 +155,7 @@ class Steering(LedgerCore):
                             "record_id": row.id,
                             "at": now,
                             "from_status": row.status,
-                            "to_status": status,
+                            "to_status": "finishing" if row.id in existing else status,
                             "reason": reason,
                             "detail": {"manual": True, "reset_attempts": reset_attempts},
                         }
