@@ -20,6 +20,7 @@ from ferry.cli.output import (
     event_error,
     record_dict,
     run_dict,
+    since,
     statuses,
     when,
 )
@@ -47,18 +48,36 @@ def _status(row: RecordRow) -> str:
 def records_ls(
     scheme: Annotated[str | None, typer.Option("--scheme", "-s", help="Only this scheme.")] = None,
     status: Annotated[list[str] | None, StatusOption] = None,
+    find: Annotated[
+        str | None,
+        typer.Option(
+            "--find",
+            "-f",
+            help="Find by any business key: source id, approval number, target id or number "
+            "(a Kingdee bill number), or text in the content.",
+        ),
+    ] = None,
     number: Annotated[
         str | None, typer.Option("--number", help="Only this business number, exactly.")
+    ] = None,
+    since_at: Annotated[
+        str | None, typer.Option("--since", help="Only records changed at or after this ISO time.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, newest first.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print the records as a JSON list.")] = False,
     db: Annotated[str | None, DatabaseOption] = None,
 ) -> None:
-    """List records, newest first, filtered by scheme, status or business number."""
+    """List records, newest first: filter by scheme, status and time, or find one by any key."""
     wanted = statuses(status)
+    moment = since(since_at)
     ledger = open_ledger(db)
     try:
-        rows = ledger.list_records(scheme=scheme, status=wanted, number=number, limit=limit)
+        if find:
+            rows = ledger.search(find, scheme=scheme, statuses=wanted, since=moment, limit=limit)
+            if number:
+                rows = [r for r in rows if r.number == number]
+        else:
+            rows = ledger.list_records(scheme=scheme, status=wanted, number=number, since=moment, limit=limit)
         counts = ledger.counts(scheme)
     finally:
         ledger.close()
@@ -81,6 +100,8 @@ def records_ls(
         table.add_row(*cells)
     if rows:
         out.print(table)
+    elif find:
+        out.print(f"no record matches {find!r}", markup=False)
     out.print(", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no records")
 
 
