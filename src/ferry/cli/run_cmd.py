@@ -97,9 +97,15 @@ def register(app: typer.Typer) -> None:
         )
         collected = bars.add_task("remedy" if remedy else "collect", total=None, visible=not dispatch_only)
         written = bars.add_task("dispatch", total=None, visible=not (collect_only or remedy))
+
+        def add_total(n: int) -> None:
+            # the source said how many records a window holds: the bar shows how far it is
+            bars.update(collected, total=(bars.tasks[collected].total or 0) + n)
+
         progress = EngineProgress(
             on_page=lambda n: bars.advance(collected, n),
             on_outcome=lambda status: bars.advance(written, 1),
+            on_total=add_total,
         )
         stop = asyncio.Event()
         collect, dispatch = not (dispatch_only or remedy), not (collect_only or remedy)

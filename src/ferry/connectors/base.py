@@ -62,6 +62,8 @@ class Page:
     next_cursor: str | None = None
     #: per-record states, parallel to ``records``; None means every record is ``pending``
     states: list[RecordState | None] | None = None
+    #: how many records the whole window holds, when the API says (for progress); None when unknown
+    total: int | None = None
 
 
 @runtime_checkable

@@ -95,6 +95,7 @@ class Collector:
         clock: Clock = utcnow,
         on_page: Callable[[int], None] | None = None,
         stop: asyncio.Event | None = None,
+        on_total: Callable[[int], None] | None = None,
     ) -> None:
         self.scheme = scheme
         #: set when the pass should end early (Ctrl-C, SIGTERM): the page in hand is stored, the
@@ -106,6 +107,8 @@ class Collector:
         self.transform = transform
         self.clock = clock
         self.on_page = on_page
+        #: told each window's record count once, when the source knows it (for a progress bar's total)
+        self.on_total = on_total
 
     async def run(
         self, *, partitions: tuple[str, ...] = ("",), windows: list[Window] | None = None
@@ -156,7 +159,11 @@ class Collector:
 
         if self._stopping():
             return False
+        told = False
         async for page in self.source.pages(window, render):
+            if not told and page.total is not None and self.on_total is not None:
+                self.on_total(page.total)
+                told = True
             await self._store(page, window.partition, report)
             if self._stopping():
                 return False

@@ -98,6 +98,8 @@ class Progress:
 
     on_page: Callable[[int], None] | None = None
     on_outcome: Callable[[str], None] | None = None
+    #: a window's record count, when the source knows it (adds to a progress bar's total)
+    on_total: Callable[[int], None] | None = None
 
 
 class Engine:
@@ -311,6 +313,7 @@ class Engine:
             self.transform(scheme),
             on_page=progress.on_page if progress else None,
             stop=stop,
+            on_total=progress.on_total if progress else None,
         )
 
     async def collect(
@@ -501,7 +504,11 @@ class Engine:
             if progress is not None and progress.on_page is not None:
                 progress.on_page(n)
 
-        pages = Progress(on_page=on_page, on_outcome=progress.on_outcome if progress else None)
+        pages = Progress(
+            on_page=on_page,
+            on_outcome=progress.on_outcome if progress else None,
+            on_total=progress.on_total if progress else None,
+        )
         if collect:
             try:
                 summary.collect = await self.collect(scheme, trigger=trigger, progress=pages, stop=stop)

@@ -93,7 +93,9 @@ class RestSource:
             data = self._checked(answer)
             records = records_at(data, self.records_path, api=self.api_name)
             more = paginator.advance(data, records, url)
-            yield Page(records=records, next_cursor=paginator.position if more else None)
+            yield Page(
+                records=records, next_cursor=paginator.position if more else None, total=paginator.total
+            )
             if not more:
                 return
 

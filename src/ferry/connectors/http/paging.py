@@ -56,6 +56,8 @@ class Paginator:
         self.max_pages = max_pages
         self.api = api
         self.pages = 0
+        #: the record count the API gave at ``total_path`` (None when it gives none)
+        self.total: int | None = None
 
     def variables(self) -> dict[str, Any]:
         """System variables for rendering the next request."""
@@ -142,6 +144,8 @@ class _CountingPaginator(Paginator):
         if self.total_path:
             total = get_path(data, self.total_path)
             try:
+                if total is not None:
+                    self.total = int(total)
                 if total is not None and self.seen >= int(total):
                     return False
             except (TypeError, ValueError):
