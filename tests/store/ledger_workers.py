@@ -20,9 +20,15 @@ def drain(ledger: Ledger, scheme: str, owner: str, batch: int) -> list[int]:
             raise AssertionError(f"{owner} lost leases it held: {lost}")
 
 
-def drain_in_threads(url: str, scheme: str, owner: str, threads: int, batch: int) -> dict[str, list[int]]:
-    """One process: ``threads`` workers sharing one Ledger, as the engine does."""
+def drain_in_threads(
+    url: str, scheme: str, owner: str, threads: int, batch: int, ready_dir: str | None = None, parties: int = 1
+) -> dict[str, list[int]]:
+    """One process: ``threads`` workers sharing one Ledger, as the engine does. With ``ready_dir``, it
+    waits until ``parties`` processes are ready before claiming, so a loaded machine that starts one
+    process late cannot let the other drain everything alone."""
     ledger = Ledger(url)
+    if ready_dir is not None:
+        _wait_for_parties(ready_dir, owner, parties)
     handed: dict[str, list[int]] = {}
     errors: list[BaseException] = []
 
@@ -41,6 +47,19 @@ def drain_in_threads(url: str, scheme: str, owner: str, threads: int, batch: int
     if errors:
         raise errors[0]
     return handed
+
+
+def _wait_for_parties(ready_dir: str, owner: str, parties: int, timeout: float = 120.0) -> None:
+    import time
+    from pathlib import Path
+
+    folder = Path(ready_dir)
+    (folder / owner).touch()
+    deadline = time.monotonic() + timeout
+    while len(list(folder.iterdir())) < parties:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(list(folder.iterdir()))} of {parties} processes started")
+        time.sleep(0.01)
 
 
 def hold_and_renew(url: str, scheme: str, owner: str, lease_seconds: float, hold_seconds: float) -> list[int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections import Counter
+from pathlib import Path
 
 from ledger_workers import claim_for, claim_then_stall, drain_in_threads, hold_and_renew
 
@@ -45,12 +46,16 @@ def test_four_threads_never_claim_the_same_record(db_url: str) -> None:
         ledger.close()
 
 
-def test_two_processes_never_claim_the_same_record(db_url: str) -> None:
+def test_two_processes_never_claim_the_same_record(db_url: str, tmp_path: Path) -> None:
     ledger = seed(db_url)
+    ready = tmp_path / "ready"
+    ready.mkdir()
     try:
         context = multiprocessing.get_context("spawn")
         with context.Pool(2) as pool:
-            results = pool.starmap(drain_in_threads, [(db_url, "s", f"proc{i}", 2, 5) for i in range(2)])
+            results = pool.starmap(
+                drain_in_threads, [(db_url, "s", f"proc{i}", 2, 5, str(ready), 2) for i in range(2)]
+            )
         handed = {owner: ids for result in results for owner, ids in result.items()}
         assert len(handed) == 4
         assert_each_record_written_once(ledger, handed)
