@@ -35,7 +35,7 @@ def _logging() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%Y-%m-%dT%H:%M:%S%z",
     )
-    for noisy in ("httpx", "httpcore", "websockets", "uvicorn.error"):
+    for noisy in ("httpx", "httpcore", "websockets", "uvicorn.error", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     install()
 

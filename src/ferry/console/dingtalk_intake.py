@@ -26,6 +26,7 @@ from ferry.connectors.dingtalk.stream import StreamClient
 from ferry.console.dingtalk_callback import callback_router, engine_handler
 from ferry.engine.registry import ConnectionLike
 from ferry.engine.runner import Engine
+from ferry.engine.schedule import OnPass
 from ferry.errors import ConfigError
 from ferry.scheme import Scheme
 
@@ -60,7 +61,11 @@ class DingTalkWiring:
 
 
 def wire_dingtalk(
-    engine: Engine, schemes: Sequence[Scheme], connections: Mapping[str, ConnectionLike]
+    engine: Engine,
+    schemes: Sequence[Scheme],
+    connections: Mapping[str, ConnectionLike],
+    *,
+    on_pass: OnPass | None = None,
 ) -> DingTalkWiring:
     """The event channels the DingTalk connections' settings ask for (a ConfigError for a clash)."""
     wiring = DingTalkWiring()
@@ -74,7 +79,7 @@ def wire_dingtalk(
         settings = connection_settings(name, getattr(conn, "settings", {}))
         if not (settings.http_events or settings.stream):
             continue
-        intake = EventIntake(engine_handler(engine, readers))
+        intake = EventIntake(engine_handler(engine, readers, on_pass=on_pass))
         wiring.intakes.append(intake)
         if settings.http_events:
             assert settings.event_token is not None and settings.event_aes_key is not None

@@ -157,7 +157,11 @@ def build_service(
     conns: Mapping[str, ConnectionLike] = connections if connections is not None else {}
     if engine is not None and connections is None:
         conns = engine.connections
-    wiring = wire_dingtalk(engine, schemes, conns) if engine is not None and events else DingTalkWiring()
+    wiring = (
+        wire_dingtalk(engine, schemes, conns, on_pass=on_pass)
+        if engine is not None and events
+        else DingTalkWiring()
+    )
 
     async def readiness() -> list[str]:
         problems = unresolved(conns, schemes) if engine is not None else []

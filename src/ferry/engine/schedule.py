@@ -112,11 +112,16 @@ async def _timed(
     return report
 
 
+def _stored_new(report: Any) -> bool:
+    return isinstance(report, CollectReport) and report.counts.new + report.counts.changed > 0
+
+
 async def serve_schedules(
     engine: Engine, schemes: Sequence[Scheme], stop: asyncio.Event, *, on_pass: OnPass | None = None
 ) -> None:
     """Run every scheme's passes on their schedules until ``stop`` is set. Collect and dispatch start at
-    once; the remedy, a wide re-scan, waits for its first cron time.
+    once; the remedy, a wide re-scan, waits for its first cron time. A collect that stored new records
+    brings its scheme's dispatch forward to now.
 
     A pass that is running when ``stop`` is set finishes its current batch; claimed records of
     unfinished work are released by the dispatcher, and leases cover a hard kill.
@@ -144,6 +149,9 @@ async def serve_schedules(
                 running.pop(key)
                 if not task.cancelled() and task.exception() is not None:
                     log.error("%s of %s failed: %s", kind, s.id, task.exception())
+                elif kind != "dispatch" and _stored_new(task.result()):
+                    # what a collect stored is dispatched now, not at the dispatch schedule's next tick
+                    due[(s.id, "dispatch")] = now
             if now >= due[key]:
                 running[key] = asyncio.create_task(
                     _timed(engine, s, kind, stop, on_pass), name=f"{kind}:{s.id}"
