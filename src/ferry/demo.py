@@ -20,7 +20,7 @@ import secrets
 import string
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from ferry.sandbox.dingtalk.config import SandboxConfig as DingTalkConfig
 from ferry.sandbox.kingdee import KingdeeSandbox
 from ferry.sandbox.kingdee import SandboxConfig as KingdeeConfig
 from ferry.sandbox.serve import ServerThread
-from ferry.scheme import load_scheme
+from ferry.scheme import Scheme, load_scheme
 from ferry.store import Ledger
 
 #: where the flagship scheme lives in a checkout (the README's commands install Ferry editable)
@@ -152,8 +152,15 @@ def _connections(
     )
 
 
-async def run_demo(options: DemoOptions, progress: DemoProgress | None = None) -> DemoSummary:
-    """Run the demo; see the module docstring."""
+#: what ``ferry demo --serve`` runs after the summary, while the sandboxes and the ledger are still up
+AfterDemo = Callable[[DemoSummary, Ledger, Engine, Scheme], Awaitable[None]]
+
+
+async def run_demo(
+    options: DemoOptions, progress: DemoProgress | None = None, *, after: AfterDemo | None = None
+) -> DemoSummary:
+    """Run the demo; see the module docstring. ``after`` is awaited with the summary before anything
+    is torn down (``ferry demo --serve`` serves the console there until Ctrl-C)."""
     progress = progress or DemoProgress()
     phase = progress.on_phase or (lambda _: None)
     scheme = load_scheme(options.scheme_path)
@@ -225,32 +232,38 @@ async def run_demo(options: DemoOptions, progress: DemoProgress | None = None) -
             instances = (await http.get(f"{dingtalk.url}/_sandbox/instances")).json()["instances"]
         statuses = await asyncio.to_thread(ledger.counts, scheme.id)
         usage = await asyncio.to_thread(ledger.api_usage)
-        ledger.close()
+        approved = sum(1 for i in instances if i["status"] == "COMPLETED" and i.get("result") == "agree")
+        summary = DemoSummary(
+            instances=len(instances),
+            approved=approved,
+            payment_bills=rec.payment_bills,
+            drafts=rec.drafts,
+            written=statuses.get("written", 0),
+            skipped=statuses.get("skipped", 0),
+            quarantined=statuses.get("quarantined", 0),
+            dead=statuses.get("dead", 0),
+            watching=statuses.get("watching", 0),
+            missing=len(rec.missing),
+            duplicates=len(rec.duplicates),
+            unexpected=len(rec.unexpected),
+            api_calls={
+                f"{u.connection} {u.api}": u.calls for u in sorted(usage, key=lambda u: (u.connection, u.api))
+            },
+            elapsed_s=elapsed,
+            records_per_s=len(instances) / elapsed if elapsed else 0.0,
+            event_delivered=delivered,
+            statuses=statuses,
+            missing_numbers=rec.missing,
+            duplicate_numbers=rec.duplicates,
+        )
+        try:
+            if after is not None:
+                await after(summary, ledger, engine, scheme)
+        finally:
+            await engine.aclose()
+            ledger.close()
     tmp.cleanup()
-    approved = sum(1 for i in instances if i["status"] == "COMPLETED" and i.get("result") == "agree")
-    return DemoSummary(
-        instances=len(instances),
-        approved=approved,
-        payment_bills=rec.payment_bills,
-        drafts=rec.drafts,
-        written=statuses.get("written", 0),
-        skipped=statuses.get("skipped", 0),
-        quarantined=statuses.get("quarantined", 0),
-        dead=statuses.get("dead", 0),
-        watching=statuses.get("watching", 0),
-        missing=len(rec.missing),
-        duplicates=len(rec.duplicates),
-        unexpected=len(rec.unexpected),
-        api_calls={
-            f"{u.connection} {u.api}": u.calls for u in sorted(usage, key=lambda u: (u.connection, u.api))
-        },
-        elapsed_s=elapsed,
-        records_per_s=len(instances) / elapsed if elapsed else 0.0,
-        event_delivered=delivered,
-        statuses=statuses,
-        missing_numbers=rec.missing,
-        duplicate_numbers=rec.duplicates,
-    )
+    return summary
 
 
 async def _wait_written(ledger: Ledger, scheme_id: str, instance_id: str, timeout_s: float) -> bool:
