@@ -39,10 +39,11 @@ class World:
     dt: DingTalkConfig
     kd: KingdeeConfig
     plan: linked.LinkedPlan
+    #: the ledger ``ferry serve`` uses (a SQLite file unless a test gives a PostgreSQL schema)
+    db_url: str = ""
 
-    @property
-    def db_url(self) -> str:
-        return f"sqlite:///{self.tmp / 'ferry.db'}"
+    def __post_init__(self) -> None:
+        self.db_url = self.db_url or f"sqlite:///{self.tmp / 'ferry.db'}"
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
@@ -101,7 +102,7 @@ class World:
 
 
 @contextmanager
-def sandboxes(tmp: Path, instances: int = 12) -> Iterator[World]:
+def sandboxes(tmp: Path, instances: int = 12, db_url: str = "") -> Iterator[World]:
     """Both sandboxes on loopback ports, seeded with linked payment requests (one left ``late``)."""
     dt = dataclasses.replace(
         DingTalkConfig(seed_instances=0, random_seed=7, latency_ms=(1, 5)), process_code="PROC-FERRY7PAYREQ01"
@@ -110,7 +111,7 @@ def sandboxes(tmp: Path, instances: int = 12) -> Iterator[World]:
     plan = linked.plan(instances, seed=7)
     with ServerThread(create_dingtalk(dt)) as dingtalk, ServerThread(KingdeeSandbox(kd)) as kingdee:
         linked.seed(dingtalk.url, kingdee.url, plan)
-        yield World(tmp, dingtalk.url, kingdee.url, dt, kd, plan)
+        yield World(tmp, dingtalk.url, kingdee.url, dt, kd, plan, db_url)
 
 
 @dataclass
@@ -167,3 +168,32 @@ def wait_until(what: str, check: Any, timeout: float = 60.0, every: float = 0.1)
             return value
         time.sleep(every)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A fresh schema in the test PostgreSQL (``$FERRY_TEST_POSTGRES_URL``), as a URL whose search_path
+    points at it; skips the test with the reason when PostgreSQL cannot be reached."""
+    import uuid
+
+    import pytest
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    base = os.environ.get("FERRY_TEST_POSTGRES_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    admin = sa.create_engine(base, poolclass=sa.NullPool, connect_args={"connect_timeout": 3})
+    schema = f"t_serve_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:
+        admin.dispose()
+        shown = make_url(base).render_as_string(hide_password=True)
+        pytest.skip(f"PostgreSQL not reachable at {shown}: {type(exc).__name__}")
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

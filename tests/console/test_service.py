@@ -5,10 +5,21 @@ stop on SIGTERM; and ``ferry console`` serving the pages alone."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import httpx
-from service import EVENT_AES_KEY, EVENT_TOKEN, SCHEME_ID, World, sandboxes, start, wait_until
+import pytest
+from service import (
+    EVENT_AES_KEY,
+    EVENT_TOKEN,
+    SCHEME_ID,
+    World,
+    postgres_schema,
+    sandboxes,
+    start,
+    wait_until,
+)
 
 from ferry.sandbox import linked
 from ferry.store import Collected, Ledger
@@ -59,8 +70,17 @@ def _stopped_cleanly(code: int, log: str, ledger: Ledger) -> None:
     assert "writing" not in ledger.counts(SCHEME_ID)
 
 
-def test_serve_answers_health_and_an_http_callback_event_brings_the_bill_at_once(tmp_path: Path) -> None:
-    with sandboxes(tmp_path) as world:
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_serve_answers_health_and_an_http_callback_event_brings_the_bill_at_once(
+    tmp_path: Path, backend: str
+) -> None:
+    with contextlib.ExitStack() as stack:
+        db_url = stack.enter_context(postgres_schema()) if backend == "postgres" else ""
+        _callback_journey(tmp_path, db_url)
+
+
+def _callback_journey(tmp_path: Path, db_url: str) -> None:
+    with sandboxes(tmp_path, db_url=db_url) as world:
         conns = world.connections(events="callback")
         running = start(["serve", str(world.schemes()), "--connections", str(conns)], world.env(), tmp_path)
         ledger = Ledger(world.db_url)
