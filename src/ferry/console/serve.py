@@ -35,6 +35,7 @@ from ferry.engine.preflight import unresolved
 from ferry.engine.registry import ConnectionLike
 from ferry.engine.runner import Engine
 from ferry.engine.schedule import OnPass
+from ferry.errors import ConfigError
 from ferry.scheme import Scheme
 from ferry.store import Ledger
 
@@ -71,11 +72,45 @@ class _StreamClients:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn without its own signal handlers: the service owns SIGTERM and Ctrl-C."""
+    """uvicorn without its own signal handlers (the service owns SIGTERM and Ctrl-C), and with a bind
+    failure told as one clear error rather than logged and ``sys.exit``-ed."""
+
+    bind_error: str | None = None
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    async def serve_or_fail(self) -> None:
+        quiet = _BindErrors(self)
+        logger = logging.getLogger("uvicorn.error")
+        logger.addFilter(quiet)
+        try:
+            await self.serve()
+        except SystemExit:
+            # uvicorn exits the process when it cannot bind: say why instead
+            where = f"{self.config.host}:{self.config.port}"
+            raise ConfigError(
+                f"cannot listen on {where}: {self.bind_error or 'the HTTP server did not start'}",
+                hint="choose another --port, or stop what is listening there",
+            ) from None
+        finally:
+            logger.removeFilter(quiet)
+
+
+class _BindErrors(logging.Filter):
+    """Keeps uvicorn's bind error for the service's own message, instead of a second line."""
+
+    def __init__(self, server: _Server) -> None:
+        super().__init__()
+        self.server = server
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "error while attempting to bind" in text:
+            self.server.bind_error = text.rsplit(": ", 1)[-1]
+            return False
+        return True
 
 
 @dataclass
@@ -101,24 +136,24 @@ class Service:
             host=self.settings.host,
             port=self.settings.port,
             log_level="warning",
+            log_config=None,  # our logging (redacted lines), not uvicorn's own set-up
             access_log=False,
             lifespan="off",
         )
         server = _Server(config)
-        http = asyncio.create_task(server.serve(), name="http")
+        http = asyncio.create_task(server.serve_or_fail(), name="http")
+        # nothing runs before the app listens: a taken port stops the service before any pass
+        while not server.started:
+            if http.done():
+                http.result()  # raises why it could not listen
+                raise ConfigError(f"cannot listen on {self.settings.host}:{self.settings.port}")
+            await asyncio.sleep(0.02)
+        self.started.set()
         others = [
             asyncio.create_task(r.run(stop), name=type(r).__name__)
             for r in ([self.work] if self.work is not None else []) + self.background
         ]
         try:
-            while not server.started:
-                if http.done():
-                    http.result()  # the port is taken or the host is wrong: say so
-                    raise OSError(
-                        f"the console could not listen on {self.settings.host}:{self.settings.port}"
-                    )
-                await asyncio.sleep(0.02)
-            self.started.set()
             stopper = asyncio.create_task(stop.wait())
             await asyncio.wait({stopper, http, *others}, return_when=asyncio.FIRST_COMPLETED)
             stopper.cancel()
@@ -126,12 +161,18 @@ class Service:
                 if task.done() and not task.cancelled() and task.exception() is not None:
                     log.error("%s stopped: %s", task.get_name(), task.exception())
             stop.set()
-        finally:
-            server.should_exit = True
-            # the work finishes its batch in flight; a second signal cancels this task
+            # the work finishes its batch in flight, and the events already taken are handled
             await asyncio.gather(*others, return_exceptions=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wiring.drain(), DRAIN_TIMEOUT_S)
+        except asyncio.CancelledError:
+            # a second signal: stop at once (the dispatcher gives back or leaves in doubt what it holds)
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+            raise
+        finally:
+            server.should_exit = True
             await asyncio.gather(http, return_exceptions=True)
 
 
