@@ -171,6 +171,19 @@ def test_an_exposed_console_without_a_password_is_refused(tmp_path: Path) -> Non
         assert len(done.stderr.strip().splitlines()) <= 3, done.stderr
         assert not (tmp_path / "ferry.db").exists()  # refused before anything opened
 
+        # with a password it serves there, and the pages ask for a login
+        env = world.env(FERRY_CONSOLE_PASSWORD="operator-password-1")
+        running = start(
+            ["serve", str(world.schemes()), "--connections", str(conns), "--host", "0.0.0.0"], env, tmp_path
+        )
+        try:
+            assert httpx.get(running.url + "/healthz").status_code == 200
+            page = httpx.get(running.url + "/")
+            assert page.status_code == 303 and page.headers["location"].startswith("/login")
+        finally:
+            assert running.stop() == 0, running.log()
+        assert "operator-password-1" not in running.log()
+
 
 def test_ferry_console_serves_the_pages_alone(tmp_path: Path) -> None:
     with sandboxes(tmp_path) as world:
@@ -194,4 +207,30 @@ def test_ferry_console_serves_the_pages_alone(tmp_path: Path) -> None:
         assert ledger.counts(SCHEME_ID) == {"pending": 1}
         assert "no schedules" in running.log()
         assert calls == calls_before  # not one call to DingTalk
+        ledger.close()
+
+
+def test_a_taken_port_is_one_clear_error_and_no_pass_runs(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with sandboxes(tmp_path) as world, socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = ["serve", str(world.schemes()), "--connections", str(world.connections()), "--port", str(port)]
+        done = subprocess.run(
+            [sys.executable, "-m", "ferry", *args],
+            env=world.env(),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 1, done.stderr
+        assert f"cannot listen on 127.0.0.1:{port}: address already in use" in done.stderr
+        assert "Traceback" not in done.stderr and "ERROR" not in done.stderr, done.stderr
+        ledger = Ledger(world.db_url)
+        assert ledger.list_runs(limit=10) == []  # nothing ran before the app could listen
         ledger.close()
