@@ -4,7 +4,8 @@
 2. Seeds N linked payment requests (audited ``CN_PAYAPPLY`` bills and the approvals that name them)
    with a realistic mix (:mod:`ferry.sandbox.linked`).
 3. Runs the scheme: collect and dispatch side by side until everything finished is written, with
-   DingTalk events arriving through a real callback endpoint.
+   DingTalk events arriving through a real callback endpoint, wired from the connection's settings
+   as ``ferry serve`` wires it.
 4. Approves one more request after that first pass; its event alone brings it in.
 5. Reconciles against the sandboxes' own state: every approved request with a valid bill has exactly
    one payment bill (``missing`` and ``duplicates``, both expected 0).
@@ -20,15 +21,17 @@ import secrets
 import string
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
 from ferry.connectors.settings import connections_from_dict
-from ferry.console.dingtalk_callback import CALLBACK_PATH, engine_handler, make_callback_app
+from ferry.console.dingtalk_callback import CALLBACK_PATH
+from ferry.console.dingtalk_intake import wire_dingtalk
 from ferry.engine.runner import Engine, Progress
 from ferry.sandbox import linked
 from ferry.sandbox.dingtalk.app import create_app as create_dingtalk
@@ -36,7 +39,7 @@ from ferry.sandbox.dingtalk.config import SandboxConfig as DingTalkConfig
 from ferry.sandbox.kingdee import KingdeeSandbox
 from ferry.sandbox.kingdee import SandboxConfig as KingdeeConfig
 from ferry.sandbox.serve import ServerThread
-from ferry.scheme import load_scheme
+from ferry.scheme import Scheme, load_scheme
 from ferry.store import Ledger
 
 #: where the flagship scheme lives in a checkout (the README's commands install Ferry editable)
@@ -123,10 +126,20 @@ def _secret(n: int = 32) -> str:
 
 
 def _connections(
-    dingtalk_url: str, kingdee_url: str, dt: DingTalkConfig, kd: KingdeeConfig, qps: float
+    dingtalk_url: str,
+    kingdee_url: str,
+    dt: DingTalkConfig,
+    kd: KingdeeConfig,
+    qps: float,
+    events: tuple[str, str],
 ) -> Any:
     # the sandboxes' credentials travel like real ones: ${ENV} references resolved from an environment
-    env = {"FERRY_DEMO_DINGTALK_SECRET": dt.app_secret, "FERRY_DEMO_KINGDEE_SECRET": kd.app_secret}
+    env = {
+        "FERRY_DEMO_DINGTALK_SECRET": dt.app_secret,
+        "FERRY_DEMO_KINGDEE_SECRET": kd.app_secret,
+        "FERRY_DEMO_EVENT_TOKEN": events[0],
+        "FERRY_DEMO_EVENT_AES_KEY": events[1],
+    }
     return connections_from_dict(
         {
             "dingtalk_main": {
@@ -137,6 +150,9 @@ def _connections(
                 "app_key": dt.app_key,
                 "app_secret": "${FERRY_DEMO_DINGTALK_SECRET}",
                 "qps": qps,
+                # HTTP-push events, wired by ferry serve's own code from these two keys
+                "event_token": "${FERRY_DEMO_EVENT_TOKEN}",
+                "event_aes_key": "${FERRY_DEMO_EVENT_AES_KEY}",
             },
             "kingdee_main": {
                 "type": "kingdee",
@@ -152,8 +168,15 @@ def _connections(
     )
 
 
-async def run_demo(options: DemoOptions, progress: DemoProgress | None = None) -> DemoSummary:
-    """Run the demo; see the module docstring."""
+#: what ``ferry demo --serve`` runs after the summary, while the sandboxes and the ledger are still up
+AfterDemo = Callable[[DemoSummary, Ledger, Engine, Scheme], Awaitable[None]]
+
+
+async def run_demo(
+    options: DemoOptions, progress: DemoProgress | None = None, *, after: AfterDemo | None = None
+) -> DemoSummary:
+    """Run the demo; see the module docstring. ``after`` is awaited with the summary before anything
+    is torn down (``ferry demo --serve`` serves the console there until Ctrl-C)."""
     progress = progress or DemoProgress()
     phase = progress.on_phase or (lambda _: None)
     scheme = load_scheme(options.scheme_path)
@@ -182,11 +205,15 @@ async def run_demo(options: DemoOptions, progress: DemoProgress | None = None) -
             progress.on_start(options.instances, sum(1 for p in plan.items if p.approved))
         ledger = Ledger(db_url)
         ledger.migrate()
-        engine = Engine(
-            ledger, _connections(dingtalk.url, kingdee.url, dt_config, kd_config, options.client_qps)
-        )
         token, aes_key = _secret(16), _secret(43)
-        callback = make_callback_app(token, aes_key, dt_config.app_key, engine_handler(engine, [scheme]))
+        conns = _connections(
+            dingtalk.url, kingdee.url, dt_config, kd_config, options.client_qps, (token, aes_key)
+        )
+        engine = Engine(ledger, conns)
+        # the callback route as `ferry serve` mounts it: from the connection's settings
+        callback = FastAPI(title="Ferry demo events", docs_url=None, redoc_url=None, openapi_url=None)
+        for router in wire_dingtalk(engine, [scheme], conns).routers:
+            callback.include_router(router)
         try:
             with ServerThread(callback) as events:
                 async with httpx.AsyncClient(timeout=30) as http:
@@ -225,32 +252,38 @@ async def run_demo(options: DemoOptions, progress: DemoProgress | None = None) -
             instances = (await http.get(f"{dingtalk.url}/_sandbox/instances")).json()["instances"]
         statuses = await asyncio.to_thread(ledger.counts, scheme.id)
         usage = await asyncio.to_thread(ledger.api_usage)
-        ledger.close()
+        approved = sum(1 for i in instances if i["status"] == "COMPLETED" and i.get("result") == "agree")
+        summary = DemoSummary(
+            instances=len(instances),
+            approved=approved,
+            payment_bills=rec.payment_bills,
+            drafts=rec.drafts,
+            written=statuses.get("written", 0),
+            skipped=statuses.get("skipped", 0),
+            quarantined=statuses.get("quarantined", 0),
+            dead=statuses.get("dead", 0),
+            watching=statuses.get("watching", 0),
+            missing=len(rec.missing),
+            duplicates=len(rec.duplicates),
+            unexpected=len(rec.unexpected),
+            api_calls={
+                f"{u.connection} {u.api}": u.calls for u in sorted(usage, key=lambda u: (u.connection, u.api))
+            },
+            elapsed_s=elapsed,
+            records_per_s=len(instances) / elapsed if elapsed else 0.0,
+            event_delivered=delivered,
+            statuses=statuses,
+            missing_numbers=rec.missing,
+            duplicate_numbers=rec.duplicates,
+        )
+        try:
+            if after is not None:
+                await after(summary, ledger, engine, scheme)
+        finally:
+            await engine.aclose()
+            ledger.close()
     tmp.cleanup()
-    approved = sum(1 for i in instances if i["status"] == "COMPLETED" and i.get("result") == "agree")
-    return DemoSummary(
-        instances=len(instances),
-        approved=approved,
-        payment_bills=rec.payment_bills,
-        drafts=rec.drafts,
-        written=statuses.get("written", 0),
-        skipped=statuses.get("skipped", 0),
-        quarantined=statuses.get("quarantined", 0),
-        dead=statuses.get("dead", 0),
-        watching=statuses.get("watching", 0),
-        missing=len(rec.missing),
-        duplicates=len(rec.duplicates),
-        unexpected=len(rec.unexpected),
-        api_calls={
-            f"{u.connection} {u.api}": u.calls for u in sorted(usage, key=lambda u: (u.connection, u.api))
-        },
-        elapsed_s=elapsed,
-        records_per_s=len(instances) / elapsed if elapsed else 0.0,
-        event_delivered=delivered,
-        statuses=statuses,
-        missing_numbers=rec.missing,
-        duplicate_numbers=rec.duplicates,
-    )
+    return summary
 
 
 async def _wait_written(ledger: Ledger, scheme_id: str, instance_id: str, timeout_s: float) -> bool:

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from ferry.cli.main import app as cli
 from ferry.connectors.settings import load_connections
-from ferry.engine import runner
+from ferry.engine import schedule as schedules
 from ferry.engine.runner import Engine, next_fire
 from ferry.engine.transform import Transform
 from ferry.sandbox.serve import ServerThread
@@ -240,7 +240,7 @@ async def test_serve_runs_the_remedy_on_its_own_schedule(
     )
     scheme_path.write_text(text, encoding="utf-8")
     scheme = load_scheme(scheme_path)
-    real = runner.next_fire
+    real = schedules.next_fire
     fired: list[str] = []
 
     def soon(schedule: Schedule, after: dt.datetime, timezone: str = "UTC") -> dt.datetime:
@@ -250,7 +250,7 @@ async def test_serve_runs_the_remedy_on_its_own_schedule(
             return after + dt.timedelta(seconds=0.3)
         return real(schedule, after, timezone)
 
-    monkeypatch.setattr(runner, "next_fire", soon)
+    monkeypatch.setattr(schedules, "next_fire", soon)
     engine = world.engine()
     stop = asyncio.Event()
 

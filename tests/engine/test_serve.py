@@ -11,7 +11,7 @@ from pathlib import Path
 
 from apps import Erp, connections_yaml, orders, scheme_yaml, shop_app
 
-from ferry.sandbox.serve import ServerThread
+from ferry.sandbox.serve import ServerThread, free_port
 from ferry.store import Ledger
 
 
@@ -31,6 +31,7 @@ def test_serve_runs_on_schedule_and_sigterm_finishes_in_flight_work(tmp_path: Pa
 
         def serve() -> subprocess.Popen[bytes]:
             args = ["serve", str(schemes), "--connections", str(tmp_path / "connections.yaml")]
+            args += ["--port", str(free_port())]  # serve listens (the console); never a fixed port in tests
             return subprocess.Popen(
                 [sys.executable, "-m", "ferry.cli.main", *args],
                 env=env,

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ferry.cli.common import err, out
+
+if TYPE_CHECKING:
+    from ferry.demo import AfterDemo, DemoSummary
 
 
 def register(app: typer.Typer) -> None:
@@ -29,6 +33,16 @@ def register(app: typer.Typer) -> None:
         db: Annotated[
             str | None, typer.Option("--db", help="Keep the ledger here (default: a temp file).")
         ] = None,
+        serve: Annotated[
+            bool,
+            typer.Option(
+                "--serve", help="After the summary, keep the console running over the demo (Ctrl-C ends)."
+            ),
+        ] = False,
+        host: Annotated[
+            str, typer.Option("--host", help="With --serve: the console's interface.")
+        ] = "127.0.0.1",
+        port: Annotated[int, typer.Option("--port", help="With --serve: the console's port.")] = 8600,
     ) -> None:
         """Run DingTalk payment approvals into Kingdee payment bills against the sandboxes, then reconcile.
 
@@ -38,6 +52,10 @@ def register(app: typer.Typer) -> None:
         from ferry.observe.redact import install
 
         install()
+        if serve:
+            from ferry.console.settings import ConsoleSettings
+
+            ConsoleSettings.from_env(host=host, port=port)  # refuse an exposed console before the demo runs
         lo, _, hi = latency.partition("-")
         options = DemoOptions(
             instances=instances, latency_ms=(int(lo), int(hi or lo)), random_seed=seed, db_url=db
@@ -66,30 +84,67 @@ def register(app: typer.Typer) -> None:
                 on_outcome=lambda _status: bars.advance(done, 1),
                 on_phase=lambda text: None if as_json else err.print(f"[dim]{text}[/dim]"),
             )
-            summary = asyncio.run(run_demo(options, progress))
-        if as_json:
-            typer.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
-        else:
-            table = Table(title="ferry demo: DingTalk 付款申请 → Kingdee 付款单", show_header=False)
-            for key, value in summary.as_dict().items():
-                if key in ("api_calls", "statuses"):
-                    continue
-                table.add_row(key, str(value))
-            out.print(table)
-            calls = Table(title="API calls")
-            calls.add_column("connection / API")
-            calls.add_column("calls", justify="right")
-            for api, n in summary.api_calls.items():
-                calls.add_row(api, str(n))
-            out.print(calls)
-            verdict = "[green]reconciled[/green]" if summary.ok else "[red]NOT reconciled[/red]"
-            out.print(
-                f"{verdict}: missing {summary.missing}, duplicates {summary.duplicates} "
-                f"(checked against the sandboxes' own state)"
-            )
-            if summary.missing_numbers:
-                out.print(f"missing: {', '.join(summary.missing_numbers[:20])}")
-            if summary.duplicate_numbers:
-                out.print(f"duplicates: {', '.join(summary.duplicate_numbers[:20])}")
+            after = _console(host, port, as_json, bars.stop) if serve else None
+            summary = asyncio.run(run_demo(options, progress, after=after))
+        if after is None:
+            _print_summary(summary, as_json)
         if not summary.ok:
             raise typer.Exit(1)
+
+
+def _print_summary(summary: DemoSummary, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
+    else:
+        table = Table(title="ferry demo: DingTalk 付款申请 → Kingdee 付款单", show_header=False)
+        for key, value in summary.as_dict().items():
+            if key in ("api_calls", "statuses"):
+                continue
+            table.add_row(key, str(value))
+        out.print(table)
+        calls = Table(title="API calls")
+        calls.add_column("connection / API")
+        calls.add_column("calls", justify="right")
+        for api, n in summary.api_calls.items():
+            calls.add_row(api, str(n))
+        out.print(calls)
+        verdict = "[green]reconciled[/green]" if summary.ok else "[red]NOT reconciled[/red]"
+        out.print(
+            f"{verdict}: missing {summary.missing}, duplicates {summary.duplicates} "
+            f"(checked against the sandboxes' own state)"
+        )
+        if summary.missing_numbers:
+            out.print(f"missing: {', '.join(summary.missing_numbers[:20])}")
+        if summary.duplicate_numbers:
+            out.print(f"duplicates: {', '.join(summary.duplicate_numbers[:20])}")
+
+
+def _console(host: str, port: int, as_json: bool, end_bars: Callable[[], None]) -> AfterDemo:
+    """What ``--serve`` does after the demo: print the summary, then serve the console over the demo's
+    ledger (the sandboxes stay up behind it) until Ctrl-C."""
+    from ferry.cli.run_cmd import watch_signals
+    from ferry.console.serve import build_service
+    from ferry.console.settings import OPERATOR_PASSWORD_ENV, ConsoleSettings
+
+    async def after(summary: DemoSummary, ledger: Any, engine: Any, scheme: Any) -> None:
+        end_bars()  # the bars stop redrawing while the console serves
+        _print_summary(summary, as_json)
+        settings = ConsoleSettings.from_env(host=host, port=port)
+        # the console and its actions, no schedules or event intake: the demo's work is done
+        service = build_service(ledger, [scheme], settings, engine=engine, work=None, events=False)
+        stop = asyncio.Event()
+        watch_signals(stop)
+        task = asyncio.create_task(service.run(stop))
+        started = asyncio.create_task(service.started.wait())
+        await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
+        started.cancel()
+        if service.started.is_set():
+            how = (
+                "no password is set: open to this machine only, no login needed"
+                if settings.open_access
+                else f"log in with any name and the password in {OPERATOR_PASSWORD_ENV}"
+            )
+            err.print(f"console: {service.url}  ({how}); Ctrl-C to stop", markup=False, highlight=False)
+        await task
+
+    return after

@@ -20,6 +20,7 @@ from ferry.cli import (
     sandbox_both,
     sandbox_dingtalk,
     sandbox_kingdee,
+    serve_cmd,
     validate_cmd,
 )
 from ferry.cli.errors import FerryGroup
@@ -40,6 +41,7 @@ sandbox_kingdee.register(sandbox_app)
 sandbox_both.register(sandbox_app)
 validate_cmd.register(app)
 run_cmd.register(app)
+serve_cmd.register(app)
 records_cmd.register(app)
 expr_cmd.register(app)
 demo_cmd.register(app)

@@ -1,4 +1,5 @@
-"""``ferry run`` (one scheme, once) and ``ferry serve`` (a folder of schemes, on their schedules)."""
+"""``ferry run`` (one scheme, once) and ``ferry check`` (its pre-flight checks); ``ferry serve`` is in
+:mod:`ferry.cli.serve_cmd`."""
 
 from __future__ import annotations
 
@@ -208,44 +209,3 @@ def register(app: typer.Typer) -> None:
             out.print(table)
         if not ok:
             raise typer.Exit(1)
-
-    @app.command()
-    def serve(
-        folder: Annotated[Path, typer.Argument(help="A folder of scheme files (or one file).")],
-        db: Annotated[str | None, DatabaseOption] = None,
-        connections: Annotated[Path | None, ConnectionsOption] = None,
-        lease: Annotated[float, typer.Option("--lease", help="Seconds a claimed record stays ours.")] = 300.0,
-    ) -> None:
-        """Run every scheme in a folder on its schedule until stopped (SIGTERM or Ctrl-C finish in-flight batches)."""
-        from ferry.connectors.settings import load_connections
-        from ferry.engine.runner import Engine
-        from ferry.observe.redact import install
-
-        install()
-        files = (
-            sorted(x for x in folder.rglob("*") if x.suffix.lower() in {".yaml", ".yml", ".json"})
-            if folder.is_dir()
-            else [folder]
-        )
-        schemes = [_load(f) for f in files]
-        try:
-            conns = load_connections(connections_path(connections))
-        except Exception as e:
-            raise fail(str(e)) from None
-        ledger = open_ledger(db)
-        engine = Engine(ledger, conns, lease_seconds=lease)
-
-        async def main() -> None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stop.set)
-            err.print(f"serving {len(schemes)} scheme(s); SIGTERM or Ctrl-C to stop")
-            async with engine:
-                await engine.serve(schemes, stop)
-
-        try:
-            asyncio.run(main())
-        finally:
-            ledger.close()
-        err.print("stopped")

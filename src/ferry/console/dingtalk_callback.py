@@ -55,6 +55,7 @@ from ferry.connectors.dingtalk.events import (
     event_type,
 )
 from ferry.engine.runner import Engine
+from ferry.engine.schedule import OnPass, PassDone
 from ferry.scheme import Scheme
 
 log = logging.getLogger("ferry.console.dingtalk")
@@ -214,17 +215,26 @@ def schemes_for(schemes: Sequence[Scheme], process_code: str) -> list[Scheme]:
     return out
 
 
-def engine_handler(engine: Engine, schemes: Sequence[Scheme]) -> InstanceChangeHandler:
-    """Fetch the changed instance into each matching scheme's ledger, then dispatch that scheme."""
+def engine_handler(
+    engine: Engine, schemes: Sequence[Scheme], *, on_pass: OnPass | None = None
+) -> InstanceChangeHandler:
+    """Fetch the changed instance into each matching scheme's ledger, then dispatch that scheme;
+    ``on_pass`` is told of each pass (``ferry serve`` logs a line)."""
 
     async def on_instance_change(process_code: str, instance_id: str) -> None:
         matched = schemes_for(schemes, process_code)
         if not matched:
             log.info("DingTalk event for %s (%s): no scheme reads that template", instance_id, process_code)
         for scheme in matched:
+            started = time.perf_counter()
             report = await engine.collect_ids(scheme, [instance_id], trigger="event")
+            if on_pass is not None:
+                on_pass(PassDone(scheme.id, "collect", "event", time.perf_counter() - started, report))
             if report.records:
-                await engine.dispatch(scheme, trigger="event")
+                started = time.perf_counter()
+                written = await engine.dispatch(scheme, trigger="event")
+                if on_pass is not None:
+                    on_pass(PassDone(scheme.id, "dispatch", "event", time.perf_counter() - started, written))
 
     return on_instance_change
 

@@ -1,5 +1,8 @@
 """Running schemes: once (``ferry run``) or on their schedules until stopped (``ferry serve``).
 
+The :class:`Engine` builds connectors and runs passes; the pre-flight checks live in
+:mod:`ferry.engine.preflight` and the schedules in :mod:`ferry.engine.schedule`.
+
 Collect and dispatch are separate units of work that meet only in the ledger, so either can run
 alone, on its own schedule, or in another process.
 """
@@ -8,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import os
 import socket
@@ -17,22 +19,33 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from ferry.connectors.base import Check, ConnectionUse, Querier, RefetchingSource, Source, Target
-from ferry.connectors.check import check_scheme
+from ferry.connectors.base import Check, Querier, RefetchingSource, Source, Target
 from ferry.connectors.errors import ConnectorError
-from ferry.connectors.settings import ConnectionSettings
-from ferry.connectors.spec import get_spec
 from ferry.engine.collect import Collector, CollectReport
 from ferry.engine.dispatch import Dispatcher, DispatchReport
+from ferry.engine.preflight import PREFLIGHT_TTL_S, PreflightFailed, preflight, resolve_connection
 from ferry.engine.registry import BuildContext, ConnectionLike, build_querier, build_source, build_target
+from ferry.engine.reports import Progress, RunSummary
+from ferry.engine.schedule import HEARTBEAT_S, RUN_STALE_S, OnPass, next_fire, serve_schedules
 from ferry.engine.transform import Transform
-from ferry.errors import ConfigError, PreflightError
-from ferry.scheme import Schedule, Scheme, SchemeError
+from ferry.scheme import Scheme
 from ferry.store import Ledger, facade
 
 log = logging.getLogger("ferry.engine")
+
+# re-exported: these lived here before preflight.py and schedule.py were split out
+__all__ = [
+    "HEARTBEAT_S",
+    "PREFLIGHT_TTL_S",
+    "RUN_STALE_S",
+    "Engine",
+    "PreflightFailed",
+    "Progress",
+    "RunSummary",
+    "default_owner",
+    "next_fire",
+]
 
 
 def default_owner() -> str:
@@ -45,61 +58,6 @@ class _RunRecord:
     counts: dict[str, int] = field(default_factory=dict)
     #: how the run ends when nothing was raised: ``ok``, or ``interrupted`` when it was told to stop
     status: str = "ok"
-
-
-#: how long a passing pre-flight check is trusted before it is made again
-PREFLIGHT_TTL_S = 600.0
-#: a running run says it is alive this often ...
-HEARTBEAT_S = 20.0
-#: ... and one silent for this long belongs to a process that died
-RUN_STALE_S = 120.0
-
-
-class PreflightFailed(PreflightError):
-    """A scheme's pre-flight checks failed: nothing was sent, no metered call was made."""
-
-    def __init__(self, scheme_id: str, failed: Sequence[Check]) -> None:
-        self.checks = list(failed)
-        super().__init__(
-            f"scheme {scheme_id!r}: {len(failed)} check(s) failed before any work; nothing was sent",
-            hint="run `ferry check SCHEME` for every check",
-        )
-
-    def lines(self) -> list[str]:
-        return [self.message, *(f"{c.connection}: {c.what}: {c.detail}" for c in self.checks)]
-
-
-@dataclass
-class RunSummary:
-    scheme: str
-    collect: CollectReport | None = None
-    remedy: CollectReport | None = None
-    dispatch: DispatchReport | None = None
-    elapsed_s: float = 0.0
-    statuses: dict[str, int] = field(default_factory=dict)
-    #: why a step failed (its run is recorded as failed); the other steps still ran
-    errors: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "scheme": self.scheme,
-            "errors": self.errors,
-            "collect": self.collect.as_dict() if self.collect else None,
-            "remedy": self.remedy.as_dict() if self.remedy else None,
-            "dispatch": self.dispatch.as_dict() if self.dispatch else None,
-            "elapsed_s": round(self.elapsed_s, 3),
-            "statuses": self.statuses,
-        }
-
-
-@dataclass
-class Progress:
-    """Callbacks for a progress display; all optional."""
-
-    on_page: Callable[[int], None] | None = None
-    on_outcome: Callable[[str], None] | None = None
-    #: a window's record count, when the source knows it (adds to a progress bar's total)
-    on_total: Callable[[int], None] | None = None
 
 
 class Engine:
@@ -128,58 +86,12 @@ class Engine:
         self.lease_seconds = lease_seconds
         self._open: dict[tuple[str, ...], Any] = {}
         #: (scheme, connection) -> (monotonic time, checks) of the last passing pre-flight
-        self._checked: dict[tuple[str, str], tuple[float, list[Check]]] = {}
+        self.checked: dict[tuple[str, str], tuple[float, list[Check]]] = {}
         #: every check of the latest :meth:`check`, passing or not (for ``ferry check``)
         self.last_checks: list[Check] = []
 
     def _connection(self, scheme: Scheme, side: str, name: str | None) -> ConnectionLike:
-        if not name:
-            raise ConfigError(f"scheme '{scheme.id}': {side}.connection is not set")
-        conn = self.connections.get(name)
-        if conn is None:
-            from ferry.connectors.spec import suggest
-
-            known = ", ".join(sorted(self.connections)) or "none"
-            raise ConfigError(
-                f"scheme '{scheme.id}': {side}.connection '{name}' is not defined"
-                f"{suggest(name, self.connections)} (defined: {known})",
-                hint="add it to connections.yaml (or the file named by --connections / FERRY_CONNECTIONS)",
-            )
-        capability = {"source": "source", "target": "target"}.get(side, "lookup")
-        spec = get_spec(conn.type, connection=conn.name)
-        if capability not in spec.capabilities:
-            raise ConfigError(
-                f"scheme '{scheme.id}': {side}.connection '{name}' is a {conn.type} connection, "
-                f"which cannot be a {capability} ({spec.summary})"
-            )
-        return conn
-
-    def _uses(
-        self, scheme: Scheme, *, source: bool, target: bool
-    ) -> dict[str, tuple[ConnectionLike, ConnectionUse]]:
-        """Each connection the pass will use, with how (raises ConfigError for a missing or wrong one)."""
-        found: dict[str, tuple[ConnectionLike, dict[str, Any]]] = {}
-
-        def add(conn: ConnectionLike, **how: Any) -> None:
-            _, so_far = found.setdefault(conn.name, (conn, {"lookups": []}))
-            lookups = how.pop("lookups", [])
-            so_far["lookups"].extend(lookups)
-            so_far.update(how)
-
-        if source:
-            add(self._connection(scheme, "source", scheme.source.connection), source=scheme.source)
-        if target:
-            add(self._connection(scheme, "target", scheme.target.connection), target=scheme.target)
-            for step in scheme.enrich:
-                name = step.connection or scheme.target.connection
-                add(self._connection(scheme, f"enrich.{step.name}.connection", name), lookups=[step.query])
-        return {
-            name: (
-                conn,
-                ConnectionUse(scheme.id, how.get("source"), how.get("target"), tuple(how["lookups"])),
-            )
-            for name, (conn, how) in found.items()
-        }
+        return resolve_connection(self.connections, scheme, side, name)
 
     async def check(
         self, scheme: Scheme, *, source: bool = True, target: bool = True, force: bool = False
@@ -188,44 +100,15 @@ class Engine:
         build (settings and params are valid), each side authenticates, the DingTalk process codes and
         the Kingdee forms exist, and DingTalk quota is left. Raises :class:`PreflightFailed` before any
         work when a blocking check fails; passing results are reused for ``PREFLIGHT_TTL_S``."""
-        # the same located problems `ferry validate` reports, before anything is built or called
-        settings = {k: v for k, v in self.connections.items() if isinstance(v, ConnectionSettings)}
-        known = settings if len(settings) == len(self.connections) else None
-        problems = [p for p in check_scheme(scheme, known) if p.is_error]
-        if problems:
-            raise SchemeError(problems)
-        uses = self._uses(scheme, source=source, target=target)
-        # building validates settings and params now, before any call (and keeps the connectors)
+        return await preflight(self, scheme, source=source, target=target, force=force)
+
+    def build(self, scheme: Scheme, *, source: bool = True, target: bool = True) -> None:
+        """Build (and keep) the connectors a pass uses: their settings and params are checked now."""
         if source:
             self._source(scheme)
         if target:
             self._target(scheme)
             self._queriers(scheme)
-        results: list[Check] = []
-        for name, (conn, use) in uses.items():
-            spec = get_spec(conn.type, connection=conn.name)
-            run_check = getattr(spec.module(), "preflight", None)
-            if "preflight" not in spec.capabilities or run_check is None:
-                results.append(Check(name, "settings", True, f"{conn.type} connection"))
-                continue
-            key = (scheme.id, name)
-            cached = self._checked.get(key)
-            if cached is not None and not force and time.monotonic() - cached[0] < PREFLIGHT_TTL_S:
-                results.extend(cached[1])
-                continue
-            checks: list[Check] = await run_check(
-                conn, use, BuildContext(self.ledger, scheme.id, self.ledger)
-            )
-            if all(c.ok or not c.blocking for c in checks):
-                self._checked[key] = (time.monotonic(), checks)
-            else:
-                self._checked.pop(key, None)
-            results.extend(checks)
-        self.last_checks = results
-        failed = [c for c in results if not c.ok and c.blocking]
-        if failed:
-            raise PreflightFailed(scheme.id, failed)
-        return results
 
     def transform(self, scheme: Scheme) -> Transform:
         return Transform(scheme, lookup=self.ledger)
@@ -520,69 +403,9 @@ class Engine:
             except ConnectorError as e:
                 summary.errors.append(f"remedy: {e}")
 
-    async def serve(self, schemes: Sequence[Scheme], stop: asyncio.Event) -> None:
-        """Run every scheme's collect and dispatch (and omission remedy, when it has a ``crontab``) on
-        their schedules until ``stop`` is set. Collect and dispatch start at once; the remedy, a wide
-        re-scan, waits for its first cron time.
-
-        A pass that is running when ``stop`` is set finishes its current batch; claimed records of
-        unfinished work are released by the dispatcher, and leases cover a hard kill.
-        """
-        jobs: list[tuple[Scheme, str, Schedule]] = []
-        for s in schemes:
-            jobs.append((s, "collect", s.source.schedule or Schedule(interval=300)))
-            jobs.append((s, "dispatch", s.target.schedule or Schedule(interval=60)))
-            remedy = s.source.omission_remedy
-            if remedy is not None and remedy.crontab:
-                jobs.append((s, "remedy", Schedule(cron=remedy.crontab)))
-        start = dt.datetime.now(dt.UTC)
-        due = {
-            (s.id, kind): next_fire(sched, start, s.timezone) if kind == "remedy" else start
-            for s, kind, sched in jobs
-        }
-        running: dict[tuple[str, str], asyncio.Task[Any]] = {}
-        next_reap = time.monotonic()
-        while not stop.is_set():
-            now = dt.datetime.now(dt.UTC)
-            if time.monotonic() >= next_reap:
-                next_reap = time.monotonic() + RUN_STALE_S / 2
-                with contextlib.suppress(Exception):
-                    await self.reap()
-            for s, kind, sched in jobs:
-                key = (s.id, kind)
-                task = running.get(key)
-                if task is not None and not task.done():
-                    continue
-                if task is not None and task.done():
-                    running.pop(key)
-                    if not task.cancelled() and task.exception() is not None:
-                        log.error("%s of %s failed: %s", kind, s.id, task.exception())
-                if now >= due[key]:
-                    coro = (
-                        self.collect(s, trigger="schedule", stop=stop)
-                        if kind == "collect"
-                        else self.remedy(s, trigger="remedy")
-                        if kind == "remedy"
-                        else self.dispatch(s, trigger="schedule", stop=stop)
-                    )
-                    running[key] = asyncio.create_task(coro, name=f"{kind}:{s.id}")
-                    due[key] = next_fire(sched, now, s.timezone)
-            wake = min(due.values())
-            timeout = max(0.05, min(1.0, (wake - dt.datetime.now(dt.UTC)).total_seconds()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=timeout)
-        if running:
-            await asyncio.gather(*running.values(), return_exceptions=True)
-
-
-def next_fire(schedule: Schedule, after: dt.datetime, timezone: str = "UTC") -> dt.datetime:
-    """When ``schedule`` fires next after ``after`` (aware); a cron is read as wall-clock time in
-    ``timezone`` (the scheme's), so ``0 2 * * *`` means 02:00 where the business is. Returned in UTC."""
-    if schedule.interval is not None:
-        return after + dt.timedelta(seconds=schedule.interval)
-    from croniter import croniter
-
-    assert schedule.cron is not None  # a Schedule has exactly one of cron and interval
-    local = after.astimezone(ZoneInfo(timezone))
-    nxt: dt.datetime = croniter(schedule.cron, local).get_next(dt.datetime)
-    return nxt.astimezone(dt.UTC)
+    async def serve(
+        self, schemes: Sequence[Scheme], stop: asyncio.Event, *, on_pass: OnPass | None = None
+    ) -> None:
+        """Run every scheme's passes on their schedules until ``stop`` is set
+        (:func:`ferry.engine.schedule.serve_schedules`)."""
+        await serve_schedules(self, schemes, stop, on_pass=on_pass)
