@@ -109,9 +109,7 @@ def written_per_hour(ledger: LedgerCore, scheme: str, since: dt.datetime) -> dic
     )
     with ledger.engine.connect() as conn:
         rows = conn.execute(query).all()
-    return {
-        dt.datetime.strptime(str(h)[:13], "%Y-%m-%d %H").replace(tzinfo=dt.UTC): int(n) for h, n in rows
-    }
+    return {dt.datetime.strptime(str(h)[:13], "%Y-%m-%d %H").replace(tzinfo=dt.UTC): int(n) for h, n in rows}
 
 
 def _amount(ledger: LedgerCore, field: str) -> Any:
@@ -181,7 +179,9 @@ def _run_span(run: RunRow, now: dt.datetime | None) -> tuple[dt.datetime, dt.dat
     return run.started_at, run.ended_at or run.heartbeat_at or utc(now)
 
 
-def run_calls(ledger: LedgerCore, run: RunRow, *, limit: int = 2000, now: dt.datetime | None = None) -> list[CallRow]:
+def run_calls(
+    ledger: LedgerCore, run: RunRow, *, limit: int = 2000, now: dt.datetime | None = None
+) -> list[CallRow]:
     """The API calls the run's scheme made while the run lasted (its pages, batches and throttled waits)."""
     start, end = _run_span(run, now)
     c = api_calls.c
@@ -195,9 +195,7 @@ def run_calls(ledger: LedgerCore, run: RunRow, *, limit: int = 2000, now: dt.dat
         return [CallRow(**row._mapping) for row in conn.execute(query)]
 
 
-def run_transitions(
-    ledger: LedgerCore, run: RunRow, *, now: dt.datetime | None = None
-) -> dict[str, int]:
+def run_transitions(ledger: LedgerCore, run: RunRow, *, now: dt.datetime | None = None) -> dict[str, int]:
     """How many of the scheme's records moved to each status while the run lasted."""
     start, end = _run_span(run, now)
     e, r = events.c, records.c
