@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ferry.store.core import LedgerCore, utc
+from ferry.store.core import LedgerCore, chunks, utc
 from ferry.store.models import EventRow, RecordRow, RunRow
 from ferry.store.schema import api_calls, events, records, runs
 
@@ -38,6 +38,8 @@ class RecordFilter:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     find: str | None = None
+    #: the kind of error (``last_error_type``; "" for none), as the dead-letters page groups them
+    kind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +131,7 @@ def totals_since(
     r = records.c
     window = (r.scheme == scheme, r.updated_at >= utc(since))
     with ledger.engine.connect() as conn:
-        by_status = dict(
+        by_status: dict[str, int] = dict(
             conn.execute(
                 sa.select(r.status, sa.func.count())
                 .where(*window, r.status.in_(["written", *FAILURES]))
@@ -143,7 +145,7 @@ def totals_since(
             ).scalar_one()
             amount = float(total) if total is not None else 0.0
     written = int(by_status.get("written", 0))
-    failures = sum(int(by_status.get(s, 0)) for s in FAILURES)
+    failures = sum((int(by_status.get(s, 0)) for s in FAILURES), 0)
     return Totals(written=written, failures=failures, amount=amount)
 
 
@@ -220,6 +222,8 @@ def _where(f: RecordFilter) -> list[sa.ColumnElement[bool]]:
         filters.append(r.updated_at >= utc(f.since))
     if f.until is not None:
         filters.append(r.updated_at < utc(f.until))
+    if f.kind is not None:
+        filters.append(sa.func.coalesce(r.last_error_type, "") == f.kind)
     return filters
 
 
@@ -232,6 +236,8 @@ def find_records(ledger: Any, f: RecordFilter, *, limit: int = 50, offset: int =
         )
         if f.until is not None:
             rows = [row for row in rows if row.updated_at < utc(f.until)]
+        if f.kind is not None:
+            rows = [row for row in rows if (row.last_error_type or "") == f.kind]
         return rows[offset : offset + limit]
     query = sa.select(records).where(*_where(f)).order_by(records.c.id.desc()).limit(limit).offset(offset)
     with ledger.engine.connect() as conn:
@@ -258,11 +264,12 @@ def count_records(ledger: Any, f: RecordFilter, *, cap: int = 100_000) -> int:
 
 def records_by_ids(ledger: LedgerCore, ids: Sequence[int]) -> list[RecordRow]:
     """The records with these ids, newest first."""
-    if not ids:
-        return []
-    query = sa.select(records).where(records.c.id.in_(list(ids)[:1000])).order_by(records.c.id.desc())
+    found: list[RecordRow] = []
     with ledger.engine.connect() as conn:
-        return [RecordRow(**row._mapping) for row in conn.execute(query)]
+        for chunk in chunks(list(dict.fromkeys(ids))):
+            query = sa.select(records).where(records.c.id.in_(list(chunk)))
+            found.extend(RecordRow(**row._mapping) for row in conn.execute(query))
+    return sorted(found, key=lambda row: -row.id)
 
 
 @dataclass(frozen=True, slots=True)
