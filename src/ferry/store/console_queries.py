@@ -3,8 +3,8 @@
 Functions over a :class:`~ferry.store.core.LedgerCore` (a :class:`~ferry.store.Ledger`), so the pages hold
 no SQL and the facade stays as it is. Indexes they rely on (migration 0003): ``ix_records_status_id``
 (any-scheme status lists), ``ix_records_scheme_status_updated_at`` (throughput, today's totals),
-``ix_runs_scheme_started_at`` (runs of a scheme), ``ix_api_calls_scheme_at`` (a run's calls),
-``ix_events_at`` (a run's transitions).
+``ix_runs_scheme_started_at`` (runs of a scheme), ``ix_events_at`` (a run's transitions); a run's
+calls are a range of ``ix_api_calls_at``.
 
 "Records written per hour" counts written records by the hour they were last changed: a written record
 rarely changes again, and the count stays one index range instead of a scan of the events.
@@ -182,14 +182,26 @@ def _run_span(run: RunRow, now: dt.datetime | None) -> tuple[dt.datetime, dt.dat
 
 
 def run_calls(
-    ledger: LedgerCore, run: RunRow, *, limit: int = 2000, now: dt.datetime | None = None
+    ledger: LedgerCore,
+    run: RunRow,
+    connections: Sequence[str] = (),
+    *,
+    limit: int = 2000,
+    now: dt.datetime | None = None,
 ) -> list[CallRow]:
-    """The API calls the run's scheme made while the run lasted (its pages, batches and throttled waits)."""
+    """The API calls made while the run lasted on the scheme's ``connections`` (or tagged with its
+    scheme): its pages, batches and throttled waits. Another scheme sharing a connection at the same
+    time shows too: the call log names connections, not runs."""
     start, end = _run_span(run, now)
     c = api_calls.c
+    mine = (
+        sa.or_(c.scheme == run.scheme, c.connection.in_(list(connections)))
+        if connections
+        else c.scheme == run.scheme
+    )
     query = (
         sa.select(c.id, c.at, c.connection, c.api, c.status, c.http_status, c.error_code, c.latency_ms)
-        .where(c.scheme == run.scheme, c.at >= start, c.at <= end)
+        .where(mine, c.at >= start, c.at <= end)
         .order_by(c.at)
         .limit(limit)
     )

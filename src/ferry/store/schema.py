@@ -165,8 +165,6 @@ api_calls = sa.Table(
     sa.Column("metered", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     sa.Column("scheme", sa.String(200), nullable=True),
     sa.Index("ix_api_calls_connection_api_at", "connection", "api", "at"),
-    # a run's timeline: its scheme's calls while it lasted (0003)
-    sa.Index("ix_api_calls_scheme_at", "scheme", "at"),
 )
 
 events = sa.Table(

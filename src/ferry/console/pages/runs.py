@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
@@ -117,7 +117,7 @@ async def run_detail(
         raise HTTPException(404, f"no run with id {run_id}")
     await asyncio.to_thread(console.ledger.flush)
     calls, moves = await asyncio.gather(
-        asyncio.to_thread(q.run_calls, console.ledger, run),
+        asyncio.to_thread(q.run_calls, console.ledger, run, _connections(console.schemes.get(run.scheme))),
         asyncio.to_thread(q.run_transitions, console.ledger, run),
     )
     end = run.ended_at or run.heartbeat_at or dt.datetime.now(dt.UTC)
@@ -143,6 +143,14 @@ async def run_detail(
         seconds=seconds,
         scheme_id=run.scheme,
     )
+
+
+def _connections(scheme: Any) -> list[str]:
+    """The connections a scheme's run calls: source, target and lookups."""
+    if scheme is None:
+        return []
+    names = [scheme.source.connection, scheme.target.connection, *(e.connection for e in scheme.enrich)]
+    return sorted({n for n in names if n})
 
 
 PAGE = Page(name="runs", title="Runs", router=router, nav_path="/runs", order=20)

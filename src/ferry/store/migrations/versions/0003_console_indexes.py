@@ -1,6 +1,6 @@
 """Indexes the console's pages read through (:mod:`ferry.store.console_queries`): records by status
 across schemes, by scheme and status in time (throughput, today's totals), runs of a scheme in time,
-a scheme's API calls in time and events in time (a run's timeline).
+and events in time (a run's timeline).
 
 Revision ID: 0003
 Revises: 0002
@@ -22,7 +22,6 @@ _INDEXES = (
     ("ix_records_status_id", "records", ["status", "id"]),
     ("ix_records_scheme_status_updated_at", "records", ["scheme", "status", "updated_at"]),
     ("ix_runs_scheme_started_at", "runs", ["scheme", "started_at"]),
-    ("ix_api_calls_scheme_at", "api_calls", ["scheme", "at"]),
     ("ix_events_at", "events", ["at"]),
 )
 
