@@ -66,11 +66,12 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
         claimed["inst-7"].outcome("skipped", reason="refused in DingTalk", error_type="source_state"),
     ]
     assert led.finish("w1", outcomes) == []
-    now = dt.datetime.now(dt.UTC)
+    # within the run's span: it started before the claim and ends after these
+    now = led.list_runs(SID)[0].started_at
     for k, status in enumerate(["ok", "ok", "slow_down", "ok"]):
         led.record(
             ApiCall(
-                "kingdee_main", "Push", status, 80.0, http_status=200, at=now + dt.timedelta(milliseconds=k)
+                "kingdee_main", "Push", status, 80.0, http_status=200, at=now + dt.timedelta(microseconds=k + 1)
             )
         )
     led.finish_run(
