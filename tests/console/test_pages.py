@@ -71,7 +71,12 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
     for k, status in enumerate(["ok", "ok", "slow_down", "ok"]):
         led.record(
             ApiCall(
-                "kingdee_main", "Push", status, 80.0, http_status=200, at=now + dt.timedelta(microseconds=k + 1)
+                "kingdee_main",
+                "Push",
+                status,
+                80.0,
+                http_status=200,
+                at=now + dt.timedelta(microseconds=k + 1),
             )
         )
     led.finish_run(

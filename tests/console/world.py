@@ -105,7 +105,9 @@ async def _first_pass(engine: Engine, scheme: Scheme, kd_url: str) -> None:
     await engine.collect(scheme)
     async with httpx.AsyncClient(timeout=10) as http:
         faults = {"response_error": {"rate": 1.0, "ops": ["push"], "count": OUTAGE_PUSHES}}
-        (await http.put(f"{kd_url}/_sandbox/faults", json={"faults": faults, "replace": True})).raise_for_status()
+        (
+            await http.put(f"{kd_url}/_sandbox/faults", json={"faults": faults, "replace": True})
+        ).raise_for_status()
         await engine.dispatch(scheme)
         (await http.delete(f"{kd_url}/_sandbox/faults")).raise_for_status()
 
@@ -137,12 +139,16 @@ def build(tmp: Path, *, instances: int = 14, seed: int = 7, env: dict[str, str] 
     asyncio.run(first())
     ledger.flush()
     settings = ConsoleSettings.from_env(
-        env=env if env is not None else {"FERRY_CONSOLE_PASSWORD": OPERATOR, "FERRY_CONSOLE_VIEWER_PASSWORD": VIEWER}
+        env=env
+        if env is not None
+        else {"FERRY_CONSOLE_PASSWORD": OPERATOR, "FERRY_CONSOLE_VIEWER_PASSWORD": VIEWER}
     )
     # the console's own Engine: made here, used only on the console server's event loop
     state = ConsoleState(ledger, settings, {scheme.id: scheme}, engine=Engine(ledger, connections))
     console = ServerThread(create_app(state)).start()
-    return World(scheme, plan, dingtalk, kingdee, console, ledger, connections, kd_config, [dingtalk, kingdee, console])
+    return World(
+        scheme, plan, dingtalk, kingdee, console, ledger, connections, kd_config, [dingtalk, kingdee, console]
+    )
 
 
 async def fix_amount(world: World, number: str, amount: str) -> None:
@@ -160,7 +166,12 @@ async def fix_amount(world: World, number: str, amount: str) -> None:
             stored = answer.raise_for_status().json()["model"]
         value = float(amount)
         row = {**stored["FPAYAPPLYENTRY"][0], "FAPPLYAMOUNTFOR": value, "FPAYAMOUNTFOR": value}
-        model = {"FID": stored["FID"], "FAPPLYAMOUNTFOR_H": value, "FPAYAMOUNTFOR_H": value, "FPAYAPPLYENTRY": [row]}
+        model = {
+            "FID": stored["FID"],
+            "FAPPLYAMOUNTFOR_H": value,
+            "FPAYAMOUNTFOR_H": value,
+            "FPAYAPPLYENTRY": [row],
+        }
         await client.save("CN_PAYAPPLY", model, options={"IsDeleteEntry": False})
         await client.submit("CN_PAYAPPLY", numbers=[number])
         await client.audit("CN_PAYAPPLY", numbers=[number])
