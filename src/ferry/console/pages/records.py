@@ -76,19 +76,25 @@ async def records_page(request: Request, user: Annotated[User, Depends(current_u
     tz = console.timezone(params.get("scheme"))
     f = record_filter(params, tz)
     page = int(params.get("page", "0")) if params.get("page", "0").isdigit() else 0
-    rows, total = await asyncio.gather(
-        asyncio.to_thread(q.find_records, console.ledger, f, limit=PAGE_SIZE + 1, offset=page * PAGE_SIZE),
-        asyncio.to_thread(q.count_records, console.ledger, f, cap=MAX_BULK * 20),
+    rows = await asyncio.to_thread(
+        q.find_records, console.ledger, f, limit=PAGE_SIZE + 1, offset=page * PAGE_SIZE
     )
+    more = len(rows) > PAGE_SIZE
+    if f.find:
+        # a search is counted from its own page (a second search would scan the content again)
+        total = page * PAGE_SIZE + len(rows[:PAGE_SIZE])
+    else:
+        total = await asyncio.to_thread(q.count_records, console.ledger, f, cap=MAX_BULK * 20)
     flash = request.session.pop("flash", None)
     return render(
         request,
         "records.html",
         active="records",
         rows=rows[:PAGE_SIZE],
-        more=len(rows) > PAGE_SIZE,
+        more=more,
         page=page,
         total=total,
+        total_more=more and bool(f.find),
         filters=filter_query(params),
         schemes=sorted(console.schemes),
         flash=flash,
