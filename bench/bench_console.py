@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_store import drop_schema, pg_schema_url  # noqa: E402
+from bench_store import drop_schema, pg_schema_url
 
 GOAL_MS = 300.0
 SCHEMES = ("dingtalk-payapply-to-paybill", "expense-to-paybill", "contract-to-receivable")

@@ -37,7 +37,9 @@ def main() -> None:
     )
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
-    parser.add_argument("--lang", choices=("en", "zh"), default="en", help="zh needs a CJK font (fonts-noto-cjk)")
+    parser.add_argument(
+        "--lang", choices=("en", "zh"), default="en", help="zh needs a CJK font (fonts-noto-cjk)"
+    )
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
