@@ -1,5 +1,5 @@
-"""The console's pages over a real ledger (SQLite; PostgreSQL with FERRY_TEST_POSTGRES_URL is the bench's
-job): overview health and totals, runs and a run's timeline, records with search and the unresolved
+"""The console's pages over a real ledger (SQLite, and PostgreSQL from $FERRY_TEST_POSTGRES_URL or the
+local test database, in a throwaway schema; skipped with the reason when unreachable): overview health and totals, runs and a run's timeline, records with search and the unresolved
 view, confirmed bulk actions by operators only, a record's trace and its download, dead letters by kind,
 the English switch, and no secret anywhere."""
 
@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
 
 from ferry.console.app import create_app
 from ferry.console.settings import ConsoleSettings
@@ -34,10 +38,39 @@ def _content(i: int) -> dict[str, object]:
     return {"金蝶单据编号": f"FKSQ{i:05d}", "付款金额": 100.5 + i, "title": f"付款申请 {i}"}
 
 
+PG_URL = os.environ.get("FERRY_TEST_POSTGRES_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ferry.db'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL, poolclass=sa.NullPool, connect_args={"connect_timeout": 3})
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # unreachable: say why
+        pytest.skip(
+            f"PostgreSQL not reachable at {make_url(PG_URL).render_as_string()}: {type(exc).__name__}"
+        )
+    try:
+        yield (
+            make_url(PG_URL)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
+def ledger(db_url: str) -> Iterator[Ledger]:
     register_secret(SECRET)
-    led = Ledger(f"sqlite:///{tmp_path / 'ferry.db'}")
+    led = Ledger(db_url)
     led.migrate()
     led.collect(
         SID, [Collected(source_id=f"inst-{i}", number=f"SP{i:04d}", content=_content(i)) for i in range(8)]

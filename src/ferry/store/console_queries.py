@@ -96,8 +96,15 @@ def last_runs(ledger: LedgerCore, scheme: str) -> tuple[RunRow | None, RunRow | 
 
 def _hour(ledger: LedgerCore, column: Any) -> Any:
     if ledger._pg:
-        return sa.func.to_char(sa.func.date_trunc("hour", column), "YYYY-MM-DD HH24")
+        return sa.func.date_trunc("hour", column)
     return sa.func.substr(column, 1, 13)
+
+
+def _as_hour(value: Any) -> dt.datetime:
+    """A bucket as an aware UTC hour: a datetime on PostgreSQL, ``YYYY-MM-DD HH`` text on SQLite."""
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+    return dt.datetime.strptime(str(value)[:13], "%Y-%m-%d %H").replace(tzinfo=dt.UTC)
 
 
 def written_per_hour(ledger: LedgerCore, scheme: str, since: dt.datetime) -> dict[dt.datetime, int]:
@@ -111,7 +118,7 @@ def written_per_hour(ledger: LedgerCore, scheme: str, since: dt.datetime) -> dic
     )
     with ledger.engine.connect() as conn:
         rows = conn.execute(query).all()
-    return {dt.datetime.strptime(str(h)[:13], "%Y-%m-%d %H").replace(tzinfo=dt.UTC): int(n) for h, n in rows}
+    return {_as_hour(h): int(n) for h, n in rows}
 
 
 def _amount(ledger: LedgerCore, field: str) -> Any:
