@@ -294,3 +294,14 @@ def test_no_secret_on_any_page_download_or_page_source(ledger: Ledger) -> None:
             assert SECRET not in text and OPERATOR not in text and VIEWER not in text, path
     # the planted value is really in the ledger, so the check above could have failed
     assert SECRET in json.dumps(ledger.get_by_id(rid).request)  # type: ignore[union-attr]
+
+
+def test_every_word_the_templates_show_has_its_chinese() -> None:
+    from ferry.console.i18n import missing
+    from ferry.console.pages import discover
+
+    discover()  # each page brings its own words
+    words: set[str] = set()
+    for template in (ROOT / "src" / "ferry" / "console" / "templates").glob("*.html"):
+        words |= set(re.findall(r"""\bt\(["']([^"']+)["']""", template.read_text("utf-8")))
+    assert words and missing("zh", words) == set()
