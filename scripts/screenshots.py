@@ -51,7 +51,7 @@ def main() -> None:
                 browser = p.chromium.launch(executable_path=args.chromium, args=ARGS)
                 page = browser.new_context(viewport={"width": 1200, "height": 760}).new_page()
                 page.goto(world.url + "/login")
-                page.fill('input[name="name"]', "王会计")
+                page.fill('input[name="name"]', "wang.kj")
                 page.fill('input[name="password"]', OPERATOR)
                 page.click('section.login button[type="submit"]')
                 # English: Debian's chromium here has no CJK font, so Chinese would show as boxes
