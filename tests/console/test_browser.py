@@ -37,7 +37,7 @@ ARGS = [
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    w = build(tmp_path_factory.mktemp("console"))
+    w = build(tmp_path_factory.mktemp("console"), instances=24)
     yield w
     w.close()
 
@@ -167,3 +167,28 @@ def test_no_secret_in_any_page_source(browser: Any, world: World) -> None:
         page.click(f'a[href="/records/{rid}/trace.json"]')
     text = Path(download.value.path()).read_text("utf-8")
     assert f'"id": {rid}' in text and all(s not in text for s in secrets)
+
+
+def test_replaying_a_refused_approval_reads_it_again_and_it_stays_skipped(browser: Any, world: World) -> None:
+    skipped = [
+        r
+        for r in world.ledger.list_records(scheme=world.scheme.id, status="skipped", limit=50)
+        if "refused" in (r.reason or "")
+    ]
+    assert skipped, "the linked plan has a refused approval"
+    row = skipped[0]
+    page = _login(browser, world, OPERATOR, "王会计")
+    page.goto(world.url + "/records?status=skipped")
+    page.check(f'input[name="id"][value="{row.id}"]')
+    page.click('button[data-action="replay"]')
+    # the source's own verdict: read again from DingTalk rather than replayed from the ledger
+    assert page.locator("[data-confirm-count]").get_attribute("data-confirm-count") == "1"
+    assert (
+        "先从来源重新读取" in page.locator("section.confirm").inner_text()
+    )  # "read again from the source first"
+    page.click("button[data-action-confirm]")
+    assert "已处理 0 条记录" in page.locator("[data-flash]").inner_text()  # "0 record(s) moved"
+    assert world.ledger.get_by_id(row.id).status == "skipped"  # type: ignore[union-attr]
+    bill = row.content.get("金蝶单据编号")
+    if bill:
+        assert world.paybills([str(bill)]) == {str(bill): 0}

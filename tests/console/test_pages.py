@@ -305,3 +305,21 @@ def test_every_word_the_templates_show_has_its_chinese() -> None:
     for template in (ROOT / "src" / "ferry" / "console" / "templates").glob("*.html"):
         words |= set(re.findall(r"""\bt\(["']([^"']+)["']""", template.read_text("utf-8")))
     assert words and missing("zh", words) == set()
+
+
+def test_health_is_on_time_late_failing_or_never_run() -> None:
+    from ferry.console.pages.overview import health_of
+    from ferry.store import RunRow
+
+    now = dt.datetime.now(dt.UTC)
+
+    def run(status: str, minutes_ago: float) -> RunRow:
+        at = now - dt.timedelta(minutes=minutes_ago)
+        return RunRow(1, SID, "collect", "schedule", at, at, status, None, None, None, None)
+
+    ok, old, bad = run("ok", 3), run("ok", 30), run("failed", 1)
+    assert health_of(None, None, None, 300.0, now) == "never run"
+    assert health_of(ok, ok, ok, 300.0, now) == "on time"
+    assert health_of(old, old, old, 300.0, now) == "late"  # 30 min > two 5-minute periods
+    assert health_of(bad, bad, old, 300.0, now) == "failing"
+    assert health_of(old, old, old, None, now) == "on time"  # no schedule: never late
