@@ -156,8 +156,18 @@ def test_no_secret_in_any_page_source(browser: Any, world: World) -> None:
     from ferry.sandbox.dingtalk.config import SandboxConfig as DingTalkConfig
 
     secrets = [world.kd_config.app_secret, DingTalkConfig().app_secret, OPERATOR, VIEWER]
+    import sqlalchemy as sa
+
+    from ferry.store.schema import records
+
     page = _login(browser, world, OPERATOR, "审计")
     rid = world.ledger.list_records(scheme=world.scheme.id, limit=1)[0].id
+    # planted where a careless client could leave it: the stored request (the redactor knows the secret
+    # because resolving the connection registered it)
+    with world.ledger.engine.begin() as conn:
+        planted = {"app_secret": world.kd_config.app_secret, "note": f"sign={world.kd_config.app_secret}"}
+        conn.execute(sa.update(records).where(records.c.id == rid).values(request=planted))
+    assert world.kd_config.app_secret in str(world.ledger.get_by_id(rid).request)  # type: ignore[union-attr]
     for path in ("/", "/runs", "/records", "/records?status=unresolved", f"/records/{rid}", "/dead-letters"):
         page.goto(world.url + path)
         source = page.content()
