@@ -172,7 +172,9 @@ def records_retry(
     db: Annotated[str | None, DatabaseOption] = None,
 ) -> None:
     """Send failed, dead or quarantined records through dispatch again (attempts reset)."""
-    _steer(ids, "pending", "retry requested by hand", ["failed", "dead", "quarantined"], db)
+    from ferry.engine.steer import RETRY_REASON, RETRYABLE
+
+    _steer(ids, "pending", RETRY_REASON, list(RETRYABLE), db)
 
 
 @records_app.command("skip")
@@ -184,7 +186,9 @@ def records_skip(
     db: Annotated[str | None, DatabaseOption] = None,
 ) -> None:
     """Mark records as skipped so dispatch leaves them alone."""
-    _steer(ids, "skipped", reason, ["pending", "failed", "dead", "quarantined", "in_doubt"], db)
+    from ferry.engine.steer import SKIPPABLE
+
+    _steer(ids, "skipped", reason, list(SKIPPABLE), db)
 
 
 @runs_app.command("ls")

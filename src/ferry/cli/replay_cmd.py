@@ -24,33 +24,20 @@ from rich.table import Table
 from ferry.cli.common import ConnectionsOption, DatabaseOption, connections_path, open_ledger, out
 from ferry.cli.output import since as parse_since
 from ferry.cli.output import statuses as parse_statuses
+from ferry.engine.steer import (
+    NOT_REPLAYABLE,
+    REPLAY_DEFAULT,
+    REPLAYABLE,
+    replay_from_ledger,
+    skipped_by_the_scheme,
+)
 from ferry.errors import UsageError
 
 if TYPE_CHECKING:
     from ferry.store import Ledger, RecordRow
 
-#: statuses a replay may send back to ``pending``
-REPLAYABLE = ("dead", "quarantined", "skipped", "failed")
-#: what ``records replay`` takes when no ``--status`` is given
-REPLAY_DEFAULT = ("dead", "quarantined")
-REPLAY_REASON = "replayed by hand"
-_NOT_REPLAYABLE = {
-    "in_doubt": "in doubt: settled by the probe automatically (found -> written, not found -> resent)",
-    "writing": "being written under a lease",
-    "written": "already written",
-    "pending": "already pending",
-    "watching": "still watched at the source",
-    "finishing": "its document exists; its follow-ups are retried automatically",
-    "held": "held for review: release or reject it (`ferry records release|reject`)",
-}
-
-
-def skipped_by_the_scheme(row: RecordRow) -> bool:
-    """True when a skipped record was skipped by this scheme's own condition or by a person, so it
-    may be replayed from the ledger. Anything else skipped is taken as the source's own verdict
-    (a refused approval): when unsure, re-read it rather than risk a payment for it."""
-    reason = row.reason or ""
-    return row.last_error_type in ("filtered", "manual") or reason.startswith("filtered:")
+# the rules are the engine's, shared with the console
+_NOT_REPLAYABLE = NOT_REPLAYABLE
 
 
 def _statuses(values: Sequence[str] | None) -> tuple[str, ...]:
@@ -262,16 +249,6 @@ def _move(db: str | None, rows: list[RecordRow], statuses: tuple[str, ...]) -> s
         return set()
     ledger = open_ledger(db)
     try:
-        n = ledger.set_status(
-            [r.id for r in rows], "pending", REPLAY_REASON, only_from=list(statuses), reset_attempts=True
-        )
-        if n == len(rows):
-            return {r.id for r in rows}
-        moved = set()
-        for r in rows:
-            now = ledger.get_by_id(r.id)
-            if now is not None and now.status == "pending" and now.reason == REPLAY_REASON:
-                moved.add(r.id)
-        return moved
+        return replay_from_ledger(ledger, rows, statuses)
     finally:
         ledger.close()

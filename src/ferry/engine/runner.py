@@ -245,7 +245,7 @@ class Engine:
             run.counts = report.as_dict()
         return report
 
-    async def reread(self, scheme: Scheme, rows: Sequence[Any]) -> list[str]:
+    async def reread(self, scheme: Scheme, rows: Sequence[Any], *, by: str | None = None) -> list[str]:
         """Read records again from the source and apply their fresh state: the safe replay of records
         skipped because of their state at the source. A record the source still refuses (a refused
         approval) stays skipped; one the source now wants written takes its fresh content and becomes
@@ -276,6 +276,7 @@ class Engine:
                     f"replayed by hand: the source now says {fresh.status}",
                     only_from=["skipped"],
                     reset_attempts=True,
+                    by=by,
                 )
             lines.append(f"replayed {row.id}: read again from the source, now {fresh.status}")
         return lines

@@ -276,6 +276,11 @@ class Scheme(QingyiBlock):
     enrich: list[Enrichment] = Field(default_factory=list)
     quality: list[QualityRule] = Field(default_factory=list)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    amount_field: str | None = Field(
+        default=None,
+        max_length=200,
+        description="the source field holding each record's amount; the console totals it (today's amounts)",
+    )
     #: Qingyi-style ``_function`` error behaviour: return the raw text instead of failing the record
     compat: bool = False
 

@@ -239,6 +239,7 @@ class AsyncLedger:
         only_from: Sequence[str] | None = None,
         reset_attempts: bool = False,
         now: dt.datetime | None = None,
+        by: str | None = None,
     ) -> int:
         """Move records to ``status`` by hand (``records retry|skip|replay``); returns how many moved."""
         return await self._run(
@@ -249,6 +250,7 @@ class AsyncLedger:
             only_from=only_from,
             reset_attempts=reset_attempts,
             now=now,
+            by=by,
         )
 
     async def set_watermark(

@@ -114,6 +114,9 @@ records = sa.Table(
         postgresql_where=sa.text("target_number IS NOT NULL"),
         sqlite_where=sa.text("target_number IS NOT NULL"),
     ),
+    # the console: status lists across schemes; throughput and today's totals (0003)
+    sa.Index("ix_records_status_id", "status", "id"),
+    sa.Index("ix_records_scheme_status_updated_at", "scheme", "status", "updated_at"),
 )
 
 watermarks = sa.Table(
@@ -143,6 +146,7 @@ runs = sa.Table(
     sa.Column("owner", sa.String(200), nullable=True),
     sa.Column("heartbeat_at", UTCDateTime, nullable=True),
     sa.Index("ix_runs_status", "status"),
+    sa.Index("ix_runs_scheme_started_at", "scheme", "started_at"),
 )
 
 # The fastest-growing table: narrow rows, two indexes, pruned by age.
@@ -175,4 +179,6 @@ events = sa.Table(
     sa.Column("to_status", sa.String(20), nullable=False),
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("detail", sa.JSON, nullable=True),
+    # a run's timeline: transitions while it lasted (0003)
+    sa.Index("ix_events_at", "at"),
 )

@@ -83,6 +83,7 @@ class Steering(LedgerCore):
         only_from: Sequence[str] | None = None,
         reset_attempts: bool = False,
         now: dt.datetime | None = None,
+        by: str | None = None,
     ) -> int:
         """Move records to ``status`` by hand (``records retry|skip|replay``); returns how many moved.
 
@@ -91,7 +92,7 @@ class Steering(LedgerCore):
         once (``next_attempt_at`` cleared) and lose any expired lease. Left as they are, whatever is
         asked: a ``held`` record unless it goes to ``pending`` or ``skipped`` (a person's two verdicts);
         a ``finishing`` record going to ``pending`` (the target holds its document: set ``finishing``
-        to retry its follow-ups now). A record whose follow-ups gave up (``last_error_type``
+        to retry its follow-ups now). ``by`` (who asked) goes into each event's detail. A record whose follow-ups gave up (``last_error_type``
         ``follow_up``, its document kept) asked to go to ``pending`` goes to ``finishing`` instead; and a record stored as a sanitized copy because its content could
         not be held (``last_error_type`` ``unstorable``) going to ``pending``, which would send the copy.
         """
@@ -157,7 +158,11 @@ class Steering(LedgerCore):
                             "from_status": row.status,
                             "to_status": "finishing" if row.id in existing else status,
                             "reason": reason,
-                            "detail": {"manual": True, "reset_attempts": reset_attempts},
+                            "detail": {
+                                "manual": True,
+                                "reset_attempts": reset_attempts,
+                                **({"by": by[:200]} if by else {}),
+                            },
                         }
                         for row in rows
                     ],

@@ -28,3 +28,10 @@
     if (q && !window.confirm(q)) { e.preventDefault(); }
   }, true);
 })();
+// the records table's "select all" box
+document.addEventListener("change", function (e) {
+  var box = e.target;
+  if (!box.hasAttribute || !box.hasAttribute("data-select-all")) { return; }
+  var table = box.closest("table");
+  if (table) { table.querySelectorAll('input[name="id"]').forEach(function (c) { c.checked = box.checked; }); }
+});

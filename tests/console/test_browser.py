@@ -1,0 +1,204 @@
+"""A user's journey through the console in headless Chromium (Debian's, driven by Playwright), against
+the app served over real HTTP with a real Engine over the DingTalk and Kingdee sandboxes.
+
+Log in; see the flagship scheme on the overview; find the quarantined amount-mismatch record by its
+Kingdee bill number; read its reason on its trace; fix the amount in Kingdee and replay it; see it
+written; bulk-retry what a Kingdee outage left failed and see each written once (the sandbox's own
+count); a viewer sees no action and is refused when it posts one anyway; no secret in any page source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (the dev extra)")
+
+from world import OPERATOR, VIEWER, World, build, fix_amount  # noqa: E402
+
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    w = build(tmp_path_factory.mktemp("console"), instances=24)
+    yield w
+    w.close()
+
+
+@pytest.fixture(scope="module")
+def browser(world: World) -> Iterator[Any]:
+    # after the world: its first pass runs an event loop of its own, before Playwright's
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+def _login(browser: Any, world: World, password: str, name: str) -> Any:
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.set_default_timeout(15_000)
+    page.goto(world.url + "/")
+    assert "/login" in page.url
+    page.fill('input[name="name"]', name)
+    page.fill('input[name="password"]', password)
+    page.click('section.login button[type="submit"]')
+    page.wait_for_url(world.url + "/")
+    return page
+
+
+def _wait(predicate: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def _in_thread(coro: Any) -> None:
+    # Playwright's sync API owns this thread's event loop
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coro).result(timeout=60)
+
+
+def test_an_operator_finds_fixes_replays_and_bulk_retries(browser: Any, world: World) -> None:
+    page = _login(browser, world, OPERATOR, "王会计")
+    sid = world.scheme.id
+    card = page.locator(f'section.scheme[data-scheme="{sid}"]')
+    assert card.is_visible() and "钉钉付款申请审批通过" in card.inner_text()
+    page.wait_for_selector("[data-chart-ready]")  # the chart drew: the static script ran under the CSP
+    assert page.locator('nav a[data-nav="records"]').inner_text() == "数据记录"
+
+    # the quarantined amount mismatch, found by its Kingdee bill number
+    mismatch = world.plan.by_kind("mismatch")[0]
+    assert mismatch.bill_number is not None
+    page.click('nav a[data-nav="records"]')
+    page.fill('input[name="q"]', mismatch.bill_number)
+    page.press('input[name="q"]', "Enter")
+    page.wait_for_url(re.compile(r"q="))
+    rows = page.locator("tr[data-record]")
+    assert rows.count() == 1 and rows.first.get_attribute("data-status") == "quarantined"
+    record_id = int(rows.first.get_attribute("data-record") or 0)
+    rows.first.locator(f'a[href="/records/{record_id}"]').first.click()
+    reason = page.locator("[data-trace-reason]").inner_text()
+    assert "amount-matches" in reason and str(mismatch.form_amount) in reason
+
+    # a person corrects the amount in Kingdee, then replays the record from the console
+    _in_thread(fix_amount(world, mismatch.bill_number, str(mismatch.form_amount)))
+    page.go_back()
+    page.check(f'input[name="id"][value="{record_id}"]')
+    page.click('button[data-action="replay"]')
+    assert page.locator("[data-confirm-count]").get_attribute("data-confirm-count") == "1"
+    page.click("button[data-action-confirm]")
+    page.wait_for_selector("[data-flash]")
+
+    def shown_written() -> bool:
+        page.reload()
+        return page.locator(f'tr[data-record="{record_id}"]').get_attribute("data-status") == "written"
+
+    _wait(shown_written)
+    assert world.paybills([mismatch.bill_number]) == {mismatch.bill_number: 1}
+    events = world.ledger.history(record_id)
+    assert any((e.detail or {}).get("by") == "王会计 (console)" for e in events)
+
+    # what the outage left failed: all matches, retried at once, each written exactly once
+    failed = world.ledger.list_records(scheme=sid, status="failed", limit=100)
+    assert len(failed) >= 2, "the outage leaves several records failed"
+    numbers = [str(r.content["金蝶单据编号"]) for r in failed]
+    assert all(n == 0 for n in world.paybills(numbers).values())
+    page.goto(world.url + "/records?status=failed")
+    page.select_option('select[name="scope"]', "all")
+    page.click('button[data-action="retry"]')
+    assert page.locator("[data-confirm-count]").get_attribute("data-confirm-count") == str(len(failed))
+    page.click("button[data-action-confirm]")
+    _wait(lambda: {world.ledger.get_by_id(r.id).status for r in failed} == {"written"})  # type: ignore[union-attr]
+    assert world.paybills(numbers) == {n: 1 for n in numbers}
+    page.goto(world.url + "/records?status=failed")
+    assert page.locator("tr[data-record]").count() == 0
+
+    # the run the retry started is on the runs page, with its calls on the timeline
+    page.click('nav a[data-nav="runs"]')
+    page.locator("tr[data-run] a").first.click()
+    assert page.locator(".timeline span").count() >= 1
+
+
+def test_a_viewer_sees_no_action_and_is_refused(browser: Any, world: World) -> None:
+    page = _login(browser, world, VIEWER, "只读者")
+    page.goto(world.url + "/records?status=unresolved")
+    assert page.locator("button[data-action]").count() == 0 and page.locator('input[name="id"]').count() == 0
+    some = world.ledger.list_records(scheme=world.scheme.id, status="quarantined", limit=1)
+    assert some
+    token = page.locator('meta[name="csrf-token"]').get_attribute("content")
+    answer = page.request.post(
+        world.url + "/records/actions",
+        form={"csrf": token or "", "action": "skip", "confirm": "yes", "id": str(some[0].id)},
+    )
+    assert answer.status == 403
+    assert world.ledger.get_by_id(some[0].id).status == "quarantined"  # type: ignore[union-attr]
+
+
+def test_no_secret_in_any_page_source(browser: Any, world: World) -> None:
+    from ferry.sandbox.dingtalk.config import SandboxConfig as DingTalkConfig
+
+    secrets = [world.kd_config.app_secret, DingTalkConfig().app_secret, OPERATOR, VIEWER]
+    import sqlalchemy as sa
+
+    from ferry.store.schema import records
+
+    page = _login(browser, world, OPERATOR, "审计")
+    rid = world.ledger.list_records(scheme=world.scheme.id, limit=1)[0].id
+    # planted where a careless client could leave it: the stored request (the redactor knows the secret
+    # because resolving the connection registered it)
+    with world.ledger.engine.begin() as conn:
+        planted = {"app_secret": world.kd_config.app_secret, "note": f"sign={world.kd_config.app_secret}"}
+        conn.execute(sa.update(records).where(records.c.id == rid).values(request=planted))
+    assert world.kd_config.app_secret in str(world.ledger.get_by_id(rid).request)  # type: ignore[union-attr]
+    for path in ("/", "/runs", "/records", "/records?status=unresolved", f"/records/{rid}", "/dead-letters"):
+        page.goto(world.url + path)
+        source = page.content()
+        assert all(s not in source for s in secrets), path
+    with page.expect_download() as download:
+        page.goto(world.url + f"/records/{rid}")
+        page.click(f'a[href="/records/{rid}/trace.json"]')
+    text = Path(download.value.path()).read_text("utf-8")
+    assert f'"id": {rid}' in text and all(s not in text for s in secrets)
+
+
+def test_replaying_a_refused_approval_reads_it_again_and_it_stays_skipped(browser: Any, world: World) -> None:
+    skipped = [
+        r
+        for r in world.ledger.list_records(scheme=world.scheme.id, status="skipped", limit=50)
+        if "refused" in (r.reason or "")
+    ]
+    assert skipped, "the linked plan has a refused approval"
+    row = skipped[0]
+    page = _login(browser, world, OPERATOR, "王会计")
+    page.goto(world.url + "/records?status=skipped")
+    page.check(f'input[name="id"][value="{row.id}"]')
+    page.click('button[data-action="replay"]')
+    # the source's own verdict: read again from DingTalk rather than replayed from the ledger
+    assert page.locator("[data-confirm-count]").get_attribute("data-confirm-count") == "1"
+    assert (
+        "先从来源重新读取" in page.locator("section.confirm").inner_text()
+    )  # "read again from the source first"
+    page.click("button[data-action-confirm]")
+    assert "已处理 0 条记录" in page.locator("[data-flash]").inner_text()  # "0 record(s) moved"
+    assert world.ledger.get_by_id(row.id).status == "skipped"  # type: ignore[union-attr]
+    bill = row.content.get("金蝶单据编号")
+    if bill:
+        assert world.paybills([str(bill)]) == {str(bill): 0}
