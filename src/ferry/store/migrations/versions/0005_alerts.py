@@ -63,9 +63,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_alert_notifications"),
         sa.UniqueConstraint("dedup_key", name="uq_alert_notifications_dedup_key"),
     )
-    op.create_index(
-        "ix_alert_notifications_channel_status", "alert_notifications", ["channel", "status"]
-    )
+    op.create_index("ix_alert_notifications_channel_status", "alert_notifications", ["channel", "status"])
     op.create_index(
         "ix_alert_notifications_channel_claimed_at", "alert_notifications", ["channel", "claimed_at"]
     )

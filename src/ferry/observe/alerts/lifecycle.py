@@ -1,0 +1,380 @@
+"""An alert's life in the ledger, as Alertmanager lives it: fire, group, wait, announce, repeat, resolve.
+
+Contract notes:
+- :meth:`AlertBook.sync` and :meth:`AlertBook.plan` each run in one write transaction under one lock
+  (``BEGIN IMMEDIATE`` on SQLite, an advisory transaction lock on PostgreSQL), so two processes ticking
+  at once take turns: the second sees what the first marked and plans nothing twice.
+- A notification is planned once per group and change: the alerts it announces are marked
+  (``notified_at``, ``resolved_notified_at``) in the same transaction that inserts it, and its
+  ``dedup_key`` is unique besides. A restart therefore neither forgets a firing alert (it is a row) nor
+  announces it again (it is marked).
+- Muted alerts (a silence, or an inhibiting alert firing) stay firing and are not announced; when the
+  mute ends they are announced like new ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+
+from ferry.observe.alerts.evaluator import Firing
+from ferry.observe.alerts.rules import DEFAULT_TIMING, Rules
+from ferry.store import Ledger
+from ferry.store.db import write_engine
+from ferry.store.schema import alert_notifications, alert_silences, alerts
+
+# one number for every alert bookkeeping transaction on PostgreSQL (pg_advisory_xact_lock)
+_PG_LOCK = 0x0F3E2A1E
+
+
+class AlertBook:
+    """The alerts, silences and planned notifications of one ledger."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.engine = ledger.engine
+        self._writer = write_engine(ledger.engine)
+        self._pg = self.engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def locked(self, key: int = _PG_LOCK) -> Iterator[sa.Connection]:
+        """One write transaction that no other alert bookkeeping runs beside."""
+        with self._writer.begin() as conn:
+            if self._pg:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            yield conn
+
+    # ------------------------------------------------------------------ sync
+    def sync(self, firings: Sequence[Firing], rules: Rules, now: dt.datetime) -> dict[str, int]:
+        """Store what holds now: new alerts fire, gone ones resolve, muted ones are marked so."""
+        current = {f.fingerprint: f for f in firings}
+        with self.locked() as conn:
+            silences = self._active_silences(conn, now)
+            muted = _mutes(firings, rules, silences)
+            a = alerts.c
+            stored = {
+                r.fingerprint: r
+                for r in conn.execute(
+                    sa.select(a.fingerprint, a.state, a.muted, a.summary).where(a.state == "firing")
+                )
+            }
+            for chunk in _chunks([fp for fp in current if fp not in stored]):
+                for r in conn.execute(
+                    sa.select(a.fingerprint, a.state, a.muted, a.summary).where(a.fingerprint.in_(chunk))
+                ):
+                    stored[r.fingerprint] = r
+            inserts, refire, changed = [], [], []
+            for fp, f in current.items():
+                row = stored.get(fp)
+                values = {
+                    "summary": f.summary[:2000],
+                    "detail": f.detail,
+                    "muted": muted.get(fp),
+                    "labels": f.labels,
+                    "severity": f.rule.severity,
+                    "group_key": f.group_key,
+                }
+                if row is None:
+                    inserts.append(
+                        {
+                            "fingerprint": fp,
+                            "rule": f.rule.name,
+                            "state": "firing",
+                            "started_at": now,
+                            "last_seen_at": now,
+                            **values,
+                        }
+                    )
+                elif row.state != "firing":
+                    refire.append(
+                        {
+                            "fp": fp,
+                            "state": "firing",
+                            "started_at": now,
+                            "last_seen_at": now,
+                            "resolved_at": None,
+                            "notified_at": None,
+                            "resolved_notified_at": None,
+                            **values,
+                        }
+                    )
+                elif row.summary != values["summary"] or row.muted != values["muted"]:
+                    changed.append({"fp": fp, "last_seen_at": now, **values})
+            if inserts:
+                conn.execute(sa.insert(alerts), inserts)
+            for batch in (refire, changed):
+                if batch:
+                    keys = [k for k in batch[0] if k != "fp"]
+                    conn.execute(
+                        sa.update(alerts)
+                        .where(a.fingerprint == sa.bindparam("fp"))
+                        .values({k: sa.bindparam(k) for k in keys}),
+                        batch,
+                    )
+            gone = [fp for fp, r in stored.items() if r.state == "firing" and fp not in current]
+            for chunk in _chunks(gone):
+                conn.execute(
+                    sa.update(alerts)
+                    .where(a.fingerprint.in_(chunk))
+                    .values(state="resolved", resolved_at=now)
+                )
+        return {"new": len(inserts) + len(refire), "resolved": len(gone), "firing": len(current)}
+
+    # ------------------------------------------------------------------ plan
+    def plan(self, rules: Rules, channels: Sequence[str], now: dt.datetime) -> int:
+        """Insert the notifications that are due (one per group and channel); returns how many."""
+        a = alerts.c
+        by_name = {r.name: r for r in rules.rules}
+        planned = 0
+        with self.locked() as conn:
+            rows = conn.execute(
+                sa.select(alerts).where(
+                    sa.or_(
+                        a.state == "firing",
+                        sa.and_(a.state == "resolved", a.resolved_notified_at.is_(None)),
+                    )
+                )
+            ).all()
+            groups: dict[str, list[Any]] = defaultdict(list)
+            for r in rows:
+                groups[r.group_key].append(r)
+            for key, members in sorted(groups.items()):
+                rule = by_name.get(members[0].rule)
+                timing: Mapping[str, Any] = rule.model_dump() if rule else DEFAULT_TIMING
+                firing = [r for r in members if r.state == "firing" and r.muted is None]
+                new = [r for r in firing if r.notified_at is None]
+                ended = [r for r in members if r.state == "resolved"]
+                told = [r for r in ended if r.notified_at is not None]
+                marks = [t for r in members for t in (r.notified_at, r.resolved_notified_at) if t is not None]
+                last = max(marks) if marks else None
+                kind: str | None = None
+                if new:
+                    start = min(r.started_at for r in new)
+                    due = (
+                        start + _s(timing["group_wait"])
+                        if last is None
+                        else last + _s(timing["group_interval"])
+                    )
+                    kind = "firing" if now >= due else None
+                elif told and timing["send_resolved"] and last is not None:
+                    kind = "resolved" if now >= last + _s(timing["group_interval"]) else None
+                elif firing and last is not None and now >= last + _s(timing["repeat_interval"]):
+                    kind = "repeat"
+                if ended:
+                    # ends no one was told of the start of, or that are not to be announced: closed quietly
+                    quiet = [
+                        r.fingerprint for r in ended if r.notified_at is None or not timing["send_resolved"]
+                    ]
+                    if quiet:
+                        conn.execute(
+                            sa.update(alerts).where(a.fingerprint.in_(quiet)).values(resolved_notified_at=now)
+                        )
+                if kind is None:
+                    continue
+                announced = told if timing["send_resolved"] else []
+                body = _body(kind, key, firing, new, announced, rules.console_url)
+                targets = (rule.channels if rule and rule.channels is not None else None) or list(channels)
+                ident = _ident(key, kind, firing, announced, now, _s(timing["repeat_interval"]))
+                for channel in targets:
+                    planned += self._insert(conn, channel, key, kind, body, f"{ident}:{channel}", now)
+                if firing:
+                    conn.execute(
+                        sa.update(alerts)
+                        .where(a.fingerprint.in_([r.fingerprint for r in firing]))
+                        .values(notified_at=now)
+                    )
+                if announced:
+                    conn.execute(
+                        sa.update(alerts)
+                        .where(a.fingerprint.in_([r.fingerprint for r in announced]))
+                        .values(resolved_notified_at=now)
+                    )
+        return planned
+
+    def _insert(
+        self,
+        conn: sa.Connection,
+        channel: str,
+        key: str,
+        kind: str,
+        body: dict[str, Any],
+        dedup: str,
+        now: dt.datetime,
+    ) -> int:
+        values = {
+            "dedup_key": hashlib.sha256(dedup.encode()).hexdigest(),
+            "channel": channel,
+            "group_key": key,
+            "kind": kind,
+            "body": body,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        if self._pg:
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt: Any = pg_insert(alert_notifications).values(values).on_conflict_do_nothing()
+        else:
+            stmt = sa.insert(alert_notifications).values(values).prefix_with("OR IGNORE")
+        return int(conn.execute(stmt).rowcount or 0)
+
+    # ------------------------------------------------------------------ silences
+    def silence(
+        self,
+        matchers: Mapping[str, str],
+        ends_at: dt.datetime,
+        *,
+        by: str,
+        comment: str = "",
+        now: dt.datetime,
+    ) -> int:
+        """Mute alerts whose labels hold every matcher until ``ends_at``; returns the silence's id."""
+        if not matchers:
+            raise ValueError("a silence needs at least one matcher (label=value)")
+        with self.locked() as conn:
+            return int(
+                conn.execute(
+                    sa.insert(alert_silences)
+                    .values(
+                        matchers=dict(matchers),
+                        starts_at=now,
+                        ends_at=ends_at,
+                        created_by=by[:200],
+                        comment=comment,
+                        created_at=now,
+                    )
+                    .returning(alert_silences.c.id)
+                ).scalar_one()
+            )
+
+    def unsilence(self, silence_id: int, *, now: dt.datetime) -> bool:
+        """End a silence now; False when there is no such silence still running."""
+        s = alert_silences.c
+        with self.locked() as conn:
+            done = conn.execute(
+                sa.update(alert_silences).where(s.id == silence_id, s.ends_at > now).values(ends_at=now)
+            )
+        return bool(done.rowcount)
+
+    def silences(self, now: dt.datetime, *, active_only: bool = True) -> list[dict[str, Any]]:
+        s = alert_silences.c
+        query = sa.select(alert_silences).order_by(s.id.desc()).limit(200)
+        if active_only:
+            query = query.where(s.ends_at > now, s.starts_at <= now)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def _active_silences(self, conn: sa.Connection, now: dt.datetime) -> list[dict[str, Any]]:
+        s = alert_silences.c
+        return [
+            dict(r._mapping)
+            for r in conn.execute(sa.select(alert_silences).where(s.ends_at > now, s.starts_at <= now))
+        ]
+
+    # ------------------------------------------------------------------ reads
+    def list_alerts(self, state: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        a = alerts.c
+        query = sa.select(alerts).order_by(a.started_at.desc()).limit(limit)
+        if state == "silenced":
+            query = query.where(a.state == "firing", a.muted.is_not(None))
+        elif state is not None:
+            query = query.where(a.state == state)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _s(seconds: Any) -> dt.timedelta:
+    return dt.timedelta(seconds=float(seconds))
+
+
+def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _matches(matchers: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in matchers.items())
+
+
+def _mutes(firings: Sequence[Firing], rules: Rules, silences: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """fingerprint -> 'silenced' or 'inhibited' for the alerts not to announce now."""
+    out: dict[str, str] = {}
+    for f in firings:
+        if any(_matches(s["matchers"], f.labels) for s in silences):
+            out[f.fingerprint] = "silenced"
+    for inhibit in rules.inhibit:
+        sources = [f for f in firings if f.rule.name == inhibit.source and f.fingerprint not in out]
+        if not sources:
+            continue
+        for f in firings:
+            if f.rule.name in inhibit.targets and f.fingerprint not in out:
+                for src in sources:
+                    if all(k in src.labels and src.labels.get(k) == f.labels.get(k) for k in inhibit.equal):
+                        out[f.fingerprint] = "inhibited"
+                        break
+    return out
+
+
+def _ident(
+    key: str, kind: str, firing: Sequence[Any], ended: Sequence[Any], now: dt.datetime, repeat: dt.timedelta
+) -> str:
+    """The same for two planners that see the same change: which alerts, in which state, since when."""
+    parts = sorted(f"{r.fingerprint}@{r.started_at.isoformat()}" for r in firing)
+    parts += sorted(f"{r.fingerprint}/{r.resolved_at.isoformat()}" for r in ended)
+    if kind == "repeat":
+        parts.append(str(int(now.timestamp() // max(repeat.total_seconds(), 1))))
+    return f"{key}|{kind}|" + hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def _body(
+    kind: str, key: str, firing: Sequence[Any], new: Sequence[Any], ended: Sequence[Any], console_url: str
+) -> dict[str, Any]:
+    """What a message says, channel-neutral: the channels render it (:mod:`.channels`)."""
+    severities = [r.severity for r in firing] or [r.severity for r in ended] or ["info"]
+    severity = max(severities, key=["info", "warning", "critical"].index)
+    new_fps = {r.fingerprint for r in new}
+
+    def item(r: Any, state: str) -> dict[str, Any]:
+        detail = r.detail or {}
+        return {
+            "fingerprint": r.fingerprint,
+            "state": state,
+            "new": r.fingerprint in new_fps,
+            "summary": r.summary,
+            "labels": r.labels,
+            "records": detail.get("records", []),
+            "count": detail.get("count"),
+            "link": detail.get("link"),
+            "started_at": r.started_at.isoformat(),
+        }
+
+    rule = (firing or ended)[0].rule
+    scheme = (firing or ended)[0].labels.get("scheme", "")
+    if kind == "resolved" and not firing:
+        title = f"[RESOLVED] {rule}" + (f" · {scheme}" if scheme else "")
+    else:
+        title = (
+            f"[{severity.upper()}] {rule}"
+            + (f" · {scheme}" if scheme else "")
+            + (f" ({len(firing)} alerts)" if len(firing) > 1 else "")
+        )
+    return {
+        "title": title,
+        "kind": kind,
+        "severity": severity,
+        "group": key,
+        "alerts": [item(r, "firing") for r in firing] + [item(r, "resolved") for r in ended],
+        "link": f"{console_url}/alerts",
+    }
+
+
+__all__ = ["AlertBook"]
