@@ -225,7 +225,8 @@ class AlertBook:
             stmt: Any = pg_insert(alert_notifications).values(values).on_conflict_do_nothing()
         else:
             stmt = sa.insert(alert_notifications).values(values).prefix_with("OR IGNORE")
-        return int(conn.execute(stmt).rowcount or 0)
+        # rowcount of an ignored conflict differs by driver; a returned id does not
+        return 1 if conn.execute(stmt.returning(alert_notifications.c.id)).first() is not None else 0
 
     # ------------------------------------------------------------------ silences
     def silence(
