@@ -107,7 +107,8 @@ class RuleSpec(Timing):
 
     @model_validator(mode="after")
     def _kind_known(self) -> RuleSpec:
-        kind = self.kind or (self.name if self.name in BUILTIN_RULES else None)
+        builtin = BUILTIN_RULES.get(self.name)
+        kind = self.kind or (builtin.get("kind", self.name) if builtin is not None else None)
         if kind is None:
             raise ValueError(
                 f"rule {self.name!r} is not a built-in rule: give its kind, one of {', '.join(KINDS)}"
