@@ -32,6 +32,7 @@ MAY_USE: dict[str, set[str]] = {
     # the composition roots may use everything
     "cli": {"*"},
     "demo": {"*"},
+    "__main__": {"*"},
     "testing": {"*"},
 }
 
