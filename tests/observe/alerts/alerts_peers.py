@@ -63,7 +63,9 @@ def mail_channel(box: Any) -> Any:
 def add_records(ledger: Ledger, scheme: str, n: int, now: dt.datetime, prefix: str = "R") -> list[int]:
     items = [Collected(f"{prefix}{i:04d}", f"{prefix}-{i}", {"amount": i}) for i in range(n)]
     ledger.collect(scheme, items, now=now)
-    return [r.id for r in ledger.list_records(scheme=scheme, limit=100_000) if r.source_id.startswith(prefix)]
+    return sorted(
+        r.id for r in ledger.list_records(scheme=scheme, limit=100_000) if r.source_id.startswith(prefix)
+    )
 
 
 def dispatch(ledger: Ledger, scheme: str, now: dt.datetime, status: str, **error: Any) -> int:

@@ -110,3 +110,17 @@ def test_quota_auth_stalled_in_doubt_and_late_rules_read_the_ledger(ledger: Ledg
     ledger.finish_run(run_id, status="ok")  # ended now (wall clock, after T0): a fresh pass
     later = {f.rule.name for f in evaluate(ledger, decided, now + dt.timedelta(minutes=1), {"pay": 300.0})}
     assert "run_stalled" not in later and "scheme_late" not in later
+
+
+async def test_history_is_pruned_by_age_and_firing_alerts_are_kept(ledger: Ledger, robot: Any) -> None:
+    service = AlertService(ledger, rules(), [build_channel(robot_spec(robot))], retention_days=1)
+    ids = add_records(ledger, "pay", 2, at(0))
+    dispatch(ledger, "pay", at(1), "dead", error_type="give_up", error_message="bad")
+    await service.tick(at(2))
+    ledger.set_status(ids[:1], "pending", "replayed by hand", now=at(100))  # one of them is fixed
+    await service.tick(at(200))
+    assert len(robot_messages(robot)) == 2  # the alert, then the recovery notice of the fixed one
+    assert AlertBook(ledger).prune(at(300)) > 0
+    left = AlertBook(ledger).list_alerts(None)
+    assert [(a["state"], a["labels"]["record"]) for a in left] == [("firing", "R0001")]
+    assert service.outbox.notifications() == [] and service.outbox.deliveries() == []

@@ -28,7 +28,7 @@ from ferry.observe.alerts.evaluator import Firing
 from ferry.observe.alerts.rules import DEFAULT_TIMING, Rules
 from ferry.store import Ledger
 from ferry.store.db import write_engine
-from ferry.store.schema import alert_notifications, alert_silences, alerts
+from ferry.store.schema import alert_deliveries, alert_notifications, alert_silences, alerts
 
 # one number for every alert bookkeeping transaction on PostgreSQL (pg_advisory_xact_lock)
 _PG_LOCK = 0x0F3E2A1E
@@ -280,6 +280,25 @@ class AlertBook:
             dict(r._mapping)
             for r in conn.execute(sa.select(alert_silences).where(s.ends_at > now, s.starts_at <= now))
         ]
+
+    # ------------------------------------------------------------------ retention
+    def prune(self, older_than: dt.datetime) -> int:
+        """Forget what ended before ``older_than``: resolved and announced alerts, settled notifications,
+        their delivery attempts, ended silences. Firing alerts and unsent notifications are kept."""
+        a, n, s = alerts.c, alert_notifications.c, alert_silences.c
+        d = alert_deliveries.c
+        with self.locked() as conn:
+            gone = conn.execute(
+                sa.delete(alerts).where(a.state == "resolved", a.resolved_notified_at < older_than)
+            ).rowcount
+            gone += conn.execute(
+                sa.delete(alert_notifications).where(
+                    n.status.in_(("sent", "dead", "merged")), n.created_at < older_than
+                )
+            ).rowcount
+            gone += conn.execute(sa.delete(alert_deliveries).where(d.at < older_than)).rowcount
+            gone += conn.execute(sa.delete(alert_silences).where(s.ends_at < older_than)).rowcount
+        return int(gone)
 
     # ------------------------------------------------------------------ reads
     def list_alerts(self, state: str | None = None, limit: int = 500) -> list[dict[str, Any]]:

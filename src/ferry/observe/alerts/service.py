@@ -56,6 +56,7 @@ class AlertService:
         *,
         intervals: Mapping[str, float] | None = None,
         owner: str | None = None,
+        retention_days: float = 30.0,
     ) -> None:
         self.ledger = ledger
         self.rules = rules
@@ -64,6 +65,8 @@ class AlertService:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.book = AlertBook(ledger)
         self.outbox = Outbox(self.book)
+        self.retention = dt.timedelta(days=retention_days)
+        self._pruned_at: dt.datetime | None = None
 
     async def tick(self, now: dt.datetime | None = None) -> TickResult:
         """One pass: evaluate, store, plan, send. One bad rule or channel never stops the others."""
@@ -80,6 +83,10 @@ class AlertService:
             out.errors.append(redact(f"evaluating alerts: {type(e).__name__}: {e}"))
             log.warning("%s", out.errors[-1])
             return out
+        if self._pruned_at is None or now - self._pruned_at > dt.timedelta(hours=1):
+            # the alert tables are pruned by age, as api_calls is: history is kept, not hoarded
+            self._pruned_at = now
+            await asyncio.to_thread(self.book.prune, now - self.retention)
         results = await asyncio.gather(*(self._send_channel(c, now) for c in self.channels))
         for sent, failed, errors in results:
             out.sent += sent
