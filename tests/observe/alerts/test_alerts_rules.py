@@ -173,3 +173,23 @@ def test_cli_check_silence_ls_unsilence(tmp_path: Path) -> None:
     assert wrong.returncode == 1 and "is not label=value" in wrong.stderr
     unknown = ferry("alerts", "test", "nowhere", "--db", db, cwd=tmp_path)
     assert unknown.returncode == 1 and "no channel 'nowhere'" in unknown.stderr
+
+
+def test_allowances_come_from_connection_settings_unless_alerts_yaml_says_otherwise(tmp_path: Path) -> None:
+    rules = load_rules(write(tmp_path, "quota:\n  dingtalk_b: 9000\n"))
+    rules.use_allowances({"dingtalk_a": 20000, "dingtalk_b": 100})
+    assert (rules.allowance("dingtalk_a"), rules.allowance("dingtalk_b"), rules.allowance("other")) == (
+        20000,
+        9000,
+        5000,
+    )
+
+
+def test_scheme_intervals_read_the_source_schedule() -> None:
+    from ferry.observe.alerts import scheme_intervals
+    from ferry.scheme import parse_scheme
+
+    base = {"source": {"api": "x", "connector": "http"}, "target": {"api": "y", "connector": "http"}}
+    every = parse_scheme({"id": "a", **base, "source": {**base["source"], "schedule": {"interval": "5m"}}})
+    cron = parse_scheme({"id": "b", **base, "source": {**base["source"], "schedule": {"cron": "0 * * * *"}}})
+    assert scheme_intervals([every, cron]) == {"a": 300.0}

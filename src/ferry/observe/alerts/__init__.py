@@ -17,7 +17,7 @@ from ferry.observe.alerts.evaluator import Firing, evaluate
 from ferry.observe.alerts.lifecycle import AlertBook
 from ferry.observe.alerts.outbox import Outbox
 from ferry.observe.alerts.rules import ALERTS_FILE, AlertsConfigError, Rules, load_rules
-from ferry.observe.alerts.service import AlertService, TickResult
+from ferry.observe.alerts.service import AlertService, TickResult, scheme_intervals
 
 __all__ = [
     "ALERTS_FILE",
@@ -34,4 +34,5 @@ __all__ = [
     "dingtalk_sign",
     "evaluate",
     "load_rules",
+    "scheme_intervals",
 ]

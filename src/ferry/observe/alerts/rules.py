@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -296,6 +296,12 @@ class Rules:
 
     def rule(self, name: str) -> Rule:
         return next(r for r in self.rules if r.name == name)
+
+    def use_allowances(self, allowances: Mapping[str, int]) -> None:
+        """Take each connection's monthly allowance from its settings (DingTalk's ``monthly_quota``);
+        a ``quota:`` entry in alerts.yaml still wins."""
+        for connection, allowance in allowances.items():
+            self.quota.setdefault(connection, int(allowance))
 
     def allowance(self, connection: str) -> int:
         return self.quota.get(connection, DEFAULT_ALLOWANCE)

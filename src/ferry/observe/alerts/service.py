@@ -15,7 +15,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ferry.observe.alerts import metrics
@@ -25,6 +25,7 @@ from ferry.observe.alerts.lifecycle import AlertBook
 from ferry.observe.alerts.outbox import Claimed, Outbox
 from ferry.observe.alerts.rules import Rules
 from ferry.observe.redact import redact
+from ferry.scheme.model import Scheme
 from ferry.store import Ledger
 
 log = logging.getLogger("ferry.alerts")
@@ -39,6 +40,16 @@ class TickResult:
     sent: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+
+
+def scheme_intervals(schemes: Iterable[Scheme]) -> dict[str, float]:
+    """Each scheme's source interval in seconds (the ``scheme_late`` rule's clock); cron schemes are left out."""
+    out: dict[str, float] = {}
+    for s in schemes:
+        schedule = s.source.schedule
+        if schedule is not None and schedule.interval:
+            out[s.id] = float(schedule.interval)
+    return out
 
 
 class AlertService:
@@ -170,4 +181,4 @@ class AlertService:
         return None if ok else error
 
 
-__all__ = ["AlertService", "TickResult"]
+__all__ = ["AlertService", "TickResult", "scheme_intervals"]
