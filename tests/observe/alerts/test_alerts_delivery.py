@@ -82,6 +82,8 @@ async def test_a_kingdee_outage_sends_one_grouped_message_per_channel_then_one_r
     messages = robot_messages(robot)
     assert len(messages) == 2 and "RESOLVED" in robot_text(messages[1])
     assert len(mailbox.messages) == 2 and "RESOLVED" in mailbox.messages[1]["Subject"]
+    assert REGISTRY.get_sample_value("ferry_alerts_fired_total", {"rule": "failure_rate"}) >= 1
+    assert REGISTRY.get_sample_value("ferry_alerts_resolved_total", {"rule": "failure_rate"}) >= 1
     sent_after = REGISTRY.get_sample_value(
         "ferry_alerts_notifications_sent_total", {"channel": "ding", "kind": "firing"}
     )

@@ -24,6 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ferry.observe.alerts import metrics
 from ferry.observe.alerts.evaluator import Firing
 from ferry.observe.alerts.rules import DEFAULT_TIMING, Rules
 from ferry.store import Ledger
@@ -62,12 +63,14 @@ class AlertBook:
             stored = {
                 r.fingerprint: r
                 for r in conn.execute(
-                    sa.select(a.fingerprint, a.state, a.muted, a.summary).where(a.state == "firing")
+                    sa.select(a.fingerprint, a.rule, a.state, a.muted, a.summary).where(a.state == "firing")
                 )
             }
             for chunk in _chunks([fp for fp in current if fp not in stored]):
                 for r in conn.execute(
-                    sa.select(a.fingerprint, a.state, a.muted, a.summary).where(a.fingerprint.in_(chunk))
+                    sa.select(a.fingerprint, a.rule, a.state, a.muted, a.summary).where(
+                        a.fingerprint.in_(chunk)
+                    )
                 ):
                     stored[r.fingerprint] = r
             inserts, refire, changed = [], [], []
@@ -125,6 +128,10 @@ class AlertBook:
                     .where(a.fingerprint.in_(chunk))
                     .values(state="resolved", resolved_at=now)
                 )
+        for fp in [*(i["fingerprint"] for i in inserts), *(r["fp"] for r in refire)]:
+            metrics.FIRED.labels(current[str(fp)].rule.name).inc()
+        for fp in gone:
+            metrics.RESOLVED.labels(stored[fp].rule).inc()
         return {"new": len(inserts) + len(refire), "resolved": len(gone), "firing": len(current)}
 
     # ------------------------------------------------------------------ plan
