@@ -128,10 +128,10 @@ class AlertBook:
                     .where(a.fingerprint.in_(chunk))
                     .values(state="resolved", resolved_at=now)
                 )
-        for fp in [*(i["fingerprint"] for i in inserts), *(r["fp"] for r in refire)]:
-            metrics.FIRED.labels(current[str(fp)].rule.name).inc()
-        for fp in gone:
-            metrics.RESOLVED.labels(stored[fp].rule).inc()
+        for started in [*(str(i["fingerprint"]) for i in inserts), *(str(r["fp"]) for r in refire)]:
+            metrics.FIRED.labels(current[started].rule.name).inc()
+        for ended in gone:
+            metrics.RESOLVED.labels(stored[ended].rule).inc()
         return {"new": len(inserts) + len(refire), "resolved": len(gone), "firing": len(current)}
 
     # ------------------------------------------------------------------ plan
