@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
 from alerts_peers import add_records, dispatch, robot_messages, robot_spec, robot_text
 
 from ferry.observe.alerts import AlertBook, AlertService, Rules, build_channel, evaluate
@@ -124,3 +125,27 @@ async def test_history_is_pruned_by_age_and_firing_alerts_are_kept(ledger: Ledge
     left = AlertBook(ledger).list_alerts(None)
     assert [(a["state"], a["labels"]["record"]) for a in left] == [("firing", "R0001")]
     assert service.outbox.notifications() == [] and service.outbox.deliveries() == []
+
+
+async def test_a_rule_whose_read_fails_neither_stops_the_others_nor_resolves_its_alerts(
+    ledger: Ledger, robot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ferry.observe.alerts import evaluator
+
+    service = AlertService(ledger, rules(), [build_channel(robot_spec(robot))])
+    add_records(ledger, "pay", 1, at(0))
+    dispatch(ledger, "pay", at(1), "dead", error_type="give_up", error_message="bad")
+    await service.tick(at(2))
+    assert len(robot_messages(robot)) == 1
+
+    def broken(*args: Any) -> list[Any]:
+        raise RuntimeError("the ledger hiccuped")
+
+    monkeypatch.setitem(evaluator.CHECKS, "record_dead", broken)  # one rule's read fails this tick
+    for i in range(3):
+        ledger.record(ApiCall("dd", "Login", "reauthenticate", 1.0, at=at(100 + i)))
+    result = await service.tick(at(200))
+    assert result.resolved == 0 and "rule record_dead: RuntimeError: the ledger hiccuped" in result.errors
+    texts = [robot_text(m) for m in robot_messages(robot)]
+    assert len(texts) == 2 and "auth_failing" in texts[1] and "RESOLVED" not in texts[1]
+    assert [a["rule"] for a in AlertBook(ledger).list_alerts("resolved")] == []

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 import sqlalchemy as sa
 
 from ferry.observe.alerts.rules import Rule, Rules
+from ferry.observe.redact import redact
 from ferry.store import Ledger
 from ferry.store.schema import api_calls, records, runs
 
@@ -63,12 +64,24 @@ Check = Callable[[Ledger, Rule, Rules, dt.datetime, Mapping[str, float]], list[F
 
 
 def evaluate(
-    ledger: Ledger, rules: Rules, now: dt.datetime, intervals: Mapping[str, float] | None = None
+    ledger: Ledger,
+    rules: Rules,
+    now: dt.datetime,
+    intervals: Mapping[str, float] | None = None,
+    failed: dict[str, str] | None = None,
 ) -> list[Firing]:
-    """Every alert that holds at ``now``, over all enabled rules."""
+    """Every alert that holds at ``now``, over all enabled rules.
+
+    A rule whose read fails is left out and named in ``failed`` (rule -> error): the others still count,
+    and the caller must not take its missing alerts as resolved."""
     out: list[Firing] = []
     for rule in rules.rules:
-        out.extend(CHECKS[rule.kind](ledger, rule, rules, now, intervals or {}))
+        try:
+            out.extend(CHECKS[rule.kind](ledger, rule, rules, now, intervals or {}))
+        except Exception as e:
+            if failed is None:
+                raise
+            failed[rule.name] = redact(f"rule {rule.name}: {type(e).__name__}: {e}")[:500]
     return out
 
 

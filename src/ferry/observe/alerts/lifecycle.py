@@ -18,7 +18,7 @@ import datetime as dt
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -53,8 +53,12 @@ class AlertBook:
             yield conn
 
     # ------------------------------------------------------------------ sync
-    def sync(self, firings: Sequence[Firing], rules: Rules, now: dt.datetime) -> dict[str, int]:
-        """Store what holds now: new alerts fire, gone ones resolve, muted ones are marked so."""
+    def sync(
+        self, firings: Sequence[Firing], rules: Rules, now: dt.datetime, *, unknown: Iterable[str] = ()
+    ) -> dict[str, int]:
+        """Store what holds now: new alerts fire, gone ones resolve, muted ones are marked so. The alerts of
+        the ``unknown`` rules (their read failed this time) are left as they are, not resolved."""
+        unsure = set(unknown)
         current = {f.fingerprint: f for f in firings}
         with self.locked() as conn:
             silences = self._active_silences(conn, now)
@@ -121,7 +125,11 @@ class AlertBook:
                         .values({k: sa.bindparam(k) for k in keys}),
                         batch,
                     )
-            gone = [fp for fp, r in stored.items() if r.state == "firing" and fp not in current]
+            gone = [
+                fp
+                for fp, r in stored.items()
+                if r.state == "firing" and fp not in current and r.rule not in unsure
+            ]
             for chunk in _chunks(gone):
                 conn.execute(
                     sa.update(alerts)

@@ -84,8 +84,12 @@ class AlertService:
         now = now or dt.datetime.now(dt.UTC)
         out = TickResult()
         try:
-            firings = await asyncio.to_thread(evaluate, self.ledger, self.rules, now, self.intervals)
-            counts = await asyncio.to_thread(self.book.sync, firings, self.rules, now)
+            unread: dict[str, str] = {}
+            firings = await asyncio.to_thread(evaluate, self.ledger, self.rules, now, self.intervals, unread)
+            out.errors.extend(unread.values())
+            for problem in unread.values():
+                log.warning("%s", problem)
+            counts = await asyncio.to_thread(self.book.sync, firings, self.rules, now, unknown=unread)
             out.firing, out.new, out.resolved = counts["firing"], counts["new"], counts["resolved"]
             out.planned = await asyncio.to_thread(
                 self.book.plan, self.rules, [c.name for c in self.channels], now
@@ -99,9 +103,9 @@ class AlertService:
             self._pruned_at = now
             await asyncio.to_thread(self.book.prune, now - self.retention)
         results = await asyncio.gather(*(self._send_channel(c, now) for c in self.channels))
-        for sent, failed, errors in results:
+        for sent, refused, errors in results:
             out.sent += sent
-            out.failed += failed
+            out.failed += refused
             out.errors.extend(errors)
         return out
 
