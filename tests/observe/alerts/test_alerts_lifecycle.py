@@ -149,3 +149,18 @@ async def test_a_rule_whose_read_fails_neither_stops_the_others_nor_resolves_its
     texts = [robot_text(m) for m in robot_messages(robot)]
     assert len(texts) == 2 and "auth_failing" in texts[1] and "RESOLVED" not in texts[1]
     assert [a["rule"] for a in AlertBook(ledger).list_alerts("resolved")] == []
+
+
+async def test_an_alert_that_ends_while_silenced_sends_no_recovery_notice(ledger: Ledger, robot: Any) -> None:
+    service = AlertService(ledger, rules(), [build_channel(robot_spec(robot))])
+    ids = add_records(ledger, "pay", 1, at(0))
+    dispatch(ledger, "pay", at(1), "dead", error_type="give_up", error_message="bad")
+    await service.tick(at(2))
+    AlertBook(ledger).silence({"record": "R0000"}, at(3600), by="cli:test", now=at(10))
+    await service.tick(at(20))
+    ledger.set_status(ids, "pending", "replayed by hand", now=at(30))
+    for s in (100, 200):
+        await service.tick(at(s))
+    assert len(robot_messages(robot)) == 1
+    [ended] = AlertBook(ledger).list_alerts("resolved")
+    assert ended["resolved_notified_at"] is not None  # closed quietly, not left pending

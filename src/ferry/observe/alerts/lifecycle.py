@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ import sqlalchemy as sa
 
 from ferry.observe.alerts import metrics
 from ferry.observe.alerts.evaluator import Firing
+from ferry.observe.alerts.message import compose, ident
 from ferry.observe.alerts.rules import DEFAULT_TIMING, Rules
 from ferry.store import Ledger
 from ferry.store.db import write_engine
@@ -166,7 +166,8 @@ class AlertBook:
                 firing = [r for r in members if r.state == "firing" and r.muted is None]
                 new = [r for r in firing if r.notified_at is None]
                 ended = [r for r in members if r.state == "resolved"]
-                told = [r for r in ended if r.notified_at is not None]
+                # an end is announced only if its start was, and it did not end while muted
+                told = [r for r in ended if r.notified_at is not None and r.muted is None]
                 marks = [t for r in members for t in (r.notified_at, r.resolved_notified_at) if t is not None]
                 last = max(marks) if marks else None
                 kind: str | None = None
@@ -185,7 +186,9 @@ class AlertBook:
                 if ended:
                     # ends no one was told of the start of, or that are not to be announced: closed quietly
                     quiet = [
-                        r.fingerprint for r in ended if r.notified_at is None or not timing["send_resolved"]
+                        r.fingerprint
+                        for r in ended
+                        if r.notified_at is None or r.muted is not None or not timing["send_resolved"]
                     ]
                     if quiet:
                         conn.execute(
@@ -194,11 +197,11 @@ class AlertBook:
                 if kind is None:
                     continue
                 announced = told if timing["send_resolved"] else []
-                body = _body(kind, key, firing, new, announced, rules.console_url)
+                body = compose(kind, key, firing, new, announced, rules.console_url)
                 targets = (rule.channels if rule and rule.channels is not None else None) or list(channels)
-                ident = _ident(key, kind, firing, announced, now, _s(timing["repeat_interval"]))
+                key_of = ident(key, kind, firing, announced, now, _s(timing["repeat_interval"]))
                 for channel in targets:
-                    planned += self._insert(conn, channel, key, kind, body, f"{ident}:{channel}", now)
+                    planned += self._insert(conn, channel, key, kind, body, f"{key_of}:{channel}", now)
                 if firing:
                     conn.execute(
                         sa.update(alerts)
@@ -357,59 +360,6 @@ def _mutes(firings: Sequence[Firing], rules: Rules, silences: Sequence[Mapping[s
                         out[f.fingerprint] = "inhibited"
                         break
     return out
-
-
-def _ident(
-    key: str, kind: str, firing: Sequence[Any], ended: Sequence[Any], now: dt.datetime, repeat: dt.timedelta
-) -> str:
-    """The same for two planners that see the same change: which alerts, in which state, since when."""
-    parts = sorted(f"{r.fingerprint}@{r.started_at.isoformat()}" for r in firing)
-    parts += sorted(f"{r.fingerprint}/{r.resolved_at.isoformat()}" for r in ended)
-    if kind == "repeat":
-        parts.append(str(int(now.timestamp() // max(repeat.total_seconds(), 1))))
-    return f"{key}|{kind}|" + hashlib.sha256(json.dumps(parts).encode()).hexdigest()
-
-
-def _body(
-    kind: str, key: str, firing: Sequence[Any], new: Sequence[Any], ended: Sequence[Any], console_url: str
-) -> dict[str, Any]:
-    """What a message says, channel-neutral: the channels render it (:mod:`.channels`)."""
-    severities = [r.severity for r in firing] or [r.severity for r in ended] or ["info"]
-    severity = max(severities, key=["info", "warning", "critical"].index)
-    new_fps = {r.fingerprint for r in new}
-
-    def item(r: Any, state: str) -> dict[str, Any]:
-        detail = r.detail or {}
-        return {
-            "fingerprint": r.fingerprint,
-            "state": state,
-            "new": r.fingerprint in new_fps,
-            "summary": r.summary,
-            "labels": r.labels,
-            "records": detail.get("records", []),
-            "count": detail.get("count"),
-            "link": detail.get("link"),
-            "started_at": r.started_at.isoformat(),
-        }
-
-    rule = (firing or ended)[0].rule
-    scheme = (firing or ended)[0].labels.get("scheme", "")
-    if kind == "resolved" and not firing:
-        title = f"[RESOLVED] {rule}" + (f" · {scheme}" if scheme else "")
-    else:
-        title = (
-            f"[{severity.upper()}] {rule}"
-            + (f" · {scheme}" if scheme else "")
-            + (f" ({len(firing)} alerts)" if len(firing) > 1 else "")
-        )
-    return {
-        "title": title,
-        "kind": kind,
-        "severity": severity,
-        "group": key,
-        "alerts": [item(r, "firing") for r in firing] + [item(r, "resolved") for r in ended],
-        "link": f"{console_url}/alerts",
-    }
 
 
 __all__ = ["AlertBook"]
