@@ -115,3 +115,17 @@ async def test_a_signature_or_keyword_refused_by_the_robot_is_a_failed_delivery_
         REGISTRY.get_sample_value("ferry_alerts_delivery_failures_total", {"channel": "ding"})
         == failed_before + 1
     )
+
+
+async def test_a_test_message_reaches_the_robot_and_shows_in_the_delivery_log(
+    ledger: Ledger, robot: Any
+) -> None:
+    service = AlertService(ledger, rules(), [build_channel(robot_spec(robot))])
+    assert await service.test("ding") is None
+    [message] = robot_messages(robot)
+    assert "Ferry test message" in robot_text(message)
+    [logged] = service.outbox.deliveries()
+    assert logged["ok"] and logged["channel"] == "ding"
+    wrong = AlertService(ledger, rules(), [build_channel(robot_spec(robot, secret="SECnope-nope"))])
+    assert "sign not match" in (await wrong.test("ding") or "")
+    assert "no channel 'other'" in (await service.test("other") or "")

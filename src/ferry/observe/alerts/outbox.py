@@ -178,6 +178,17 @@ class Outbox:
             )
         return str(values["status"]) if done.rowcount else "lost"
 
+    def log_attempt(
+        self, channel: str, *, ok: bool, error: str | None, latency_ms: float, now: dt.datetime
+    ) -> None:
+        """Log a send outside the outbox (``ferry alerts test``) in the channel's delivery log (notification 0)."""
+        with self.book.locked(zlib.crc32(channel.encode())) as conn:
+            conn.execute(
+                sa.insert(alert_deliveries).values(
+                    notification_id=0, channel=channel, at=now, ok=ok, error=error, latency_ms=latency_ms
+                )
+            )
+
     # ------------------------------------------------------------------ reads
     def notifications(self, *, channel: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
         n = alert_notifications.c

@@ -162,7 +162,8 @@ class AlertService:
                 await asyncio.wait_for(stop.wait(), timeout=every_s)
 
     async def test(self, channel_name: str, now: dt.datetime | None = None) -> str | None:
-        """Send a test message on one channel now (outside the budget's digesting); the error, or None."""
+        """Send a test message on one channel now (logged in its delivery log, outside the minute budget's
+        digesting); the error, or None."""
         channel = next((c for c in self.channels if c.name == channel_name), None)
         if channel is None:
             names = ", ".join(c.name for c in self.channels) or "none declared"
@@ -182,6 +183,14 @@ class AlertService:
             "link": f"{self.rules.console_url}/alerts",
         }
         ok, error, _ = await self._deliver(channel, Claimed(0, channel.name, "test", body, 1))
+        await asyncio.to_thread(
+            self.outbox.log_attempt,
+            channel.name,
+            ok=ok,
+            error=error,
+            latency_ms=self._last_ms,
+            now=now or dt.datetime.now(dt.UTC),
+        )
         return None if ok else error
 
 
