@@ -41,6 +41,24 @@ def load(path: Path | None) -> Any:
     return load_rules(path, lookup=secret_lookup())
 
 
+def alert_service_for(ledger: Any, folder: Path | None, schemes: Any, connections: Any) -> Any:
+    """The :class:`~ferry.observe.alerts.AlertService` ``ferry serve`` runs beside the schedules:
+    ``alerts.yaml`` from the schemes folder (or the defaults), each DingTalk connection's ``monthly_quota``
+    as its allowance, each scheme's interval for ``scheme_late``. Run it with
+    ``asyncio.create_task(service.run(stop, every_s=10))``."""
+    from ferry.observe.alerts import AlertService, load_rules, scheme_intervals
+
+    rules = load_rules(folder if folder is not None and folder.is_dir() else None, lookup=secret_lookup())
+    rules.use_allowances(
+        {
+            name: int(c.settings.get("monthly_quota", 5000))
+            for name, c in dict(connections).items()
+            if c.type == "dingtalk"
+        }
+    )
+    return AlertService(ledger, rules, intervals=scheme_intervals(schemes))
+
+
 def parse_duration(text: str) -> dt.timedelta:
     from ferry.observe.alerts.rules import seconds
 

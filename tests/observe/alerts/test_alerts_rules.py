@@ -193,3 +193,24 @@ def test_scheme_intervals_read_the_source_schedule() -> None:
     every = parse_scheme({"id": "a", **base, "source": {**base["source"], "schedule": {"interval": "5m"}}})
     cron = parse_scheme({"id": "b", **base, "source": {**base["source"], "schedule": {"cron": "0 * * * *"}}})
     assert scheme_intervals([every, cron]) == {"a": 300.0}
+
+
+def test_the_serve_wiring_reads_alerts_yaml_the_connections_quota_and_the_intervals(tmp_path: Path) -> None:
+    from ferry.cli.alerts_cmd import alert_service_for
+    from ferry.connectors.settings import ConnectionSettings
+    from ferry.scheme import parse_scheme
+    from ferry.store import Ledger
+
+    write(tmp_path, "rules:\n  - name: source_quiet\n    enabled: false\n")
+    base = {
+        "source": {"api": "x", "connector": "http", "schedule": {"interval": "10m"}},
+        "target": {"api": "y", "connector": "http"},
+    }
+    conns = {
+        "dd": ConnectionSettings("dd", "dingtalk", {"monthly_quota": 20000}),
+        "kd": ConnectionSettings("kd", "kingdee", {}),
+    }
+    with Ledger(f"sqlite:///{tmp_path}/f.db") as ledger:
+        service = alert_service_for(ledger, tmp_path, [parse_scheme({"id": "pay", **base})], conns)
+    assert "source_quiet" not in [r.name for r in service.rules.rules]
+    assert service.rules.allowance("dd") == 20000 and service.intervals == {"pay": 600.0}
