@@ -47,6 +47,9 @@ async def test_the_page_shows_alerts_and_deliveries_and_operators_silence_them(
         assert "errcode 310000: sign not match" in page  # the robot's own words in the delivery log
         assert ROBOT_TOKEN not in page and "SECwrong" not in page
         assert 'href="/alerts"' in page
+        assert (
+            'name="matchers" value="record=R0000 rule=record_dead scheme=pay "' in page
+        )  # one-click silence
 
         refused = c.post("/alerts/silences", data={"matchers": "scheme=pay", "duration": "1h"})
         assert refused.status_code == 403
