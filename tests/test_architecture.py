@@ -22,7 +22,8 @@ MAY_USE: dict[str, set[str]] = {
     "ratelimit": set(),
     "sandbox": set(),
     "scheme": {"expr"},
-    "observe": {"store"},
+    # observe reads alerts.yaml with the scheme reader (positions, bounded parsing, unknown keys)
+    "observe": {"store", "scheme"},
     "quality": {"expr"},
     "connectors": {"ratelimit", "observe", "scheme"},
     "engine": {"scheme", "expr", "connectors", "store", "quality", "observe", "ratelimit"},
@@ -31,6 +32,7 @@ MAY_USE: dict[str, set[str]] = {
     # the composition roots may use everything
     "cli": {"*"},
     "demo": {"*"},
+    "__main__": {"*"},
     "testing": {"*"},
 }
 

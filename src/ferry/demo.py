@@ -33,6 +33,7 @@ from ferry.connectors.settings import connections_from_dict
 from ferry.console.dingtalk_callback import CALLBACK_PATH
 from ferry.console.dingtalk_intake import wire_dingtalk
 from ferry.engine.runner import Engine, Progress
+from ferry.observe.alerts.demo import alert_the_robot
 from ferry.sandbox import linked
 from ferry.sandbox.dingtalk.app import create_app as create_dingtalk
 from ferry.sandbox.dingtalk.config import SandboxConfig as DingTalkConfig
@@ -83,6 +84,8 @@ class DemoSummary:
     statuses: dict[str, int] = field(default_factory=dict)
     missing_numbers: list[str] = field(default_factory=list)
     duplicate_numbers: list[str] = field(default_factory=list)
+    #: titles of the alerts the sandbox's group robot accepted
+    alerts: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -250,6 +253,9 @@ async def run_demo(
         rec = await asyncio.to_thread(linked.reconcile, kingdee.url, plan)
         async with httpx.AsyncClient(timeout=30) as http:
             instances = (await http.get(f"{dingtalk.url}/_sandbox/instances")).json()["instances"]
+        phase("alerting the sandbox's DingTalk group robot")
+        robot = f"{dingtalk.url}/robot/send?access_token={dt_config.robot_token}"
+        alerts = await alert_the_robot(ledger, robot, dt_config.robot_secret)
         statuses = await asyncio.to_thread(ledger.counts, scheme.id)
         usage = await asyncio.to_thread(ledger.api_usage)
         approved = sum(1 for i in instances if i["status"] == "COMPLETED" and i.get("result") == "agree")
@@ -272,6 +278,7 @@ async def run_demo(
             elapsed_s=elapsed,
             records_per_s=len(instances) / elapsed if elapsed else 0.0,
             event_delivered=delivered,
+            alerts=alerts,
             statuses=statuses,
             missing_numbers=rec.missing,
             duplicate_numbers=rec.duplicates,

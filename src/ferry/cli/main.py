@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from ferry.cli import (
+    alerts_cmd,
     demo_cmd,
     expr_cmd,
     records_cmd,
@@ -45,6 +46,7 @@ serve_cmd.register(app)
 records_cmd.register(app)
 expr_cmd.register(app)
 demo_cmd.register(app)
+alerts_cmd.register(app)
 
 
 @app.callback()

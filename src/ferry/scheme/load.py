@@ -364,9 +364,19 @@ __all__ = [
     "SchemeError",
     "Side",
     "check_values",
+    "load_model",
     "load_scheme",
     "load_side",
     "parse_scheme",
     "path_text",
     "scheme_from_document",
 ]
+
+
+def load_model(path: str | Path, model: type[M]) -> M:
+    """Read any native YAML file with the scheme rules (bounded parsing, every unknown key an error with a
+    suggestion, file:line:col on each problem) into ``model``, or raise :class:`SchemeError`.
+
+    For files that sit next to the schemes and are not schemes (``alerts.yaml``)."""
+    doc = read_document(Path(path))
+    return _validate(doc, _top_mapping(doc), model, "native", None, prefix=())

@@ -182,3 +182,81 @@ events = sa.Table(
     # a run's timeline: transitions while it lasted (0003)
     sa.Index("ix_events_at", "at"),
 )
+
+# --- alerts (ferry.observe.alerts): state that must survive a restart and be shared by processes ---
+
+# One row per alert fingerprint (rule + labels): firing or resolved, and what was announced of it.
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    sa.Column("rule", sa.String(100), nullable=False),
+    sa.Column("group_key", sa.String(400), nullable=False, index=True),
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("severity", sa.String(20), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("detail", sa.JSON, nullable=True),
+    sa.Column("state", sa.String(20), nullable=False),
+    # 'silenced' or 'inhibited' while muted: kept firing, not announced
+    sa.Column("muted", sa.String(20), nullable=True),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Column("resolved_at", UTCDateTime, nullable=True),
+    # when this firing was announced, and when its end was; null = not yet
+    sa.Column("notified_at", UTCDateTime, nullable=True),
+    sa.Column("resolved_notified_at", UTCDateTime, nullable=True),
+    sa.Index("ix_alerts_state", "state"),
+)
+
+# One message to one channel. dedup_key is unique, so two processes planning the same message insert
+# it once; a sender claims a row (conditional update) before it sends.
+alert_notifications = sa.Table(
+    "alert_notifications",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("dedup_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("channel", sa.String(100), nullable=False),
+    sa.Column("group_key", sa.String(400), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    # pending | sending | sent | failed (retry at next_attempt_at) | dead | merged (into a digest)
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=True),
+    sa.Column("claimed_by", sa.String(200), nullable=True),
+    sa.Column("claimed_at", UTCDateTime, nullable=True),
+    sa.Column("claim_until", UTCDateTime, nullable=True),
+    sa.Column("merged_into", BigId, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=True),
+    sa.Index("ix_alert_notifications_channel_status", "channel", "status"),
+    sa.Index("ix_alert_notifications_channel_claimed_at", "channel", "claimed_at"),
+)
+
+# Every attempt to deliver a notification: the per-channel delivery log.
+alert_deliveries = sa.Table(
+    "alert_deliveries",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("notification_id", BigId, nullable=False, index=True),
+    sa.Column("channel", sa.String(100), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Index("ix_alert_deliveries_channel_at", "channel", "at"),
+)
+
+# Time-boxed matchers: an alert whose labels hold every matcher is not announced until ends_at.
+alert_silences = sa.Table(
+    "alert_silences",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("matchers", sa.JSON, nullable=False),
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("ends_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False, default="", server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)

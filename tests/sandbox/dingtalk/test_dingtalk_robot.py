@@ -75,3 +75,21 @@ def test_extra_robot_with_keywords(sandbox: Any) -> None:
         "/robot/send?access_token=kw", json={"msgtype": "text", "text": {"content": "hello"}}
     )
     assert r.json() == {"errcode": 310000, "errmsg": "keywords not in content"}
+
+
+def test_a_message_sent_again_under_its_msg_uuid_is_delivered_once(sandbox: Any) -> None:
+    ts = str(int(time.time() * 1000))
+    query = urllib.parse.urlencode(
+        {
+            "access_token": sandbox.config.robot_token,
+            "timestamp": ts,
+            "sign": sign(sandbox.config.robot_secret, ts),
+        }
+    )
+    body = {"msgtype": "markdown", "markdown": {"title": "t", "text": "同步失败"}, "msgUuid": "ferry-1-abc"}
+    for _ in range(3):
+        assert sandbox.http.post("/robot/send?" + query, json=body).json() == {"errcode": 0, "errmsg": "ok"}
+    other = {**body, "msgUuid": "ferry-2-def"}
+    assert sandbox.http.post("/robot/send?" + query, json=other).json()["errcode"] == 0
+    messages = sandbox.http.get("/_sandbox/robot/messages").json()["messages"]
+    assert [m["body"]["msgUuid"] for m in messages] == ["ferry-1-abc", "ferry-2-def"]

@@ -2,7 +2,8 @@
 
 Answers follow what was seen on the real service (reference §7): an unknown token gives
 ``300005 token is not exist`` and the rate limit ``660026 sending too many messages per minute``
-(the documentation names 400101 and 410100 instead).
+(the documentation names 400101 and 410100 instead). A ``msgUuid`` already accepted is answered ``ok``
+and not delivered again (the robot's idempotency key).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class Robot:
     keywords: list[str] = field(default_factory=list)
     sent_at: list[float] = field(default_factory=list)
     blocked_until: float = 0.0
+    #: msgUuid of every accepted message: a message sent again under the same id is taken as the same
+    uuids: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -80,6 +83,9 @@ class RobotHub:
             return {"errcode": 400105, "errmsg": "不支持的消息类型"}
         if robot.keywords and not any(k in str(body) for k in robot.keywords):
             return {"errcode": 310000, "errmsg": "keywords not in content"}
+        uuid = body.get("msgUuid")
+        if isinstance(uuid, str) and uuid in robot.uuids:
+            return {"errcode": 0, "errmsg": "ok"}
         if now < robot.blocked_until:
             return {"errcode": 660026, "errmsg": "sending too many messages per minute"}
         robot.sent_at = [t for t in robot.sent_at if t > now - 60]
@@ -88,5 +94,7 @@ class RobotHub:
             robot.blocked_until = now + self.block_s
             return {"errcode": 660026, "errmsg": "sending too many messages per minute"}
         robot.sent_at.append(now)
+        if isinstance(uuid, str):
+            robot.uuids.add(uuid)
         self.messages.append(RobotMessage(access_token, now, body))
         return {"errcode": 0, "errmsg": "ok"}
