@@ -93,6 +93,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run every scheme in a folder on its schedule, receive DingTalk events, and serve the console
         and /healthz, /readyz; SIGTERM or Ctrl-C finish the batch in flight, then stop."""
+        from ferry.cli.alerts_cmd import alert_service_for
         from ferry.connectors.settings import load_connections
         from ferry.console.serve import build_service
         from ferry.console.settings import ConsoleSettings
@@ -111,7 +112,11 @@ def register(app: typer.Typer) -> None:
 
         try:
             engine = Engine(ledger, conns, lease_seconds=lease)
-            service = build_service(ledger, schemes, settings, engine=engine, on_pass=on_pass)
+            # alerts.yaml next to the schemes (or the defaults), evaluated every 10 s beside the work
+            alerts = alert_service_for(ledger, folder, schemes, conns)
+            service = build_service(
+                ledger, schemes, settings, engine=engine, on_pass=on_pass, background=[alerts]
+            )
             log.info("serving %d scheme(s): %s", len(schemes), ", ".join(s.id for s in schemes) or "none")
             for line in service.wiring.channels:
                 log.info("%s", line)
