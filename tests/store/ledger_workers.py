@@ -21,7 +21,13 @@ def drain(ledger: Ledger, scheme: str, owner: str, batch: int) -> list[int]:
 
 
 def drain_in_threads(
-    url: str, scheme: str, owner: str, threads: int, batch: int, ready_dir: str | None = None, parties: int = 1
+    url: str,
+    scheme: str,
+    owner: str,
+    threads: int,
+    batch: int,
+    ready_dir: str | None = None,
+    parties: int = 1,
 ) -> dict[str, list[int]]:
     """One process: ``threads`` workers sharing one Ledger, as the engine does. With ``ready_dir``, it
     waits until ``parties`` processes are ready before claiming, so a loaded machine that starts one
