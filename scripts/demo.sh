@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 .venv/bin/python -m pip install -q -e . >/dev/null
-exec .venv/bin/ferry demo "$@"
+exec .venv/bin/ferry demo --serve "$@"   # then open the console URL it prints; Ctrl-C ends
