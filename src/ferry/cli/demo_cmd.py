@@ -134,17 +134,15 @@ def _console(host: str, port: int, as_json: bool, end_bars: Callable[[], None]) 
         service = build_service(ledger, [scheme], settings, engine=engine, work=None, events=False)
         stop = asyncio.Event()
         watch_signals(stop)
-        task = asyncio.create_task(service.run(stop))
-        started = asyncio.create_task(service.started.wait())
-        await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
-        started.cancel()
-        if service.started.is_set():
+
+        def announce() -> None:
             how = (
                 "no password is set: open to this machine only, no login needed"
                 if settings.open_access
                 else f"log in with any name and the password in {OPERATOR_PASSWORD_ENV}"
             )
             err.print(f"console: {service.url}  ({how}); Ctrl-C to stop", markup=False, highlight=False)
-        await task
+
+        await service.run(stop, on_started=announce)
 
     return after

@@ -61,15 +61,13 @@ def _run(service: Service, what: str, engine: Engine | None = None) -> None:
     async def serving() -> None:
         stop = asyncio.Event()
         watch_signals(stop)
-        task = asyncio.create_task(service.run(stop))
-        started = asyncio.create_task(service.started.wait())
-        await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
-        started.cancel()
-        if service.started.is_set():
+
+        def announce() -> None:
             log.info("%s at %s (SIGTERM or Ctrl-C to stop)", what, service.url)
             if service.settings.open_access:
                 log.info("no console password is set: open to this machine only, everyone an operator")
-        await task
+
+        await service.run(stop, on_started=announce)
 
     try:
         asyncio.run(main())

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -129,8 +129,9 @@ class Service:
     def url(self) -> str:
         return self.settings.base_url
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Serve until ``stop`` is set, then stop everything in order (see the module doc)."""
+    async def run(self, stop: asyncio.Event, on_started: Callable[[], None] | None = None) -> None:
+        """Serve until ``stop`` is set, then stop everything in order (see the module doc);
+        ``on_started`` is called once the app listens (to print where)."""
         config = uvicorn.Config(
             self.app,
             host=self.settings.host,
@@ -149,6 +150,8 @@ class Service:
                 raise ConfigError(f"cannot listen on {self.settings.host}:{self.settings.port}")
             await asyncio.sleep(0.02)
         self.started.set()
+        if on_started is not None:
+            on_started()
         others = [
             asyncio.create_task(r.run(stop), name=type(r).__name__)
             for r in ([self.work] if self.work is not None else []) + self.background
