@@ -1,0 +1,34 @@
+"""The API-usage and quota model: per-API figures, DingTalk's monthly quota with a forecast and advice,
+Kingdee's sessions and concurrency, REST connections' declared limits.
+
+Reads the ledger through its usage functions only (may use :mod:`ferry.store`).
+"""
+
+from ferry.observe.usage.quota import (
+    DingTalkQuota,
+    KingdeeSessions,
+    RestLimitUse,
+    dingtalk_quota,
+    kingdee_sessions,
+    month_bounds,
+    rest_limits,
+)
+from ferry.observe.usage.report import ApiReport, ConnectionInfo, api_report, connection_infos
+from ferry.observe.usage.stats import ApiStats, per_api, percentile
+
+__all__ = [
+    "ApiReport",
+    "ApiStats",
+    "ConnectionInfo",
+    "DingTalkQuota",
+    "KingdeeSessions",
+    "RestLimitUse",
+    "api_report",
+    "connection_infos",
+    "dingtalk_quota",
+    "kingdee_sessions",
+    "month_bounds",
+    "per_api",
+    "percentile",
+    "rest_limits",
+]
