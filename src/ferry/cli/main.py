@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from ferry.cli import (
+    apis_cmd,
     demo_cmd,
     expr_cmd,
     records_cmd,
@@ -43,6 +44,7 @@ run_cmd.register(app)
 records_cmd.register(app)
 expr_cmd.register(app)
 demo_cmd.register(app)
+apis_cmd.register(app)
 
 
 @app.callback()
