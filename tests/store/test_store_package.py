@@ -21,6 +21,9 @@ def test_public_api_is_the_explicit_all() -> None:
             "STATUSES",
             "ApiCallLike",
             "ApiUsage",
+            "CallRow",
+            "HourUsage",
+            "LATENCY_BUCKETS_MS",
             "AsyncLedger",
             "facade",
             "CallLog",
@@ -70,4 +73,5 @@ def test_migrations_ship_inside_the_package() -> None:
     assert sorted(p.name for p in (STORE_DIR / "migrations" / "versions").glob("0*.py")) == [
         "0001_initial.py",
         "0002_fenced_leases.py",
+        "0004_api_usage_hourly.py",
     ]

@@ -26,6 +26,7 @@ pool of its own.
 
 from __future__ import annotations
 
+from ferry.store.gauges import Gauges
 from ferry.store.intake import Intake
 from ferry.store.leases import Leases
 from ferry.store.lookups import Lookups
@@ -38,7 +39,9 @@ from ferry.store.watching import Watching
 from ferry.store.watermarks import Watermarks
 
 
-class Ledger(Intake, Leases, Outcomes, Watching, Watermarks, Runs, ApiRollup, Lookups, Steering, Search):
+class Ledger(
+    Intake, Leases, Outcomes, Watching, Watermarks, Runs, ApiRollup, Lookups, Steering, Search, Gauges
+):
     """Records, watermarks, runs, events and the API-call log in one database.
 
     Pass ``url`` (default ``$FERRY_DATABASE_URL`` or ``sqlite:///ferry.db``) or an ``engine`` made by

@@ -44,7 +44,7 @@ from ferry.connectors.errors import (
     SlowDown,
 )
 from ferry.connectors.transport import Answer, Transport, TransportLimits
-from ferry.observe.calls import ApiCall, CallRecorder, NullCallRecorder
+from ferry.observe.calls import ApiCall, CallRecorder, NullCallRecorder, limiter_waited
 from ferry.observe.redact import redact, register_secret
 from ferry.ratelimit.bucket import BucketSettings, RateLimiter
 
@@ -110,7 +110,9 @@ class DingTalkClient:
         # DingTalk's limit is published and fixed, so a throttling answer means latency jitter pushed one
         # second over it, not that capacity shrank: after the one-second pause DingTalk asks for, a small
         # step down (not AIMD's half) is enough, and the rate is back within a second or two
-        self.limiter = limiter or RateLimiter(BucketSettings(rate=settings.qps, decrease_factor=0.8))
+        self.limiter = limiter or RateLimiter(
+            BucketSettings(rate=settings.qps, decrease_factor=0.8), on_wait=limiter_waited
+        )
         register_secret(settings.app_secret.get_secret_value())
         # every DingTalk call Ferry makes is a read: a transport failure is a plain retry
         self._http = Transport(
