@@ -228,20 +228,16 @@ class ApiRollup(ApiCalls):
             return [CallRow(**row._mapping) for row in conn.execute(query)]
 
     def records_active_between(
-        self, scheme: str, start: dt.datetime, end: dt.datetime, *, limit: int = 20
+        self, scheme: str | None, start: dt.datetime, end: dt.datetime, *, limit: int = 20
     ) -> list[tuple[int, str, str]]:
-        """(id, source_id, status) of ``scheme``'s records with an event in ``[start, end]``: the records a
-        call made at that time worked for (calls carry no record id; a batch call serves many)."""
+        """(id, source_id, status) of the records (of ``scheme``, or any) with an event in ``[start, end]``:
+        the records a call made at that time worked for (calls carry no record id; a batch call serves
+        many, and connectors log no scheme)."""
         e, r = events.c, records.c
-        query = (
-            sa.select(r.id, r.source_id, r.status)
-            .where(
-                r.scheme == scheme,
-                r.id.in_(sa.select(e.record_id).where(e.at >= utc(start), e.at <= utc(end))),
-            )
-            .order_by(r.id)
-            .limit(limit)
-        )
+        active = sa.select(e.record_id).where(e.at >= utc(start), e.at <= utc(end))
+        query = sa.select(r.id, r.source_id, r.status).where(r.id.in_(active)).order_by(r.id).limit(limit)
+        if scheme is not None:
+            query = query.where(r.scheme == scheme)
         with self.engine.connect() as conn:
             return [(int(i), str(s), str(st)) for i, s, st in conn.execute(query)]
 
