@@ -38,6 +38,7 @@ from ferry.engine.transform import RenderError, Transform
 from ferry.engine.verdicts import Verdicts
 from ferry.errors import StoreError
 from ferry.observe.metrics import dispatched
+from ferry.observe.tracing import span
 from ferry.scheme import Scheme
 from ferry.store import AsyncLedger, Claimed, Ledger, Outcome, facade
 
@@ -131,9 +132,12 @@ class Dispatcher:
                 continue
             report.batches += 1
             report.claimed += len(claimed)
-            async with self._leases_kept(claimed):
-                outcomes = await self._settle(claimed)
-                lost = await self.store.finish(self.owner, outcomes)
+            with span(
+                "ferry.dispatch.batch", {"ferry.scheme": self.scheme.id, "ferry.batch.size": len(claimed)}
+            ):
+                async with self._leases_kept(claimed):
+                    outcomes = await self._settle(claimed)
+                    lost = await self.store.finish(self.owner, outcomes)
             report.lost_leases += len(lost)
             target = self.scheme.target.connector or self.scheme.target.connection or ""
             for o in outcomes:

@@ -29,6 +29,7 @@ from ferry.engine.dispatch import Dispatcher, DispatchReport
 from ferry.engine.registry import BuildContext, ConnectionLike, build_querier, build_source, build_target
 from ferry.engine.transform import Transform
 from ferry.errors import ConfigError, PreflightError
+from ferry.observe.tracing import span
 from ferry.scheme import Schedule, Scheme, SchemeError
 from ferry.store import Ledger, facade
 
@@ -238,7 +239,10 @@ class Engine:
         record = _RunRecord()
         beat = asyncio.create_task(self._heartbeat(run_id), name=f"heartbeat:{run_id}")
         try:
-            yield record
+            with span(
+                f"ferry.{kind}", {"ferry.scheme": scheme.id, "ferry.trigger": trigger, "ferry.run_id": run_id}
+            ):
+                yield record
         except BaseException as e:
             status = "interrupted" if isinstance(e, asyncio.CancelledError | KeyboardInterrupt) else "failed"
             await asyncio.shield(

@@ -46,6 +46,7 @@ from ferry.connectors.errors import (
 from ferry.connectors.transport import Answer, Transport, TransportLimits
 from ferry.observe.calls import ApiCall, CallRecorder, NullCallRecorder, limiter_waited
 from ferry.observe.redact import redact, register_secret
+from ferry.observe.tracing import resend
 from ferry.ratelimit.bucket import BucketSettings, RateLimiter
 
 API_TOKEN = {"oapi": "gettoken", "v1": "v1.0/oauth2/accessToken"}
@@ -292,7 +293,8 @@ class DingTalkClient:
             token = await self.get_token(force=attempt == 2)
             await self.limiter.acquire(limit_key)
             try:
-                return await self._send(api, True, functools.partial(call, token))
+                with resend(attempt - 1):
+                    return await self._send(api, True, functools.partial(call, token))
             except Reauthenticate:
                 self._tokens.drop(self._token_key, token)
                 if attempt == 2:
