@@ -87,11 +87,17 @@ def status_class(http_status: int | None) -> str:
     return f"{http_status // 100}xx" if http_status else "none"
 
 
+#: labelled histogram children by label values: ``labels()`` costs more than the observation itself
+_durations: dict[tuple[str, str, str, str], Any] = {}
+
+
 def observe_call(call: ApiCall) -> None:
     """Count one outbound API call (a ledger call listener)."""
-    API_REQUEST_DURATION.labels(
-        call.connection, call.api, status_class(call.http_status), call.status
-    ).observe(call.latency_ms / 1000)
+    key = (call.connection, call.api, status_class(call.http_status), call.status)
+    child = _durations.get(key)
+    if child is None:
+        child = _durations[key] = API_REQUEST_DURATION.labels(*key)
+    child.observe(call.latency_ms / 1000)
     if call.status == "slow_down":
         API_THROTTLED.labels(call.connection, call.api, call.error_code or "").inc()
 
@@ -122,7 +128,7 @@ def instrument(ledger: Ledger) -> None:
         if id(ledger) in _instrumented:
             return
         _instrumented.add(id(ledger))
-        ledger.add_call_listener(observe_call)
+        ledger.call_listeners.append(observe_call)
         add_wait_sink(observe_wait)
 
 

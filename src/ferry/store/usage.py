@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -24,13 +22,8 @@ class ApiCalls(LedgerCore):
     def record(self, call: ApiCallLike) -> None:
         """Log one outbound API call (buffered; implements ``ferry.observe.calls.CallRecorder``)."""
         self._calls.record(call)
-        for listener in self._call_listeners:
+        for listener in self.call_listeners:
             listener(call)
-
-    def add_call_listener(self, listener: Callable[[Any], None]) -> None:
-        """Call ``listener(call)`` for every API call recorded from now on (on the caller's thread: keep it
-        cheap, as a metrics counter is)."""
-        self._call_listeners.append(listener)
 
     def flush(self) -> None:
         """Write buffered API calls now."""
