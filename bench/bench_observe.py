@@ -80,8 +80,7 @@ async def one_pass(n: int, mode: str, folder: Path) -> tuple[float, float, int]:
     ledger = Ledger(f"sqlite:///{folder / f'{mode}-{time.monotonic_ns()}.db'}")
     ledger.migrate()
     recorder: CallRecorder = NullCallRecorder() if mode == "bare" else ledger
-    if mode == "recorded+metrics":
-        instrument(ledger)
+    stop = instrument(ledger) if mode == "recorded+metrics" else (lambda: None)
     scheme = Scheme.model_validate(SCHEME)
     transform = Transform(scheme)
     t0 = time.perf_counter()
@@ -93,6 +92,7 @@ async def one_pass(n: int, mode: str, folder: Path) -> tuple[float, float, int]:
     t2 = time.perf_counter()
     assert target.written == n
     calls = sum(u.calls for u in ledger.api_usage())
+    stop()
     ledger.close()
     return t1 - t0, t2 - t1, calls
 

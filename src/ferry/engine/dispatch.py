@@ -37,7 +37,7 @@ from ferry.engine.recovery import Recovery
 from ferry.engine.transform import RenderError, Transform
 from ferry.engine.verdicts import Verdicts
 from ferry.errors import StoreError
-from ferry.observe.metrics import dispatched
+from ferry.observe.hooks import dispatched
 from ferry.observe.tracing import span
 from ferry.scheme import Scheme
 from ferry.store import AsyncLedger, Claimed, Ledger, Outcome, facade

@@ -7,7 +7,6 @@ table. Tests and the command line may pass :class:`MemoryCallRecorder`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -49,18 +48,3 @@ class MemoryCallRecorder:
 class NullCallRecorder:
     def record(self, call: ApiCall) -> None:
         return None
-
-
-#: where limiter waits go (:func:`ferry.observe.metrics.instrument` adds the metrics histogram)
-_WAIT_SINKS: list[Callable[[Hashable, float], None]] = []
-
-
-def limiter_waited(key: Hashable, seconds: float) -> None:
-    """A call waited ``seconds`` for its rate limiter (connectors pass this to ``RateLimiter(on_wait=)``)."""
-    for sink in _WAIT_SINKS:
-        sink(key, seconds)
-
-
-def add_wait_sink(sink: Callable[[Hashable, float], None]) -> None:
-    if sink not in _WAIT_SINKS:
-        _WAIT_SINKS.append(sink)

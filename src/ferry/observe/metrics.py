@@ -120,16 +120,26 @@ _instrumented: set[int] = set()
 _lock = threading.Lock()
 
 
-def instrument(ledger: Ledger) -> None:
-    """Feed ``ledger``'s API calls and every rate limiter's waits to the counters (once per ledger)."""
-    from ferry.observe.calls import add_wait_sink
+def instrument(ledger: Ledger) -> Callable[[], None]:
+    """Feed ``ledger``'s API calls, every rate limiter's waits and dispatch outcomes to the counters
+    (once per ledger); returns the function that stops it (for benchmarks and tests)."""
+    from ferry.observe import hooks
 
     with _lock:
-        if id(ledger) in _instrumented:
-            return
-        _instrumented.add(id(ledger))
-        ledger.call_listeners.append(observe_call)
-        add_wait_sink(observe_wait)
+        if id(ledger) not in _instrumented:
+            _instrumented.add(id(ledger))
+            ledger.call_listeners.append(observe_call)
+        hooks.add_wait_sink(observe_wait)
+        hooks.add_outcome_sink(dispatched)
+
+    def stop() -> None:
+        with _lock:
+            _instrumented.discard(id(ledger))
+            if observe_call in ledger.call_listeners:
+                ledger.call_listeners.remove(observe_call)
+            hooks.remove_sinks(observe_wait, dispatched)
+
+    return stop
 
 
 class LedgerCollector(Collector):

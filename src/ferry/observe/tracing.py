@@ -16,18 +16,23 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import importlib.util
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-try:
-    from opentelemetry import trace
-    from opentelemetry.trace import SpanKind, Status, StatusCode
 
-    OTEL = True
-except ImportError:  # the extra is not installed
-    OTEL = False
+def _installed() -> bool:
+    try:
+        return importlib.util.find_spec("opentelemetry.trace") is not None
+    except (ImportError, ValueError, AttributeError):  # blocked or broken: as good as absent
+        return False
+
+
+#: the ``otel`` extra is installed (OpenTelemetry itself is imported only once tracing is switched on: it
+#: costs a tenth of a second that commands which never trace need not pay)
+OTEL = _installed()
 
 #: query keys whose values never leave the process (DingTalk OAPI, robots, WeCom, signed requests)
 SECRET_QUERY_KEYS = frozenset(
@@ -56,17 +61,24 @@ _resend: contextvars.ContextVar[int] = contextvars.ContextVar("ferry_resend", de
 
 
 def use_provider(provider: Any) -> None:
-    """Send spans to ``provider`` instead of the global one (tests, embedding)."""
-    global _provider
+    """Trace into ``provider`` (an OpenTelemetry ``TracerProvider``; None switches tracing off). Ferry
+    traces only once this or :func:`configure` was called; to use an application's global provider, pass
+    ``opentelemetry.trace.get_tracer_provider()``."""
+    global _provider, _cached
     _provider = provider
+    _cached = None
+
+
+_cached: Any = None
 
 
 def _tracer() -> Any:
-    if not OTEL:
+    global _cached
+    if _provider is None:
         return None
-    if _provider is not None:
-        return _provider.get_tracer("ferry")
-    return trace.get_tracer("ferry")
+    if _cached is None:
+        _cached = _provider.get_tracer("ferry")
+    return _cached
 
 
 def redact_url(url: str) -> str:
@@ -120,13 +132,13 @@ class HttpAttempt:
         self.span.set_attribute("http.response.status_code", status)
         if status >= 400:
             self.span.set_attribute("error.type", str(status))
-            self.span.set_status(Status(StatusCode.ERROR))
+            _error(self.span)
 
     def failed(self, error: BaseException) -> None:
         if self.span is None:
             return
         self.span.set_attribute("error.type", type(error).__name__)
-        self.span.set_status(Status(StatusCode.ERROR))
+        _error(self.span)
 
 
 @contextlib.contextmanager
@@ -148,6 +160,8 @@ def http_attempt(method: str, url: str, *, api: str, resend_count: int = 0) -> I
     resends = resend_count + _resend.get()
     if resends:
         attributes["http.request.resend_count"] = resends
+    from opentelemetry.trace import SpanKind
+
     with tracer.start_as_current_span(
         f"{method.upper()} {api}", kind=SpanKind.CLIENT, attributes=attributes, record_exception=False
     ) as current:
@@ -161,6 +175,7 @@ def configure(env: Mapping[str, str] | None = None) -> bool:
         environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     ):
         return False
+    from opentelemetry import trace
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -171,7 +186,14 @@ def configure(env: Mapping[str, str] | None = None) -> bool:
     )
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
+    use_provider(provider)
     return True
+
+
+def _error(current: Any) -> None:
+    from opentelemetry.trace import Status, StatusCode
+
+    current.set_status(Status(StatusCode.ERROR))
 
 
 def _clean(attributes: Mapping[str, Any] | None) -> dict[str, Any]:

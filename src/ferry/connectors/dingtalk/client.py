@@ -44,7 +44,8 @@ from ferry.connectors.errors import (
     SlowDown,
 )
 from ferry.connectors.transport import Answer, Transport, TransportLimits
-from ferry.observe.calls import ApiCall, CallRecorder, NullCallRecorder, limiter_waited
+from ferry.observe.calls import ApiCall, CallRecorder, NullCallRecorder
+from ferry.observe.hooks import limiter_waited
 from ferry.observe.redact import redact, register_secret
 from ferry.observe.tracing import resend
 from ferry.ratelimit.bucket import BucketSettings, RateLimiter
