@@ -15,6 +15,7 @@ from ferry.observe.usage.quota import (
 )
 from ferry.observe.usage.report import ApiReport, ConnectionInfo, api_report, connection_infos
 from ferry.observe.usage.stats import ApiStats, per_api, percentile
+from ferry.observe.usage.upkeep import Upkept, keep_usage, upkeep
 
 __all__ = [
     "ApiReport",
@@ -23,12 +24,15 @@ __all__ = [
     "DingTalkQuota",
     "KingdeeSessions",
     "RestLimitUse",
+    "Upkept",
     "api_report",
     "connection_infos",
     "dingtalk_quota",
+    "keep_usage",
     "kingdee_sessions",
     "month_bounds",
     "per_api",
     "percentile",
     "rest_limits",
+    "upkeep",
 ]
