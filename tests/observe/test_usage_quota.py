@@ -128,3 +128,19 @@ def test_percentiles_from_buckets() -> None:
     assert percentile(buckets, 0.5) == pytest.approx(75.0)
     buckets[-1] = 90  # ninety beyond the last bound read as it
     assert percentile(buckets, 0.99) == LATENCY_BUCKETS_MS[-1]
+
+
+def test_a_first_burst_is_not_read_as_the_steady_rate(ledger: Ledger) -> None:
+    # a first pass in the last hour: 40 metered calls; spread over a day, not extrapolated from an hour
+    for i in range(40):
+        ledger.record(
+            ApiCall("dingtalk_main", GET, "ok", 50.0, metered=True, at=NOW - dt.timedelta(minutes=50 - i))
+        )
+    info = ConnectionInfo("dingtalk_main", "dingtalk", monthly_quota=5000)
+    d = (
+        api_report(ledger, {"dingtalk_main": info}, since=NOW - dt.timedelta(days=1), now=NOW)
+        .quotas[0]
+        .as_dict()
+    )
+    assert d["rate_per_day"] == 40.0
+    assert d["runs_out_on"] is None and d["forecast"] == 40 + round(40 / 24 * 21.5 * 24)

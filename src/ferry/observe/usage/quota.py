@@ -20,6 +20,8 @@ from ferry.store import HourUsage
 
 #: the recent rate is measured over this long (or since the first call, when that is later)
 RATE_WINDOW = dt.timedelta(days=7)
+#: the shortest history the rate is taken over
+MIN_SPAN = dt.timedelta(days=1)
 QUOTA_TZ = "Asia/Shanghai"
 HOUR = dt.timedelta(hours=1)
 
@@ -119,7 +121,9 @@ def dingtalk_quota(
             if is_poll_api(u.api):
                 recent_poll += u.metered
     since = max(window_start, first) if first is not None else now
-    span_h = max((now - since) / HOUR, 1.0)
+    # a schedule repeats daily: less than a day of history (a first backfill) is spread over a day, or
+    # its burst would read as the steady rate
+    span_h = max((now - since) / HOUR, MIN_SPAN / HOUR)
     rate = recent / span_h
     poll_rate = recent_poll / span_h
     hours_left = max((end - now) / HOUR, 0.0)
