@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -179,6 +180,18 @@ def test_metrics_agree_with_the_sandboxes_parse_and_hold_no_secret(flagship: Fla
         assert secret not in text
     assert "access_token" not in text
 
+    # the shipped Grafana dashboard and alert rules only name metrics that exist
+    root = Path(__file__).parents[2] / "deploy"
+    shipped = (root / "grafana" / "ferry.json").read_text() + (
+        root / "prometheus" / "ferry-rules.yml"
+    ).read_text()
+    # a labelled family is declared (HELP, TYPE) before its first sample: count its names too
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
+    exposed = {s.name for f in found.values() for s in f.samples}
+    exposed |= {f.name + x for f in found.values() for x in suffixes.get(f.type, ("",))}
+    for name in set(re.findall(r"ferry_[a-z_]+", shipped)) - {"ferry_rules"}:
+        assert name in exposed, name
+
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool is not installed (Debian package prometheus); the text parser passed")
@@ -186,3 +199,10 @@ def test_metrics_agree_with_the_sandboxes_parse_and_hold_no_secret(flagship: Fla
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    rules = subprocess.run(
+        [promtool, "check", "rules", str(root / "prometheus" / "ferry-rules.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert rules.returncode == 0, rules.stdout + rules.stderr
