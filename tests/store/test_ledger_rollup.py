@@ -105,3 +105,32 @@ def test_since_and_connection_filters(ledger: Ledger) -> None:
     want = [c for c in calls if c.connection == "kingdee_main" and floor_hour(c.at) >= floor_hour(since)]
     assert sum(u.calls for u in got) == len(want)
     assert {u.connection for u in got} == {"kingdee_main"}
+
+
+def test_processes_rolling_up_at_once_count_each_call_once(db_url: str) -> None:
+    import threading
+
+    first = Ledger(db_url)
+    first.migrate()
+    calls = plant(first, n=400, seed=4)
+    ledgers = [first] + [Ledger(db_url) for _ in range(3)]
+    barrier = threading.Barrier(len(ledgers))
+    errors: list[BaseException] = []
+
+    def roll(led: Ledger) -> None:
+        try:
+            barrier.wait()
+            led.rollup_api_calls(now=NOW)
+        except BaseException as e:  # surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=roll, args=(led,)) for led in ledgers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert seen(first) == expected(calls)
+    assert sum(n for _, _, n, _ in first.call_totals()) == len(calls)
+    for led in ledgers:
+        led.close()
