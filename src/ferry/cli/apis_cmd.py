@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ferry.cli.common import ConnectionsOption, DatabaseOption, connections_path, open_ledger, out
@@ -45,26 +46,31 @@ def _ms(value: float | None) -> str:
 
 def _print(report: ApiReport) -> None:
     data = report.as_dict()
-    table = Table(pad_edge=False)
-    for name, justify in (("connection / api", "left"), ("calls", "right"), ("metered", "right")):
-        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for name in ("errors", "throttles", "p50 ms", "p95 ms", "p99 ms"):
-        table.add_column(name, justify="right")
+    by_connection: dict[str, list[dict[str, Any]]] = {}
     for a in data["apis"]:
-        codes = ", ".join(f"{c} ×{n}" for c, n in a["errors_by_code"].items())
-        lat = a["latency_ms"]
-        table.add_row(
-            f"{a['connection']}\n{a['api']}" + (f"\n[dim]{codes}[/dim]" if codes else ""),
-            f"{a['calls']:,}",
-            f"{a['metered']:,}",
-            f"{a['errors']:,}",
-            f"{a['throttles']:,}",
-            _ms(lat["p50"]),
-            _ms(lat["p95"]),
-            _ms(lat["p99"]),
-        )
-    if data["apis"]:
+        by_connection.setdefault(a["connection"], []).append(a)
+    for connection, rows in by_connection.items():
+        # one table per connection, so the API name gets the width in 80 columns
+        table = Table(title=connection, title_justify="left", pad_edge=False, caption_justify="left")
+        table.add_column("api", overflow="fold", ratio=1)
+        for name in ("calls", "metered", "errors", "thr.", "p50", "p95", "p99"):
+            table.add_column(name, justify="right", no_wrap=True)
+        for a in rows:
+            codes = ", ".join(f"{c} ×{n}" for c, n in a["errors_by_code"].items())
+            lat = a["latency_ms"]
+            table.add_row(
+                a["api"] + (f"\n[dim]{escape(codes)}[/dim]" if codes else ""),
+                f"{a['calls']:,}",
+                f"{a['metered']:,}",
+                f"{a['errors']:,}",
+                f"{a['throttles']:,}",
+                _ms(lat["p50"]),
+                _ms(lat["p95"]),
+                _ms(lat["p99"]),
+            )
         out.print(table)
+    if data["apis"]:
+        out.print("latency in ms; thr. = throttled (each cost the limiter a one-second pause)", style="dim")
     else:
         out.print("no API calls in this period")
     for q in data["quotas"]:
@@ -82,8 +88,9 @@ def _quota_line(q: dict[str, Any]) -> str:
         )
     if q["type"] == "kingdee":
         logins = sum(q["logins_per_day"].values())
+        days = len(q["logins_per_day"])
         return (
-            f"{q['connection']}: {logins} logins ({len(q['logins_per_day'])} days), "
+            f"{q['connection']}: {logins} logins ({days} day{'' if days == 1 else 's'}), "
             f"{q['sessions_lost']} sessions lost, {q['concurrency_step_downs']} concurrency step-downs"
         )
     shown = ", ".join(f"{k} {q['peak'].get(k, 0):g} of {v:g}" for k, v in q["declared"].items())
