@@ -69,7 +69,7 @@ def flagship(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlagshipRun]:
         conns = _connections(dingtalk.url, kingdee.url, dt_cfg, kd_cfg, 19.0)
         infos = connection_infos(conns, [scheme])
         # the metrics router instruments the ledger before the run, as `ferry serve` would
-        metrics_router = router(ledger, infos)
+        metrics_router = router(ledger, conns, [scheme])
         engine = Engine(ledger, conns)
 
         async def run() -> None:
