@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 #: the process's own metrics; :func:`ferry.console.metrics.router` exposes them with the ledger's
 REGISTRY = CollectorRegistry(auto_describe=True)
 
+#: a scrape rolls finished hours up at most this often
+ROLLUP_EVERY = dt.timedelta(minutes=10)
+
 _SECONDS = tuple(b / 1000 for b in LATENCY_BUCKETS_MS)
 
 API_REQUEST_DURATION = Histogram(
@@ -155,6 +158,7 @@ class LedgerCollector(Collector):
         self.ledger = ledger
         self.connections = dict(connections or {})
         self.clock = clock
+        self._rolled_at: dt.datetime | None = None
 
     def describe(self) -> list[Metric]:
         return []  # read at scrape time: nothing to check at registration
@@ -176,6 +180,12 @@ class LedgerCollector(Collector):
         from ferry.observe.usage import month_bounds
 
         led = self.ledger
+        now = self.clock()
+        if self._rolled_at is None or now - self._rolled_at > ROLLUP_EVERY:
+            # whoever scrapes keeps the usage rolled up, so the readings below never aggregate a month of
+            # raw calls, even where no upkeep task runs
+            led.rollup_api_calls(now=now)
+            self._rolled_at = now
         records = GaugeMetricFamily(
             "ferry_records", "Records in the ledger by scheme and status.", labels=["scheme", "status"]
         )
@@ -228,7 +238,7 @@ class LedgerCollector(Collector):
             "Metered calls allowed in the quota period.",
             labels=["connection", "period"],
         )
-        start, _ = month_bounds(self.clock())
+        start, _ = month_bounds(now)
         month: dict[str, int] = {}
         for u in led.usage_by_hour(since=start):
             if u.metered:
