@@ -64,6 +64,10 @@ def test_the_page_and_its_drill_down_without_a_browser(demo_ledger: Ledger) -> N
         assert f'<td class="num">{calls:,}</td>' in row, (connection, api)
     # the DingTalk app's month against its allowance (the connection's default, 5,000)
     assert "/ 5,000" in page.text
+    # the advice in the console's language (Chinese by default): a small demo month is on track
+    assert "额度充足" in page.text
+    english = c.get("/apis?period=month", cookies={"lang": "en"})
+    assert "on track:" in english.text
     get_api = next(
         api for (conn, api) in usage if conn == "dingtalk_main" and api.endswith("processInstances")
     )

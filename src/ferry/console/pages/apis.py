@@ -21,6 +21,7 @@ from ferry.console.i18n import add
 from ferry.console.pages import Page
 from ferry.console.web import ConsoleState, render, state
 from ferry.observe.usage import ConnectionInfo, api_report, connection_infos, month_bounds
+from ferry.observe.usage import quota as advice
 
 router = APIRouter()
 
@@ -54,6 +55,11 @@ add(
         "Concurrency step-downs": "并发降级",
         "Declared limits": "声明的限额",
         "month": "本月",
+        advice.ON_TRACK: "额度充足：预计月末用 {forecast} 次，额度 {allowance} 次",
+        advice.RUNS_OUT: "按当前速度，额度将在 {day} 日（{when}）用尽；已用 {used} / {allowance}，每天约 {per_day} 次计量调用",
+        advice.POLL_LESS: "把轮询间隔从 {current} 调到 {minutes} min 即可留在额度内（每天最多 {keep} 次计量调用）",
+        advice.EVENTS_ON: "开启钉钉事件推送（HTTP 推送或 Stream 模式），轮询改为每小时一次作为兜底",
+        advice.ASK_MORE: "减少轮询也不够：请向钉钉申请更高的调用额度",
     },
 )
 

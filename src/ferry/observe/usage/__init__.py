@@ -5,6 +5,7 @@ Reads the ledger through its usage functions only (may use :mod:`ferry.store`).
 """
 
 from ferry.observe.usage.quota import (
+    Advice,
     DingTalkQuota,
     KingdeeSessions,
     RestLimitUse,
@@ -18,6 +19,7 @@ from ferry.observe.usage.stats import ApiStats, per_api, percentile
 from ferry.observe.usage.upkeep import Upkept, keep_usage, upkeep
 
 __all__ = [
+    "Advice",
     "ApiReport",
     "ApiStats",
     "ConnectionInfo",

@@ -50,7 +50,7 @@ class DingTalkQuota:
     forecast: int
     #: when the allowance is used up at this rate (None: it lasts the month)
     runs_out_at: dt.datetime | None
-    advice: list[str]
+    advice: list[Advice]
     #: (day start, metered calls used by the end of that day) for each day of the month so far
     burn: list[tuple[dt.datetime, int]] = field(default_factory=list)
     month_start: dt.datetime | None = None
@@ -73,7 +73,8 @@ class DingTalkQuota:
             "rate_per_day": round(self.rate_per_hour * 24, 1),
             "forecast": self.forecast,
             "runs_out_on": self.runs_out_at.astimezone(zone).date().isoformat() if self.runs_out_at else None,
-            "advice": self.advice,
+            "advice": [a.text for a in self.advice],
+            "advice_items": [{"template": a.template, "values": a.values} for a in self.advice],
             "burn": [[d.astimezone(zone).date().isoformat(), n] for d, n in self.burn],
             "forecast_line": [
                 [self.now.astimezone(zone).isoformat(timespec="minutes"), self.used],
@@ -158,6 +159,29 @@ def dingtalk_quota(
     )
 
 
+#: advice as templates, so the console can show it in its own language (``t(text, **values)``)
+ON_TRACK = "on track: {forecast} of {allowance} metered calls by month end"
+RUNS_OUT = (
+    "at this rate the quota runs out on the {day_th} ({when}); {used} of {allowance} used, "
+    "{per_day} metered calls a day"
+)
+POLL_LESS = (
+    "poll every {minutes} min instead of {current} to stay inside ({keep} metered calls a day at most)"
+)
+EVENTS_ON = "turn DingTalk events on (HTTP push or Stream) and poll once an hour as a safety net"
+ASK_MORE = "ask DingTalk for a larger allowance: polling less cannot save enough"
+
+
+@dataclass(frozen=True)
+class Advice:
+    template: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return self.template.format(**self.values)
+
+
 def _advice(
     allowance: int,
     used: int,
@@ -168,32 +192,41 @@ def _advice(
     poll_interval_s: float | None,
     events_on: bool,
     zone: ZoneInfo,
-) -> list[str]:
+) -> list[Advice]:
     if runs_out is None:
         if rate > 0:
-            return [
-                f"on track: {used + round(rate * hours_left):,} of {allowance:,} metered calls by month end"
-            ]
+            forecast = used + round(rate * hours_left)
+            return [Advice(ON_TRACK, {"forecast": f"{forecast:,}", "allowance": f"{allowance:,}"})]
         return []
     local = runs_out.astimezone(zone)
     out = [
-        f"at this rate the quota runs out on the {ordinal(local.day)} ({local:%Y-%m-%d %H:%M}); "
-        f"{used:,} of {allowance:,} used, {rate * 24:,.0f} metered calls a day"
+        Advice(
+            RUNS_OUT,
+            {
+                "day_th": ordinal(local.day),
+                "day": local.day,
+                "when": f"{local:%Y-%m-%d %H:%M}",
+                "used": f"{used:,}",
+                "allowance": f"{allowance:,}",
+                "per_day": f"{rate * 24:,.0f}",
+            },
+        )
     ]
     keep_rate = max(allowance - used, 0) / hours_left if hours_left else 0.0
     cut = rate - keep_rate  # metered calls per hour to save
     if poll_interval_s and poll_rate > cut > 0:
         # list calls scale with 1/interval: poll_rate * old / new <= poll_rate - cut
         new_s = poll_interval_s * poll_rate / (poll_rate - cut)
-        minutes = math.ceil(new_s / 60)
-        out.append(
-            f"poll every {minutes} min instead of {_span(poll_interval_s)} to stay inside "
-            f"({keep_rate * 24:,.0f} metered calls a day at most)"
-        )
+        values = {
+            "minutes": math.ceil(new_s / 60),
+            "current": _span(poll_interval_s),
+            "keep": f"{keep_rate * 24:,.0f}",
+        }
+        out.append(Advice(POLL_LESS, values))
     if not events_on:
-        out.append("turn DingTalk events on (HTTP push or Stream) and poll once an hour as a safety net")
+        out.append(Advice(EVENTS_ON))
     elif not (poll_interval_s and poll_rate > cut > 0):
-        out.append("ask DingTalk for a larger allowance: polling less cannot save enough")
+        out.append(Advice(ASK_MORE))
     return out
 
 
