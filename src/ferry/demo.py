@@ -134,8 +134,10 @@ def _connections(
     dt: DingTalkConfig,
     kd: KingdeeConfig,
     qps: float,
-    events: tuple[str, str],
+    events: tuple[str, str] | None = None,
 ) -> Any:
+    """The demo's connections to the two sandboxes; ``events`` (token, AES key) sign the callback."""
+    events = events or (_secret(16), _secret(43))
     # the sandboxes' credentials travel like real ones: ${ENV} references resolved from an environment
     env = {
         "FERRY_DEMO_DINGTALK_SECRET": dt.app_secret,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from pg_support import postgres_url, require_postgres
 from sqlalchemy.engine import make_url
 
-from conftest import postgres_url, require_postgres
 from ferry.errors import StoreError
 from ferry.store import Ledger, make_engine
 

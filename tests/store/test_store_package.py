@@ -21,6 +21,9 @@ def test_public_api_is_the_explicit_all() -> None:
             "STATUSES",
             "ApiCallLike",
             "ApiUsage",
+            "CallRow",
+            "HourUsage",
+            "LATENCY_BUCKETS_MS",
             "AsyncLedger",
             "facade",
             "CallLog",
@@ -71,4 +74,6 @@ def test_migrations_ship_inside_the_package() -> None:
         "0001_initial.py",
         "0002_fenced_leases.py",
         "0003_console_indexes.py",
+        "0004_alerts.py",
+        "0005_api_usage_hourly.py",
     ]

@@ -14,6 +14,7 @@ import typer
 
 from ferry.cli import (
     alerts_cmd,
+    apis_cmd,
     demo_cmd,
     expr_cmd,
     records_cmd,
@@ -47,6 +48,7 @@ records_cmd.register(app)
 expr_cmd.register(app)
 demo_cmd.register(app)
 alerts_cmd.register(app)
+apis_cmd.register(app)
 
 
 @app.callback()

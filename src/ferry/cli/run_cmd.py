@@ -78,8 +78,10 @@ def register(app: typer.Typer) -> None:
         from ferry.engine.runner import Engine, RunSummary
         from ferry.engine.runner import Progress as EngineProgress
         from ferry.observe.redact import install, redact
+        from ferry.observe.tracing import configure
 
         install()
+        configure()  # OTLP traces when OTEL_EXPORTER_OTLP_ENDPOINT is set and the otel extra installed
         if collect_only + dispatch_only + remedy > 1:
             raise fail("--collect-only, --dispatch-only and --remedy exclude each other", 2)
         scheme = _load(scheme_path)

@@ -93,12 +93,16 @@ def register(app: typer.Typer) -> None:
         and /healthz, /readyz; SIGTERM or Ctrl-C finish the batch in flight, then stop."""
         from ferry.cli.alerts_cmd import alert_service_for
         from ferry.connectors.settings import load_connections
+        from ferry.console.metrics import router as metrics_router
         from ferry.console.serve import build_service
         from ferry.console.settings import ConsoleSettings
         from ferry.engine.runner import Engine
         from ferry.engine.schedule import PassDone
+        from ferry.observe.tracing import configure as configure_tracing
+        from ferry.observe.usage import UsageUpkeep
 
         _logging()
+        configure_tracing()
         # the refusals first, before anything opens: an exposed console without a password, bad schemes
         settings = ConsoleSettings.from_env(host=host, port=port)
         schemes = _schemes(folder)
@@ -110,10 +114,17 @@ def register(app: typer.Typer) -> None:
 
         try:
             engine = Engine(ledger, conns, lease_seconds=lease)
-            # alerts.yaml next to the schemes (or the defaults), evaluated every 10 s beside the work
+            # alerts.yaml next to the schemes (or the defaults), evaluated every 10 s beside the work;
+            # usage rolled up hourly so a month of API history outlives the raw call log
             alerts = alert_service_for(ledger, folder, schemes, conns)
             service = build_service(
-                ledger, schemes, settings, engine=engine, on_pass=on_pass, background=[alerts]
+                ledger,
+                schemes,
+                settings,
+                engine=engine,
+                on_pass=on_pass,
+                background=[alerts, UsageUpkeep(ledger)],
+                routers=[metrics_router(ledger, conns, schemes)],
             )
             log.info("serving %d scheme(s): %s", len(schemes), ", ".join(s.id for s in schemes) or "none")
             for line in service.wiring.channels:

@@ -58,6 +58,7 @@ from ferry.connectors.bodies import AnswerTooLarge, parse_json, raw_headers, rea
 from ferry.connectors.errors import ConnectorError, GiveUp, OutcomeUnknown, RetryLater
 from ferry.connectors.failures import HTTPX_REMEDIES, Remedy, parse_retry_after, remedy_for
 from ferry.observe.redact import redact
+from ferry.observe.tracing import http_attempt
 
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 DEFAULT_DEADLINE_S = 30.0
@@ -334,36 +335,43 @@ class Transport:
     async def _exchange(
         self, request: httpx.Request, progress: _Progress, follow: bool, api: str, started: float
     ) -> Answer:
-        for _ in range(MAX_REDIRECTS + 1):
-            request.extensions = {**request.extensions, "trace": progress}
-            response = await self._http.send(request, stream=True, follow_redirects=False)
-            try:
-                location = response.headers.get("location")
-                if (
-                    follow
-                    and response.status_code in _REDIRECT_CODES
-                    and location
-                    and request.method in ("GET", "HEAD")
-                ):
-                    request = self._redirected(request, location, api)
-                    continue
-                progress.reading = True
-                if self.session_cookies and not progress.traced:
-                    # an in-process transport: no trace hook saw the headers
-                    register_cookies(response.headers.multi_items(), self.session_cookies)
-                content = await read_capped(response, self.limits.max_response_bytes)
-                cookies = httpx.Cookies()
-                cookies.extract_cookies(response)
-                return Answer(
-                    status=response.status_code,
-                    headers=response.headers,
-                    content=content,
-                    url=request.url,
-                    cookies=cookies,
-                    elapsed_ms=(time.perf_counter() - started) * 1000,
-                )
-            finally:
-                await response.aclose()
+        for hop in range(MAX_REDIRECTS + 1):
+            # one span per attempt; a redirect is a resend of the request (OpenTelemetry HTTP conventions)
+            with http_attempt(request.method, str(request.url), api=api, resend_count=hop) as attempt:
+                try:
+                    request.extensions = {**request.extensions, "trace": progress}
+                    response = await self._http.send(request, stream=True, follow_redirects=False)
+                    attempt.answered(response.status_code)
+                    try:
+                        location = response.headers.get("location")
+                        if (
+                            follow
+                            and response.status_code in _REDIRECT_CODES
+                            and location
+                            and request.method in ("GET", "HEAD")
+                        ):
+                            request = self._redirected(request, location, api)
+                            continue
+                        progress.reading = True
+                        if self.session_cookies and not progress.traced:
+                            # an in-process transport: no trace hook saw the headers
+                            register_cookies(response.headers.multi_items(), self.session_cookies)
+                        content = await read_capped(response, self.limits.max_response_bytes)
+                        cookies = httpx.Cookies()
+                        cookies.extract_cookies(response)
+                        return Answer(
+                            status=response.status_code,
+                            headers=response.headers,
+                            content=content,
+                            url=request.url,
+                            cookies=cookies,
+                            elapsed_ms=(time.perf_counter() - started) * 1000,
+                        )
+                    finally:
+                        await response.aclose()
+                except BaseException as e:
+                    attempt.failed(e)
+                    raise
         raise GiveUp(
             self._text(api, f"more than {MAX_REDIRECTS} redirects"), code="TooManyRedirects", api=api
         )

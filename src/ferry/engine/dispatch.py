@@ -37,6 +37,8 @@ from ferry.engine.recovery import Recovery
 from ferry.engine.transform import RenderError, Transform
 from ferry.engine.verdicts import Verdicts
 from ferry.errors import StoreError
+from ferry.observe.hooks import dispatched
+from ferry.observe.tracing import span
 from ferry.scheme import Scheme
 from ferry.store import AsyncLedger, Claimed, Ledger, Outcome, facade
 
@@ -130,13 +132,18 @@ class Dispatcher:
                 continue
             report.batches += 1
             report.claimed += len(claimed)
-            async with self._leases_kept(claimed):
-                outcomes = await self._settle(claimed)
-                lost = await self.store.finish(self.owner, outcomes)
+            with span(
+                "ferry.dispatch.batch", {"ferry.scheme": self.scheme.id, "ferry.batch.size": len(claimed)}
+            ):
+                async with self._leases_kept(claimed):
+                    outcomes = await self._settle(claimed)
+                    lost = await self.store.finish(self.owner, outcomes)
             report.lost_leases += len(lost)
+            target = self.scheme.target.connector or self.scheme.target.connection or ""
             for o in outcomes:
                 if o.record_id not in lost:
                     report.add(o.status)
+                    dispatched(self.scheme.id, target, o.status)
                     if self.on_outcome is not None:
                         self.on_outcome(o.status)
         return report

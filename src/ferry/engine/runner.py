@@ -29,6 +29,7 @@ from ferry.engine.registry import BuildContext, ConnectionLike, build_querier, b
 from ferry.engine.reports import Progress, RunSummary
 from ferry.engine.schedule import HEARTBEAT_S, RUN_STALE_S, OnPass, next_fire, serve_schedules
 from ferry.engine.transform import Transform
+from ferry.observe.tracing import span
 from ferry.scheme import Scheme
 from ferry.store import Ledger, facade
 
@@ -121,7 +122,10 @@ class Engine:
         record = _RunRecord()
         beat = asyncio.create_task(self._heartbeat(run_id), name=f"heartbeat:{run_id}")
         try:
-            yield record
+            with span(
+                f"ferry.{kind}", {"ferry.scheme": scheme.id, "ferry.trigger": trigger, "ferry.run_id": run_id}
+            ):
+                yield record
         except BaseException as e:
             status = "interrupted" if isinstance(e, asyncio.CancelledError | KeyboardInterrupt) else "failed"
             await asyncio.shield(

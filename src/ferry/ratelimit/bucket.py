@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -131,8 +131,11 @@ class RateLimiter:
         default: BucketSettings | None = None,
         per_key: Mapping[Hashable, BucketSettings] | None = None,
         clock: Clock | None = None,
+        on_wait: Callable[[Hashable, float], None] | None = None,
     ) -> None:
         self.default = default or BucketSettings()
+        #: told (key, seconds) at every acquire, for metrics
+        self.on_wait = on_wait
         self._per_key = dict(per_key or {})
         self._clock = clock or SystemClock()
         self._buckets: dict[Hashable, AdaptiveBucket] = {}
@@ -152,7 +155,11 @@ class RateLimiter:
 
     async def acquire(self, key: Hashable) -> None:
         """Wait for a slot in ``key``'s bucket."""
-        await self.bucket(key).acquire()
+        delay = self.bucket(key).reserve()
+        if self.on_wait is not None:
+            self.on_wait(key, max(delay, 0.0))
+        if delay > 0:
+            await self._clock.sleep(delay)
 
     def slow_down(self, key: Hashable, retry_after: float | None = None) -> None:
         """Throttled on ``key``: slow its bucket down (see :meth:`AdaptiveBucket.slow_down`)."""

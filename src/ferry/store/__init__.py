@@ -52,6 +52,7 @@ from ferry.store.models import (
     RunRow,
     Status,
 )
+from ferry.store.rollup import LATENCY_BUCKETS_MS, CallRow, HourUsage
 from ferry.store.schema import metadata
 
 __all__ = [
@@ -59,16 +60,19 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "FINAL_STATUSES",
     "FOLLOW_UP",
+    "LATENCY_BUCKETS_MS",
     "PROBE_STATUSES",
     "STATUSES",
     "ApiCallLike",
     "ApiUsage",
     "AsyncLedger",
     "CallLog",
+    "CallRow",
     "Claimed",
     "CollectCounts",
     "Collected",
     "EventRow",
+    "HourUsage",
     "Ledger",
     "Outcome",
     "RecordRow",

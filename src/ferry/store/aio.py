@@ -29,6 +29,7 @@ from ferry.store.models import (
     RecordRow,
     RunRow,
 )
+from ferry.store.rollup import ROLLUP_MARGIN, CallRow, HourUsage
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -181,9 +182,64 @@ class AsyncLedger:
         """Create or upgrade the tables (Alembic, idempotent)."""
         return await self._run(self.ledger.migrate)
 
-    async def prune_api_calls(self, *, older_than: dt.datetime | None = None) -> int:
-        """Delete API calls older than ``older_than`` (default: the retention period); returns how many."""
-        return await self._run(self.ledger.prune_api_calls, older_than=older_than)
+    async def prune_api_calls(
+        self, *, older_than: dt.datetime | None = None, now: dt.datetime | None = None
+    ) -> int:
+        """Roll up, then delete raw calls older than ``older_than`` (default: the retention period), never"""
+        return await self._run(self.ledger.prune_api_calls, older_than=older_than, now=now)
+
+    # ---- the lasting API usage (:mod:`.rollup`) and monitoring readings (:mod:`.gauges`)
+    async def rollup_api_calls(
+        self, *, now: dt.datetime | None = None, margin: dt.timedelta = ROLLUP_MARGIN
+    ) -> int:
+        """Roll up every whole hour that ended at least ``margin`` before ``now``; returns the rows written."""
+        return await self._run(self.ledger.rollup_api_calls, now=now, margin=margin)
+
+    async def rolled_until(self) -> dt.datetime | None:
+        """The end of the last rolled-up hour (None before the first roll-up)."""
+        return await self._run(self.ledger.rolled_until)
+
+    async def usage_by_hour(
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        connection: str | None = None,
+    ) -> list[HourUsage]:
+        """Usage per (connection, api, hour) in ``[since, until)`` (hours overlapping it), rolled or raw."""
+        return await self._run(self.ledger.usage_by_hour, since=since, until=until, connection=connection)
+
+    async def call_totals(self) -> list[tuple[str, str, int, int]]:
+        """(connection, api, calls, metered) over all time: rolled hours plus the calls after them."""
+        return await self._run(self.ledger.call_totals)
+
+    async def recent_calls(
+        self,
+        connection: str,
+        api: str,
+        *,
+        since: dt.datetime | None = None,
+        limit: int = 50,
+        errors_only: bool = False,
+    ) -> list[CallRow]:
+        """The newest logged calls of one API (raw rows; older ones are pruned)."""
+        return await self._run(
+            self.ledger.recent_calls, connection, api, since=since, limit=limit, errors_only=errors_only
+        )
+
+    async def records_active_between(
+        self, scheme: str | None, start: dt.datetime, end: dt.datetime, *, limit: int = 20
+    ) -> list[tuple[int, str, str]]:
+        """(id, source_id, status) of the records (of ``scheme``, or any) with an event in ``[start, end]``."""
+        return await self._run(self.ledger.records_active_between, scheme, start, end, limit=limit)
+
+    async def counts_by_scheme(self) -> dict[tuple[str, str], int]:
+        """Records per (scheme, status)."""
+        return await self._run(self.ledger.counts_by_scheme)
+
+    async def last_success_by_scheme(self) -> dict[tuple[str, str], dt.datetime]:
+        """When the last ``ok`` run of each (scheme, kind) ended."""
+        return await self._run(self.ledger.last_success_by_scheme)
 
     async def reap_runs(self, stale_after_s: float, *, now: dt.datetime | None = None) -> list[int]:
         """Mark ``running`` runs whose heartbeat is older than ``stale_after_s`` seconds ``interrupted``,"""

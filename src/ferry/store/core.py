@@ -77,6 +77,8 @@ class LedgerCore:
         self._pg = self.engine.dialect.name == "postgresql"
         self.api_call_retention_days = api_call_retention_days
         self._calls = CallLog(self._writer, flush_every=call_flush_every, flush_seconds=call_flush_seconds)
+        #: called with each API call as it is recorded, on the caller's thread (metrics: keep them cheap)
+        self.call_listeners: list[Callable[[Any], None]] = []
         #: a datetime as this backend's driver takes it (converted once per value, see :mod:`.codec`)
         self._time: Callable[[dt.datetime | None], Any] = aware if self._pg else sqlite_time
 

@@ -16,7 +16,7 @@ Contract notes (the engine relies on them):
 
 :class:`Ledger` is a facade: each section lives in its own module (:mod:`.intake` collect,
 :mod:`.leases` claim/renew/release, :mod:`.outcomes` finish, :mod:`.watching`, :mod:`.watermarks`, :mod:`.runs`,
-:mod:`.usage` API calls, :mod:`.lookups` find, :mod:`.steering` reads and manual moves, :mod:`.search`),
+:mod:`.usage` API calls and :mod:`.rollup` their lasting hourly usage, :mod:`.lookups` find, :mod:`.steering` reads and manual moves, :mod:`.search`),
 all over the
 shared state of :class:`ferry.store.core.LedgerCore`.
 
@@ -26,19 +26,22 @@ pool of its own.
 
 from __future__ import annotations
 
+from ferry.store.gauges import Gauges
 from ferry.store.intake import Intake
 from ferry.store.leases import Leases
 from ferry.store.lookups import Lookups
 from ferry.store.outcomes import Outcomes
+from ferry.store.rollup import ApiRollup
 from ferry.store.runs import Runs
 from ferry.store.search import Search
 from ferry.store.steering import Steering
-from ferry.store.usage import ApiCalls
 from ferry.store.watching import Watching
 from ferry.store.watermarks import Watermarks
 
 
-class Ledger(Intake, Leases, Outcomes, Watching, Watermarks, Runs, ApiCalls, Lookups, Steering, Search):
+class Ledger(
+    Intake, Leases, Outcomes, Watching, Watermarks, Runs, ApiRollup, Lookups, Steering, Search, Gauges
+):
     """Records, watermarks, runs, events and the API-call log in one database.
 
     Pass ``url`` (default ``$FERRY_DATABASE_URL`` or ``sqlite:///ferry.db``) or an ``engine`` made by

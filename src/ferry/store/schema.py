@@ -167,6 +167,29 @@ api_calls = sa.Table(
     sa.Index("ix_api_calls_connection_api_at", "connection", "api", "at"),
 )
 
+# api_calls rolled up per (connection, api, hour) before the raw rows are pruned: a year of usage at a
+# bounded size (ferry.store.rollup). Rolled hours are final; later hours are read from api_calls.
+api_usage_hourly = sa.Table(
+    "api_usage_hourly",
+    metadata,
+    sa.Column("connection", sa.String(100), primary_key=True),
+    sa.Column("api", sa.String(200), primary_key=True),
+    # the hour's start, UTC
+    sa.Column("hour", UTCDateTime, primary_key=True),
+    sa.Column("calls", sa.Integer, nullable=False),
+    sa.Column("metered", sa.Integer, nullable=False),
+    sa.Column("errors", sa.Integer, nullable=False),
+    sa.Column("throttles", sa.Integer, nullable=False),
+    sa.Column("latency_sum_ms", sa.Float, nullable=False),
+    # {error code or status: calls}, for calls that were not ok
+    sa.Column("errors_by_code", sa.JSON, nullable=False),
+    # {status: calls}: ok, retry, slow_down, reauthenticate...
+    sa.Column("by_status", sa.JSON, nullable=False),
+    # calls per latency bucket (ferry.store.rollup.LATENCY_BUCKETS_MS, the last one unbounded)
+    sa.Column("latency_buckets", sa.JSON, nullable=False),
+    sa.Index("ix_api_usage_hourly_hour", "hour"),
+)
+
 events = sa.Table(
     "events",
     metadata,

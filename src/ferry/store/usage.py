@@ -22,6 +22,8 @@ class ApiCalls(LedgerCore):
     def record(self, call: ApiCallLike) -> None:
         """Log one outbound API call (buffered; implements ``ferry.observe.calls.CallRecorder``)."""
         self._calls.record(call)
+        for listener in self.call_listeners:
+            listener(call)
 
     def flush(self) -> None:
         """Write buffered API calls now."""

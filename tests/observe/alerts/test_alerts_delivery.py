@@ -14,10 +14,10 @@ from alerts_peers import (
     robot_spec,
     robot_text,
 )
-from prometheus_client import REGISTRY
 
 from ferry.observe.alerts import AlertService, Rules, build_channel
 from ferry.observe.alerts.rules import AlertsFile
+from ferry.observe.metrics import REGISTRY
 from ferry.store import Ledger
 
 T0 = dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.UTC)

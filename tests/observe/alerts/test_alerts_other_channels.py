@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 from alerts_peers import add_records, dispatch
-from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -21,6 +20,7 @@ from starlette.routing import Route
 
 from ferry.observe.alerts import AlertService, Rules, build_channel
 from ferry.observe.alerts.rules import AlertsFile, ChannelSpec
+from ferry.observe.metrics import REGISTRY
 from ferry.sandbox.serve import ServerThread
 from ferry.sandbox.wecom import create_wecom_app
 from ferry.store import Ledger

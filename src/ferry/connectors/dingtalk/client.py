@@ -45,7 +45,9 @@ from ferry.connectors.errors import (
 )
 from ferry.connectors.transport import Answer, Transport, TransportLimits
 from ferry.observe.calls import ApiCall, CallRecorder, NullCallRecorder
+from ferry.observe.hooks import limiter_waited
 from ferry.observe.redact import redact, register_secret
+from ferry.observe.tracing import resend
 from ferry.ratelimit.bucket import BucketSettings, RateLimiter
 
 API_TOKEN = {"oapi": "gettoken", "v1": "v1.0/oauth2/accessToken"}
@@ -110,7 +112,9 @@ class DingTalkClient:
         # DingTalk's limit is published and fixed, so a throttling answer means latency jitter pushed one
         # second over it, not that capacity shrank: after the one-second pause DingTalk asks for, a small
         # step down (not AIMD's half) is enough, and the rate is back within a second or two
-        self.limiter = limiter or RateLimiter(BucketSettings(rate=settings.qps, decrease_factor=0.8))
+        self.limiter = limiter or RateLimiter(
+            BucketSettings(rate=settings.qps, decrease_factor=0.8), on_wait=limiter_waited
+        )
         register_secret(settings.app_secret.get_secret_value())
         # every DingTalk call Ferry makes is a read: a transport failure is a plain retry
         self._http = Transport(
@@ -290,7 +294,8 @@ class DingTalkClient:
             token = await self.get_token(force=attempt == 2)
             await self.limiter.acquire(limit_key)
             try:
-                return await self._send(api, True, functools.partial(call, token))
+                with resend(attempt - 1):
+                    return await self._send(api, True, functools.partial(call, token))
             except Reauthenticate:
                 self._tokens.drop(self._token_key, token)
                 if attempt == 2:

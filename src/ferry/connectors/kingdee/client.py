@@ -20,6 +20,7 @@ re-signs once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import ssl
@@ -67,6 +68,7 @@ from ferry.connectors.kingdee.results import (
 )
 from ferry.connectors.transport import DEFAULT_MAX_RESPONSE_BYTES, Transport, TransportLimits
 from ferry.observe.calls import ApiCall, CallRecorder, NullCallRecorder
+from ferry.observe.hooks import limiter_waited
 from ferry.observe.redact import redact, register_secret
 from ferry.ratelimit.concurrency import AdaptiveConcurrency
 
@@ -238,6 +240,14 @@ class KingdeeClient:
             )
         )
 
+    @contextlib.asynccontextmanager
+    async def _slot(self, op: str) -> AsyncIterator[None]:
+        """A slot under the concurrency limit; the time waited for it goes to the limiter-wait metric."""
+        asked = time.monotonic()
+        async with self.limiter.slot():
+            limiter_waited((self.connection, op), time.monotonic() - asked)
+            yield
+
     def _adapt(self, error: ConnectorError | None) -> None:
         if error is None:
             self.limiter.succeeded()
@@ -295,7 +305,7 @@ class KingdeeClient:
             meta: dict[str, int] = {}
             status: ResponseStatus | None = None
             try:
-                async with self.limiter.slot():
+                async with self._slot(op):
                     payload, _ = await self._post_once(service, op, body, write, meta)
                     status = find_status(payload)
                     if (
@@ -355,7 +365,7 @@ class KingdeeClient:
         started = time.monotonic()
         meta: dict[str, int] = {}
         try:
-            async with self.limiter.slot():
+            async with self._slot(op):
                 payload, _ = await self._post_once(AUTH_SERVICE, op, {"parameters": params}, False, meta)
             if not isinstance(payload, Mapping):
                 raise RetryLater(f"Kingdee {op}: unexpected reply", code="bad_reply", api=op)
