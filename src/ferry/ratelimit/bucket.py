@@ -162,6 +162,9 @@ class RateLimiter:
         """The current rate of ``key``'s bucket."""
         return self.bucket(key).rate()
 
+    def observe(self, key: Hashable, seconds: float) -> None:
+        """A call's round trip (unused here: a token bucket has no notion of arrival time)."""
+
 
 def retry_delay(retry_after: float | None, attempt: int, base: float = 1.0, cap: float = 30.0) -> float:
     """How long to wait before retry number ``attempt`` (1-based).

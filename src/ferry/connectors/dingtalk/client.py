@@ -46,7 +46,8 @@ from ferry.connectors.errors import (
 from ferry.connectors.transport import Answer, Transport, TransportLimits
 from ferry.observe.calls import ApiCall, CallRecorder, NullCallRecorder
 from ferry.observe.redact import redact, register_secret
-from ferry.ratelimit.bucket import BucketSettings, RateLimiter
+from ferry.ratelimit.bucket import RateLimiter
+from ferry.ratelimit.second import PacerSettings, SecondPacer
 
 API_TOKEN = {"oapi": "gettoken", "v1": "v1.0/oauth2/accessToken"}
 API_LIST = {"oapi": "topapi/processinstance/listids", "v1": "v1.0/workflow/processes/instanceIds/query"}
@@ -100,17 +101,17 @@ class DingTalkClient:
         self,
         settings: DingTalkSettings,
         recorder: CallRecorder | None = None,
-        limiter: RateLimiter | None = None,
+        limiter: SecondPacer | RateLimiter | None = None,
         http: httpx.AsyncClient | None = None,
         token_cache: TokenCache | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.recorder = recorder or NullCallRecorder()
-        # DingTalk's limit is published and fixed, so a throttling answer means latency jitter pushed one
-        # second over it, not that capacity shrank: after the one-second pause DingTalk asks for, a small
-        # step down (not AIMD's half) is enough, and the rate is back within a second or two
-        self.limiter = limiter or RateLimiter(BucketSettings(rate=settings.qps, decrease_factor=0.8))
+        # DingTalk counts calls per calendar second, so the pacer fills each second up to the limit; its
+        # store (FERRY_RATE_LIMITS) is shared by every worker. The limit is published and fixed, so a
+        # throttle means a call landed a second late: after the pause, a small step down is enough
+        self.limiter = limiter or SecondPacer(PacerSettings(limit=settings.qps, decrease_factor=0.8))
         register_secret(settings.app_secret.get_secret_value())
         # every DingTalk call Ferry makes is a read: a transport failure is a plain retry
         self._http = Transport(
@@ -285,10 +286,12 @@ class DingTalkClient:
 
     async def _business(self, api: str, call: Callable[[str], Awaitable[Answer]]) -> _Answer:
         """A metered call with the app's token, paced by the limiter; new token and one retry on a token answer."""
-        limit_key = (self.settings.connection, api)
+        # the app, not the connection's name, is what DingTalk counts: workers naming it alike share it
+        limit_key = ("dingtalk", self.settings.app_key, api)
         for attempt in (1, 2):
             token = await self.get_token(force=attempt == 2)
             await self.limiter.acquire(limit_key)
+            sent = self._monotonic()
             try:
                 return await self._send(api, True, functools.partial(call, token))
             except Reauthenticate:
@@ -298,6 +301,8 @@ class DingTalkClient:
             except SlowDown as exc:
                 self.limiter.slow_down(limit_key, exc.retry_after)
                 raise
+            finally:
+                self.limiter.observe(limit_key, self._monotonic() - sent)
         raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ API
