@@ -30,6 +30,7 @@ async def details(url: str, app_key: str, secret: str, calls: int, concurrency: 
     key = ("dingtalk", app_key, "v1.0/workflow/processInstances")
     async with DingTalkClient(settings) as client:
         await client.get_token()
+        started = time.time()
 
         async def one() -> None:
             nonlocal throttled
@@ -50,7 +51,7 @@ async def details(url: str, app_key: str, secret: str, calls: int, concurrency: 
 
         extra = [slow_down_later()] if slow_at else []
         await asyncio.gather(*(one() for _ in range(concurrency)), *extra)
-    print(json.dumps({"finished": sent, "throttled": throttled}))
+    print(json.dumps({"started": started, "finished": sent, "throttled": throttled}))
 
 
 async def leases(key: str, limit: int, tasks: int, hold_s: float, ttl_s: float) -> None:
