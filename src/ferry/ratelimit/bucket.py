@@ -162,6 +162,9 @@ class RateLimiter:
         """The current rate of ``key``'s bucket."""
         return self.bucket(key).rate()
 
+    async def ready(self) -> None:
+        """Nothing to reach: the buckets live in this process."""
+
     def observe(self, key: Hashable, seconds: float) -> None:
         """A call's round trip (unused here: a token bucket has no notion of arrival time)."""
 

@@ -101,6 +101,9 @@ class PostgresStore:
             self._conn, self._loop, self._lock = conn, loop, asyncio.Lock()
         return self._conn
 
+    async def connect(self) -> None:
+        await self._connection()
+
     def _error(self, exc: Exception) -> RateLimitStoreError:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return RateLimitStoreError(

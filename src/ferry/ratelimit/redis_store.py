@@ -102,6 +102,9 @@ class RedisStore:
             }
         return self._client
 
+    async def connect(self) -> None:
+        await self._redis()
+
     def _error(self, exc: Exception) -> RateLimitStoreError:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return RateLimitStoreError(

@@ -111,6 +111,10 @@ class SecondPacer:
         now = time.time() if now is None else now
         return min(s.limit, state.low_rate + s.recovery_per_s * max(0.0, now - state.low_since))
 
+    async def ready(self) -> None:
+        """Reach the store (a clear error if it cannot be), before the caller sends anything."""
+        await self.store.connect()
+
     def observe(self, key: Hashable, seconds: float) -> None:
         """A call's round trip took ``seconds``: it bounds how late a call sent now may arrive."""
         self._key(key).latencies.append(max(0.0, seconds))

@@ -56,6 +56,11 @@ class Claim:
 class LimitStore(Protocol):
     """The operations a limiter needs; every one is atomic across the processes sharing the store."""
 
+    async def connect(self) -> None:
+        """Reach the store now (it connects on first use otherwise): a limiter calls this before the
+        first request, so an unreachable store fails before anything is sent."""
+        ...
+
     async def claim(self, key: str, second: int, limit: int, want: int) -> Claim:
         """Take up to ``want`` of the ``limit`` slots of calendar second ``second`` for ``key``."""
         ...
@@ -92,6 +97,9 @@ class MemoryStore:
         self._states: dict[str, KeyState] = {}
         self._leases: dict[tuple[str, int], tuple[str, float]] = {}
         self._limits: dict[str, int] = {}
+
+    async def connect(self) -> None:
+        return None
 
     async def claim(self, key: str, second: int, limit: int, want: int) -> Claim:
         used = self._seconds.get((key, second), 0)

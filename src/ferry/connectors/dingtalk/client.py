@@ -112,6 +112,7 @@ class DingTalkClient:
         # store (FERRY_RATE_LIMITS) is shared by every worker. The limit is published and fixed, so a
         # throttle means a call landed a second late: after the pause, a small step down is enough
         self.limiter = limiter or SecondPacer(PacerSettings(limit=settings.qps, decrease_factor=0.8))
+        self._limiter_ready = False
         register_secret(settings.app_secret.get_secret_value())
         # every DingTalk call Ferry makes is a read: a transport failure is a plain retry
         self._http = Transport(
@@ -241,6 +242,10 @@ class DingTalkClient:
     # ------------------------------------------------------------------ token
     async def get_token(self, force: bool = False) -> str:
         """The app's access token, from the cache unless it is within the refresh margin (or ``force``)."""
+        if not self._limiter_ready:
+            # the first request of every path: a shared store that cannot be reached fails before it
+            await self.limiter.ready()
+            self._limiter_ready = True
         key = self._token_key
         async with self._tokens.lock(key):
             cached = self._tokens.get(key)
