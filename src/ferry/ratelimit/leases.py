@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager, suppress
 
 from ferry.ratelimit.concurrency import AdaptiveConcurrency
 from ferry.ratelimit.second import store_key
-from ferry.ratelimit.store import LimitStore, MemoryStore, shared_store
+from ferry.ratelimit.store import LimitStore, MemoryStore, RateLimitStoreError, shared_store
 
 
 class SharedConcurrency:
@@ -103,10 +103,13 @@ class SharedConcurrency:
                 with suppress(Exception):
                     await self.store.renew(self.key, self.holder, slot, self.ttl_s)
 
+    async def _store_limit(self, limit: int) -> None:
+        # a store that fails here fails the next lease too, where the caller sees it
+        with suppress(RateLimitStoreError):
+            await self.store.shared_limit(self.key, limit, limit)
+
     def _share_limit(self) -> None:
-        task = asyncio.get_running_loop().create_task(
-            self.store.shared_limit(self.key, self._limit, self._limit)
-        )
+        task = asyncio.get_running_loop().create_task(self._store_limit(self._limit))
         _pending.add(task)
         task.add_done_callback(_pending.discard)
 
@@ -130,7 +133,7 @@ class SharedConcurrency:
         return f"SharedConcurrency(key={self.key!r}, limit={self._limit}, held={len(self._held)})"
 
 
-_pending: set[asyncio.Task[int]] = set()
+_pending: set[asyncio.Task[None]] = set()
 
 
 def concurrency_limit(key: Hashable, initial: int = 4) -> AdaptiveConcurrency | SharedConcurrency:

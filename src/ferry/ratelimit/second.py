@@ -22,9 +22,10 @@ import math
 import time
 from collections import deque
 from collections.abc import Hashable
+from contextlib import suppress
 from dataclasses import dataclass, field
 
-from ferry.ratelimit.store import KeyState, LimitStore, shared_store
+from ferry.ratelimit.store import KeyState, LimitStore, RateLimitStoreError, shared_store
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +189,9 @@ class SecondPacer:
         task.add_done_callback(_pending.discard)
 
     async def _share_slow_down(self, k: _Key, now: float, until: float, low: float) -> None:
-        k.state = await self.store.slow_down(k.name, now, until, low)
+        # a store that fails here fails the next claim too, where the caller sees it
+        with suppress(RateLimitStoreError):
+            k.state = await self.store.slow_down(k.name, now, until, low)
 
     def slowdowns(self, key: Hashable) -> int:
         """Throttles this process reported on ``key``."""
