@@ -40,10 +40,11 @@ class PacerSettings:
     recovery_per_s: float = 2.0
     #: pause after a throttle that names no retry-after
     default_pause_s: float = 1.0
-    #: margin before any latency is observed, and its bounds
-    initial_margin_s: float = 0.15
+    #: margin before any latency is observed, and its bounds. A wide margin costs no throughput (it only
+    #: packs a second's slots closer), a narrow one costs throttles, so start wide
+    initial_margin_s: float = 0.5
     min_margin_s: float = 0.02
-    max_margin_s: float = 0.5
+    max_margin_s: float = 0.7
     #: most slots one claim takes: bigger is cheaper on a shared store, smaller wastes fewer slots
     claim_batch: int = 5
 
