@@ -42,6 +42,24 @@ async def test_each_calendar_second_gets_its_limit_and_no_more() -> None:
     assert all(t - math.floor(t) <= 1 - margin + 0.05 for t in times)
 
 
+async def test_a_call_woken_too_late_by_a_busy_loop_waits_for_a_later_slot() -> None:
+    pacer = SecondPacer(PacerSettings(limit=10), MemoryStore())
+    margin = pacer.margin("k")  # 0.5 s: nothing observed
+
+    async def hog() -> None:
+        # blocks the event loop across slot deadlines, as a CPU-bound task on a loaded machine does
+        for _ in range(2):
+            # from .3 to .75 of a second: across the 0.5 s deadline of the slots due at .35 to .45
+            now = time.time()
+            await asyncio.sleep(math.floor(now) + 1.3 - now)
+            time.sleep(0.45)
+
+    times, _ = await asyncio.gather(paced_times(pacer, "k", 25), hog())
+    assert all(t - math.floor(t) <= 1 - margin + 0.02 for t in times), times
+    assert pacer.wasted > 0  # the late wake-ups gave their slots up
+    assert max(Counter(math.floor(t) for t in times).values()) <= 10
+
+
 def test_the_margin_follows_the_observed_round_trips() -> None:
     pacer = SecondPacer(PacerSettings(), MemoryStore())
     assert pacer.margin("k") == pytest.approx(0.5)  # nothing observed yet: wide

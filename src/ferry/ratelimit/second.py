@@ -124,23 +124,28 @@ class SecondPacer:
     async def acquire(self, key: Hashable) -> None:
         """Wait until a call on ``key`` may be sent."""
         k = self._key(key)
-        k.waiting += 1
-        try:
-            async with k.lock:
-                at = await self._next_slot(k, key)
-        finally:
-            k.waiting -= 1
-        delay = at - time.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        while True:
+            k.waiting += 1
+            try:
+                async with k.lock:
+                    at, deadline = await self._next_slot(k, key)
+            finally:
+                k.waiting -= 1
+            delay = at - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            # a busy event loop can wake us late: past the deadline the call could land in the next second
+            if time.time() <= deadline:
+                return
+            self.wasted += 1
 
-    async def _next_slot(self, k: _Key, key: Hashable) -> float:
+    async def _next_slot(self, k: _Key, key: Hashable) -> tuple[float, float]:
         while True:
             now = time.time()
             while k.slots:
                 at, deadline = k.slots.popleft()
                 if now <= deadline and at >= k.state.penalty_until:
-                    return max(at, now)
+                    return max(at, now), deadline
                 self.wasted += 1
             await self._claim(k, key, now)
 
