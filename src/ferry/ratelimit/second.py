@@ -94,8 +94,8 @@ class SecondPacer:
         return found
 
     def margin(self, key: Hashable) -> float:
-        """The time kept free at the end of each second for ``key``: the slowest recent round trip,
-        plus what throttles added."""
+        """The time kept free at the end of each second for ``key``: the second-slowest of the recent
+        round trips with room to spare, plus what throttles added."""
         k, s = self._key(key), self.settings
         if len(k.latencies) < 4:
             base = s.initial_margin_s
@@ -134,8 +134,9 @@ class SecondPacer:
             delay = at - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            # a busy event loop can wake us late: past the deadline the call could land in the next second
-            if time.time() <= deadline:
+            # a busy event loop can wake us late (past the deadline the call could land in the next second),
+            # and a throttle may have started a pause while we slept
+            if time.time() <= deadline and at >= k.state.penalty_until:
                 return
             self.wasted += 1
 
