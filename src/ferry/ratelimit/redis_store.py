@@ -2,7 +2,8 @@
 
 Keys (prefix ``ferry:rl:``): ``s:{key}:{second}`` a counter that expires two minutes after its second,
 ``st:{key}`` a hash with the penalty and step-down, ``l:{key}`` a hash of slot -> "holder expiry" leases,
-``lim:{key}`` the shared concurrency limit.
+``lim:{key}`` the shared concurrency limit; all but the counters expire a day after their last write,
+so keys nobody uses any more do not pile up.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ if old >= now then
 else
   redis.call('HSET', KEYS[1], 'until', ARGV[2], 'low', low, 'since', ARGV[2])
 end
+redis.call('EXPIRE', KEYS[1], 86400)
 local st = redis.call('HMGET', KEYS[1], 'until', 'low', 'since')
 return {st[1] or '0', st[2] or '', st[3] or '0'}
 """
@@ -51,6 +53,7 @@ for slot = 0, limit - 1 do
   end
   if expired then
     redis.call('HSET', KEYS[1], slot, ARGV[1] .. ' ' .. (now + tonumber(ARGV[4])))
+    redis.call('EXPIRE', KEYS[1], 86400)
     return slot
   end
 end
@@ -145,7 +148,7 @@ class RedisStore:
         client = await self._redis()
         try:
             if change is not None:
-                await client.set(f"{PREFIX}lim:{key}", change)
+                await client.set(f"{PREFIX}lim:{key}", change, ex=86400)
                 return change
             found = await client.get(f"{PREFIX}lim:{key}")
         except Exception as exc:
