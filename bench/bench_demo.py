@@ -1,38 +1,63 @@
 """Benchmark: the flagship demo at scale against the sandbox defaults, compared with its ceiling.
 
 DingTalk allows 20 detail calls per second per app, and each approval needs one detail call, so N
-instances cannot be read faster than N / 20 seconds: that is the ceiling. The goal is to run within
-90% of it (throughput >= 0.9 x ceiling throughput). Latency 30-80 ms on both sandboxes.
+instances cannot be read faster than N / 20 seconds: that is the ceiling. Goal (issue 16): at least 97%
+of it with zero throttles. Two figures: end to end (the whole demo, including start-up and the late
+approval's event round trip) and steady state (detail calls per full calendar second while details
+were being read, as the sandbox counted them on arrival). Latency 30-80 ms on both sandboxes.
 
-    .venv/bin/python bench/bench_demo.py --instances 2000
+    .venv/bin/python bench/bench_demo.py --instances 1000
+    .venv/bin/python bench/bench_demo.py --instances 1000 --client-qps 19   # the old pacing, for comparison
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import Any
 
 from ferry.demo import DemoOptions, run_demo
 
 
+def steady_share(per_second: dict[str, int], limit: float) -> tuple[float, int]:
+    """Calls per full second between the first and last second with calls, as a share of ``limit``."""
+    seconds = sorted(int(s) for s in per_second)
+    if len(seconds) < 3:
+        return 0.0, 0
+    inner = range(seconds[0] + 1, seconds[-1])
+    calls = sum(per_second.get(str(s), 0) for s in inner)
+    return calls / (limit * len(inner)), max(per_second.values())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--instances", type=int, default=2000)
+    ap.add_argument("--instances", type=int, default=1000)
     ap.add_argument("--latency", default="30-80")
+    ap.add_argument("--client-qps", type=float, default=20.0)
     args = ap.parse_args()
     lo, _, hi = args.latency.partition("-")
-    options = DemoOptions(instances=args.instances, latency_ms=(int(lo), int(hi or lo)))
-    summary = asyncio.run(run_demo(options))
+    options = DemoOptions(
+        instances=args.instances, latency_ms=(int(lo), int(hi or lo)), client_qps=args.client_qps
+    )
+    captured: dict[str, Any] = {}
+    summary = asyncio.run(run_demo(options, calls_view=captured))
     details = next(n for api, n in summary.api_calls.items() if api.endswith("processInstances"))
+    detail_api = next(a for a in captured["by_api"] if a.endswith("processInstances"))
+    throttled = captured["by_api"][detail_api].get("throttled", 0)
+    share, peak = steady_share(captured["per_second"].get(detail_api, {}), options.qps)
     ceiling_s = args.instances / options.qps
+    print(f"client pacing        {args.client_qps:g}/s by the calendar second (limit {options.qps:g}/s)")
     print(f"instances            {summary.instances}")
     print(
         f"payment bills        {summary.payment_bills}  (missing {summary.missing}, duplicates {summary.duplicates})"
     )
-    print(f"detail calls         {details}  (throttled and retried: {details - args.instances - 1})")
+    print(f"detail calls         {details}  (throttled by the sandbox: {throttled})")
+    print(f"busiest second       {peak} detail calls arrived")
     print(f"elapsed              {summary.elapsed_s:.1f} s  (includes the late approval's event round trip)")
     print(f"ceiling              {ceiling_s:.1f} s  ({args.instances} detail calls at {options.qps:g}/s)")
-    print(f"share of ceiling     {100 * ceiling_s / summary.elapsed_s:.1f} %  (goal: at least 90 %)")
+    print(f"share of ceiling     {100 * ceiling_s / summary.elapsed_s:.1f} %  end to end")
+    print(f"                     {100 * share:.1f} %  steady state (goal: at least 97 % with 0 throttles)")
+    print(f"throttles            {throttled}")
 
 
 if __name__ == "__main__":

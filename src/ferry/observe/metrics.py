@@ -109,6 +109,9 @@ def observe_wait(key: Hashable, seconds: float) -> None:
     """Time one call waited for its rate limiter (a :mod:`ferry.ratelimit` wait observer)."""
     if isinstance(key, tuple) and len(key) == 2:
         connection, api = str(key[0]), str(key[1])
+    elif isinstance(key, tuple) and len(key) == 3:
+        # a vendor-wide limit (DingTalk counts per app, whichever connection uses it): system:app
+        connection, api = f"{key[0]}:{key[1]}", str(key[2])
     else:
         connection, api = str(key), ""
     RATE_LIMITER_WAIT.labels(connection, api).observe(seconds)

@@ -169,6 +169,12 @@ class RateLimiter:
         """The current rate of ``key``'s bucket."""
         return self.bucket(key).rate()
 
+    async def ready(self) -> None:
+        """Nothing to reach: the buckets live in this process."""
+
+    def observe(self, key: Hashable, seconds: float) -> None:
+        """A call's round trip (unused here: a token bucket has no notion of arrival time)."""
+
 
 def retry_delay(retry_after: float | None, attempt: int, base: float = 1.0, cap: float = 30.0) -> float:
     """How long to wait before retry number ``attempt`` (1-based).

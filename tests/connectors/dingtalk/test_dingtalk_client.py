@@ -203,7 +203,7 @@ async def test_every_throttling_answer_is_slow_down_and_slows_the_bucket(
     assert caught.value.code == code[style] and caught.value.retry_after is not None
     assert 0 < caught.value.retry_after <= 60
     api = "topapi/processinstance/get" if style == "oapi" else "v1.0/workflow/processInstances"
-    assert limiter.rate(("dt_test", api)) == pytest.approx(10.0, abs=0.5)
+    assert limiter.rate(("dingtalk", sb.config.app_key, api)) == pytest.approx(10.0, abs=0.5)
     assert rec.calls[-1].status == "slow_down" and not rec.calls[-1].metered
     assert isinstance(caught.value, RetryLater)  # SlowDown is a kind of retry
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -48,7 +48,8 @@ from ferry.observe.calls import ApiCall, CallRecorder, NullCallRecorder
 from ferry.observe.hooks import limiter_waited
 from ferry.observe.redact import redact, register_secret
 from ferry.observe.tracing import resend
-from ferry.ratelimit.bucket import BucketSettings, RateLimiter
+from ferry.ratelimit.bucket import RateLimiter
+from ferry.ratelimit.second import PacerSettings, SecondPacer
 
 API_TOKEN = {"oapi": "gettoken", "v1": "v1.0/oauth2/accessToken"}
 API_LIST = {"oapi": "topapi/processinstance/listids", "v1": "v1.0/workflow/processes/instanceIds/query"}
@@ -102,19 +103,20 @@ class DingTalkClient:
         self,
         settings: DingTalkSettings,
         recorder: CallRecorder | None = None,
-        limiter: RateLimiter | None = None,
+        limiter: SecondPacer | RateLimiter | None = None,
         http: httpx.AsyncClient | None = None,
         token_cache: TokenCache | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.recorder = recorder or NullCallRecorder()
-        # DingTalk's limit is published and fixed, so a throttling answer means latency jitter pushed one
-        # second over it, not that capacity shrank: after the one-second pause DingTalk asks for, a small
-        # step down (not AIMD's half) is enough, and the rate is back within a second or two
-        self.limiter = limiter or RateLimiter(
-            BucketSettings(rate=settings.qps, decrease_factor=0.8), on_wait=limiter_waited
+        # DingTalk counts calls per calendar second, so the pacer fills each second up to the limit; its
+        # store (FERRY_RATE_LIMITS) is shared by every worker. The limit is published and fixed, so a
+        # throttle means a call landed a second late: after the pause, a small step down is enough
+        self.limiter = limiter or SecondPacer(
+            PacerSettings(limit=settings.qps, decrease_factor=0.8), on_wait=self._waited
         )
+        self._limiter_ready = False
         register_secret(settings.app_secret.get_secret_value())
         # every DingTalk call Ferry makes is a read: a transport failure is a plain retry
         self._http = Transport(
@@ -129,6 +131,11 @@ class DingTalkClient:
         )
         self._tokens = token_cache or TokenCache()
         self._monotonic = monotonic
+
+    def _waited(self, key: Hashable, seconds: float) -> None:
+        # the pacer keys by app (DingTalk counts per app); the metric names the connection that waited
+        api = key[-1] if isinstance(key, tuple) else key
+        limiter_waited((self.settings.connection, api), seconds)
 
     def __repr__(self) -> str:
         s = self.settings
@@ -244,6 +251,10 @@ class DingTalkClient:
     # ------------------------------------------------------------------ token
     async def get_token(self, force: bool = False) -> str:
         """The app's access token, from the cache unless it is within the refresh margin (or ``force``)."""
+        if not self._limiter_ready:
+            # the first request of every path: a shared store that cannot be reached fails before it
+            await self.limiter.ready()
+            self._limiter_ready = True
         key = self._token_key
         async with self._tokens.lock(key):
             cached = self._tokens.get(key)
@@ -289,10 +300,12 @@ class DingTalkClient:
 
     async def _business(self, api: str, call: Callable[[str], Awaitable[Answer]]) -> _Answer:
         """A metered call with the app's token, paced by the limiter; new token and one retry on a token answer."""
-        limit_key = (self.settings.connection, api)
+        # the app, not the connection's name, is what DingTalk counts: workers naming it alike share it
+        limit_key = ("dingtalk", self.settings.app_key, api)
         for attempt in (1, 2):
             token = await self.get_token(force=attempt == 2)
             await self.limiter.acquire(limit_key)
+            sent = self._monotonic()
             try:
                 with resend(attempt - 1):
                     return await self._send(api, True, functools.partial(call, token))
@@ -303,6 +316,8 @@ class DingTalkClient:
             except SlowDown as exc:
                 self.limiter.slow_down(limit_key, exc.retry_after)
                 raise
+            finally:
+                self.limiter.observe(limit_key, self._monotonic() - sent)
         raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ API

@@ -71,6 +71,7 @@ from ferry.observe.calls import ApiCall, CallRecorder, NullCallRecorder
 from ferry.observe.hooks import limiter_waited
 from ferry.observe.redact import redact, register_secret
 from ferry.ratelimit.concurrency import AdaptiveConcurrency
+from ferry.ratelimit.leases import SharedConcurrency, concurrency_limit
 
 #: the cookies that carry a Kingdee session (each is a credential)
 SESSION_COOKIES = ("kdservice-sessionid", "ASP.NET_SessionId")
@@ -130,7 +131,7 @@ class KingdeeClient:
         connection: str = "kingdee",
         recorder: CallRecorder | None = None,
         timeout: float | httpx.Timeout = 120.0,
-        concurrency: AdaptiveConcurrency | int = 4,
+        concurrency: AdaptiveConcurrency | SharedConcurrency | int = 4,
         envelope: Envelope = "named",
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -142,8 +143,11 @@ class KingdeeClient:
         self.auth = auth
         self.connection = connection
         self.recorder: CallRecorder = recorder or NullCallRecorder()
+        # in-process, or shared by every worker as leases when FERRY_RATE_LIMITS names a shared store
         self.limiter = (
-            concurrency if isinstance(concurrency, AdaptiveConcurrency) else AdaptiveConcurrency(concurrency)
+            concurrency
+            if not isinstance(concurrency, int)
+            else concurrency_limit(("kingdee", self.base_url, auth.acct_id), concurrency)
         )
         self.envelope: Envelope = envelope
         self._clock = clock

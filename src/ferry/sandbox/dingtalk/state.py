@@ -63,6 +63,8 @@ class Sandbox:
         self.tokens: dict[str, IssuedToken] = {}
         self.current_token: dict[str, str] = {}
         self.qps_windows: dict[tuple[str, str], tuple[int, int]] = {}
+        #: business calls arriving per API and calendar second (the last 900 seconds)
+        self.arrivals: dict[str, dict[int, int]] = {}
         self.quota_used: Counter[str] = Counter()
         self.monthly_quota = cfg.monthly_quota
         self.calls: dict[str, Counter[str]] = {}
@@ -96,6 +98,9 @@ class Sandbox:
             "metered_used": self.quota_used[self.month()],
             "monthly_quota": self.monthly_quota,
             "by_api": {api: dict(c) for api, c in sorted(self.calls.items())},
+            "per_second": {
+                api: {str(k): n for k, n in sorted(d.items())} for api, d in sorted(self.arrivals.items())
+            },
         }
 
     # ----------------------------------------------------------------- faults
@@ -184,6 +189,11 @@ class Sandbox:
         start, count = self.qps_windows.get(key, (second, 0))
         if start != second:
             start, count = second, 0
+        # every arrival, throttled or not, so a test can check no second went over the limit
+        per_second = self.arrivals.setdefault(api, {})
+        per_second[second] = per_second.get(second, 0) + 1
+        if len(per_second) > 900:
+            del per_second[min(per_second)]
         if count >= self.qps:
             return True
         self.qps_windows[key] = (start, count + 1)
