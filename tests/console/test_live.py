@@ -81,6 +81,7 @@ def test_a_change_in_the_ledger_is_pushed(service: ServiceThread, ledger: Ledger
     ):
         assert stream.status_code == 200
         assert stream.headers["content-type"].startswith("text/event-stream")
+        assert stream.headers["x-accel-buffering"] == "no"  # nginx passes it on unbuffered
         row = ledger.get(SID, "a-1")
         assert row is not None
         steer.skip(ledger, [row.id], by="test")  # a transition: an event row
