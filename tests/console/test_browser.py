@@ -250,3 +250,18 @@ def test_replaying_a_refused_approval_reads_it_again_and_it_stays_skipped(browse
     bill = row.content.get("金蝶单据编号")
     if bill:
         assert world.paybills([str(bill)]) == {str(bill): 0}
+
+
+def test_without_the_live_stream_the_records_list_falls_back_to_polling(browser: Any, world: World) -> None:
+    from ferry.store import Collected
+
+    page = _login(browser, world, VIEWER, "只读者")
+    # as behind a proxy that will not pass the stream on
+    page.route(re.compile(r"^http://[^/]+/live\?"), lambda route: route.abort())  # not /records/live
+    page.goto(world.url + "/records")
+    page.wait_for_selector('[sse-connect][data-live="down"]')
+    page.evaluate("window.ferryNoReload = true")
+    world.ledger.collect("fallback-probe", [Collected(source_id="probe-1", number="P-1", content={"x": 1})])
+    page.locator('tr[data-source="probe-1"]').wait_for(timeout=30_000)  # the next poll (every 10 s)
+    assert page.evaluate("window.ferryNoReload") is True
+    assert page.locator("[data-live-seen]").count() == 0  # no event came: it was the poll
