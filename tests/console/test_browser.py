@@ -265,3 +265,19 @@ def test_without_the_live_stream_the_records_list_falls_back_to_polling(browser:
     page.locator('tr[data-source="probe-1"]').wait_for(timeout=30_000)  # the next poll (every 10 s)
     assert page.evaluate("window.ferryNoReload") is True
     assert page.locator("[data-live-seen]").count() == 0  # no event came: it was the poll
+
+
+def test_a_live_refresh_waits_while_records_are_ticked(browser: Any, world: World) -> None:
+    from ferry.store import Collected
+
+    page = _login(browser, world, OPERATOR, "王会计")
+    page.goto(world.url + "/records")
+    page.wait_for_selector('[sse-connect][data-live="open"]')
+    first = page.locator('input[name="id"]').first
+    first.check()
+    world.ledger.collect("fallback-probe", [Collected(source_id="probe-2", number="P-2", content={"x": 2})])
+    page.locator("[data-live-stale]").wait_for()  # the change is announced, not swapped in
+    assert first.is_checked() and page.locator('tr[data-source="probe-2"]').count() == 0
+    first.uncheck()  # nothing ticked: the held refresh happens
+    page.locator('tr[data-source="probe-2"]').wait_for()
+    assert page.locator("[data-live-stale]").is_hidden()

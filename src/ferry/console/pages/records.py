@@ -7,7 +7,11 @@ An action never acts at once: the first POST shows how many records it will touc
 out, and why), the second, with ``confirm``, acts. Operators only; every POST carries the CSRF token;
 the rules are :mod:`ferry.engine.steer`'s (the same as ``ferry records``), and each moved record's event
 names who asked. When the console runs with an engine (``ferry serve``), a dispatch pass of the record's
-scheme starts right after, so a retried record is written without waiting for the schedule.
+scheme starts right after, so a retried record is written without waiting for the schedule; without one
+(``ferry console``) the confirmation and the message after say who will (a running ``ferry serve``, or
+the next scheduled pass), and a replay that must read a record again at the source is refused, saying why.
+
+The list refreshes itself when the ledger changes (``/records/live``, see :mod:`ferry.console.pages.live`).
 """
 
 from __future__ import annotations

@@ -57,10 +57,16 @@ document.addEventListener("change", function (e) {
   document.addEventListener("htmx:beforeRequest", function (e) {
     var el = e.detail.elt;
     if (!el.hasAttribute || !el.hasAttribute("data-live-keep-selection")) { return; }
+    var note = document.querySelector("[data-live-stale]");
     if (el.querySelector('input[name="id"]:checked')) {
       e.preventDefault();
-      var note = document.querySelector("[data-live-stale]");
       if (note) { note.hidden = false; }
-    }
+    } else if (note) { note.hidden = true; }
+  });
+  // ... and once nothing is ticked any more, the held refresh happens
+  document.addEventListener("change", function (e) {
+    var el = e.target.closest ? e.target.closest("[data-live-keep-selection]") : null;
+    var note = document.querySelector("[data-live-stale]");
+    if (el && note && !note.hidden && !el.querySelector('input[name="id"]:checked')) { htmx.trigger(el, "poll"); }
   });
 })();
