@@ -1,10 +1,13 @@
 """A user's journey through the console in headless Chromium (Debian's, driven by Playwright), against
-the app served over real HTTP with a real Engine over the DingTalk and Kingdee sandboxes.
+the console served as ``ferry serve`` serves it (build_service: a real Engine, hourly schedules, the
+DingTalk event intake from the connection's settings) over the DingTalk and Kingdee sandboxes.
 
 Log in; see the flagship scheme on the overview; find the quarantined amount-mismatch record by its
 Kingdee bill number; read its reason on its trace; fix the amount in Kingdee and replay it; see it
 written; bulk-retry what a Kingdee outage left failed and see each written once (the sandbox's own
-count); a viewer sees no action and is refused when it posts one anyway; no secret in any page source.
+count); watch the records page and the overview while an approval is decided in DingTalk, and see its
+record arrive written and the counts move, pushed over the live stream with no reload and no poll;
+a viewer sees no action and is refused when it posts one anyway; no secret in any page source.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's ch
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (the dev extra)")
 
 from world import OPERATOR, VIEWER, World, build, fix_amount  # noqa: E402
+
+from ferry.sandbox import linked  # noqa: E402
 
 ARGS = [
     "--no-sandbox",
@@ -137,6 +142,49 @@ def test_an_operator_finds_fixes_replays_and_bulk_retries(browser: Any, world: W
     assert page.locator(".timeline span").count() >= 1
 
 
+def test_a_dingtalk_approval_arrives_by_its_event_and_the_open_pages_show_it_live(
+    browser: Any, world: World
+) -> None:
+    sid = world.scheme.id
+    late = world.plan.by_kind("late")[0]
+    assert late.instance_id is not None and late.bill_number is not None
+    # still running in DingTalk: watched at the source, nothing sent
+    assert getattr(world.ledger.get(sid, late.instance_id), "status", None) == "watching"
+    assert world.paybills([late.bill_number]) == {late.bill_number: 0}
+    records = _login(browser, world, OPERATOR, "王会计")
+    records.goto(world.url + "/records")
+    overview = records.context.new_page()
+    overview.goto(world.url + "/")
+    for page in (records, overview):
+        page.wait_for_selector('[sse-connect][data-live="open"]')  # the live stream is open
+        page.evaluate("window.ferryNoReload = true")  # gone if the page were reloaded
+    written = overview.locator(f'section.scheme[data-scheme="{sid}"] [data-count="written"]')
+    written_before = int(written.inner_text())
+    seen_before = overview.locator("#live").get_attribute("data-live-seen")
+
+    # the approver approves in DingTalk; the sandbox posts the finish event to ferry serve's callback
+    linked.approve(world.dingtalk.url, late.instance_id)
+    row = records.locator(f'tr[data-source="{late.instance_id}"][data-status="written"]')
+    row.wait_for()
+    assert row.locator("td").nth(5).inner_text() not in ("", "—")  # the payment bill's number
+    # the card is swapped in anew: look it up each time
+    overview.wait_for_function(
+        "([css, n]) => parseInt(document.querySelector(css).textContent, 10) === n",
+        arg=[f'section.scheme[data-scheme="{sid}"] [data-count="written"]', written_before + 1],
+    )
+    for page in (records, overview):
+        assert page.evaluate("window.ferryNoReload") is True
+        # pushed: the stream stayed open (so the fallback never polled) and delivered the change
+        assert page.locator('[sse-connect][data-live="open"]').count() == 1
+        assert page.locator("[data-live-seen]").get_attribute("data-live-seen") not in (None, seen_before)
+    # exactly one payment bill in Kingdee, brought by the event: no scheduled collect since the start
+    assert world.paybills([late.bill_number]) == {late.bill_number: 1}
+    runs = world.ledger.list_runs(sid, limit=100)
+    assert any(r.kind == "collect" and r.trigger == "event" for r in runs)
+    assert [r.trigger for r in runs if r.kind == "collect" and r.trigger == "schedule"] == ["schedule"]
+    overview.close()
+
+
 def test_a_viewer_sees_no_action_and_is_refused(browser: Any, world: World) -> None:
     page = _login(browser, world, VIEWER, "只读者")
     page.goto(world.url + "/records?status=unresolved")
@@ -202,3 +250,34 @@ def test_replaying_a_refused_approval_reads_it_again_and_it_stays_skipped(browse
     bill = row.content.get("金蝶单据编号")
     if bill:
         assert world.paybills([str(bill)]) == {str(bill): 0}
+
+
+def test_without_the_live_stream_the_records_list_falls_back_to_polling(browser: Any, world: World) -> None:
+    from ferry.store import Collected
+
+    page = _login(browser, world, VIEWER, "只读者")
+    # as behind a proxy that will not pass the stream on
+    page.route(re.compile(r"^http://[^/]+/live\?"), lambda route: route.abort())  # not /records/live
+    page.goto(world.url + "/records")
+    page.wait_for_selector('[sse-connect][data-live="down"]')
+    page.evaluate("window.ferryNoReload = true")
+    world.ledger.collect("fallback-probe", [Collected(source_id="probe-1", number="P-1", content={"x": 1})])
+    page.locator('tr[data-source="probe-1"]').wait_for(timeout=30_000)  # the next poll (every 10 s)
+    assert page.evaluate("window.ferryNoReload") is True
+    assert page.locator("[data-live-seen]").count() == 0  # no event came: it was the poll
+
+
+def test_a_live_refresh_waits_while_records_are_ticked(browser: Any, world: World) -> None:
+    from ferry.store import Collected
+
+    page = _login(browser, world, OPERATOR, "王会计")
+    page.goto(world.url + "/records")
+    page.wait_for_selector('[sse-connect][data-live="open"]')
+    first = page.locator('input[name="id"]').first
+    first.check()
+    world.ledger.collect("fallback-probe", [Collected(source_id="probe-2", number="P-2", content={"x": 2})])
+    page.locator("[data-live-stale]").wait_for()  # the change is announced, not swapped in
+    assert first.is_checked() and page.locator('tr[data-source="probe-2"]').count() == 0
+    first.uncheck()  # nothing ticked: the held refresh happens
+    page.locator('tr[data-source="probe-2"]').wait_for()
+    assert page.locator("[data-live-stale]").is_hidden()

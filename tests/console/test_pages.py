@@ -212,11 +212,37 @@ def test_all_matches_acts_on_the_filter_and_a_replay_leaves_source_skips_to_the_
     token = _csrf(c.get("/records").text)
     form = {"csrf": token, "action": "replay", "scope": "all", "status": "dead,quarantined,skipped"}
     preview = c.post("/records/actions", data=form).text
-    # without an engine the refused approval cannot be read again, so it is left out
-    assert 'data-confirm-count="2"' in preview and "skipped because of its state at the source" in preview
+    # without an engine (ferry console) the refused approval cannot be read again: refused, saying why
+    assert 'data-confirm-count="2"' in preview and "此控制台无法执行（无引擎：ferry console）" in preview
+    assert "data-no-engine" in preview  # and it says who will write the others
     ids = re.findall(r'<input type="hidden" name="id" value="(\d+)">', preview)
     assert c.post("/records/actions", data={**form, "confirm": "yes", "id": ids}).status_code == 303
     assert ledger.get(SID, "inst-6").status == "pending" and ledger.get(SID, "inst-7").status == "skipped"  # type: ignore[union-attr]
+    c.get("/lang/en", headers={"referer": "/records"})
+    flash = c.get("/records").text
+    assert "Replay: 2 record(s) moved" in flash
+    assert "a running ferry serve (or the next scheduled pass) picks these records up" in flash
+
+
+def test_without_an_engine_a_retry_or_skip_says_who_picks_the_records_up(ledger: Ledger) -> None:
+    c = _client(ledger)
+    c.get("/lang/en", headers={"referer": "/records"})
+    rid = str(_id(ledger, "inst-7"))
+    token = _csrf(c.get("/records").text)
+    form = {"csrf": token, "action": "replay", "id": [rid]}
+    refused = c.post("/records/actions", data=form).text
+    assert "Nothing to do" in refused and "this console cannot do (no engine: ferry console)" in refused
+    assert "data-action-confirm" not in refused  # nothing to confirm: the replay is refused
+    for action, source_id in (("retry", "inst-5"), ("skip", "inst-6")):
+        done = c.post(
+            "/records/actions",
+            data={"csrf": token, "action": action, "confirm": "yes", "id": [str(_id(ledger, source_id))]},
+        )
+        assert done.status_code == 303
+        page = c.get("/records").text
+        assert f"{action.capitalize()}: 1 record(s) moved" in page, action
+        assert "This console runs no passes (ferry console)" in page, action
+    assert ledger.get(SID, "inst-5").status == "pending" and ledger.get(SID, "inst-6").status == "skipped"  # type: ignore[union-attr]
 
 
 def test_a_viewer_sees_no_action_and_is_refused_and_every_post_needs_the_csrf_token(ledger: Ledger) -> None:

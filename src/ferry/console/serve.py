@@ -29,6 +29,7 @@ from fastapi import APIRouter, FastAPI
 
 from ferry.console.app import create_app
 from ferry.console.dingtalk_intake import DingTalkWiring, wire_dingtalk
+from ferry.console.pages.live import stop_streams
 from ferry.console.settings import ConsoleSettings
 from ferry.console.web import ConsoleState
 from ferry.engine.preflight import unresolved
@@ -175,6 +176,7 @@ class Service:
             await asyncio.gather(*others, return_exceptions=True)
             raise
         finally:
+            stop_streams(self.app)  # open pages' live streams end, or uvicorn would wait for them
             server.should_exit = True
             await asyncio.gather(http, return_exceptions=True)
 

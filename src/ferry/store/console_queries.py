@@ -320,6 +320,21 @@ def reasons_by_kind(ledger: LedgerCore, scheme: str | None, statuses: Sequence[s
         ]
 
 
+def ledger_signature(ledger: LedgerCore) -> str:
+    """A few primary-key and index lookups that change whenever the pages would: every record
+    transition writes an event, and a run starts (a new id) or stops running. The console's live
+    stream compares it every second and pushes only when it differs."""
+    e, c = events.c, runs.c
+    query = sa.select(
+        sa.select(sa.func.max(e.id)).scalar_subquery(),
+        sa.select(sa.func.max(c.id)).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(runs).where(c.status == "running").scalar_subquery(),
+    )
+    with ledger.engine.connect() as conn:
+        row = conn.execute(query).one()
+    return f"e{row[0] or 0}-r{row[1] or 0}-{row[2] or 0}"
+
+
 def record_events(ledger: LedgerCore, record_id: int, *, limit: int = 1000) -> list[EventRow]:
     """A record's events, oldest first (at most ``limit``: the latest ones)."""
     e = events.c
@@ -342,6 +357,7 @@ __all__ = [
     "find_runs",
     "get_run",
     "last_runs",
+    "ledger_signature",
     "matching_ids",
     "reasons_by_kind",
     "record_events",

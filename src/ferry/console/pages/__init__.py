@@ -22,7 +22,8 @@ in :mod:`ferry.store.console_queries` or the page's own store module); an action
 events; payloads are shown through :func:`ferry.console.views.pretty` (secrets masked); no inline script
 (the CSP forbids it): a chart is an element with its ECharts option in ``data-chart``, drawn by
 ``static/app.js``; a part that refreshes itself renders the same template with ``partial=True``
-(``{% extends "partial.html" if partial else "base.html" %}``) for htmx to poll.
+(``{% extends "partial.html" if partial else "base.html" %}``) for htmx to fetch when the live stream
+says the ledger changed (:mod:`ferry.console.pages.live` shows the markup).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Overview (总览): every scheme's health, last and next run, counts by status, today's totals, and a
-chart of records written per hour over 7 days; refreshed in place every few seconds (htmx polling of
-``/overview/live``, the same template without the page around it).
+chart of records written per hour over 7 days; refreshed in place when the ledger changes (the live
+stream of :mod:`ferry.console.pages.live` makes htmx fetch ``/overview/live``, the same template without
+the page around it; polling every ``REFRESH_S`` while the stream is down).
 
 Health, from the source's schedule and the runs in the ledger: *failing* when the latest finished run
 failed or was interrupted; *late* when the latest success is older than two schedule periods (or there
@@ -21,13 +22,14 @@ from fastapi.responses import HTMLResponse
 from ferry.console.auth import User, current_user
 from ferry.console.i18n import add
 from ferry.console.pages import Page
+from ferry.console.pages.live import signature
 from ferry.console.web import render, state, when
 from ferry.store import RunRow
 from ferry.store import console_queries as q
 
 router = APIRouter()
 
-#: how often the overview refreshes itself, in seconds
+#: how often the overview polls, in seconds, while its live stream is not open
 REFRESH_S = 10
 #: a success older than this many schedule periods makes a scheme late
 LATE_PERIODS = 2
@@ -39,7 +41,7 @@ add(
         "Failures today": "今日失败",
         "Amount written today": "今日写入金额",
         "Error rate today": "今日错误率",
-        "Refreshes every {n} s": "每 {n} 秒自动刷新",
+        "Live: changes show as they happen": "实时：变化即时显示",
         "no schedule": "未设定计划",
         "No schemes loaded": "未加载集成方案",
     },
@@ -149,6 +151,7 @@ async def overview(request: Request, user: Annotated[User, Depends(current_user)
         request,
         "overview.html",
         active="overview",
+        live=await signature(request),
         rows=await _rows(request),
         partial=False,
         refresh_s=REFRESH_S,

@@ -7,7 +7,11 @@ An action never acts at once: the first POST shows how many records it will touc
 out, and why), the second, with ``confirm``, acts. Operators only; every POST carries the CSRF token;
 the rules are :mod:`ferry.engine.steer`'s (the same as ``ferry records``), and each moved record's event
 names who asked. When the console runs with an engine (``ferry serve``), a dispatch pass of the record's
-scheme starts right after, so a retried record is written without waiting for the schedule.
+scheme starts right after, so a retried record is written without waiting for the schedule; without one
+(``ferry console``) the confirmation and the message after say who will (a running ``ferry serve``, or
+the next scheduled pass), and a replay that must read a record again at the source is refused, saying why.
+
+The list refreshes itself when the ledger changes (``/records/live``, see :mod:`ferry.console.pages.live`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ferry.console.auth import User, current_user, operator, verify_csrf
 from ferry.console.i18n import add
 from ferry.console.pages import Page
+from ferry.console.pages.live import signature
 from ferry.console.views import filter_query, record_filter
 from ferry.console.web import ConsoleState, render, state
 from ferry.engine import steer
@@ -35,6 +40,22 @@ PAGE_SIZE = 50
 #: at most this many records in one bulk action (a larger set: narrow the filter, or act again)
 MAX_BULK = 5000
 ACTIONS: tuple[steer.Action, ...] = ("retry", "skip", "replay")
+#: said before and after an action where no engine runs (``ferry console``): the ledger moves, the
+#: passes that act on it run elsewhere
+NO_ENGINE = (
+    "This console runs no passes (ferry console): a running ferry serve (or the next scheduled pass) "
+    "picks these records up."
+)
+#: why a source-skipped record is refused a replay here (re-reading it needs an engine)
+NO_REREAD = (
+    "skipped because of its state at the source: a replay reads it again from the source, which this "
+    "console cannot do (no engine: ferry console); replay it from a ferry serve console or with "
+    "`ferry records replay`"
+)
+NOT_LOADED = (
+    "skipped because of its state at the source: a replay reads it again with its scheme, which this "
+    "console has not loaded"
+)
 
 add(
     "zh",
@@ -57,6 +78,11 @@ add(
         "Time": "时间",
         "draft": "草稿",
         "Only operators may act": "只有操作员可以执行操作",
+        "The list changed; it refreshes once no record is ticked.": "列表已有变化；取消勾选后自动刷新。",
+        NO_ENGINE: "此控制台不运行任何处理（ferry console）：正在运行的 ferry serve（或下一次计划处理）会接手这些记录。",
+        NO_REREAD: "因来源状态而跳过：重放需要从来源重新读取，此控制台无法执行（无引擎：ferry console）；"
+        "请在 ferry serve 的控制台或用 `ferry records replay` 重放",
+        NOT_LOADED: "因来源状态而跳过：重放需要用其集成方案重新读取，此控制台未加载该方案",
     },
 )
 
@@ -69,8 +95,8 @@ def _rows_for(console: ConsoleState, form: Any, tz: Any) -> list[RecordRow]:
     return q.records_by_ids(console.ledger, ids)
 
 
-@router.get("/records", response_class=HTMLResponse)
-async def records_page(request: Request, user: Annotated[User, Depends(current_user)]) -> HTMLResponse:
+async def _listing(request: Request) -> dict[str, Any]:
+    """What the list shows for the request's filters and page (the page and its live part)."""
     console = state(request)
     params = request.query_params
     tz = console.timezone(params.get("scheme"))
@@ -85,21 +111,37 @@ async def records_page(request: Request, user: Annotated[User, Depends(current_u
         total = page * PAGE_SIZE + len(rows[:PAGE_SIZE])
     else:
         total = await asyncio.to_thread(q.count_records, console.ledger, f, cap=MAX_BULK * 20)
-    flash = request.session.pop("flash", None)
+    return {
+        "rows": rows[:PAGE_SIZE],
+        "more": more,
+        "page": page,
+        "total": total,
+        "total_more": more and bool(f.find),
+        "filters": filter_query(params),
+        "scheme_id": f.scheme,
+    }
+
+
+@router.get("/records", response_class=HTMLResponse)
+async def records_page(request: Request, user: Annotated[User, Depends(current_user)]) -> HTMLResponse:
+    live = await signature(request)  # before the reads: a change after them is pushed
+    listing = await _listing(request)
     return render(
         request,
         "records.html",
         active="records",
-        rows=rows[:PAGE_SIZE],
-        more=more,
-        page=page,
-        total=total,
-        total_more=more and bool(f.find),
-        filters=filter_query(params),
-        schemes=sorted(console.schemes),
-        flash=flash,
-        scheme_id=f.scheme,
+        live=live,
+        no_engine_text=NO_ENGINE,
+        schemes=sorted(state(request).schemes),
+        flash=request.session.pop("flash", None),
+        **listing,
     )
+
+
+@router.get("/records/live", response_class=HTMLResponse)
+async def records_live(request: Request, user: Annotated[User, Depends(current_user)]) -> HTMLResponse:
+    """The list alone (count and table), for the page to swap in when the ledger changed."""
+    return render(request, "records_live.html", **await _listing(request))
 
 
 @router.post("/records/actions", response_class=HTMLResponse, dependencies=[Depends(verify_csrf)])
@@ -119,7 +161,11 @@ async def records_action(request: Request, user: Annotated[User, Depends(operato
     rereadable = engine is not None and all(r.scheme in console.schemes for r in rows)
     if action == "replay":
         plan = steer.plan_replay(rows, steer.REPLAYABLE, can_reread=rereadable)
-        chosen, left_out = plan.from_ledger + plan.from_source, plan.left_out
+        chosen = plan.from_ledger + plan.from_source
+        # the refusal says why here, not only that the record must be read again
+        why_not = NO_REREAD if engine is None else NOT_LOADED
+        source_skips = {r.id for r in rows if r.status == "skipped" and not steer.skipped_by_the_scheme(r)}
+        left_out = [(i, why_not if i in source_skips else why) for i, why in plan.left_out]
     else:
         chosen = steer.touched(rows, action)
         picked = {r.id for r in chosen}
@@ -140,9 +186,11 @@ async def records_action(request: Request, user: Annotated[User, Depends(operato
                 "left_out": Counter(why for _, why in left_out).most_common(),
                 "from_source": {r.id for r in plan.from_source} if plan else set(),
                 "back": _back(form),
+                "no_engine": engine is None,
             },
             filters=filter_query(form),
             scheme_id=str(form.get("scheme") or "") or None,
+            no_engine_text=NO_ENGINE,
         )
     by = f"{user.name} (console)"
     moved = await asyncio.to_thread(_act, console, action, chosen, plan, by)
@@ -154,7 +202,12 @@ async def records_action(request: Request, user: Annotated[User, Depends(operato
             lines = await engine.reread(console.schemes[scheme_id], some, by=by)
             moved += sum(1 for line in lines if line.startswith("replayed"))
     log.info("console: %s asked %s on %d record(s), %d moved", user.name, action, len(chosen), moved)
-    request.session["flash"] = {"text": "{action}: {n} record(s) moved", "action": action, "n": moved}
+    request.session["flash"] = {
+        "text": "{action}: {n} record(s) moved",
+        "action": action,
+        "n": moved,
+        "no_engine": engine is None and moved > 0,
+    }
     if action != "skip":
         _dispatch_soon(console, {r.scheme for r in chosen})
     return RedirectResponse(_back(form), status_code=303)

@@ -35,3 +35,38 @@ document.addEventListener("change", function (e) {
   var table = box.closest("table");
   if (table) { table.querySelectorAll('input[name="id"]').forEach(function (c) { c.checked = box.checked; }); }
 });
+// live parts (sse-connect + hx-trigger="sse:ledger, poll"): the stream's state shows in data-live, and
+// only while it is not open does the part poll, every data-live-poll seconds (the fallback)
+(function () {
+  "use strict";
+  document.addEventListener("htmx:sseOpen", function (e) { e.target.setAttribute("data-live", "open"); });
+  document.addEventListener("htmx:sseError", function (e) { e.target.setAttribute("data-live", "down"); });
+  document.addEventListener("htmx:sseMessage", function (e) {
+    var el = e.target.closest ? e.target.closest("[sse-connect]") : null;
+    if (el && e.detail && e.detail.lastEventId) { el.setAttribute("data-live-seen", e.detail.lastEventId); }
+  });
+  var ticks = 0;
+  window.setInterval(function () {
+    ticks += 1;
+    document.querySelectorAll("[data-live-poll]").forEach(function (el) {
+      var every = parseInt(el.getAttribute("data-live-poll"), 10) || 10;
+      if (el.getAttribute("data-live") !== "open" && ticks % every === 0) { htmx.trigger(el, "poll"); }
+    });
+  }, 1000);
+  // a refresh would drop the records an operator has ticked: hold it, and say the list changed
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var el = e.detail.elt;
+    if (!el.hasAttribute || !el.hasAttribute("data-live-keep-selection")) { return; }
+    var note = document.querySelector("[data-live-stale]");
+    if (el.querySelector('input[name="id"]:checked')) {
+      e.preventDefault();
+      if (note) { note.hidden = false; }
+    } else if (note) { note.hidden = true; }
+  });
+  // ... and once nothing is ticked any more, the held refresh happens
+  document.addEventListener("change", function (e) {
+    var el = e.target.closest ? e.target.closest("[data-live-keep-selection]") : null;
+    var note = document.querySelector("[data-live-stale]");
+    if (el && note && !note.hidden && !el.querySelector('input[name="id"]:checked')) { htmx.trigger(el, "poll"); }
+  });
+})();
