@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
-        instances: Annotated[int, typer.Option("--instances", "-n", help="Payment requests to seed.")] = 200,
+        instances: Annotated[
+            # the seeded mix (refused, revoked, the amount mismatch, the draft, ...) needs ten
+            int, typer.Option("--instances", "-n", min=10, help="Payment requests to seed (at least 10).")
+        ] = 200,
         as_json: Annotated[
             bool, typer.Option("--json", help="Print the summary as one JSON object.")
         ] = False,
