@@ -21,6 +21,7 @@ from ferry.cli import (
     sandbox_dingtalk,
     sandbox_kingdee,
     validate_cmd,
+    worker_cmd,
 )
 from ferry.cli.errors import FerryGroup
 
@@ -43,6 +44,7 @@ run_cmd.register(app)
 records_cmd.register(app)
 expr_cmd.register(app)
 demo_cmd.register(app)
+worker_cmd.register(app)
 
 
 @app.callback()

@@ -215,6 +215,14 @@ def register(app: typer.Typer) -> None:
         db: Annotated[str | None, DatabaseOption] = None,
         connections: Annotated[Path | None, ConnectionsOption] = None,
         lease: Annotated[float, typer.Option("--lease", help="Seconds a claimed record stays ours.")] = 300.0,
+        workers: Annotated[
+            str,
+            typer.Option(
+                "--workers",
+                help="in-process (the default) runs the work here; external leaves it to `ferry worker` "
+                "processes (PostgreSQL) and only keeps the schedules.",
+            ),
+        ] = "in-process",
     ) -> None:
         """Run every scheme in a folder on its schedule until stopped (SIGTERM or Ctrl-C finish in-flight batches)."""
         from ferry.connectors.settings import load_connections
@@ -232,6 +240,25 @@ def register(app: typer.Typer) -> None:
             conns = load_connections(connections_path(connections))
         except Exception as e:
             raise fail(str(e)) from None
+        if workers not in ("in-process", "external"):
+            raise fail(f"--workers must be in-process or external, not {workers!r}", 2)
+        if workers == "external":
+            from ferry.cli.worker_cmd import postgres_url, serve_external
+
+            url = postgres_url(db, "ferry serve --workers external")
+            open_ledger(url).close()  # migrated before any worker needs it
+
+            async def external() -> None:
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, stop.set)
+                err.print(f"serving {len(schemes)} scheme(s) for external workers; SIGTERM or Ctrl-C to stop")
+                await serve_external(url, schemes, stop)
+
+            asyncio.run(external())
+            err.print("stopped")
+            return
         ledger = open_ledger(db)
         engine = Engine(ledger, conns, lease_seconds=lease)
 
