@@ -67,6 +67,8 @@ class Outcome:
     takeovers: int
     live_takeovers: list[str]
     faults: dict[str, int]
+    #: DingTalk requests per API (rejected ones included)
+    calls: dict[str, int]
     kills: int
     elapsed_s: float
 
@@ -82,7 +84,8 @@ class Outcome:
             f"unexpected {len(self.unexpected)}, not audited {len(self.not_audited)}, "
             f"unsettled {len(self.unsettled)}",
             f"ledger: {', '.join(f'{k} {v}' for k, v in sorted(self.statuses.items()))}",
-            f"DingTalk metered calls {self.metered}; elapsed {self.elapsed_s:.1f}s",
+            f"DingTalk metered calls {self.metered} ({', '.join(f'{k} {v}' for k, v in sorted(self.calls.items()))}); "
+            f"elapsed {self.elapsed_s:.1f}s",
         ]
         return "\n".join(lines)
 
@@ -263,7 +266,9 @@ kingdee_main:
         never killed, or killed only later)."""
         with self.ledger.engine.connect() as conn:
             rows = conn.execute(
-                sa.text("SELECT at, reason FROM events WHERE reason LIKE 'lease of % expired; taken over by %'")
+                sa.text(
+                    "SELECT at, reason FROM events WHERE reason LIKE 'lease of % expired; taken over by %'"
+                )
             ).all()
         live: list[str] = []
         now_wall, now_mono = time.time(), time.monotonic()
@@ -311,12 +316,15 @@ kingdee_main:
             takeovers=takeovers,
             live_takeovers=live,
             faults={k: v for k, v in faults.items() if v},
+            calls={api: int(c.get("requests", 0)) for api, c in calls.get("by_api", {}).items()},
             kills=len(self.killed),
             elapsed_s=time.monotonic() - self.started,
         )
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in self.work.glob("*.log"))
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in self.work.glob("*.log")
+        )
 
     def close(self) -> None:
         for proc in [*self.workers.values(), *([self.server] if self.serve else [])]:

@@ -29,7 +29,8 @@ from typing import Any
 
 import psycopg
 from procrastinate import App, JobContext, PsycopgConnector, SyncPsycopgConnector
-from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.exceptions import AlreadyEnqueued, UniqueViolation
+from procrastinate.jobs import Status
 from procrastinate.periodic import PeriodicDeferrer
 from procrastinate.types import JSONDict
 from sqlalchemy.engine import make_url
@@ -195,10 +196,15 @@ def _register_tasks(app: App) -> None:
         rt = _runtime(context)
         manager = context.app.job_manager
         for job in await manager.get_stalled_jobs(seconds_since_heartbeat=rt.stalled_after_s):
-            log.warning(
-                "job %s (%s) belonged to a worker that stopped beating: retried", job.id, job.task_name
-            )
-            await manager.retry_job(job)
+            try:
+                await manager.retry_job(job)
+                log.warning("job %s (%s) of a worker that stopped beating: retried", job.id, job.task_name)
+            except UniqueViolation:
+                # a job with its queueing lock waits already and does the same work: end this one
+                await manager.finish_job(job, status=Status.FAILED, delete_job=False)
+                log.warning(
+                    "job %s (%s) of a dead worker: superseded by a waiting one", job.id, job.task_name
+                )
         await rt.engine.reap()
 
     async def run_hook(context: JobContext, name: str) -> None:
