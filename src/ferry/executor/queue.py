@@ -123,6 +123,12 @@ def cron_for(schedule: Schedule) -> tuple[str, float]:
     return f"0 */{step} * * *", step * 3600.0
 
 
+_WAITING = (
+    "SELECT count(*) AS n FROM procrastinate_jobs"
+    " WHERE task_name = %(task)s AND status = 'todo' AND args->>'scheme' = %(scheme)s"
+)
+
+
 def _dispatch_args(scheme: str, jobs: int) -> list[JSONDict]:
     return [{"scheme": scheme} for _ in range(jobs)]
 
@@ -186,8 +192,12 @@ def _register_tasks(app: App) -> None:
             return
         counts = await rt.engine.store.counts(s.id)
         backlog = sum(counts.get(status, 0) for status in BACKLOG)
-        jobs = min(MAX_FANOUT, math.ceil(backlog / s.target.batch_size))
-        if jobs:
+        # jobs still waiting count: sweeps must not pile up empty jobs behind a slow target
+        waiting = await context.app.connector.execute_query_one_async(
+            query=_WAITING, task=DISPATCH, scheme=s.id
+        )
+        jobs = min(MAX_FANOUT, math.ceil(backlog / s.target.batch_size)) - int(waiting["n"])
+        if jobs > 0:
             await app.configure_task(DISPATCH, queue=QUEUE).batch_defer_async(*_dispatch_args(s.id, jobs))
 
     @app.task(name=MAINTENANCE, queue=QUEUE, pass_context=True)
