@@ -268,8 +268,10 @@ def register(app: typer.Typer) -> None:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
             err.print(f"serving {len(schemes)} scheme(s); SIGTERM or Ctrl-C to stop")
+            from ferry.executor import InProcessExecutor
+
             async with engine:
-                await engine.serve(schemes, stop)
+                await InProcessExecutor(engine).serve(schemes, stop)
 
         try:
             asyncio.run(main())
