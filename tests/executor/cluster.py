@@ -99,6 +99,8 @@ class Cluster:
     dingtalk_faults: str = ""
     kingdee_faults: str = ""
     latency: str = "1-5"
+    #: Kingdee's own latency (MIN-MAX ms), set after start; None keeps ``latency``
+    kingdee_latency: str | None = None
     batch_size: int = 4
     concurrency: int = 4
     lease: float = 6.0
@@ -137,6 +139,10 @@ class Cluster:
         if self.kingdee_faults:
             args += ["--kingdee-faults", self.kingdee_faults]
         self.sandboxes, self.dt_url, self.kd_url = linked.start_both(args, cwd=str(ROOT))
+        if self.kingdee_latency:
+            httpx.put(
+                f"{self.kd_url}/_sandbox/faults", json={"latency_ms": self.kingdee_latency}
+            ).raise_for_status()
         self.folder = self.work / "schemes"
         self.folder.mkdir()
         self._write_scheme()
@@ -211,6 +217,17 @@ kingdee_main:
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         self.killed[pid] = time.monotonic()
+
+    def holding(self) -> list[int]:
+        """The pids of live workers that hold claimed records now (a kill there interrupts a batch)."""
+        with self.ledger.engine.connect() as conn:
+            owners = conn.execute(
+                sa.text(
+                    "SELECT DISTINCT lease_owner FROM records WHERE status = 'writing' AND lease_owner IS NOT NULL"
+                )
+            ).scalars()
+            pids = {int(owner.split(":")[1]) for owner in owners}
+        return sorted(pids & set(self.workers))
 
     def counts(self) -> dict[str, int]:
         return self.ledger.counts(SCHEME_ID)
