@@ -229,6 +229,31 @@ kingdee_main:
             pids = {int(owner.split(":")[1]) for owner in owners}
         return sorted(pids & set(self.workers))
 
+    def wait_holding(self, timeout_s: float) -> list[int]:
+        """:meth:`holding`, waiting up to ``timeout_s`` for a worker to hold a batch."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = self.holding()
+            if found or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.05)
+
+    def terminate(self, pid: int, timeout_s: float = 60.0) -> tuple[int | None, int]:
+        """SIGTERM one worker: its exit code, and how many records it left ``writing`` under its name."""
+        proc = self.workers.pop(pid)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code: int | None = proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = None
+        with self.ledger.engine.connect() as conn:
+            left = conn.execute(
+                sa.text("SELECT count(*) FROM records WHERE status = 'writing' AND lease_owner LIKE :owner"),
+                {"owner": f"%:{pid}:%"},
+            ).scalar_one()
+        return code, int(left)
+
     def counts(self) -> dict[str, int]:
         return self.ledger.counts(SCHEME_ID)
 

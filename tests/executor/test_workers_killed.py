@@ -6,7 +6,7 @@ and audited (Kingdee status C; the plan's one "draft" request stays a draft by d
 unsettled in the ledger; no batch of a live worker was taken over (the ledger's takeover events name
 the previous owner's pid); DingTalk's metered calls stay within 1.2x of one worker's, unkilled, run.
 
-Size: ``WORKERS_INSTANCES`` (default 200) and ``WORKERS_KILLS`` (default 10).
+Size: ``WORKERS_INSTANCES`` (default 300) and ``WORKERS_KILLS`` (default 10).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from cluster import Cluster, Outcome, postgres_problem
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(400)]
 
-INSTANCES = int(os.environ.get("WORKERS_INSTANCES", "200"))
+INSTANCES = int(os.environ.get("WORKERS_INSTANCES", "300"))
 KILLS = int(os.environ.get("WORKERS_KILLS", "10"))
 DINGTALK_FAULTS = "throttle=0.03,busy=0.03,drop=0.03,token_expire=0.02"
 KINGDEE_FAULTS = (
@@ -74,11 +74,16 @@ def test_workers_killed_at_random_write_each_bill_once_and_finish_it() -> None:
         deadline = time.monotonic() + 60
         while not cluster.counts() and time.monotonic() < deadline:
             time.sleep(0.1)
+        graceful: tuple[int | None, int] | None = None
         while len(cluster.killed) < KILLS:
             time.sleep(rng.uniform(0.5, 2.5))
             # every other kill goes to a worker holding a batch, if one does: a batch cut short
-            holding = cluster.holding() if len(cluster.killed) % 2 else []
-            cluster.kill(rng.choice(holding or sorted(cluster.workers)))
+            holding = cluster.wait_holding(2.0) if len(cluster.killed) % 2 or graceful is None else []
+            if holding and graceful is None:
+                # once, SIGTERM instead: the batch in hand is finished or given back, none left writing
+                graceful = cluster.terminate(rng.choice(holding))
+            else:
+                cluster.kill(rng.choice(holding or sorted(cluster.workers)))
             cluster.start_worker()
         settled = cluster.wait_settled(150)
         codes = cluster.stop_workers()
@@ -89,6 +94,9 @@ def test_workers_killed_at_random_write_each_bill_once_and_finish_it() -> None:
         cluster.close()
 
     assert result.kills >= KILLS
+    assert graceful == (0, 0), (
+        "a worker stopped by SIGTERM while holding a batch exits 0 and leaves none writing"
+    )
     assert result.missing == [] and result.duplicates == [] and result.unexpected == []
     assert result.not_audited == [], "payment bills left unsubmitted or unaudited"
     assert result.unsettled == []
