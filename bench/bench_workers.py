@@ -88,7 +88,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--instances", type=int, default=500)
     ap.add_argument("--concurrency", type=int, default=1, help="jobs at once per worker")
-    ap.add_argument("--batch-size", type=int, default=20)
+    ap.add_argument("--batch-size", type=int, default=5)
     args = ap.parse_args()
     one, due = dispatch_rate(1, args.instances, args.concurrency, args.batch_size)
     three, _ = dispatch_rate(3, args.instances, args.concurrency, args.batch_size)
