@@ -179,3 +179,33 @@ def test_the_queue_on_sqlite_is_refused_in_one_line(tmp_path: Path, command: lis
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) <= 2, done.stderr
     assert not (tmp_path / "f.db").exists(), "nothing is created on the refused database"
+
+
+@pytest.mark.postgres
+def test_the_queue_executor_defers_one_waiting_collect_per_scheme_and_every_event(
+    pg_url: str, scheme: Scheme
+) -> None:
+    from ferry.executor.queue import COLLECT, COLLECT_IDS, SWEEP, QueueExecutor, build_app
+
+    asyncio.run(_schema(pg_url))
+
+    async def defer() -> None:
+        app = build_app(pg_url)
+        async with app.open_async():
+            executor = QueueExecutor(app)
+            for _ in range(3):
+                await executor.collect(scheme)
+            await executor.collect_ids(scheme, ["proc-1", "proc-2"])
+            await executor.dispatch(scheme)
+
+    asyncio.run(defer())
+    ledger = Ledger(pg_url)
+    try:
+        assert (_jobs(ledger, COLLECT), _jobs(ledger, COLLECT_IDS), _jobs(ledger, SWEEP)) == (1, 1, 1)
+        with ledger.engine.connect() as conn:
+            args = conn.execute(
+                sa.text("SELECT args FROM procrastinate_jobs WHERE task_name = :t"), {"t": COLLECT_IDS}
+            ).scalar_one()
+        assert args == {"scheme": scheme.id, "source_ids": ["proc-1", "proc-2"]}
+    finally:
+        ledger.close()
