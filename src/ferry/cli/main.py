@@ -24,6 +24,7 @@ from ferry.cli import (
     sandbox_kingdee,
     serve_cmd,
     validate_cmd,
+    worker_cmd,
 )
 from ferry.cli.errors import FerryGroup
 
@@ -49,6 +50,7 @@ expr_cmd.register(app)
 demo_cmd.register(app)
 alerts_cmd.register(app)
 apis_cmd.register(app)
+worker_cmd.register(app)
 
 
 @app.callback()

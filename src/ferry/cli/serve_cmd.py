@@ -13,7 +13,7 @@ import typer
 
 from ferry.cli.common import ConnectionsOption, DatabaseOption, connections_path, open_ledger
 from ferry.cli.run_cmd import watch_signals
-from ferry.errors import Interrupted
+from ferry.errors import Interrupted, UsageError
 
 if TYPE_CHECKING:
     from ferry.console.serve import Service
@@ -48,6 +48,19 @@ def _schemes(folder: Path) -> list[Scheme]:
 
         raise ConfigError(f"{folder}: no such folder or file")
     return load_folder(folder)
+
+
+class _ExternalWork:
+    """``--workers external``: the schedules go to the queue as periodic jobs; ``ferry worker`` runs them
+    (events are still taken here, and the ledger keeps every record to one owner)."""
+
+    def __init__(self, url: str, schemes: list[Scheme]) -> None:
+        self.url, self.schemes = url, schemes
+
+    async def run(self, stop: asyncio.Event) -> None:
+        from ferry.cli.worker_cmd import serve_external
+
+        await serve_external(self.url, self.schemes, stop)
 
 
 def _run(service: Service, what: str, engine: Engine | None = None) -> None:
@@ -88,6 +101,14 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int, PortOption] = 8600,
         db: Annotated[str | None, DatabaseOption] = None,
         lease: Annotated[float, typer.Option("--lease", help="Seconds a claimed record stays ours.")] = 300.0,
+        workers: Annotated[
+            str,
+            typer.Option(
+                "--workers",
+                help="in-process (the default) runs the work here; external offers the schedules to "
+                "`ferry worker` processes (PostgreSQL) and keeps the console and the event intake.",
+            ),
+        ] = "in-process",
     ) -> None:
         """Run every scheme in a folder on its schedule, receive DingTalk events, and serve the console
         and /healthz, /readyz; SIGTERM or Ctrl-C finish the batch in flight, then stop."""
@@ -105,8 +126,14 @@ def register(app: typer.Typer) -> None:
         configure_tracing()
         # the refusals first, before anything opens: an exposed console without a password, bad schemes
         settings = ConsoleSettings.from_env(host=host, port=port)
+        if workers not in ("in-process", "external"):
+            raise UsageError(f"--workers must be in-process or external, not {workers!r}")
         schemes = _schemes(folder)
         conns = load_connections(connections_path(connections))
+        if workers == "external":
+            from ferry.cli.worker_cmd import postgres_url
+
+            db = postgres_url(db, "ferry serve --workers external")
         ledger = open_ledger(db)
 
         def on_pass(done: PassDone) -> None:
@@ -123,6 +150,7 @@ def register(app: typer.Typer) -> None:
                 settings,
                 engine=engine,
                 on_pass=on_pass,
+                work="in-process" if workers == "in-process" else _ExternalWork(str(db), schemes),
                 background=[alerts, UsageUpkeep(ledger)],
                 routers=[metrics_router(ledger, conns, schemes)],
             )

@@ -294,9 +294,10 @@ class Engine:
         stop: asyncio.Event | None = None,
         follow: asyncio.Future[Any] | None = None,
         wake: asyncio.Event | None = None,
+        max_batches: int | None = None,
     ) -> DispatchReport:
-        """Dispatch until nothing is due (or ``stop`` is set between batches); with ``follow``, until
-        that collect is done too (``wake`` says a page was stored)."""
+        """Dispatch until nothing is due (or ``stop`` is set between batches, or ``max_batches`` were
+        worked); with ``follow``, until that collect is done too (``wake`` says a page was stored)."""
         target = self._target(scheme)
         queriers = self._queriers(scheme)
         async with self._recorded_run(scheme, "dispatch", trigger) as run:
@@ -311,7 +312,7 @@ class Engine:
                 queriers=queriers,
                 reconcile=self.reconcile,
             )
-            report = await dispatcher.run(stop=stop, follow=follow, wake=wake)
+            report = await dispatcher.run(stop=stop, follow=follow, wake=wake, max_batches=max_batches)
             run.counts = report.as_dict()
             if stop is not None and stop.is_set():
                 run.status = "interrupted"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -164,8 +164,15 @@ def _checked(item: Collected) -> _Row:
     )
 
 
+#: run inside the transaction that stores a page: (scheme, counts, the driver's connection); raising
+#: rolls the page back. The executor sets it to enqueue the page's dispatch in the same transaction.
+PageHook = Callable[[str, CollectCounts, Any], None]
+
+
 class Intake(LedgerCore):
     """``collect``: store one page of source records."""
+
+    on_page_stored: PageHook | None = None
 
     def collect(
         self,
@@ -201,6 +208,8 @@ class Intake(LedgerCore):
             try:
                 with self._transaction() as (conn, cur):
                     counts = self._collect_page(conn, cur, scheme, page, on_change, now)
+                    if self.on_page_stored is not None:
+                        self.on_page_stored(scheme, counts, conn.connection.driver_connection)
             except duplicate:
                 # another process inserted one of these ids since our SELECT: go again, those
                 # ids now take the update path
