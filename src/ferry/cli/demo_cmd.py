@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ferry.cli.common import err, out
 
@@ -34,6 +32,9 @@ def register(app: typer.Typer) -> None:
 
         Exit status 0 only when no approved request lacks its payment bill and none has two.
         """
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.table import Table
+
         from ferry.demo import DemoOptions, DemoProgress, run_demo
         from ferry.observe.redact import install
 
