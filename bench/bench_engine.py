@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
@@ -263,6 +262,8 @@ def libpq(url: str) -> str:
 
 def pg_settings(url: str) -> str:
     """The server settings that decide the figures, and what one committed write costs."""
+    import psycopg  # PostgreSQL only: a SQLite run's peak RSS stays its own
+
     with psycopg.connect(libpq(url)) as db:
         shown = []
         for name in ("server_version", "autovacuum", "fsync", "synchronous_commit", "wal_sync_method"):
@@ -321,6 +322,8 @@ _PG_FINISH = (
 
 def minimal_pg_pass(n: int, url: str) -> tuple[float, float]:
     """The same durable work straight through psycopg: the floor any ledger on this server stands on."""
+    import psycopg
+
     ledger = Ledger(url)
     ledger.migrate()  # the same tables and indexes
     ledger.close()
