@@ -328,6 +328,9 @@ def minimal_pg_pass(n: int, url: str) -> tuple[float, float]:
     ledger.migrate()  # the same tables and indexes
     ledger.close()
     db = psycopg.connect(libpq(url))
+    # the ledger's own session setting (ferry.store.db): plans for the actual values, never a generic plan
+    db.execute("SET plan_cache_mode = force_custom_plan")
+    db.commit()
     events_in = _PG_EVENTS.format(from_status="NULL", to_status="'pending'", reason="'collected'")
     events_out = _PG_EVENTS.format(from_status="'writing'", to_status="'written'", reason="'written'")
     t0 = time.perf_counter()
