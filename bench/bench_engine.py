@@ -13,8 +13,14 @@ own); ``--repeat`` passes alternate engine and minimal loop, and the median of e
     .venv/bin/python bench/bench_engine.py --sizes 10000,100000,300000 --repeat 1
     .venv/bin/python bench/bench_engine.py --db postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-With ``--db`` for PostgreSQL every pass runs in a throwaway schema of its own (dropped afterwards), and
-there is no minimal loop (it is written for SQLite).
+With ``--db`` for PostgreSQL (a URL whose user may create databases) every pass, engine and minimal
+loop alike, runs in a fresh database of its own (created from ``template0``, dropped afterwards), and the
+server's settings that decide the figures are printed first: autovacuum, fsync, synchronous_commit and
+the measured latency of one committed single-row insert (each transaction pays it once). The PostgreSQL
+minimal loop is the same work through psycopg: arrays over ``unnest`` (one statement per step), a claim
+``FOR UPDATE SKIP LOCKED`` past the last id it claimed (sparing it the dead row versions below, as the
+ledger's floor does), and one ``ANALYZE`` after its collect (a hand-written loop knows its table
+is new; the ledger analyses by itself, see ``ferry.store.intake``).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
+import os
 import resource
 import sqlite3
 import statistics
@@ -231,22 +238,148 @@ def minimal_pass(n: int, path: Path) -> tuple[float, float]:
     return t1 - t0, t2 - t1
 
 
-def pg_schema(url: str) -> tuple[str, str]:
-    """A throwaway schema: the URL that uses it, and its name."""
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(url, poolclass=sa.NullPool)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+def pg_database(url: str) -> tuple[str, str]:
+    """A fresh database on the server of ``url``: the URL that uses it, and its name."""
+    name = f"ferry_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(url, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
     admin.dispose()
-    scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-    return scoped.render_as_string(hide_password=False), schema
+    return make_url(url).set(database=name).render_as_string(hide_password=False), name
 
 
-def drop_schema(url: str, schema: str) -> None:
-    admin = sa.create_engine(url, poolclass=sa.NullPool)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+def drop_database(url: str, name: str) -> None:
+    admin = sa.create_engine(url, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE "{name}"'))
     admin.dispose()
+
+
+def libpq(url: str) -> str:
+    """``url`` as psycopg takes it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def pg_settings(url: str) -> str:
+    """The server settings that decide the figures, and what one committed write costs."""
+    import psycopg  # PostgreSQL only: a SQLite run's peak RSS stays its own
+
+    with psycopg.connect(libpq(url)) as db:
+        shown = []
+        for name in ("server_version", "autovacuum", "fsync", "synchronous_commit", "wal_sync_method"):
+            row = db.execute("SELECT setting FROM pg_settings WHERE name = %s", (name,)).fetchone()
+            shown.append(f"{name}={row[0] if row else '?'}")
+        db.execute("CREATE TEMP TABLE commit_probe (x int)")
+        db.commit()
+        times = []
+        for _ in range(50):
+            t0 = time.perf_counter()
+            db.execute("INSERT INTO commit_probe VALUES (1)")
+            db.commit()
+            times.append(time.perf_counter() - t0)
+    # a temporary table writes no WAL: probe a real one too
+    url2, name = pg_database(url)
+    try:
+        with psycopg.connect(libpq(url2)) as db:
+            db.execute("CREATE TABLE commit_probe (x int)")
+            db.commit()
+            durable = []
+            for _ in range(50):
+                t0 = time.perf_counter()
+                db.execute("INSERT INTO commit_probe VALUES (1)")
+                db.commit()
+                durable.append(time.perf_counter() - t0)
+    finally:
+        drop_database(url, name)
+    return (
+        ", ".join(shown)
+        + f"; one committed insert {statistics.median(durable) * 1000:.2f} ms"
+        + f" (temporary table, no WAL flush: {statistics.median(times) * 1000:.2f} ms)"
+    )
+
+
+_PG_EXISTING = "SELECT source_id FROM records WHERE scheme = %s AND source_id = ANY(%s)"
+_PG_INSERT = (
+    "INSERT INTO records (scheme, source_id, partition, number, content, content_hash, status, draft, "
+    "attempts, created_at, updated_at) SELECT 'bench', s, '', n, c::json, h, 'pending', false, 0, %s, %s "
+    "FROM unnest(%s::varchar[], %s::varchar[], %s::text[], %s::varchar[]) AS v(s, n, c, h) RETURNING id"
+)
+_PG_EVENTS = (
+    "INSERT INTO events (record_id, at, from_status, to_status, reason) "
+    "SELECT i, %s, {from_status}, {to_status}, {reason} FROM unnest(%s::bigint[]) AS v(i)"
+)
+_PG_CLAIM = (
+    "UPDATE records r SET status = 'writing', lease_owner = 'bench', lease_expires_at = %s, updated_at = %s "
+    "FROM (SELECT id FROM records WHERE scheme = 'bench' AND status = 'pending' AND id > %s ORDER BY id LIMIT %s "
+    "FOR UPDATE SKIP LOCKED) c WHERE r.id = c.id RETURNING r.id, r.content::text"
+)
+_PG_FINISH = (
+    "UPDATE records r SET status = 'written', target_id = v.t, target_number = v.n, attempts = attempts + 1, "
+    "lease_owner = NULL, lease_expires_at = NULL, updated_at = %s "
+    "FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[]) AS v(i, t, n) WHERE r.id = v.i"
+)
+
+
+def minimal_pg_pass(n: int, url: str) -> tuple[float, float]:
+    """The same durable work straight through psycopg: the floor any ledger on this server stands on."""
+    import psycopg
+
+    ledger = Ledger(url)
+    ledger.migrate()  # the same tables and indexes
+    ledger.close()
+    db = psycopg.connect(libpq(url))
+    # the ledger's own session setting (ferry.store.db): plans for the actual values, never a generic plan
+    db.execute("SET plan_cache_mode = force_custom_plan")
+    db.commit()
+    events_in = _PG_EVENTS.format(from_status="NULL", to_status="'pending'", reason="'collected'")
+    events_out = _PG_EVENTS.format(from_status="'writing'", to_status="'written'", reason="'written'")
+    t0 = time.perf_counter()
+    with db.cursor() as cur:
+        for start in range(0, n, PAGE):
+            page = [source_record(i) for i in range(start, min(n, start + PAGE))]
+            now = dt.datetime.now(dt.UTC)
+            cur.execute(_PG_EXISTING, ("bench", [r["id"] for r in page]))
+            known = {row[0] for row in cur.fetchall()}
+            texts = [(r, orjson.dumps(r, option=orjson.OPT_SORT_KEYS)) for r in page if r["id"] not in known]
+            cur.execute(
+                _PG_INSERT,
+                (
+                    now,
+                    now,
+                    [r["id"] for r, _ in texts],
+                    [r["no"] for r, _ in texts],
+                    [t.decode() for _, t in texts],
+                    [hashlib.sha256(t).hexdigest() for _, t in texts],
+                ),
+            )
+            cur.execute(events_in, (now, [i for (i,) in cur.fetchall()]))
+            db.commit()
+        cur.execute("ANALYZE records")
+        db.commit()
+        t1 = time.perf_counter()
+        floor = 0
+        while True:
+            now = dt.datetime.now(dt.UTC)
+            cur.execute(_PG_CLAIM, (now, now, floor, BATCH))
+            claimed = cur.fetchall()
+            db.commit()
+            if not claimed:
+                break
+            docs = [(record_id, orjson.loads(text)) for record_id, text in claimed]
+            now = dt.datetime.now(dt.UTC)
+            ids = [i for i, _ in docs]
+            floor = max(ids)
+            cur.execute(
+                _PG_FINISH, (now, ids, [f"T{i}" for i in ids], [f"FKD{doc['no']}" for _, doc in docs])
+            )
+            cur.execute(events_out, (now, ids))
+            db.commit()
+        t2 = time.perf_counter()
+        cur.execute("SELECT count(*) FROM records WHERE status = 'written'")
+        (written,) = cur.fetchone() or (0,)
+    db.close()
+    assert written == n, written
+    return t1 - t0, t2 - t1
 
 
 def child(n: int, repeat: int, db: str | None) -> dict[str, Any]:
@@ -258,11 +391,16 @@ def child(n: int, repeat: int, db: str | None) -> dict[str, Any]:
                 engine_runs.append(asyncio.run(engine_pass(n, f"sqlite:///{Path(d) / 'engine.db'}")))
                 minimal_runs.append(minimal_pass(n, Path(d) / "minimal.db"))
             else:
-                url, schema = pg_schema(db)
+                url, name = pg_database(db)
                 try:
                     engine_runs.append(asyncio.run(engine_pass(n, url)))
                 finally:
-                    drop_schema(db, schema)
+                    drop_database(db, name)
+                url, name = pg_database(db)
+                try:
+                    minimal_runs.append(minimal_pg_pass(n, url))
+                finally:
+                    drop_database(db, name)
 
     def rates(runs: list[tuple[float, float]]) -> dict[str, float]:
         return {
@@ -297,6 +435,10 @@ def main() -> None:
         return
     backend = "sqlite" if args.db is None else make_url(args.db).render_as_string(hide_password=True)
     print(f"backend: {backend}; page {PAGE}, batch {BATCH}; median of {args.repeat}")
+    load = os.getloadavg()
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs")
+    if args.db:
+        print(f"server: {pg_settings(args.db)}")
     print(
         f"{'records':>8} {'collect/s':>10} {'dispatch/s':>11} {'end-to-end/s':>13} "
         f"{'minimal/s':>10} {'ratio':>6} {'peak RSS MB':>12}"

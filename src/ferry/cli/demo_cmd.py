@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ferry.cli.common import err, out
 
@@ -51,6 +49,8 @@ def register(app: typer.Typer) -> None:
 
         Exit status 0 only when no approved request lacks its payment bill and none has two.
         """
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         from ferry.demo import DemoOptions, DemoProgress, run_demo
         from ferry.observe.redact import install
 
@@ -96,6 +96,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_summary(summary: DemoSummary, as_json: bool) -> None:
+    from rich.table import Table
+
     if as_json:
         typer.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
     else:

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ferry.expr import Context, ExprError, MemoryLookup, render
-from ferry.expr.variables import DEFAULT_TZ, to_datetime, zone
+# ferry.expr's package exports are lazy (its parsers import sqlglot): `ferry --help` pays for variables only
+from ferry.expr.variables import DEFAULT_TZ
 
 
 class _InputError(Exception):
@@ -90,6 +90,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Render EXPRESSION against the --data record and print the result as JSON."""
+        from ferry.expr import Context, ExprError, MemoryLookup, render
+        from ferry.expr.variables import to_datetime, zone
+
         try:
             record = _read_json(data, "--data")
             if not isinstance(record, dict):

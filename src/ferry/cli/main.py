@@ -2,15 +2,23 @@
 
 :func:`main` is the entry point: it runs the app through the one error handler
 (:class:`ferry.cli.errors.FerryGroup`), so no command prints a traceback unless ``--debug`` is given.
+
+Start-up is part of the interface (a scheduled ``ferry run`` pays it every pass): a command module imports
+only typer and the standard library at its top and its heavy modules (the scheme model, the engine, the
+store, rich's widgets) inside the command; the ``sandbox`` group registers its commands on first use, since
+their option defaults live beside the sandboxes' servers. ``tests/cli/test_startup.py`` keeps it so.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer import _click  # typer 0.29 carries its own click
+from typer.core import TyperGroup
 
 from ferry.cli import (
     alerts_cmd,
@@ -19,14 +27,37 @@ from ferry.cli import (
     expr_cmd,
     records_cmd,
     run_cmd,
-    sandbox_both,
-    sandbox_dingtalk,
-    sandbox_kingdee,
     serve_cmd,
     validate_cmd,
     worker_cmd,
 )
 from ferry.cli.errors import FerryGroup
+
+
+class SandboxGroup(TyperGroup):
+    """``ferry sandbox``: its commands are registered when the group is first looked into, so that
+    ``ferry --help`` lists the group without importing the sandboxes (starlette, uvicorn, httpx)."""
+
+    modules = ("ferry.cli.sandbox_dingtalk", "ferry.cli.sandbox_kingdee", "ferry.cli.sandbox_both")
+    _loaded = False
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        app = typer.Typer()
+        for name in self.modules:
+            importlib.import_module(name).register(app)
+        self.commands.update(typer.main.get_group(app).commands)
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        self._load()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: _click.Context, cmd_name: str) -> Any:
+        self._load()
+        return super().get_command(ctx, cmd_name)
+
 
 app = typer.Typer(
     name="ferry",
@@ -37,11 +68,10 @@ app = typer.Typer(
     add_completion=False,
 )
 
-sandbox_app = typer.Typer(help="Run the faithful DingTalk and Kingdee sandboxes.", no_args_is_help=True)
+sandbox_app = typer.Typer(
+    cls=SandboxGroup, help="Run the faithful DingTalk and Kingdee sandboxes.", no_args_is_help=True
+)
 app.add_typer(sandbox_app, name="sandbox")
-sandbox_dingtalk.register(sandbox_app)
-sandbox_kingdee.register(sandbox_app)
-sandbox_both.register(sandbox_app)
 validate_cmd.register(app)
 run_cmd.register(app)
 serve_cmd.register(app)

@@ -24,25 +24,23 @@ from rich.table import Table
 from ferry.cli.common import ConnectionsOption, DatabaseOption, connections_path, open_ledger, out
 from ferry.cli.output import since as parse_since
 from ferry.cli.output import statuses as parse_statuses
-from ferry.engine.steer import (
-    NOT_REPLAYABLE,
-    REPLAY_DEFAULT,
-    REPLAYABLE,
-    replay_from_ledger,
-    skipped_by_the_scheme,
-)
 from ferry.errors import UsageError
 
 if TYPE_CHECKING:
     from ferry.store import Ledger, RecordRow
 
-# the rules are the engine's, shared with the console
-_NOT_REPLAYABLE = NOT_REPLAYABLE
+
+def _steer() -> Any:
+    """The replay rules, the engine's and shared with the console (imported when a command runs, so
+    that `ferry --help` stays light)."""
+    from ferry.engine import steer
+
+    return steer
 
 
 def _statuses(values: Sequence[str] | None) -> tuple[str, ...]:
     if not values:
-        return REPLAY_DEFAULT
+        return tuple(_steer().REPLAY_DEFAULT)
     wanted = tuple(parse_statuses(values) or ())
     if "in_doubt" in wanted:
         raise UsageError(
@@ -50,9 +48,11 @@ def _statuses(values: Sequence[str] | None) -> tuple[str, ...]:
             hint="the next dispatch settles each one with the probe (found -> written, not found -> sent "
             "again); without a probe a person checks the target (`ferry records show ID`)",
         )
-    wrong = [v for v in wanted if v not in REPLAYABLE]
+    wrong = [v for v in wanted if v not in _steer().REPLAYABLE]
     if wrong:
-        raise UsageError(f"cannot replay status {', '.join(wrong)}: replayable are {', '.join(REPLAYABLE)}")
+        raise UsageError(
+            f"cannot replay status {', '.join(wrong)}: replayable are {', '.join(_steer().REPLAYABLE)}"
+        )
     return wanted
 
 
@@ -85,7 +85,7 @@ def _candidates(
                 left_out.append((record_id, "no such record"))
             elif row.status not in statuses:
                 left_out.append(
-                    (record_id, _NOT_REPLAYABLE.get(row.status, f"status {row.status} not asked for"))
+                    (record_id, _steer().NOT_REPLAYABLE.get(row.status, f"status {row.status} not asked for"))
                 )
             elif not matches(row):
                 left_out.append((record_id, "does not match the filter"))
@@ -185,7 +185,7 @@ def register(records_app: typer.Typer) -> None:
         replayed: the probe settles them. A record skipped because of its state at the source is read
         again from the source instead (``--scheme-file``).
         """
-        statuses = _statuses(status) if status or not ids else REPLAYABLE
+        statuses = _statuses(status) if status or not ids else _steer().REPLAYABLE
         if not ids and scheme is None and status is None and number is None and since is None:
             raise UsageError("name record ids or a filter (--scheme, --status, --number, --since)")
         since_at = parse_since(since)
@@ -202,7 +202,7 @@ def register(records_app: typer.Typer) -> None:
             )
         finally:
             ledger.close()
-        from_ledger = [r for r in chosen if r.status != "skipped" or skipped_by_the_scheme(r)]
+        from_ledger = [r for r in chosen if r.status != "skipped" or _steer().skipped_by_the_scheme(r)]
         from_source = [r for r in chosen if r not in from_ledger]
         if from_source and scheme_file is None:
             for r in from_source:
@@ -249,6 +249,7 @@ def _move(db: str | None, rows: list[RecordRow], statuses: tuple[str, ...]) -> s
         return set()
     ledger = open_ledger(db)
     try:
-        return replay_from_ledger(ledger, rows, statuses)
+        moved: set[int] = _steer().replay_from_ledger(ledger, rows, statuses)
+        return moved
     finally:
         ledger.close()

@@ -8,19 +8,23 @@ import dataclasses
 import json
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ferry.cli.common import ConnectionsOption, DatabaseOption, connections_path, err, fail, open_ledger, out
 from ferry.errors import Interrupted
-from ferry.scheme import Scheme, load_scheme
+
+# the scheme model (pydantic, sqlglot), the engine and rich's widgets are imported by the commands that
+# use them: `ferry --help` and `ferry run --help` start without them
+if TYPE_CHECKING:
+    from ferry.scheme import Scheme
 
 
 def _load(path: Path) -> Scheme:
     """The scheme, or its problems (one line each, by the CLI's handler)."""
+    from ferry.scheme import load_scheme
+
     return load_scheme(path)
 
 
@@ -74,6 +78,9 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     ) -> None:
         """Run a scheme once: collect from the source into the ledger, then dispatch to the target."""
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.table import Table
+
         from ferry.connectors.settings import load_connections
         from ferry.engine.runner import Engine, RunSummary
         from ferry.engine.runner import Progress as EngineProgress
@@ -177,6 +184,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check a scheme can run before it spends anything: connections resolve, each side logs in,
         DingTalk process codes and Kingdee forms exist, DingTalk quota is left. Exit 1 if one fails."""
+        from rich.table import Table
+
         from ferry.connectors.settings import load_connections
         from ferry.engine.runner import Engine, PreflightFailed
         from ferry.observe.redact import install

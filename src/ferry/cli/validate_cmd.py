@@ -17,20 +17,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ferry.scheme import (
-    Problem,
-    Scheme,
-    SchemeError,
-    discover,
-    duplicate_ids,
-    load_scheme,
-    load_side,
-    native_json_schema,
-)
-from ferry.scheme.folder import NOT_SCHEMES
-
+# the scheme model (pydantic, sqlglot) is imported where it is used: `ferry --help` starts without it
 if TYPE_CHECKING:
     from ferry.connectors.settings import ConnectionsFile
+    from ferry.scheme import Problem, Scheme
 
 
 @dataclass
@@ -73,6 +63,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Check scheme files; every problem names the file, the line, the column and the key path."""
+        from ferry.scheme import discover, duplicate_ids
+        from ferry.scheme.folder import NOT_SCHEMES
+
         if side not in (None, "source", "target"):
             _say("--side must be 'source' or 'target'", err=True)
             raise typer.Exit(2)
@@ -108,6 +101,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def schema() -> None:
         """Print the JSON Schema of the native scheme form (for editor completion)."""
+        from ferry.scheme import native_json_schema
+
         typer.echo(json.dumps(native_json_schema(), ensure_ascii=False, indent=2))
 
 
@@ -132,10 +127,14 @@ class _Validation:
         try:
             return self._check_file(path)
         except Exception as e:  # a bug in a check must not hide the other files' problems
+            from ferry.scheme import Problem
+
             bug = f"internal error while checking this file ({type(e).__name__}); this is a bug in Ferry"
             return _FileResult(path, [Problem(str(path), "", 0, 0, bug)])
 
     def _check_file(self, path: Path) -> _FileResult:
+        from ferry.scheme import SchemeError, load_scheme, load_side
+
         result = _FileResult(path)
         try:
             if self.side in ("source", "target"):

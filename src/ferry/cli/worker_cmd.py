@@ -8,13 +8,15 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ferry.cli.common import ConnectionsOption, DatabaseOption, connections_path, err, open_ledger
 from ferry.errors import UsageError
-from ferry.scheme import Scheme
+
+if TYPE_CHECKING:
+    from ferry.scheme import Scheme
 
 
 def scheme_files(folder: Path) -> list[Scheme]:

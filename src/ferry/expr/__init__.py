@@ -19,17 +19,55 @@ field's steps), ``assemble`` (objects as generated code) and ``convert`` (types)
 (Limits and the per-render budget), ``errors``.
 """
 
-from ferry.expr.condition import Condition, Verdict, compile_condition
-from ferry.expr.errors import ExprError, LimitExceeded
-from ferry.expr.flatten import beat_flat
-from ferry.expr.formats import apply_format, compile_format, compile_format_response, format_response
-from ferry.expr.limits import Limits
-from ferry.expr.lookup import Lookup, MemoryLookup
-from ferry.expr.parsers import apply_parser, compile_parser
-from ferry.expr.request import FieldNode, RequestBuilder, build_request, compile_request, field_nodes
-from ferry.expr.template import Template, check, compile_template, render
-from ferry.expr.valuemap import apply_value_map, compile_value_map
-from ferry.expr.variables import Context
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# The exports load on first use (PEP 562): the parsers pull in sqlglot, and a command that only names a
+# default (`ferry expr --help`) or a module that needs one part should not pay for all of them.
+if TYPE_CHECKING:
+    from ferry.expr.condition import Condition, Verdict, compile_condition
+    from ferry.expr.errors import ExprError, LimitExceeded
+    from ferry.expr.flatten import beat_flat
+    from ferry.expr.formats import apply_format, compile_format, compile_format_response, format_response
+    from ferry.expr.limits import Limits
+    from ferry.expr.lookup import Lookup, MemoryLookup
+    from ferry.expr.parsers import apply_parser, compile_parser
+    from ferry.expr.request import FieldNode, RequestBuilder, build_request, compile_request, field_nodes
+    from ferry.expr.template import Template, check, compile_template, render
+    from ferry.expr.valuemap import apply_value_map, compile_value_map
+    from ferry.expr.variables import Context
+
+_EXPORTS = {
+    "Condition": "ferry.expr.condition",
+    "Verdict": "ferry.expr.condition",
+    "compile_condition": "ferry.expr.condition",
+    "ExprError": "ferry.expr.errors",
+    "LimitExceeded": "ferry.expr.errors",
+    "beat_flat": "ferry.expr.flatten",
+    "apply_format": "ferry.expr.formats",
+    "compile_format": "ferry.expr.formats",
+    "compile_format_response": "ferry.expr.formats",
+    "format_response": "ferry.expr.formats",
+    "Limits": "ferry.expr.limits",
+    "Lookup": "ferry.expr.lookup",
+    "MemoryLookup": "ferry.expr.lookup",
+    "apply_parser": "ferry.expr.parsers",
+    "compile_parser": "ferry.expr.parsers",
+    "FieldNode": "ferry.expr.request",
+    "RequestBuilder": "ferry.expr.request",
+    "build_request": "ferry.expr.request",
+    "compile_request": "ferry.expr.request",
+    "field_nodes": "ferry.expr.request",
+    "Template": "ferry.expr.template",
+    "check": "ferry.expr.template",
+    "compile_template": "ferry.expr.template",
+    "render": "ferry.expr.template",
+    "apply_value_map": "ferry.expr.valuemap",
+    "compile_value_map": "ferry.expr.valuemap",
+    "Context": "ferry.expr.variables",
+}
 
 __all__ = [
     "Condition",
@@ -60,3 +98,16 @@ __all__ = [
     "format_response",
     "render",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
