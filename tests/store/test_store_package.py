@@ -70,4 +70,5 @@ def test_migrations_ship_inside_the_package() -> None:
     assert sorted(p.name for p in (STORE_DIR / "migrations" / "versions").glob("0*.py")) == [
         "0001_initial.py",
         "0002_fenced_leases.py",
+        "0006_quality.py",
     ]

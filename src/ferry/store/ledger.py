@@ -16,7 +16,8 @@ Contract notes (the engine relies on them):
 
 :class:`Ledger` is a facade: each section lives in its own module (:mod:`.intake` collect,
 :mod:`.leases` claim/renew/release, :mod:`.outcomes` finish, :mod:`.watching`, :mod:`.watermarks`, :mod:`.runs`,
-:mod:`.usage` API calls, :mod:`.lookups` find, :mod:`.steering` reads and manual moves, :mod:`.search`),
+:mod:`.usage` API calls, :mod:`.lookups` find, :mod:`.steering` reads and manual moves, :mod:`.search`,
+:mod:`.facts` the quality checks' history, :mod:`.findings` findings and review),
 all over the
 shared state of :class:`ferry.store.core.LedgerCore`.
 
@@ -26,6 +27,8 @@ pool of its own.
 
 from __future__ import annotations
 
+from ferry.store.facts import Facts
+from ferry.store.findings import Review
 from ferry.store.intake import Intake
 from ferry.store.leases import Leases
 from ferry.store.lookups import Lookups
@@ -38,7 +41,9 @@ from ferry.store.watching import Watching
 from ferry.store.watermarks import Watermarks
 
 
-class Ledger(Intake, Leases, Outcomes, Watching, Watermarks, Runs, ApiCalls, Lookups, Steering, Search):
+class Ledger(
+    Intake, Leases, Outcomes, Watching, Watermarks, Runs, ApiCalls, Lookups, Steering, Search, Facts, Review
+):
     """Records, watermarks, runs, events and the API-call log in one database.
 
     Pass ``url`` (default ``$FERRY_DATABASE_URL`` or ``sqlite:///ferry.db``) or an ``engine`` made by
