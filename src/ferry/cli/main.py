@@ -15,6 +15,7 @@ import typer
 from ferry.cli import (
     demo_cmd,
     expr_cmd,
+    quality_cmd,
     records_cmd,
     run_cmd,
     sandbox_both,
@@ -43,6 +44,7 @@ run_cmd.register(app)
 records_cmd.register(app)
 expr_cmd.register(app)
 demo_cmd.register(app)
+quality_cmd.register(app)
 
 
 @app.callback()

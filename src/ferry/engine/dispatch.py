@@ -28,7 +28,7 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ferry.connectors.base import Querier, Target, WriteItem, WriteOutcome
 from ferry.connectors.errors import AccessDenied, ConnectorError, GiveUp, OutcomeUnknown
@@ -37,6 +37,7 @@ from ferry.engine.recovery import Recovery
 from ferry.engine.transform import RenderError, Transform
 from ferry.engine.verdicts import Verdicts
 from ferry.errors import StoreError
+from ferry.quality import Assessment, Checker
 from ferry.scheme import Scheme
 from ferry.store import AsyncLedger, Claimed, Ledger, Outcome, facade
 
@@ -99,6 +100,11 @@ class Dispatcher:
         self.verdicts = Verdicts(scheme.retry, reconcile=reconcile)
         self.lookups = Lookups(scheme, transform, queriers or {})
         self.recovery = Recovery(target, self.store, self.verdicts)
+        #: the scheme's quality rules and anomaly checks; history from the ledger, read on the worker
+        #: thread that checks the batch
+        self.checker = Checker(
+            scheme.id, scheme.quality, scheme.checks, tz=transform.tz, history=self.store.ledger
+        )
         #: ids of the current batch handed to ``target.write`` (they may have reached the target)
         self._sent: set[int] = set()
 
@@ -217,7 +223,7 @@ class Dispatcher:
                     contents[rec_id] = result
         # checks and rendering off the event loop: a slow record must not stall other schemes
         prepared = await asyncio.to_thread(
-            lambda: [(rec, self._prepare(rec, contents[rec.id])) for rec in ready if rec.id in contents]
+            self._prepare_all, [rec for rec in ready if rec.id in contents], contents, now
         )
         to_write: list[tuple[Claimed, WriteItem]] = []
         for rec, item in prepared:
@@ -233,11 +239,27 @@ class Dispatcher:
         # nothing was sent: keep whatever request the record had (None leaves it)
         return self.verdicts.failure(rec, None, err, self.clock())
 
-    def _prepare(self, rec: Claimed, content: Mapping[str, Any]) -> WriteItem | Outcome:
-        """The record's quality rules, then its rendered request; a failure quarantines it."""
-        reason = self.transform.quality(content)
-        if reason is not None:
-            return rec.outcome("quarantined", reason=reason, error_type="quality", count_attempt=False)
+    def _prepare_all(
+        self, ready: Sequence[Claimed], contents: Mapping[int, Mapping[str, Any]], now: dt.datetime
+    ) -> list[tuple[Claimed, WriteItem | Outcome]]:
+        """The batch's quality assessment (its findings stored), then each record's request. Raises
+        StoreError when the ledger cannot be read: the batch goes back untouched."""
+        assessed: dict[int, Assessment] = {}
+        if self.checker.active and ready:
+            ctx = self.transform.context()
+            assessed = self.checker.assess([(rec.id, contents[rec.id]) for rec in ready], ctx, now)
+        return [(rec, self._prepare(rec, contents[rec.id], assessed.get(rec.id))) for rec in ready]
+
+    def _prepare(
+        self, rec: Claimed, content: Mapping[str, Any], assessment: Assessment | None = None
+    ) -> WriteItem | Outcome:
+        """The record's quality verdict, then its rendered request: a blocking finding holds it for
+        review (待复核), an invalid record is quarantined, a render failure too; warnings let it go."""
+        if assessment is not None and assessment.decision != "go":
+            status: Literal["held", "quarantined"] = (
+                "held" if assessment.decision == "hold" else "quarantined"
+            )
+            return rec.outcome(status, reason=assessment.reason(), error_type="quality", count_attempt=False)
         try:
             request = self.transform.target_request(content)
         except RenderError as e:  # every rendering failure arrives as a RenderError
@@ -262,7 +284,11 @@ class Dispatcher:
                     rec, OutcomeUnknown(f"cannot rebuild the request yet: {enriched.reason}"), self.clock()
                 )
             content = enriched
-        prepared = await asyncio.to_thread(self._prepare, rec, content)
+        # the record's own rules only: whether it was sendable then, not what history says now
+        ctx, now = self.transform.context(), self.clock()
+        prepared = await asyncio.to_thread(
+            lambda: self._prepare(rec, content, self.checker.rules_only(content, ctx, now))
+        )
         return None if isinstance(prepared, Outcome) else prepared
 
     async def _write(self, batch: list[tuple[Claimed, WriteItem]], now: dt.datetime) -> list[Outcome]:

@@ -100,7 +100,13 @@ class Checker:
                 if released:
                     own[record_id] = [_released(f) if f.rule in released else f for f in found]
         assessments = {rid: Assessment(tuple(found)) for rid, found in own.items()}
-        stored = {rid: [f.as_dict() for f in a.findings] for rid, a in assessments.items() if a.findings}
+        stored = {
+            rid: [
+                {**f.as_dict(), "payee": payments[rid].payee if rid in payments else None} for f in a.findings
+            ]
+            for rid, a in assessments.items()
+            if a.findings
+        }
         if stored:
             history.store_findings(self.scheme_id, stored)
         return assessments

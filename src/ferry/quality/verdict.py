@@ -75,6 +75,8 @@ class Assessment:
         stopping = self.stopping()
         if not stopping:
             return None
+        if self.decision == "quarantine":
+            return _line(stopping[0])  # the first rule that failed, as before rules were findings
         return "; ".join(_line(f) for f in stopping)
 
 
