@@ -9,6 +9,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 _STRIP = re.compile(r"[\s\-_/\.·—－]+")
+_SPACE = re.compile(r"\s+")
 
 
 def normalise_reference(value: Any) -> str | None:
@@ -35,13 +36,12 @@ def transpositions(key: str) -> list[str]:
 
 
 def similarity(a: str | None, b: str | None) -> float:
-    """0..1 similarity of two summaries (rapidfuzz token-set ratio over the characters); two empty
-    summaries are alike."""
-    a, b = (a or "").strip(), (b or "").strip()
+    """0..1 similarity of two summaries: rapidfuzz's normalised Indel ratio over the characters (Chinese
+    has no spaces between words), ignoring case and white space; two empty summaries are alike."""
+    a, b = _SPACE.sub("", (a or "").lower()), _SPACE.sub("", (b or "").lower())
     if not a and not b:
         return 1.0
-    # Chinese has no spaces between words: compare characters, ignoring order of repeated tokens
-    return fuzz.token_set_ratio(" ".join(a), " ".join(b)) / 100.0
+    return fuzz.ratio(a, b) / 100.0
 
 
 _DIGIT = {"零": 0, "壹": 1, "贰": 2, "叁": 3, "肆": 4, "伍": 5, "陆": 6, "柒": 7, "捌": 8, "玖": 9}
