@@ -1,63 +1,16 @@
 """Quality fixtures: a migrated ledger on SQLite (a file in tmp_path) and on PostgreSQL when reachable
-(skipped with the reason otherwise), and helpers to put records in it."""
+(skipped with the reason otherwise), and a helper to put records in it."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import os
-import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+from quality_db import AddRecords, fresh_pg_schema, require_postgres
 
 from ferry.store import Collected, Ledger
-
-PG_DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def postgres_url() -> str:
-    return os.environ.get("FERRY_TEST_POSTGRES_URL") or PG_DEFAULT_URL
-
-
-@functools.cache
-def postgres_problem() -> str | None:
-    try:
-        engine = sa.create_engine(postgres_url(), connect_args={"connect_timeout": 3}, poolclass=sa.NullPool)
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        engine.dispose()
-    except Exception as exc:  # any failure means "not reachable", with the reason shown
-        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-    return None
-
-
-def require_postgres() -> None:
-    problem = postgres_problem()
-    if problem is not None:
-        shown = make_url(postgres_url()).render_as_string(hide_password=True)
-        pytest.skip(f"PostgreSQL not reachable at {shown}: {problem}")
-
-
-@contextlib.contextmanager
-def fresh_pg_schema() -> Iterator[str]:
-    """A new, empty schema; yields a URL whose search_path points at it; drops it afterwards."""
-    schema = f"q_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_url(), poolclass=sa.NullPool)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(postgres_url()).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -81,9 +34,6 @@ def ledger(db_url: str) -> Iterator[Ledger]:
         yield ledger
     finally:
         ledger.close()
-
-
-AddRecords = Callable[..., list[int]]
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from conftest import AddRecords
+from quality_db import AddRecords
+
 from ferry import expr
 from ferry.quality import Assessment, Checker
 from ferry.scheme import AnomalyChecks

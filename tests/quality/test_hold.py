@@ -14,14 +14,14 @@ import pytest
 # the engine tests' shop and erp services
 sys.path.append(str(Path(__file__).resolve().parents[1] / "engine"))
 
-from apps import Erp, connections_yaml, scheme_yaml, shop_app  # noqa: E402
-from conftest import fresh_pg_schema, require_postgres  # noqa: E402
+from apps import Erp, connections_yaml, scheme_yaml, shop_app
+from quality_db import fresh_pg_schema, require_postgres
 
-from ferry.connectors.settings import load_connections  # noqa: E402
-from ferry.engine.runner import Engine  # noqa: E402
-from ferry.scheme import load_scheme  # noqa: E402
-from ferry.sandbox.serve import ServerThread  # noqa: E402
-from ferry.store import Ledger  # noqa: E402
+from ferry.connectors.settings import load_connections
+from ferry.engine.runner import Engine
+from ferry.sandbox.serve import ServerThread
+from ferry.scheme import load_scheme
+from ferry.store import Ledger
 
 CHECKS = """
 checks:

@@ -8,8 +8,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from quality_db import AddRecords
 
-from conftest import AddRecords
 from ferry import expr
 from ferry.quality import Checker
 from ferry.scheme import QualityRule, SchemeError, load_scheme

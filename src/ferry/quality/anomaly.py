@@ -9,14 +9,14 @@ content; a missing value is no finding (the declarative rules say what is requir
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ferry.quality.config import ChecksSpec
-from ferry.quality.history import Fact, History, PastFact
+from ferry.quality.history import BatchHistory, Fact, PastFact
 from ferry.quality.stats import modified_z
 from ferry.quality.text import (
     WordsError,
@@ -101,28 +101,44 @@ class PaymentChecks:
 
     # --- the checks -----------------------------------------------------------------------------
 
+    def prefetch(self, view: BatchHistory, payments: Mapping[int, Payment]) -> None:
+        """Fetch what the batch's checks will ask for in one lookup per kind."""
+        c = self.config
+        if c.duplicate.enabled:
+            dated = [p for p in payments.values() if p.payee and p.cents is not None and p.date]
+            if dated:
+                span = dt.timedelta(days=c.duplicate.days)
+                view.prefetch(
+                    "payment",
+                    {f"{p.payee}{_SEP}{p.cents}" for p in dated},
+                    since=min(_at(p.date) for p in dated if p.date) - span,
+                    until=max(_at(p.date) for p in dated if p.date) + span,
+                )
+        if c.reference.enabled:
+            refs = {
+                k
+                for p in payments.values()
+                if p.reference
+                for k in (p.reference, *transpositions(p.reference))
+            }
+            view.prefetch("reference", refs)
+
     def check(
-        self,
-        record_id: int,
-        content: Mapping[str, Any],
-        p: Payment,
-        history: History,
-        scheme: str,
-        batch: Collection[int],
+        self, record_id: int, content: Mapping[str, Any], p: Payment, view: BatchHistory
     ) -> list[Finding]:
         c = self.config
         found: list[Finding] = []
         if c.duplicate.enabled:
-            found += self._duplicate(record_id, p, history, scheme, batch)
+            found += self._duplicate(record_id, p, view)
         if c.reference.enabled and p.reference is not None:
-            found += self._reference(record_id, p, history, scheme, batch)
+            found += self._reference(record_id, p, view)
         past: Sequence[PastFact] = ()
         if p.payee is not None and (c.outlier.enabled or c.new_account.enabled):
-            past = history.payee_facts(scheme, p.payee, record_id=record_id)
+            past = view.payee(p.payee, record_id)
         if c.outlier.enabled:
             found += self._outlier(p, past)
         if c.new_account.enabled:
-            found += self._new_account(record_id, p, past, history, scheme)
+            found += self._new_account(record_id, p, past, view)
         if c.total.enabled:
             found += self._total(content, p)
         if c.amount_words.enabled:
@@ -131,19 +147,15 @@ class PaymentChecks:
             found += self._self_approval(content)
         return found
 
-    def _duplicate(
-        self, record_id: int, p: Payment, history: History, scheme: str, batch: Collection[int]
-    ) -> list[Finding]:
+    def _duplicate(self, record_id: int, p: Payment, view: BatchHistory) -> list[Finding]:
         cfg = self.config.duplicate
         if p.payee is None or p.cents is None or p.date is None:
             return []
         span = dt.timedelta(days=cfg.days)
-        candidates = history.matching_facts(
-            scheme,
+        candidates = view.matches(
             "payment",
             [f"{p.payee}{_SEP}{p.cents}"],
-            record_id=record_id,
-            batch=batch,
+            record_id,
             since=_at(p.date) - span,
             until=_at(p.date) + span,
         )
@@ -172,12 +184,9 @@ class PaymentChecks:
             )
         ]
 
-    def _reference(
-        self, record_id: int, p: Payment, history: History, scheme: str, batch: Collection[int]
-    ) -> list[Finding]:
+    def _reference(self, record_id: int, p: Payment, view: BatchHistory) -> list[Finding]:
         assert p.reference is not None
-        keys = [p.reference, *transpositions(p.reference)]
-        found = history.matching_facts(scheme, "reference", keys, record_id=record_id, batch=batch)
+        found = view.matches("reference", [p.reference, *transpositions(p.reference)], record_id)
         if not found:
             return []
         first = found[0]
@@ -228,13 +237,13 @@ class PaymentChecks:
         ]
 
     def _new_account(
-        self, record_id: int, p: Payment, past: Sequence[PastFact], history: History, scheme: str
+        self, record_id: int, p: Payment, past: Sequence[PastFact], view: BatchHistory
     ) -> list[Finding]:
         if p.payee is None or p.account is None or not past:
             return []
         if any(m.account == p.account for m in past):
             return []
-        if history.account_known(scheme, p.payee, p.account, record_id=record_id):
+        if view.account_known(p.payee, p.account, record_id):
             return []
         before = next((m.account for m in past if m.account), None)
         cfg = self.config.new_account

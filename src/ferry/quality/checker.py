@@ -16,7 +16,7 @@ from ferry import expr
 from ferry.errors import StoreError
 from ferry.quality.anomaly import Payment, PaymentChecks
 from ferry.quality.config import ChecksSpec, RuleSpec
-from ferry.quality.history import Fact, History
+from ferry.quality.history import BatchHistory, Fact, History
 from ferry.quality.rules import compile_rules, why
 from ferry.quality.verdict import Assessment, Finding
 
@@ -81,16 +81,19 @@ class Checker:
             return {rid: Assessment(tuple(found)) for rid, found in own.items()}
         history = self.history
         history.note_facts(self.scheme_id, facts)
-        batch = set(own)
+        view = BatchHistory(history, self.scheme_id, own)
+        if self.payments is not None:
+            self.payments.prefetch(view, payments)
+        for rule in self._unique:
+            keys = {f.key for fs in facts.values() for f in fs if f.kind == f"unique:{rule.name}"}
+            view.prefetch(f"unique:{rule.name}", keys, since=now - dt.timedelta(days=rule.spec.window_days))
         contents = dict(items)
         for record_id in facts:
             found = own[record_id]
             try:
                 if record_id in payments and self.payments is not None:
-                    found += self.payments.check(
-                        record_id, contents[record_id], payments[record_id], history, self.scheme_id, batch
-                    )
-                found += self._unique_findings(record_id, contents[record_id], ctx, now, history, batch)
+                    found += self.payments.check(record_id, contents[record_id], payments[record_id], view)
+                found += self._unique_findings(record_id, contents[record_id], ctx, now, view)
             except StoreError:
                 raise
             except Exception as e:  # one record's check failure is that record's
@@ -117,17 +120,14 @@ class Checker:
         content: Mapping[str, Any],
         ctx: expr.Context,
         now: dt.datetime,
-        history: History,
-        batch: set[int],
+        view: BatchHistory,
     ) -> list[Finding]:
         out: list[Finding] = []
         for rule in self._unique:
             if not rule.applies(content, ctx) or (key := rule.unique_key(content)) is None:
                 continue
             since = now - dt.timedelta(days=rule.spec.window_days)
-            same = history.matching_facts(
-                self.scheme_id, f"unique:{rule.name}", [key], record_id=record_id, batch=batch, since=since
-            )
+            same = view.matches(f"unique:{rule.name}", [key], record_id, since=since)
             if same:
                 finding = rule.failure(content, ctx, {"value": key, "other": same[0].record_id})
                 out.append(_with_matches(finding, tuple(m.record_id for m in same)))

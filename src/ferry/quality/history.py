@@ -68,21 +68,20 @@ class History(Protocol):
         kind: str,
         keys: Sequence[str],
         *,
-        record_id: int,
-        batch: Collection[int] = (),
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
-        limit: int = 20,
+        limit: int = 1000,
     ) -> Sequence[PastFact]:
-        """Other records' facts of ``kind`` with one of ``keys`` (``at`` within [since, until])."""
+        """Facts of ``kind`` with one of ``keys`` (``at`` within [since, until]) of records that may
+        have been paid (not rejected, quarantined or dead), newest record first."""
         ...
 
-    def payee_facts(self, scheme: str, payee: str, *, record_id: int, limit: int = 200) -> Sequence[PastFact]:
-        """The latest payment facts of ``payee`` from older records, newest first."""
+    def payee_facts(self, scheme: str, payee: str, *, before: int, limit: int = 100) -> Sequence[PastFact]:
+        """The latest payment facts of ``payee`` from records older than ``before``, newest first."""
         ...
 
-    def account_known(self, scheme: str, payee: str, account: str, *, record_id: int) -> bool:
-        """Has an older record paid ``payee`` on ``account``?"""
+    def account_known(self, scheme: str, payee: str, account: str, *, before: int) -> bool:
+        """Has a record older than ``before`` paid ``payee`` on ``account``?"""
         ...
 
     def released_rules(self, record_id: int) -> set[str]:
@@ -93,4 +92,83 @@ class History(Protocol):
         """Keep each record's findings (``Finding.as_dict()``) for its story and the reports."""
 
 
-__all__ = ["Fact", "History", "PastFact"]
+#: a newer record in one of these has gone (or is going) to the target
+SENT = frozenset({"writing", "written", "finishing", "in_doubt", "failed"})
+
+
+def counts_for(fact: PastFact, record_id: int, batch: Collection[int]) -> bool:
+    """Does another record's fact count against ``record_id``? Older records always; newer ones only
+    when already sent or being sent by another worker (not this batch: its newer record is the one
+    flagged)."""
+    if fact.record_id == record_id:
+        return False
+    if fact.record_id < record_id:
+        return True
+    return fact.status in SENT and fact.record_id not in batch
+
+
+class BatchHistory:
+    """The history one batch needs, fetched in a few lookups: every payment key and reference of the
+    batch at once, each payee's latest payments once."""
+
+    def __init__(self, history: History, scheme: str, batch: Collection[int]) -> None:
+        self.history = history
+        self.scheme = scheme
+        self.batch = set(batch)
+        self._newest = max(self.batch) + 1 if self.batch else 0
+        self._by_kind: dict[str, dict[str, list[PastFact]]] = {}
+        self._payees: dict[str, Sequence[PastFact]] = {}
+
+    def prefetch(
+        self,
+        kind: str,
+        keys: Collection[str],
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> None:
+        found: dict[str, list[PastFact]] = {}
+        if keys:
+            for fact in self.history.matching_facts(self.scheme, kind, list(keys), since=since, until=until):
+                found.setdefault(fact.key, []).append(fact)
+        self._by_kind[kind] = found
+
+    def matches(
+        self,
+        kind: str,
+        keys: Sequence[str],
+        record_id: int,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> list[PastFact]:
+        """Other records' facts of ``kind`` with one of ``keys`` that count against ``record_id``,
+        newest first (from the prefetched facts; fetched now if the kind was not prefetched)."""
+        table = self._by_kind.get(kind)
+        if table is None:
+            table = {}
+            for fact in self.history.matching_facts(self.scheme, kind, list(keys), since=since, until=until):
+                table.setdefault(fact.key, []).append(fact)
+        out = [
+            f
+            for k in keys
+            for f in table.get(k, ())
+            if counts_for(f, record_id, self.batch)
+            and (since is None or (f.at is not None and f.at >= since))
+            and (until is None or (f.at is not None and f.at <= until))
+        ]
+        return sorted(out, key=lambda f: -f.record_id)
+
+    def payee(self, payee: str, record_id: int, limit: int = 100) -> list[PastFact]:
+        """The payee's latest payments from records older than ``record_id``, newest first."""
+        if payee not in self._payees:
+            # one lookup per payee and batch: the batch's own older records are in it too
+            self._payees[payee] = self.history.payee_facts(
+                self.scheme, payee, before=self._newest, limit=limit + len(self.batch)
+            )
+        return [f for f in self._payees[payee] if f.record_id < record_id][:limit]
+
+    def account_known(self, payee: str, account: str, record_id: int) -> bool:
+        return self.history.account_known(self.scheme, payee, account, before=record_id)
+
+
+__all__ = ["SENT", "BatchHistory", "Fact", "History", "PastFact", "counts_for"]

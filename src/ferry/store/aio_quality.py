@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 from ferry.store.facts import FactRow
@@ -33,34 +33,22 @@ class QualityTwins:
         kind: str,
         keys: Sequence[str],
         *,
-        record_id: int,
-        batch: Collection[int] = (),
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
-        limit: int = 20,
+        limit: int = 1000,
     ) -> list[FactRow]:
-        """Other records' facts of ``kind`` with one of ``keys`` (``at`` within [since, until]), newest"""
+        """Facts of ``kind`` with one of ``keys`` (``at`` within [since, until]) of records that may have"""
         return await self._run(
-            self.ledger.matching_facts,
-            scheme,
-            kind,
-            keys,
-            record_id=record_id,
-            batch=batch,
-            since=since,
-            until=until,
-            limit=limit,
+            self.ledger.matching_facts, scheme, kind, keys, since=since, until=until, limit=limit
         )
 
-    async def payee_facts(
-        self, scheme: str, payee: str, *, record_id: int, limit: int = 200
-    ) -> list[FactRow]:
-        """The latest payment facts of ``payee`` from older records, newest first."""
-        return await self._run(self.ledger.payee_facts, scheme, payee, record_id=record_id, limit=limit)
+    async def payee_facts(self, scheme: str, payee: str, *, before: int, limit: int = 100) -> list[FactRow]:
+        """The latest payment facts of ``payee`` from records older than ``before``, newest first."""
+        return await self._run(self.ledger.payee_facts, scheme, payee, before=before, limit=limit)
 
-    async def account_known(self, scheme: str, payee: str, account: str, *, record_id: int) -> bool:
-        """Has an older record (not rejected) paid ``payee`` on ``account``?"""
-        return await self._run(self.ledger.account_known, scheme, payee, account, record_id=record_id)
+    async def account_known(self, scheme: str, payee: str, account: str, *, before: int) -> bool:
+        """Has a record older than ``before`` (not rejected) paid ``payee`` on ``account``?"""
+        return await self._run(self.ledger.account_known, scheme, payee, account, before=before)
 
     async def released_rules(self, record_id: int) -> set[str]:
         """Rules whose hold of this record a person released."""

@@ -1,30 +1,37 @@
 """The history the quality checks read (``ferry.quality.history.History``): each checked record's
-denormalised keys in ``quality_facts``, looked up by index.
+denormalised keys in ``quality_facts``, looked up by index, a batch at a time.
 
-Contract notes (what the checks rely on):
+Contract notes:
 - ``note_facts`` replaces a batch's facts in one transaction before its checks run, so two workers
   checking the same duplicate at once both see each other's facts.
-- A fact matches when its record is older (lower id), or newer and already sent or being sent by
-  another worker (not one of the asking batch's); never a record rejected (skipped), quarantined or
-  dead: it was never paid.
+- Lookups return facts with their record's status and leave out records never paid (rejected, i.e.
+  skipped; quarantined; dead); which of the rest count as a match for a record is the checks' rule
+  (:mod:`ferry.quality.history`).
+- These are the checks' hot path: hand-written statements on the driver's cursor, one per lookup.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Collection, Mapping, Sequence
+import functools
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from ferry.store.core import LedgerCore, chunks
-from ferry.store.schema import findings, quality_facts, records
+from ferry.store.schema import findings, quality_facts
 
 #: a record in one of these was never paid: its facts match nothing
-_UNPAID = ("skipped", "quarantined", "dead")
-#: a newer record in one of these has gone (or is going) to the target
-_SENT = ("writing", "written", "finishing", "in_doubt", "failed")
+UNPAID = ("skipped", "quarantined", "dead")
+_NOT_UNPAID = "r.status NOT IN ('skipped', 'quarantined', 'dead')"
+_COLUMNS = "f.record_id, r.number, r.status, f.key, f.at, f.amount_cents, f.account, f.summary"
+_INSERT = (
+    "INSERT INTO quality_facts (record_id, scheme, kind, key, at, payee, amount_cents, account, summary) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,40 +52,90 @@ def _cut(value: Any, limit: int) -> Any:
     return value[:limit] if isinstance(value, str) else value
 
 
+def _aware(value: Any) -> dt.datetime | None:
+    """A time as the driver returns it (text on SQLite) as aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    assert isinstance(value, dt.datetime)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+@functools.cache
+def _matching_sql(n: int, since: bool, until: bool) -> str:
+    where = [
+        "f.scheme = ?",
+        "f.kind = ?",
+        f"f.key IN ({', '.join('?' * n)})",
+        _NOT_UNPAID,
+        *(["f.at >= ?"] if since else []),
+        *(["f.at <= ?"] if until else []),
+    ]
+    return (
+        f"SELECT {_COLUMNS} FROM quality_facts f JOIN records r ON r.id = f.record_id "
+        f"WHERE {' AND '.join(where)} ORDER BY f.record_id DESC LIMIT ?"
+    )
+
+
+_PAYEE_SQL = (
+    f"SELECT {_COLUMNS} FROM quality_facts f JOIN records r ON r.id = f.record_id "
+    f"WHERE f.scheme = ? AND f.payee = ? AND f.record_id < ? AND f.kind = 'payment' AND {_NOT_UNPAID} "
+    "ORDER BY f.record_id DESC LIMIT ?"
+)
+_ACCOUNT_SQL = (
+    "SELECT f.id FROM quality_facts f JOIN records r ON r.id = f.record_id WHERE f.scheme = ? AND "
+    f"f.payee = ? AND f.account = ? AND f.record_id < ? AND {_NOT_UNPAID} LIMIT 1"
+)
+
+
 class Facts(LedgerCore):
     """``note_facts``, ``matching_facts``, ``payee_facts``, ``account_known``, ``released_rules``."""
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Any]:
+        """A driver cursor on a pooled connection, for one read."""
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+            raw.driver_connection.commit()  # type: ignore[union-attr]  # end the read's transaction
+        finally:
+            raw.close()
 
     def note_facts(self, scheme: str, facts: Mapping[int, Sequence[Any]]) -> None:
         """Replace the facts of each record id with the ones given (``ferry.quality.Fact``-like)."""
         if not facts:
             return
-        f = quality_facts.c
+        time = self._time
         rows = [
-            {
-                "record_id": record_id,
-                "scheme": scheme,
-                "kind": _cut(fact.kind, 100),
-                "key": _cut(fact.key, 400),
-                "at": fact.at,
-                "payee": _cut(fact.payee, 200),
-                "amount_cents": fact.amount_cents,
-                "account": _cut(fact.account, 200),
-                "summary": _cut(fact.summary, 200),
-            }
+            (
+                record_id,
+                scheme,
+                _cut(fact.kind, 100),
+                _cut(fact.key, 400),
+                None if fact.at is None else time(fact.at),
+                _cut(fact.payee, 200),
+                fact.amount_cents,
+                _cut(fact.account, 200),
+                _cut(fact.summary, 200),
+            )
             for record_id, record_facts in facts.items()
             for fact in record_facts
         ]
-        with self._writer.begin() as conn:
+        with self._cursor() as cur:
             for chunk in chunks(list(facts)):
-                conn.execute(sa.delete(quality_facts).where(f.record_id.in_(chunk)))
+                cur.execute(
+                    self._sql(
+                        f"DELETE FROM quality_facts WHERE record_id IN ({', '.join('?' * len(chunk))})"
+                    ),
+                    tuple(chunk),
+                )
             if rows:
-                conn.execute(sa.insert(quality_facts), rows)
-
-    def _facts_query(self) -> sa.Select[Any]:
-        f, r = quality_facts.c, records.c
-        return sa.select(
-            f.record_id, r.number, r.status, f.key, f.at, f.amount_cents, f.account, f.summary
-        ).join(records, r.id == f.record_id)
+                cur.executemany(self._sql(_INSERT), rows)
 
     def matching_facts(
         self,
@@ -86,73 +143,38 @@ class Facts(LedgerCore):
         kind: str,
         keys: Sequence[str],
         *,
-        record_id: int,
-        batch: Collection[int] = (),
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
-        limit: int = 20,
+        limit: int = 1000,
     ) -> list[FactRow]:
-        """Other records' facts of ``kind`` with one of ``keys`` (``at`` within [since, until]), newest
-        first."""
+        """Facts of ``kind`` with one of ``keys`` (``at`` within [since, until]) of records that may have
+        been paid, newest record first."""
+        keys = sorted({k[:400] for k in keys})
         if not keys:
             return []
-        f, r = quality_facts.c, records.c
-        newer_sent = sa.and_(r.status.in_(_SENT), f.record_id.not_in(list(batch)) if batch else sa.true())
-        query = (
-            self._facts_query()
-            .where(
-                f.scheme == scheme,
-                f.kind == kind,
-                f.key.in_([k[:400] for k in keys]),
-                f.record_id != record_id,
-                r.status.not_in(_UNPAID),
-                sa.or_(f.record_id < record_id, newer_sent),
-            )
-            .order_by(f.record_id.desc())
-            .limit(limit)
-        )
-        if since is not None:
-            query = query.where(f.at >= since)
-        if until is not None:
-            query = query.where(f.at <= until)
-        with self.engine.connect() as conn:
-            return [FactRow(*row) for row in conn.execute(query)]
+        out: list[FactRow] = []
+        with self._read() as cur:
+            for chunk in chunks(keys):
+                sql = self._sql(_matching_sql(len(chunk), since is not None, until is not None))
+                params: list[Any] = [scheme, kind, *chunk]
+                params += [self._time(t) for t in (since, until) if t is not None]
+                cur.execute(sql, (*params, limit))
+                out += [
+                    FactRow(r[0], r[1], r[2], r[3], _aware(r[4]), r[5], r[6], r[7]) for r in cur.fetchall()
+                ]
+        return out
 
-    def payee_facts(self, scheme: str, payee: str, *, record_id: int, limit: int = 200) -> list[FactRow]:
-        """The latest payment facts of ``payee`` from older records, newest first."""
-        f, r = quality_facts.c, records.c
-        query = (
-            self._facts_query()
-            .where(
-                f.scheme == scheme,
-                f.payee == payee[:200],
-                f.record_id < record_id,
-                f.kind == "payment",
-                r.status.not_in(_UNPAID),
-            )
-            .order_by(f.record_id.desc())
-            .limit(limit)
-        )
-        with self.engine.connect() as conn:
-            return [FactRow(*row) for row in conn.execute(query)]
+    def payee_facts(self, scheme: str, payee: str, *, before: int, limit: int = 100) -> list[FactRow]:
+        """The latest payment facts of ``payee`` from records older than ``before``, newest first."""
+        with self._read() as cur:
+            cur.execute(self._sql(_PAYEE_SQL), (scheme, payee[:200], before, limit))
+            return [FactRow(r[0], r[1], r[2], r[3], _aware(r[4]), r[5], r[6], r[7]) for r in cur.fetchall()]
 
-    def account_known(self, scheme: str, payee: str, account: str, *, record_id: int) -> bool:
-        """Has an older record (not rejected) paid ``payee`` on ``account``?"""
-        f, r = quality_facts.c, records.c
-        query = (
-            sa.select(f.id)
-            .join(records, r.id == f.record_id)
-            .where(
-                f.scheme == scheme,
-                f.payee == payee[:200],
-                f.account == account[:200],
-                f.record_id < record_id,
-                r.status.not_in(_UNPAID),
-            )
-            .limit(1)
-        )
-        with self.engine.connect() as conn:
-            return conn.execute(query).first() is not None
+    def account_known(self, scheme: str, payee: str, account: str, *, before: int) -> bool:
+        """Has a record older than ``before`` (not rejected) paid ``payee`` on ``account``?"""
+        with self._read() as cur:
+            cur.execute(self._sql(_ACCOUNT_SQL), (scheme, payee[:200], account[:200], before))
+            return cur.fetchone() is not None
 
     def released_rules(self, record_id: int) -> set[str]:
         """Rules whose hold of this record a person released."""
@@ -160,3 +182,6 @@ class Facts(LedgerCore):
         query = sa.select(x.rule).where(x.record_id == record_id, x.resolution == "released").distinct()
         with self.engine.connect() as conn:
             return set(conn.execute(query).scalars())
+
+
+__all__ = ["UNPAID", "FactRow", "Facts", "quality_facts"]
