@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ferry.quality.config import ChecksSpec
-from ferry.quality.history import BatchHistory, Fact, PastFact
+from ferry.quality.history import BatchHistory, Fact
 from ferry.quality.stats import modified_z
 from ferry.quality.text import (
     WordsError,
@@ -132,7 +132,7 @@ class PaymentChecks:
             found += self._duplicate(record_id, p, view)
         if c.reference.enabled and p.reference is not None:
             found += self._reference(record_id, p, view)
-        past: Sequence[PastFact] = ()
+        past: Sequence[Any] = ()
         if p.payee is not None and (c.outlier.enabled or c.new_account.enabled):
             past = view.payee(p.payee, record_id)
         if c.outlier.enabled:
@@ -204,7 +204,7 @@ class PaymentChecks:
             )
         ]
 
-    def _outlier(self, p: Payment, past: Sequence[PastFact]) -> list[Finding]:
+    def _outlier(self, p: Payment, past: Sequence[Any]) -> list[Finding]:
         cfg = self.config.outlier
         if p.amount is None or p.payee is None:
             return []
@@ -237,7 +237,7 @@ class PaymentChecks:
         ]
 
     def _new_account(
-        self, record_id: int, p: Payment, past: Sequence[PastFact], view: BatchHistory
+        self, record_id: int, p: Payment, past: Sequence[Any], view: BatchHistory
     ) -> list[Finding]:
         if p.payee is None or p.account is None or not past:
             return []

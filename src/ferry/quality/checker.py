@@ -16,7 +16,7 @@ from ferry import expr
 from ferry.errors import StoreError
 from ferry.quality.anomaly import Payment, PaymentChecks
 from ferry.quality.config import ChecksSpec, RuleSpec
-from ferry.quality.history import BatchHistory, Fact, History
+from ferry.quality.history import BatchHistory, Fact, History, PayeeMemory
 from ferry.quality.rules import compile_rules, why
 from ferry.quality.verdict import Assessment, Finding
 
@@ -38,6 +38,7 @@ class Checker:
         self.payments = PaymentChecks(checks, tz) if checks is not None else None
         self.history = history
         self._unique = [r for r in self.rules if r.needs_history]
+        self._memory = PayeeMemory()
 
     @property
     def uses_history(self) -> bool:
@@ -81,7 +82,7 @@ class Checker:
             return {rid: Assessment(tuple(found)) for rid, found in own.items()}
         history = self.history
         history.note_facts(self.scheme_id, facts)
-        view = BatchHistory(history, self.scheme_id, own)
+        view = BatchHistory(history, self.scheme_id, own, self._memory)
         if self.payments is not None:
             self.payments.prefetch(view, payments)
         for rule in self._unique:
@@ -98,10 +99,10 @@ class Checker:
                 raise
             except Exception as e:  # one record's check failure is that record's
                 found.append(_error("checks", e))
-            if any(f.effect == "hold" for f in found):
-                released = history.released_rules(record_id)
-                if released:
-                    own[record_id] = [_released(f) if f.rule in released else f for f in found]
+        holding = [rid for rid, found in own.items() if any(f.effect == "hold" for f in found)]
+        released = history.released_rules(holding) if holding else {}
+        for rid, rules in released.items():
+            own[rid] = [_released(f) if f.rule in rules else f for f in own[rid]]
         assessments = {rid: Assessment(tuple(found)) for rid, found in own.items()}
         stored = {
             rid: [

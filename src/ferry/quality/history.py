@@ -15,6 +15,7 @@ Contract notes (the store keeps them):
 from __future__ import annotations
 
 import datetime as dt
+from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -76,16 +77,24 @@ class History(Protocol):
         have been paid (not rejected, quarantined or dead), newest record first."""
         ...
 
-    def payee_facts(self, scheme: str, payee: str, *, before: int, limit: int = 100) -> Sequence[PastFact]:
-        """The latest payment facts of ``payee`` from records older than ``before``, newest first."""
+    def payee_facts(self, scheme: str, payee: str, *, before: int, limit: int = 60) -> Sequence[PastFact]:
+        """The latest payment facts of ``payee`` from records older than ``before``, newest first (their
+        ``amount_cents``, ``account`` and ``status`` at least)."""
         ...
 
     def account_known(self, scheme: str, payee: str, account: str, *, before: int) -> bool:
         """Has a record older than ``before`` paid ``payee`` on ``account``?"""
         ...
 
-    def released_rules(self, record_id: int) -> set[str]:
-        """Rules whose hold of this record a person released (they only warn when made again)."""
+    def payment_facts_after(
+        self, scheme: str, after: int | None
+    ) -> tuple[int, Sequence[tuple[int, str, int | None, str | None]]]:
+        """The payment facts stored since fact id ``after`` as (record id, payee, amount in cents,
+        account), and the highest fact id now (``after`` None: only that id)."""
+        ...
+
+    def released_rules(self, record_ids: Sequence[int]) -> dict[int, set[str]]:
+        """Per record, the rules whose hold of it a person released (they only warn when made again)."""
         ...
 
     def store_findings(self, scheme: str, findings: Mapping[int, Sequence[Mapping[str, Any]]]) -> None:
@@ -107,17 +116,69 @@ def counts_for(fact: PastFact, record_id: int, batch: Collection[int]) -> bool:
     return fact.status in SENT and fact.record_id not in batch
 
 
+class PayeeMemory:
+    """Each payee's latest payments (amount, account), kept across batches: a batch asks the ledger only
+    for the facts stored since the last batch (one lookup), and for a payee's history the first time it
+    is seen. Bounded: ``limit`` payments per payee, ``max_payees`` payees (least recently used go).
+
+    A payment rejected after it was remembered still counts in its payee's statistics until the
+    process restarts: an outlier is a warning, and the account check asks the ledger before it warns.
+    """
+
+    def __init__(self, limit: int = 50, max_payees: int = 5000) -> None:
+        self.limit = limit
+        self.max_payees = max_payees
+        self._after: int | None = None
+        self._payees: OrderedDict[str, dict[int, tuple[int | None, str | None]]] = OrderedDict()
+
+    def refresh(self, history: History, scheme: str) -> None:
+        self._after, new = history.payment_facts_after(scheme, self._after)
+        for record_id, payee, cents, account in new:
+            known = self._payees.get(payee)
+            if known is not None:
+                known[record_id] = (cents, account)
+                if len(known) > 2 * self.limit:
+                    for old in sorted(known)[: len(known) - self.limit]:
+                        del known[old]
+
+    def recent(
+        self, history: History, scheme: str, payee: str, record_id: int, *, load_before: int
+    ) -> list[_Remembered]:
+        known = self._payees.get(payee)
+        if known is None:
+            # first sight of the payee: its history up to the end of this batch (the batch's facts are in)
+            rows = history.payee_facts(scheme, payee, before=load_before, limit=self.limit + 100)
+            known = {f.record_id: (f.amount_cents, f.account) for f in rows}
+            self._payees[payee] = known
+            while len(self._payees) > self.max_payees:
+                self._payees.popitem(last=False)
+        else:
+            self._payees.move_to_end(payee)
+        older = sorted((rid for rid in known if rid < record_id), reverse=True)[: self.limit]
+        return [_Remembered(rid, *known[rid]) for rid in older]
+
+
+@dataclass(frozen=True, slots=True)
+class _Remembered:
+    record_id: int
+    amount_cents: int | None
+    account: str | None
+
+
 class BatchHistory:
     """The history one batch needs, fetched in a few lookups: every payment key and reference of the
     batch at once, each payee's latest payments once."""
 
-    def __init__(self, history: History, scheme: str, batch: Collection[int]) -> None:
+    def __init__(
+        self, history: History, scheme: str, batch: Collection[int], memory: PayeeMemory | None = None
+    ) -> None:
         self.history = history
         self.scheme = scheme
         self.batch = set(batch)
-        self._newest = max(self.batch) + 1 if self.batch else 0
         self._by_kind: dict[str, dict[str, list[PastFact]]] = {}
-        self._payees: dict[str, Sequence[PastFact]] = {}
+        self.memory = memory if memory is not None else PayeeMemory()
+        self._end = max(self.batch) + 1 if self.batch else 0
+        self.memory.refresh(history, scheme)
 
     def prefetch(
         self,
@@ -158,17 +219,12 @@ class BatchHistory:
         ]
         return sorted(out, key=lambda f: -f.record_id)
 
-    def payee(self, payee: str, record_id: int, limit: int = 100) -> list[PastFact]:
+    def payee(self, payee: str, record_id: int) -> list[_Remembered]:
         """The payee's latest payments from records older than ``record_id``, newest first."""
-        if payee not in self._payees:
-            # one lookup per payee and batch: the batch's own older records are in it too
-            self._payees[payee] = self.history.payee_facts(
-                self.scheme, payee, before=self._newest, limit=limit + len(self.batch)
-            )
-        return [f for f in self._payees[payee] if f.record_id < record_id][:limit]
+        return self.memory.recent(self.history, self.scheme, payee, record_id, load_before=self._end)
 
     def account_known(self, payee: str, account: str, record_id: int) -> bool:
         return self.history.account_known(self.scheme, payee, account, before=record_id)
 
 
-__all__ = ["SENT", "BatchHistory", "Fact", "History", "PastFact", "counts_for"]
+__all__ = ["SENT", "BatchHistory", "Fact", "History", "PastFact", "PayeeMemory", "counts_for"]

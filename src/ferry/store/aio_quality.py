@@ -42,17 +42,23 @@ class QualityTwins:
             self.ledger.matching_facts, scheme, kind, keys, since=since, until=until, limit=limit
         )
 
-    async def payee_facts(self, scheme: str, payee: str, *, before: int, limit: int = 100) -> list[FactRow]:
-        """The latest payment facts of ``payee`` from records older than ``before``, newest first."""
+    async def payee_facts(self, scheme: str, payee: str, *, before: int, limit: int = 60) -> list[FactRow]:
+        """The latest payment facts of ``payee`` from records older than ``before``, newest first (only"""
         return await self._run(self.ledger.payee_facts, scheme, payee, before=before, limit=limit)
 
     async def account_known(self, scheme: str, payee: str, account: str, *, before: int) -> bool:
         """Has a record older than ``before`` (not rejected) paid ``payee`` on ``account``?"""
         return await self._run(self.ledger.account_known, scheme, payee, account, before=before)
 
-    async def released_rules(self, record_id: int) -> set[str]:
-        """Rules whose hold of this record a person released."""
-        return await self._run(self.ledger.released_rules, record_id)
+    async def payment_facts_after(
+        self, scheme: str, after: int | None
+    ) -> tuple[int, list[tuple[int, str, int | None, str | None]]]:
+        """The payment facts stored since fact id ``after`` as (record id, payee, amount in cents,"""
+        return await self._run(self.ledger.payment_facts_after, scheme, after)
+
+    async def released_rules(self, record_ids: Sequence[int]) -> dict[int, set[str]]:
+        """Per record, the rules whose hold of it a person released (records without any left out)."""
+        return await self._run(self.ledger.released_rules, record_ids)
 
     async def store_findings(
         self, scheme: str, found: Mapping[int, Sequence[Mapping[str, Any]]], *, now: dt.datetime | None = None

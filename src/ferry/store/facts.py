@@ -79,7 +79,7 @@ def _matching_sql(n: int, since: bool, until: bool) -> str:
 
 
 _PAYEE_SQL = (
-    f"SELECT {_COLUMNS} FROM quality_facts f JOIN records r ON r.id = f.record_id "
+    "SELECT f.record_id, r.status, f.amount_cents, f.account FROM quality_facts f JOIN records r ON r.id = f.record_id "
     f"WHERE f.scheme = ? AND f.payee = ? AND f.record_id < ? AND f.kind = 'payment' AND {_NOT_UNPAID} "
     "ORDER BY f.record_id DESC LIMIT ?"
 )
@@ -102,7 +102,8 @@ class Facts(LedgerCore):
                 yield cursor
             finally:
                 cursor.close()
-            raw.driver_connection.commit()  # type: ignore[union-attr]  # end the read's transaction
+            if self._pg:
+                raw.driver_connection.commit()  # type: ignore[union-attr]  # end the read's transaction
         finally:
             raw.close()
 
@@ -164,11 +165,12 @@ class Facts(LedgerCore):
                 ]
         return out
 
-    def payee_facts(self, scheme: str, payee: str, *, before: int, limit: int = 100) -> list[FactRow]:
-        """The latest payment facts of ``payee`` from records older than ``before``, newest first."""
+    def payee_facts(self, scheme: str, payee: str, *, before: int, limit: int = 60) -> list[FactRow]:
+        """The latest payment facts of ``payee`` from records older than ``before``, newest first (only
+        their amounts and accounts: what the outlier and account checks read)."""
         with self._read() as cur:
             cur.execute(self._sql(_PAYEE_SQL), (scheme, payee[:200], before, limit))
-            return [FactRow(r[0], r[1], r[2], r[3], _aware(r[4]), r[5], r[6], r[7]) for r in cur.fetchall()]
+            return [FactRow(r[0], None, r[1], "", None, r[2], r[3], None) for r in cur.fetchall()]
 
     def account_known(self, scheme: str, payee: str, account: str, *, before: int) -> bool:
         """Has a record older than ``before`` (not rejected) paid ``payee`` on ``account``?"""
@@ -176,12 +178,38 @@ class Facts(LedgerCore):
             cur.execute(self._sql(_ACCOUNT_SQL), (scheme, payee[:200], account[:200], before))
             return cur.fetchone() is not None
 
-    def released_rules(self, record_id: int) -> set[str]:
-        """Rules whose hold of this record a person released."""
+    def payment_facts_after(
+        self, scheme: str, after: int | None
+    ) -> tuple[int, list[tuple[int, str, int | None, str | None]]]:
+        """The payment facts stored since fact id ``after`` as (record id, payee, amount in cents,
+        account), and the highest fact id now (``after`` None: only that id). A primary-key range."""
+        with self._read() as cur:
+            if after is None:
+                cur.execute("SELECT max(id) FROM quality_facts")
+                return int(cur.fetchone()[0] or 0), []
+            cur.execute(
+                self._sql(
+                    "SELECT id, record_id, payee, amount_cents, account FROM quality_facts WHERE id > ? "
+                    "AND scheme = ? AND kind = 'payment' AND payee IS NOT NULL ORDER BY id"
+                ),
+                (after, scheme),
+            )
+            rows = cur.fetchall()
+        newest = max([after, *(r[0] for r in rows)])
+        return newest, [(r[1], r[2], r[3], r[4]) for r in rows]
+
+    def released_rules(self, record_ids: Sequence[int]) -> dict[int, set[str]]:
+        """Per record, the rules whose hold of it a person released (records without any left out)."""
         x = findings.c
-        query = sa.select(x.rule).where(x.record_id == record_id, x.resolution == "released").distinct()
+        out: dict[int, set[str]] = {}
         with self.engine.connect() as conn:
-            return set(conn.execute(query).scalars())
+            for chunk in chunks(list(record_ids)):
+                query = sa.select(x.record_id, x.rule).where(
+                    x.record_id.in_(chunk), x.resolution == "released"
+                )
+                for record_id, rule in conn.execute(query):
+                    out.setdefault(record_id, set()).add(rule)
+        return out
 
 
 __all__ = ["UNPAID", "FactRow", "Facts", "quality_facts"]
