@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -12,20 +12,6 @@ from ferry.cli.common import DatabaseOption, open_ledger, out
 from ferry.cli.output import emit_json
 
 quality_app = typer.Typer(help="Data quality: findings, holds and reports.", no_args_is_help=True)
-
-
-def report_of(ledger: Any, scheme: str | None, month: str | None, now: dt.datetime) -> dict[str, Any]:
-    """The report of ``month`` (YYYY-MM, default this month) from ``ledger``; console and CLI share it."""
-    from ferry.quality.report import build_report, month_bounds
-
-    start, end, label = month_bounds(month, now)
-    return build_report(
-        month=label,
-        findings=ledger.findings_between(scheme=scheme, since=start, until=end),
-        held=ledger.held(scheme),
-        amounts=ledger.payment_amounts(scheme=scheme, since=start, until=end),
-        now=now,
-    )
 
 
 @quality_app.command("report")
@@ -37,6 +23,8 @@ def quality_report(
 ) -> None:
     """Findings by rule, records waiting for review (待复核) and their age, top payees by findings, and
     Benford's first-digit test of the month's amounts per scheme."""
+    from ferry.quality.report import report_of
+
     now = dt.datetime.now(dt.UTC)
     ledger = open_ledger(db)
     try:

@@ -29,6 +29,35 @@ class HeldLike(Protocol):
     def held_since(self) -> dt.datetime: ...
 
 
+class ReportSource(Protocol):
+    """The ledger reads a report needs (:class:`ferry.store.Ledger` has them)."""
+
+    def findings_between(
+        self, *, scheme: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> Sequence[tuple[str, dt.datetime, str, str, str | None, str | None]]: ...
+
+    def held(self, scheme: str | None = None, *, limit: int = 200) -> Sequence[HeldLike]: ...
+
+    def payment_amounts(
+        self, *, scheme: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> Sequence[tuple[str, dt.datetime | None, int]]: ...
+
+
+def report_of(
+    ledger: ReportSource, scheme: str | None, month: str | None, now: dt.datetime
+) -> dict[str, Any]:
+    """The report of ``month`` (YYYY-MM, default this month; raises UsageError) from ``ledger``. Findings
+    count by when they were made, amounts by their business date."""
+    start, end, label = month_bounds(month, now)
+    return build_report(
+        month=label,
+        findings=ledger.findings_between(scheme=scheme, since=start, until=end),
+        held=ledger.held(scheme),
+        amounts=ledger.payment_amounts(scheme=scheme, since=start, until=end),
+        now=now,
+    )
+
+
 def month_bounds(month: str | None, now: dt.datetime) -> tuple[dt.datetime, dt.datetime, str]:
     """[start, end) of ``YYYY-MM`` (default: this month, UTC) and its label; raises UsageError."""
     if month is None:
@@ -88,4 +117,4 @@ def build_report(
     }
 
 
-__all__ = ["build_report", "month_bounds"]
+__all__ = ["ReportSource", "build_report", "month_bounds", "report_of"]
