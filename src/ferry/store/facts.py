@@ -187,16 +187,19 @@ class Facts(LedgerCore):
             if after is None:
                 cur.execute("SELECT max(id) FROM quality_facts")
                 return int(cur.fetchone()[0] or 0), []
+            # by the primary key alone: with scheme and kind in the WHERE, SQLite picks a payee index and
+            # scans every payment of the scheme (10 ms at 100,000); the few rows since are filtered here
             cur.execute(
                 self._sql(
-                    "SELECT id, record_id, payee, amount_cents, account FROM quality_facts WHERE id > ? "
-                    "AND scheme = ? AND kind = 'payment' AND payee IS NOT NULL ORDER BY id"
+                    "SELECT id, record_id, payee, amount_cents, account, scheme, kind FROM quality_facts WHERE id > ?"
                 ),
-                (after, scheme),
+                (after,),
             )
             rows = cur.fetchall()
         newest = max([after, *(r[0] for r in rows)])
-        return newest, [(r[1], r[2], r[3], r[4]) for r in rows]
+        return newest, [
+            (r[1], r[2], r[3], r[4]) for r in rows if r[5] == scheme and r[6] == "payment" and r[2]
+        ]
 
     def released_rules(self, record_ids: Sequence[int]) -> dict[int, set[str]]:
         """Per record, the rules whose hold of it a person released (records without any left out)."""
