@@ -216,3 +216,18 @@ def test_the_flagship_and_its_qingyi_twin_still_load() -> None:
         scheme = load_scheme(path)
         assert [r.kind for r in scheme.quality] == ["expression"] * 3
         assert all(r.severity == "quarantine" for r in scheme.quality)
+
+
+def test_a_released_rule_hold_only_warns_the_next_time(ledger: Ledger, add: AddRecords) -> None:
+    """No history checks at all: a rule's hold, released by a person, does not hold the record again."""
+    rule = QualityRule.model_validate(
+        {"name": "big", "kind": "range", "field": "amt", "max": 100, "severity": "block"}
+    )
+    c = Checker("pay", [rule], None, tz=TZ, history=ledger)
+    [r] = add({"amt": "150"})
+    assert c.assess([(r, {"amt": "150"})], CTX, NOW)[r].decision == "hold"
+    ledger.set_status([r], "held", "held by the rule")
+    assert ledger.release_held([r], "alice", "approved by the CFO") == 1
+    again = c.assess([(r, {"amt": "150"})], CTX, NOW)[r]
+    assert again.decision == "go" and again.findings[0].verdict == "warn"
+    assert [f.verdict for f in ledger.findings_of(r)] == ["block", "warn"]

@@ -78,8 +78,10 @@ class Checker:
                 if rule.applies(content, ctx) and (key := rule.unique_key(content)) is not None:
                     record_facts.append(Fact(kind=f"unique:{rule.name}", key=key, at=now))
             facts[record_id] = record_facts
-        if not self.uses_history or self.history is None:
+        if self.history is None:
             return {rid: Assessment(tuple(found)) for rid, found in own.items()}
+        if not self.uses_history:
+            return self._kept(own, payments)
         history = self.history
         history.note_facts(self.scheme_id, facts)
         view = BatchHistory(history, self.scheme_id, own, self._memory)
@@ -99,8 +101,14 @@ class Checker:
                 raise
             except Exception as e:  # one record's check failure is that record's
                 found.append(_error("checks", e))
+        return self._kept(own, payments)
+
+    def _kept(self, own: dict[int, list[Finding]], payments: Mapping[int, Payment]) -> dict[int, Assessment]:
+        """The assessments: a hold a person released before only warns; the findings are stored (every
+        finding ever made shows in the record's story)."""
+        assert self.history is not None
         holding = [rid for rid, found in own.items() if any(f.effect == "hold" for f in found)]
-        released = history.released_rules(holding) if holding else {}
+        released = self.history.released_rules(holding) if holding else {}
         for rid, rules in released.items():
             own[rid] = [_released(f) if f.rule in rules else f for f in own[rid]]
         assessments = {rid: Assessment(tuple(found)) for rid, found in own.items()}
@@ -112,7 +120,7 @@ class Checker:
             if a.findings
         }
         if stored:
-            history.store_findings(self.scheme_id, stored)
+            self.history.store_findings(self.scheme_id, stored)
         return assessments
 
     def _unique_findings(
