@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from ferry.console import i18n
 from ferry.console.auth import User, current_user, operator, verify_csrf
 from ferry.console.pages import Page
 from ferry.console.web import render, state
@@ -24,6 +25,33 @@ from ferry.errors import UsageError
 from ferry.quality.report import report_of
 
 router = APIRouter()
+
+i18n.add(
+    "zh",
+    {
+        "Quality": "数据质量",
+        "All schemes": "全部方案",
+        "Show": "查看",
+        "Held for review": "待复核",
+        "Scheme": "方案",
+        "Why": "原因",
+        "Waiting": "已等待",
+        "Decide": "处理",
+        "reason": "原因",
+        "Release": "放行",
+        "Reject": "驳回",
+        "Reject: it will never be sent?": "驳回后该单据将不会推送，确定吗？",
+        "Nothing waits for review.": "没有待复核的单据。",
+        "Findings by rule": "按规则统计的发现",
+        "Top payees by findings": "发现最多的收款方",
+        "none": "无",
+        "Benford first-digit test": "本福特首位数字检验",
+        "A report, never a gate: approval limits and fixed prices bend the digits of honest amounts.": (
+            "仅作报告，不拦截单据：审批限额和固定价格会使正常金额的首位数字偏离。"
+        ),
+        "No amounts this month.": "本月没有金额。",
+    },
+)
 
 
 def _findings_chart(report: dict[str, Any]) -> str:
