@@ -166,5 +166,13 @@ async def test_two_engines_on_one_postgresql_ledger_never_send_a_held_record(tmp
             # at most the first is paid; every copy is held, none is sent
             assert counts.get("held", 0) >= 40 and sent == counts.get("written", 0) <= 1
             held = ledger.held("shop-to-erp")
+            # both engines did part of the work (each outcome's event names its worker)
+            owners = {
+                (e.detail or {}).get("owner")
+                for h in held
+                for e in ledger.history(h.id)
+                if e.to_status == "held"
+            }
+            assert len(owners) == 2, owners
             assert all(world.erp.count(ledger.get_by_id(h.id).source_id) == 0 for h in held)  # type: ignore[union-attr]
             ledger.close()
