@@ -243,3 +243,19 @@ def test_dingtalk_form_defaults_read_the_upper_text_and_approvers(ledger: Ledger
     record["_raw"]["form_component_values"][0]["ext_value"] = '{"upper":"伍仟元整"}'
     record["_raw"]["operation_records"][1]["userid"] = "u9"
     assert rules_of(assess(c, ledger, [r], record)[r]) == {"amount_words"}
+
+
+def test_the_mad_floor_keeps_a_very_regular_payee_from_flagging_ordinary_amounts(
+    ledger: Ledger, add: AddRecords
+) -> None:
+    history = [pay(payee="房东", amount=f"{1000 + i}.00", date=f"2026-10-{i + 1:02d}") for i in range(12)]
+    textbook = checker(ledger, duplicate={"enabled": False}, outlier={"mad_floor": 0})
+    assess(textbook, ledger, add(*history), *history)
+    rise = pay(payee="房东", amount="1100.00")
+    [r] = add(rise)
+    assert "outlier" in rules_of(assess(textbook, ledger, [r], rise)[r])  # z = 0.6745 * 94 / 3
+    floored = checker(ledger, duplicate={"enabled": False})  # the default floor: MAD >= 20% of the median
+    assert "outlier" not in rules_of(assess(floored, ledger, [r], rise)[r])
+    double = pay(payee="房东", amount="2400.00")
+    [d] = add(double)
+    assert "outlier" in rules_of(assess(floored, ledger, [d], double)[d])

@@ -210,7 +210,7 @@ class PaymentChecks:
             return []
         amounts = [m.amount_cents / 100 for m in past if m.amount_cents is not None]
         x = float(p.amount)
-        z = modified_z(x, amounts) if len(amounts) >= cfg.min_history else None
+        z = modified_z(x, amounts, mad_floor=cfg.mad_floor) if len(amounts) >= cfg.min_history else None
         if z is not None:
             if z <= cfg.z:
                 return []

@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 
-def modified_z(x: float, history: Sequence[float]) -> float | None:
-    """``0.6745·(x − median)/MAD`` over ``history`` (Iglewicz & Hoaglin); None when the MAD is 0."""
+def modified_z(x: float, history: Sequence[float], *, mad_floor: float = 0.0) -> float | None:
+    """``0.6745·(x − median)/MAD`` over ``history`` (Iglewicz & Hoaglin); None when the MAD is 0.
+
+    ``mad_floor``: the MAD is taken as at least this fraction of the median, so a short history whose
+    amounts happen to lie close together does not make an ordinary payment an outlier."""
     if not history:
         return None
     median = statistics.median(history)
-    mad = statistics.median(abs(v - median) for v in history)
+    mad = max(statistics.median(abs(v - median) for v in history), mad_floor * abs(median))
     if mad == 0:
         return None
     return 0.6745 * (x - median) / mad

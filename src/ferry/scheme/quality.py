@@ -137,6 +137,9 @@ class OutlierCheck(_Check):
     z: float = Field(default=3.5, gt=0)
     min_history: int = Field(default=10, ge=2)
     cap: float = Field(default=500_000.0, gt=0)
+    #: the MAD is taken as at least this fraction of the median, so a short or very regular history does
+    #: not make an ordinary payment an outlier: about twice the usual amount is then needed (0: textbook)
+    mad_floor: float = Field(default=0.2, ge=0, le=1)
     severity: Severity = "warn"
 
 
