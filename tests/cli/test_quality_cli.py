@@ -117,6 +117,7 @@ def test_quality_report(db: str) -> None:
         "block": 1
     }
     assert [h["id"] for h in data["held"]] == [3] and data["held"][0]["age_hours"] >= 0
+    assert data["held"][0]["rules"] == ["duplicate"] and data["held"][0]["matched"] == [1]
     assert data["top_payees"] == [{"payee": "杭州云栈科技有限公司", "findings": 1}]
     # the amounts are those of November 2026 (business dates), not this month
     november = json.loads(ferry("quality", "report", "--month", "2026-11", "--json", "--db", db).output)

@@ -75,6 +75,7 @@ def test_the_page_shows_held_records_findings_and_charts(ledger: Ledger) -> None
     page = c.get("/quality")
     assert page.status_code == 200
     assert 'data-held="2"' in page.text and "duplicate: 甲 was paid" in page.text
+    assert 'data-matched="1"' in page.text and 'href="/records/1"' in page.text  # the earlier payment
     assert "<script>" not in page.text.split("</head>")[1]  # charts are data, not inline script
     charts = [json.loads(html.unescape(part.split('"')[0])) for part in page.text.split('data-chart="')[1:]]
     findings, benford = charts

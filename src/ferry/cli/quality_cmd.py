@@ -49,8 +49,10 @@ def quality_report(
     held = report["held"]
     out.print(f"[bold]held for review[/bold]: {len(held)}")
     for h in held:
+        matched = f" (matches record {', '.join(map(str, h['matched']))})" if h.get("matched") else ""
         out.print(
-            f"  {h['id']}  {h['scheme']}  {h['number'] or h['source_id']}  {h['age_hours']}h  {h['reason'] or ''}",
+            f"  {h['id']}  {h['scheme']}  {h['number'] or h['source_id']}  {h['age_hours']}h  "
+            f"{h['reason'] or ''}{matched}",
             markup=False,
         )
     if report["top_payees"]:

@@ -42,6 +42,8 @@ class ReportSource(Protocol):
         self, *, scheme: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None
     ) -> Sequence[tuple[str, dt.datetime | None, int]]: ...
 
+    def findings_of(self, record_id: int) -> Sequence[Any]: ...
+
 
 def report_of(
     ledger: ReportSource, scheme: str | None, month: str | None, now: dt.datetime
@@ -49,13 +51,22 @@ def report_of(
     """The report of ``month`` (YYYY-MM, default this month; raises UsageError) from ``ledger``. Findings
     count by when they were made, amounts by their business date."""
     start, end, label = month_bounds(month, now)
-    return build_report(
+    held = ledger.held(scheme)
+    report = build_report(
         month=label,
         findings=ledger.findings_between(scheme=scheme, since=start, until=end),
-        held=ledger.held(scheme),
+        held=held,
         amounts=ledger.payment_amounts(scheme=scheme, since=start, until=end),
         now=now,
     )
+    # what stopped each held record and the records it matched (the earlier payment it may duplicate)
+    for item in report["held"]:
+        open_findings = [
+            f for f in ledger.findings_of(item["id"]) if f.resolution is None and f.verdict != "warn"
+        ]
+        item["rules"] = sorted({f.rule for f in open_findings})
+        item["matched"] = sorted({m for f in open_findings for m in f.matched})
+    return report
 
 
 def month_bounds(month: str | None, now: dt.datetime) -> tuple[dt.datetime, dt.datetime, str]:

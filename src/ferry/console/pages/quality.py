@@ -36,6 +36,7 @@ i18n.add(
         "Scheme": "方案",
         "Why": "原因",
         "Waiting": "已等待",
+        "Matches": "疑似重复于",
         "Decide": "处理",
         "reason": "原因",
         "Release": "放行",
