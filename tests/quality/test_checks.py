@@ -259,3 +259,23 @@ def test_the_mad_floor_keeps_a_very_regular_payee_from_flagging_ordinary_amounts
     double = pay(payee="房东", amount="2400.00")
     [d] = add(double)
     assert "outlier" in rules_of(assess(floored, ledger, [d], double)[d])
+
+
+def test_a_ledger_error_in_a_lookup_is_a_store_error_not_a_held_record(
+    ledger: Ledger, add: AddRecords
+) -> None:
+    import pytest
+    import sqlalchemy as sa
+
+    from ferry.errors import StoreError
+
+    c = checker(ledger)
+    first = pay()
+    [a] = add(first)
+    with ledger.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE quality_facts RENAME TO quality_facts_gone"))
+    with pytest.raises(StoreError, match="could not be read for the quality checks"):
+        ledger.payee_facts("pay", "x", before=10)
+    with pytest.raises(StoreError):
+        assess(c, ledger, [a], first)
+    assert ledger.findings_of(a) == []

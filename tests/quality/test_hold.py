@@ -176,3 +176,29 @@ async def test_two_engines_on_one_postgresql_ledger_never_send_a_held_record(tmp
             assert len(owners) == 2, owners
             assert all(world.erp.count(ledger.get_by_id(h.id).source_id) == 0 for h in held)  # type: ignore[union-attr]
             ledger.close()
+
+
+async def test_a_history_that_cannot_be_read_gives_the_batch_back_untouched(tmp_path: Path) -> None:
+    """No record is held, quarantined or sent because the checks could not read the ledger."""
+    import sqlalchemy as sa
+
+    from ferry.errors import StoreError
+
+    world = World(tmp_path, f"sqlite:///{tmp_path / 'f.db'}")
+    with ServerThread(shop_app(world.orders)) as shop, ServerThread(world.erp.app()) as erp:
+        ledger = Ledger(world.db_url)
+        ledger.migrate()
+        engine = Engine(ledger, world.connections(shop.url, erp.url))
+        await engine.collect(world.scheme())
+        with ledger.engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE quality_facts RENAME TO quality_facts_gone"))
+        try:
+            await engine.dispatch(world.scheme())
+        except StoreError:
+            pass  # the pass stops: the ledger is the problem, not a record
+        finally:
+            await engine.aclose()
+        assert ledger.counts("shop-to-erp") == {"pending": 8}
+        assert sum(len(v) for v in world.erp.docs.values()) == 0
+        assert all(r.attempts == 0 for r in ledger.list_records(scheme="shop-to-erp"))
+        ledger.close()

@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ferry.errors import StoreError
 from ferry.store.core import LedgerCore, chunks
 from ferry.store.schema import findings, quality_facts
 
@@ -93,13 +94,28 @@ class Facts(LedgerCore):
     """``note_facts``, ``matching_facts``, ``payee_facts``, ``account_known``, ``released_rules``."""
 
     @contextlib.contextmanager
+    def _db_errors(self) -> Iterator[None]:
+        """A database error of the checks' history is nobody's record's fault: a StoreError, so dispatch
+        gives the batch back untouched (no record is held or sent for it)."""
+        dbapi = self.engine.dialect.dbapi
+        error: type[BaseException] = getattr(dbapi, "Error", Exception) if dbapi is not None else Exception
+        try:
+            yield
+        except (error, sa.exc.DBAPIError) as e:
+            raise StoreError(
+                f"the ledger could not be read for the quality checks: {type(e).__name__}: {e}"
+            ) from e
+
+    @contextlib.contextmanager
     def _read(self) -> Iterator[Any]:
         """A driver cursor on a pooled connection, for one read."""
-        raw = self.engine.raw_connection()
+        with self._db_errors():
+            raw = self.engine.raw_connection()
         try:
             cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
             try:
-                yield cursor
+                with self._db_errors():
+                    yield cursor
             finally:
                 cursor.close()
             if self._pg:
@@ -127,7 +143,7 @@ class Facts(LedgerCore):
             for record_id, record_facts in facts.items()
             for fact in record_facts
         ]
-        with self._cursor() as cur:
+        with self._db_errors(), self._cursor() as cur:
             for chunk in chunks(list(facts)):
                 cur.execute(
                     self._sql(
