@@ -259,7 +259,12 @@ class Dispatcher:
             status: Literal["held", "quarantined"] = (
                 "held" if assessment.decision == "hold" else "quarantined"
             )
-            return rec.outcome(status, reason=assessment.reason(), error_type="quality", count_attempt=False)
+            reason = assessment.reason()
+            # a hold's reason is also its "last error", so the record's story says why in both places
+            message = reason if status == "held" else None
+            return rec.outcome(
+                status, reason=reason, error_type="quality", error_message=message, count_attempt=False
+            )
         try:
             request = self.transform.target_request(content)
         except RenderError as e:  # every rendering failure arrives as a RenderError
