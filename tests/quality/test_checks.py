@@ -204,6 +204,15 @@ def test_total_words_self_approval_and_new_account(ledger: Ledger, add: AddRecor
     g, b = add(good, bad)
     result = assess(c, ledger, [g, b], good, bad)
     assert result[g].findings == ()
+    # a pass is a verdict too; the duplicate check is off here, so it says nothing
+    assert {v.rule for v in result[g].passed} == {
+        "reference",
+        "outlier",
+        "total",
+        "amount_words",
+        "new_account",
+        "self_approval",
+    }
     assert rules_of(result[b]) == {"total", "amount_words", "self_approval", "new_account"}
     assert result[b].decision == "hold"
     total = next(f for f in result[b].findings if f.rule == "total")

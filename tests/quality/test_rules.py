@@ -95,6 +95,15 @@ def test_date_rule_not_in_the_future_and_not_in_a_closed_period() -> None:
     assert got == ["go", "hold", "hold", "hold", "go"]
 
 
+def test_a_pass_is_a_verdict_with_the_values_it_looked_at() -> None:
+    rule = QualityRule.model_validate({"name": "cur", "kind": "enum", "field": "cur", "values": ["CNY"]})
+    c = Checker("s", [rule], None, tz=TZ)
+    result = c.assess([(1, {"cur": "CNY"})], CTX, NOW)[1]
+    assert result.findings == () and result.decision == "go"
+    [verdict] = result.passed
+    assert (verdict.rule, verdict.verdict, verdict.values) == ("cur", "pass", {"value": "CNY"})
+
+
 def test_severity_and_message_templates() -> None:
     rule = QualityRule.model_validate(
         {

@@ -145,7 +145,27 @@ class PaymentChecks:
             found += self._words(content, p)
         if c.self_approval.enabled:
             found += self._self_approval(content)
-        return found
+        return found + self._passes(p, found)
+
+    def _passes(self, p: Payment, found: Sequence[Finding]) -> list[Finding]:
+        """A pass verdict, with the payment's facts it looked at, for every enabled check that found nothing."""
+        c = self.config
+        checks = {
+            "duplicate": c.duplicate,
+            "reference": c.reference,
+            "outlier": c.outlier,
+            "total": c.total,
+            "amount_words": c.amount_words,
+            "new_account": c.new_account,
+            "self_approval": c.self_approval,
+        }
+        seen = {f.rule for f in found}
+        values = {"payee": p.payee, "amount": None if p.amount is None else str(p.amount)}
+        return [
+            Finding(name, name, "pass", spec.severity, "", values)
+            for name, spec in checks.items()
+            if spec.enabled and name not in seen
+        ]
 
     def _duplicate(self, record_id: int, p: Payment, view: BatchHistory) -> list[Finding]:
         cfg = self.config.duplicate

@@ -50,7 +50,7 @@ class Checker:
 
     def rules_only(self, content: Mapping[str, Any], ctx: expr.Context, now: dt.datetime) -> Assessment:
         """The record's own rules, without history (to rebuild a request for the probe)."""
-        return Assessment(tuple(f for r in self.rules if (f := r.evaluate(content, ctx, now)) is not None))
+        return Assessment.of([f for r in self.rules if (f := r.evaluate(content, ctx, now)) is not None])
 
     def assess(
         self, items: Sequence[tuple[int, Mapping[str, Any]]], ctx: expr.Context, now: dt.datetime
@@ -79,7 +79,7 @@ class Checker:
                     record_facts.append(Fact(kind=f"unique:{rule.name}", key=key, at=now))
             facts[record_id] = record_facts
         if self.history is None:
-            return {rid: Assessment(tuple(found)) for rid, found in own.items()}
+            return {rid: Assessment.of(found) for rid, found in own.items()}
         if not self.uses_history:
             return self._kept(own, payments)
         history = self.history
@@ -110,8 +110,8 @@ class Checker:
         holding = [rid for rid, found in own.items() if any(f.effect == "hold" for f in found)]
         released = self.history.released_rules(holding) if holding else {}
         for rid, rules in released.items():
-            own[rid] = [_released(f) if f.rule in rules else f for f in own[rid]]
-        assessments = {rid: Assessment(tuple(found)) for rid, found in own.items()}
+            own[rid] = [_released(f) if f.rule in rules and f.effect == "hold" else f for f in own[rid]]
+        assessments = {rid: Assessment.of(found) for rid, found in own.items()}
         stored = {
             rid: [
                 {**f.as_dict(), "payee": payments[rid].payee if rid in payments else None} for f in a.findings
@@ -140,6 +140,8 @@ class Checker:
             if same:
                 finding = rule.failure(content, ctx, {"value": key, "other": same[0].record_id})
                 out.append(_with_matches(finding, tuple(m.record_id for m in same)))
+            else:
+                out.append(rule.passed({"value": key}))
         return out
 
 

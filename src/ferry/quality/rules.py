@@ -80,27 +80,30 @@ class Rule:
         return self._when is None or truthy(self._when.render(content, ctx))
 
     def evaluate(self, content: Mapping[str, Any], ctx: expr.Context, now: dt.datetime) -> Finding | None:
-        """This rule's finding about ``content``, or None when it passes (or does not apply)."""
+        """This rule's verdict about ``content`` with the values it looked at (``pass`` included), or None
+        when the rule does not apply (its ``when`` is false; ``unique`` rules are made by the checker)."""
         try:
             if not self.applies(content, ctx):
                 return None
             if self.kind == "expression":
                 assert self._check is not None
                 if truthy(self._check.render(content, ctx)):
-                    return None
+                    return self.passed({})
                 return self._failed(content, ctx, {}, legacy=True)
             if self.kind in ("required", "lookup"):
                 problem = self._required(content) if self.kind == "required" else self._lookup(content)
-                return None if problem is None else self._failed(content, ctx, problem)
+                if problem is None:
+                    return self.passed({"fields": list(self.fields)} if self.kind == "required" else {})
+                return self._failed(content, ctx, problem)
             if self.kind == "unique":
                 return None
             assert self.spec.field is not None
             value = dotted(content, self.spec.field)
             if empty(value):
-                return None  # absence is the required rule's business
+                return self.passed({"value": None})  # absence is the required rule's business
             why_not = self._test(value, now)
             if why_not is None:
-                return None
+                return self.passed({"value": _plain(value)})
             seen: dict[str, Any] = {"value": _plain(value), "why": why_not}
             if self.kind == "length":
                 seen["length"] = len(value) if isinstance(value, str | list | dict) else len(str(value))
@@ -115,6 +118,11 @@ class Rule:
                 severity=self.spec.severity,
                 message=f"quality rule '{self.name}' could not be evaluated: {why(e)}",
             )
+
+    def passed(self, values: dict[str, Any]) -> Finding:
+        return Finding(
+            self.name, self.kind, "pass", self.spec.severity, "", {k: _plain(v) for k, v in values.items()}
+        )
 
     def failure(self, content: Mapping[str, Any], ctx: expr.Context, values: dict[str, Any]) -> Finding:
         return self._failed(content, ctx, values)

@@ -25,7 +25,7 @@ class Finding:
     #: the rule kind (``required``, ``regex``, ...) or the check (``duplicate``, ``outlier``, ...)
     kind: str
     verdict: Verdict
-    #: what a finding that is not a pass does: quarantine, block (hold) or warn
+    #: what the verdict does when it is not a pass: quarantine, block (hold) or warn
     severity: str
     message: str
     #: the values the check looked at (amounts, dates, the normalised number, the z-score...)
@@ -36,7 +36,7 @@ class Finding:
     @property
     def effect(self) -> Decision:
         """What this finding alone does to the record."""
-        if self.verdict == "warn" or self.severity == "warn":
+        if self.verdict in ("pass", "warn") or self.severity == "warn":
             return "go"
         return "quarantine" if self.severity == "quarantine" else "hold"
 
@@ -54,9 +54,18 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class Assessment:
-    """A record's findings and what they decide."""
+    """A record's findings (the verdicts that are not a pass) and what they decide; ``passed`` keeps the
+    pass verdicts with the values they looked at."""
 
     findings: tuple[Finding, ...] = ()
+    passed: tuple[Finding, ...] = ()
+
+    @classmethod
+    def of(cls, verdicts: Sequence[Finding]) -> Assessment:
+        return cls(
+            tuple(f for f in verdicts if f.verdict != "pass"),
+            tuple(f for f in verdicts if f.verdict == "pass"),
+        )
 
     @property
     def decision(self) -> Decision:
@@ -86,8 +95,4 @@ def _line(f: Finding) -> str:
     return f"{f.rule}: {f.message}"
 
 
-def merge(*groups: Sequence[Finding]) -> Assessment:
-    return Assessment(tuple(f for g in groups for f in g))
-
-
-__all__ = ["Assessment", "Decision", "Finding", "Verdict", "merge"]
+__all__ = ["Assessment", "Decision", "Finding", "Verdict"]
