@@ -289,11 +289,15 @@ class Dispatcher:
                     rec, OutcomeUnknown(f"cannot rebuild the request yet: {enriched.reason}"), self.clock()
                 )
             content = enriched
-        # the record's own rules only: whether it was sendable then, not what history says now
+        # the record's own rules only: whether it was sendable then, not what history says now; a hold
+        # is a person's question, not a sign that nothing was sent, so only a quarantine counts here
         ctx, now = self.transform.context(), self.clock()
-        prepared = await asyncio.to_thread(
-            lambda: self._prepare(rec, content, self.checker.rules_only(content, ctx, now))
-        )
+
+        def rebuilt() -> WriteItem | Outcome:
+            rules = self.checker.rules_only(content, ctx, now)
+            return self._prepare(rec, content, rules if rules.decision == "quarantine" else None)
+
+        prepared = await asyncio.to_thread(rebuilt)
         return None if isinstance(prepared, Outcome) else prepared
 
     async def _write(self, batch: list[tuple[Claimed, WriteItem]], now: dt.datetime) -> list[Outcome]:
