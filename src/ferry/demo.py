@@ -8,7 +8,9 @@
    as ``ferry serve`` wires it.
 4. Approves one more request after that first pass; its event alone brings it in.
 5. Reconciles against the sandboxes' own state: every approved request with a valid bill has exactly
-   one payment bill (``missing`` and ``duplicates``, both expected 0).
+   one payment bill (``missing`` and ``duplicates``, both expected 0), and the planted anomalies (a
+   duplicate request a week after the first, an outlier amount, lines that do not add up) have none:
+   the quality checks held them for review (待复核).
 
 Uses everything, like the command line; nothing else imports it.
 """
@@ -82,6 +84,9 @@ class DemoSummary:
     records_per_s: float
     event_delivered: bool
     statuses: dict[str, int] = field(default_factory=dict)
+    #: held for review (待复核) by the quality checks, and how many of them each rule stopped
+    held: int = 0
+    held_by_rule: dict[str, int] = field(default_factory=dict)
     missing_numbers: list[str] = field(default_factory=list)
     duplicate_numbers: list[str] = field(default_factory=list)
     #: titles of the alerts the sandbox's group robot accepted
@@ -102,6 +107,8 @@ class DemoSummary:
             "quarantined": self.quarantined,
             "dead": self.dead,
             "watching": self.watching,
+            "held": self.held,
+            "held_by_rule": self.held_by_rule,
             "missing": self.missing,
             "duplicates": self.duplicates,
             "unexpected": self.unexpected,
@@ -267,6 +274,7 @@ async def run_demo(
         alerts = await alert_the_robot(ledger, robot, dt_config.robot_secret)
         statuses = await asyncio.to_thread(ledger.counts, scheme.id)
         usage = await asyncio.to_thread(ledger.api_usage)
+        held_by_rule = await asyncio.to_thread(_held_by_rule, ledger, scheme.id)
         approved = sum(1 for i in instances if i["status"] == "COMPLETED" and i.get("result") == "agree")
         summary = DemoSummary(
             instances=len(instances),
@@ -291,6 +299,8 @@ async def run_demo(
             statuses=statuses,
             missing_numbers=rec.missing,
             duplicate_numbers=rec.duplicates,
+            held=statuses.get("held", 0),
+            held_by_rule=held_by_rule,
         )
         try:
             if after is not None:
@@ -300,6 +310,15 @@ async def run_demo(
             ledger.close()
     tmp.cleanup()
     return summary
+
+
+def _held_by_rule(ledger: Ledger, scheme_id: str) -> dict[str, int]:
+    """How many held records each blocking rule stopped."""
+    counts: dict[str, int] = {}
+    for row in ledger.held(scheme_id):
+        for rule in {f.rule for f in ledger.findings_of(row.id) if f.verdict != "warn" and not f.resolution}:
+            counts[rule] = counts.get(rule, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 async def _wait_written(ledger: Ledger, scheme_id: str, instance_id: str, timeout_s: float) -> bool:

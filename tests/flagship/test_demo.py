@@ -21,9 +21,12 @@ async def test_demo_reconciles_and_every_case_gets_its_outcome(tmp_path: Path) -
     assert summary.ok and summary.missing == 0 and summary.duplicates == 0 and summary.unexpected == 0
     assert summary.event_delivered, "the late approval should arrive through its event"
     assert summary.instances == 40
-    # every approval either became a payment bill or was quarantined with a reason
-    assert summary.written + summary.quarantined == summary.approved
+    # every approval became a payment bill, was quarantined with a reason, or was held for review
+    assert summary.written + summary.quarantined + summary.held == summary.approved
     assert summary.quarantined == 3  # no bill number, unknown bill, amount mismatch
+    # the planted anomalies: a duplicate request a week after the first, an outlier, lines that do not add up
+    assert summary.held == 3
+    assert summary.held_by_rule == {"duplicate": 1, "outlier": 1, "total": 1}
     assert summary.drafts == 1
     assert summary.payment_bills == summary.written
 
@@ -36,6 +39,8 @@ async def test_demo_reconciles_and_every_case_gets_its_outcome(tmp_path: Path) -
     assert "has no Kingdee bill number" in quarantined
     assert "Kingdee has no payment request" in quarantined
     assert "differs from Kingdee's" in quarantined
+    held = " | ".join(reasons["held"])
+    assert "duplicate:" in held and "outlier:" in held and "is not the sum of its" in held
     assert all(reason.startswith("approval ") for reason in reasons.get("skipped", [])), reasons.get(
         "skipped"
     )

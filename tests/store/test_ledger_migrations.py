@@ -17,7 +17,7 @@ def test_migrate_is_idempotent_and_matches_the_metadata(db_url: str) -> None:
         assert current_revision(ledger.engine) is None
         ledger.migrate()
         ledger.migrate()
-        assert current_revision(ledger.engine) == head_revision() == "0005"
+        assert current_revision(ledger.engine) == head_revision() == "0006"
         assert schema_diff(ledger.engine) == []
         tables = set(sa.inspect(ledger.engine).get_table_names())
         assert {"records", "watermarks", "runs", "api_calls", "events"} <= tables

@@ -76,4 +76,5 @@ def test_migrations_ship_inside_the_package() -> None:
         "0003_console_indexes.py",
         "0004_alerts.py",
         "0005_api_usage_hourly.py",
+        "0006_quality.py",
     ]

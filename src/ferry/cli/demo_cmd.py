@@ -103,7 +103,7 @@ def _print_summary(summary: DemoSummary, as_json: bool) -> None:
     else:
         table = Table(title="ferry demo: DingTalk 付款申请 → Kingdee 付款单", show_header=False)
         for key, value in summary.as_dict().items():
-            if key in ("api_calls", "statuses"):
+            if key in ("api_calls", "statuses", "held_by_rule"):
                 continue
             table.add_row(key, str(value))
         out.print(table)
@@ -113,6 +113,13 @@ def _print_summary(summary: DemoSummary, as_json: bool) -> None:
         for api, n in summary.api_calls.items():
             calls.add_row(api, str(n))
         out.print(calls)
+        if summary.held:
+            rules = ", ".join(f"{rule} {n}" for rule, n in summary.held_by_rule.items())
+            out.print(
+                f"held for review (待复核): {summary.held} ({rules}); never sent until released: "
+                "ferry records ls --status held, ferry records release|reject",
+                markup=False,
+            )
         verdict = "[green]reconciled[/green]" if summary.ok else "[red]NOT reconciled[/red]"
         out.print(
             f"{verdict}: missing {summary.missing}, duplicates {summary.duplicates} "

@@ -25,6 +25,7 @@ from ferry.cli import (
     apis_cmd,
     demo_cmd,
     expr_cmd,
+    quality_cmd,
     records_cmd,
     run_cmd,
     serve_cmd,
@@ -81,6 +82,7 @@ demo_cmd.register(app)
 alerts_cmd.register(app)
 apis_cmd.register(app)
 worker_cmd.register(app)
+quality_cmd.register(app)
 
 
 @app.callback()

@@ -1,12 +1,16 @@
-"""``ferry records ls|show|retry|skip`` and ``ferry runs ls``: reading and steering the ledger.
+"""``ferry records ls|show|retry|skip|hold|release|reject`` and ``ferry runs ls``: reading and steering
+the ledger.
 
 Steering goes through :meth:`Ledger.set_status`, which never touches a record under a live lease and
 records every move as an event with its reason. ``records replay`` lives in :mod:`.replay_cmd`.
-Every list and show takes ``--json``; text output fits 80 columns and never cuts a reason.
+Every list and show takes ``--json``; text output fits 80 columns and never cuts a reason. Review of
+held records (待复核) goes through the ledger's ``hold_records``/``release_held``/``reject_held``,
+which record who, when and why.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 from typing import TYPE_CHECKING, Annotated
 
@@ -119,10 +123,17 @@ def records_show(
         if row is None:
             raise fail(f"no record with id {record_id}")
         events = ledger.history(record_id)
+        found = ledger.findings_of(record_id)
     finally:
         ledger.close()
     if as_json:
-        emit_json({"record": record_dict(row), "events": [event_dict(e) for e in events]})
+        emit_json(
+            {
+                "record": record_dict(row),
+                "events": [event_dict(e) for e in events],
+                "findings": [f.as_dict() for f in found],
+            }
+        )
         return
     out.print(
         f"[bold]record {row.id}[/bold]  {row.scheme}  source {row.source_id}  number {row.number or '-'}"
@@ -142,6 +153,12 @@ def records_show(
         out.print("[bold]errors, one per attempt[/bold]")
         for e, text in errors:
             out.print(f"  {when(e.at)}  {text}", markup=False)
+    if found:
+        out.print("[bold]findings[/bold]")
+        for f in found:
+            settled = f" [{f.resolution} by {f.resolved_by}: {f.resolved_reason}]" if f.resolution else ""
+            matched = f" (matches record {', '.join(map(str, f.matched))})" if f.matched else ""
+            out.print(f"  {when(f.at)}  {f.verdict} {f.rule}: {f.message}{matched}{settled}", markup=False)
     out.print("[bold]rendered request[/bold]")
     out.print(_dump(row.request), markup=False)
     out.print("[bold]target response[/bold]")
@@ -189,6 +206,67 @@ def records_skip(
     from ferry.engine.steer import SKIPPABLE
 
     _steer(ids, "skipped", reason, list(SKIPPABLE), db)
+
+
+ByOption = typer.Option("--by", help="Who decides (kept in the record's story; default: your user name).")
+
+
+def _who(by: str | None) -> str:
+    if by:
+        return by
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment (a container)
+        return "cli"
+
+
+def _review(ids: list[int], action: str, reason: str, by: str | None, db: str | None) -> None:
+    ledger = open_ledger(db)
+    try:
+        move = {"hold": ledger.hold_records, "release": ledger.release_held, "reject": ledger.reject_held}
+        n = move[action](ids, _who(by), reason)
+    finally:
+        ledger.close()
+    past = {"hold": "held", "release": "released", "reject": "rejected"}[action]
+    out.print(f"{n} record(s) {past}")
+    if n < len(set(ids)):
+        what = "pending, failed, quarantined or dead" if action == "hold" else "held"
+        out.print(f"{len(set(ids)) - n} left as they were (not {what}, or being dispatched)")
+
+
+@records_app.command("hold")
+def records_hold(
+    ids: Annotated[list[int], typer.Argument(help="Record ids.")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why (kept in the record's story).")
+    ] = "held by hand",
+    by: Annotated[str | None, ByOption] = None,
+    db: Annotated[str | None, DatabaseOption] = None,
+) -> None:
+    """Hold records for review (待复核): dispatch leaves them alone until released or rejected."""
+    _review(ids, "hold", reason, by, db)
+
+
+@records_app.command("release")
+def records_release(
+    ids: Annotated[list[int], typer.Argument(help="Record ids.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it may be paid (required).")],
+    by: Annotated[str | None, ByOption] = None,
+    db: Annotated[str | None, DatabaseOption] = None,
+) -> None:
+    """Release held records: dispatched again; the findings released only warn from then on."""
+    _review(ids, "release", reason, by, db)
+
+
+@records_app.command("reject")
+def records_reject(
+    ids: Annotated[list[int], typer.Argument(help="Record ids.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it must not be paid (required).")],
+    by: Annotated[str | None, ByOption] = None,
+    db: Annotated[str | None, DatabaseOption] = None,
+) -> None:
+    """Reject held records: skipped, never sent."""
+    _review(ids, "reject", reason, by, db)
 
 
 @runs_app.command("ls")

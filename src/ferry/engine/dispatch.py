@@ -28,7 +28,7 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ferry.connectors.base import Querier, Target, WriteItem, WriteOutcome
 from ferry.connectors.errors import AccessDenied, ConnectorError, GiveUp, OutcomeUnknown
@@ -39,6 +39,7 @@ from ferry.engine.verdicts import Verdicts
 from ferry.errors import StoreError
 from ferry.observe.hooks import dispatched
 from ferry.observe.tracing import span
+from ferry.quality import Assessment, Checker
 from ferry.scheme import Scheme
 from ferry.store import AsyncLedger, Claimed, Ledger, Outcome, facade
 
@@ -101,6 +102,11 @@ class Dispatcher:
         self.verdicts = Verdicts(scheme.retry, reconcile=reconcile)
         self.lookups = Lookups(scheme, transform, queriers or {})
         self.recovery = Recovery(target, self.store, self.verdicts)
+        #: the scheme's quality rules and anomaly checks; history from the ledger, read on the worker
+        #: thread that checks the batch
+        self.checker = Checker(
+            scheme.id, scheme.quality, scheme.checks, tz=transform.tz, history=self.store.ledger
+        )
         #: ids of the current batch handed to ``target.write`` (they may have reached the target)
         self._sent: set[int] = set()
 
@@ -224,7 +230,7 @@ class Dispatcher:
                     contents[rec_id] = result
         # checks and rendering off the event loop: a slow record must not stall other schemes
         prepared = await asyncio.to_thread(
-            lambda: [(rec, self._prepare(rec, contents[rec.id])) for rec in ready if rec.id in contents]
+            self._prepare_all, [rec for rec in ready if rec.id in contents], contents, now
         )
         to_write: list[tuple[Claimed, WriteItem]] = []
         for rec, item in prepared:
@@ -240,11 +246,32 @@ class Dispatcher:
         # nothing was sent: keep whatever request the record had (None leaves it)
         return self.verdicts.failure(rec, None, err, self.clock())
 
-    def _prepare(self, rec: Claimed, content: Mapping[str, Any]) -> WriteItem | Outcome:
-        """The record's quality rules, then its rendered request; a failure quarantines it."""
-        reason = self.transform.quality(content)
-        if reason is not None:
-            return rec.outcome("quarantined", reason=reason, error_type="quality", count_attempt=False)
+    def _prepare_all(
+        self, ready: Sequence[Claimed], contents: Mapping[int, Mapping[str, Any]], now: dt.datetime
+    ) -> list[tuple[Claimed, WriteItem | Outcome]]:
+        """The batch's quality assessment (its findings stored), then each record's request. Raises
+        StoreError when the ledger cannot be read: the batch goes back untouched."""
+        assessed: dict[int, Assessment] = {}
+        if self.checker.active and ready:
+            ctx = self.transform.context()
+            assessed = self.checker.assess([(rec.id, contents[rec.id]) for rec in ready], ctx, now)
+        return [(rec, self._prepare(rec, contents[rec.id], assessed.get(rec.id))) for rec in ready]
+
+    def _prepare(
+        self, rec: Claimed, content: Mapping[str, Any], assessment: Assessment | None = None
+    ) -> WriteItem | Outcome:
+        """The record's quality verdict, then its rendered request: a blocking finding holds it for
+        review (待复核), an invalid record is quarantined, a render failure too; warnings let it go."""
+        if assessment is not None and assessment.decision != "go":
+            status: Literal["held", "quarantined"] = (
+                "held" if assessment.decision == "hold" else "quarantined"
+            )
+            reason = assessment.reason()
+            # a hold's reason is also its "last error", so the record's story says why in both places
+            message = reason if status == "held" else None
+            return rec.outcome(
+                status, reason=reason, error_type="quality", error_message=message, count_attempt=False
+            )
         try:
             request = self.transform.target_request(content)
         except RenderError as e:  # every rendering failure arrives as a RenderError
@@ -269,7 +296,15 @@ class Dispatcher:
                     rec, OutcomeUnknown(f"cannot rebuild the request yet: {enriched.reason}"), self.clock()
                 )
             content = enriched
-        prepared = await asyncio.to_thread(self._prepare, rec, content)
+        # the record's own rules only: whether it was sendable then, not what history says now; a hold
+        # is a person's question, not a sign that nothing was sent, so only a quarantine counts here
+        ctx, now = self.transform.context(), self.clock()
+
+        def rebuilt() -> WriteItem | Outcome:
+            rules = self.checker.rules_only(content, ctx, now)
+            return self._prepare(rec, content, rules if rules.decision == "quarantine" else None)
+
+        prepared = await asyncio.to_thread(rebuilt)
         return None if isinstance(prepared, Outcome) else prepared
 
     async def _write(self, batch: list[tuple[Claimed, WriteItem]], now: dt.datetime) -> list[Outcome]:

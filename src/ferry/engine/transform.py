@@ -2,7 +2,8 @@
 
 Collect side: the source request (or the omission remedy's, with its ``takeOverRequest`` fields),
 then ``formatResponse`` -> ``beatFlat`` -> ``condition`` -> id and number. Dispatch side:
-quality rules, then the target request built from ``request`` + ``otherRequest`` in written order.
+the target request built from ``request`` + ``otherRequest`` in written order (the quality rules and
+checks before it are :mod:`ferry.quality`'s, called by dispatch).
 """
 
 from __future__ import annotations
@@ -95,15 +96,6 @@ class Transform:
             else None
         )
         self._ctx = self.context()
-        self._quality = [
-            (
-                rule,
-                expr.compile_template(_as_function(rule.check)),
-                expr.compile_template(_as_function(rule.when)) if rule.when else None,
-                expr.compile_template(rule.message) if rule.message else None,
-            )
-            for rule in scheme.quality
-        ]
 
     def context(
         self, extra: Mapping[str, Any] | None = None, *, now: dt.datetime | None = None
@@ -235,30 +227,6 @@ class Transform:
 
     # --- dispatch side ------------------------------------------------------------------------
 
-    def quality(self, content: Mapping[str, Any]) -> str | None:
-        """The reason ``content`` fails the scheme's quality rules, or None when it passes."""
-        if not self._quality:
-            return None
-        ctx = self._ctx
-        for rule, check, when, message in self._quality:
-            try:
-                if when is not None and not _truthy(when.render(content, ctx)):
-                    continue
-                ok = _truthy(check.render(content, ctx))
-            except StoreError:
-                raise  # the ledger is unreachable (a lookup): not this record's fault, retry later
-            except Exception as e:  # an unexpected error fails the rule for this record only
-                return f"quality rule '{rule.name}' could not be evaluated: {_why(e)}"
-            if not ok:
-                if message is None:
-                    return f"quality rule '{rule.name}' failed"
-                try:
-                    text = message.render(content, ctx)
-                except Exception:
-                    text = rule.message
-                return f"quality rule '{rule.name}' failed: {text}"
-        return None
-
     def enrich_queries(self, content: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         """Each ``enrich`` step's query rendered for this record (raises RenderError)."""
         try:
@@ -324,16 +292,6 @@ def _why(e: BaseException) -> str:
     text = str(e)
     # an error we did not expect: say what kind, so the record's story explains itself
     return f"{type(e).__name__}: {text}"[:500] if text else type(e).__name__
-
-
-def _as_function(text: str) -> str:
-    return text if text.lstrip().startswith("_function") else f"_function {text}"
-
-
-def _truthy(v: Any) -> bool:
-    if isinstance(v, str):
-        return v.strip().lower() not in {"", "0", "false", "null", "none"}
-    return bool(v)
 
 
 def utc(ts: float) -> dt.datetime:

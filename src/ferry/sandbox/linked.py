@@ -31,7 +31,23 @@ Kind = Literal[
     "unknown_bill",
     "mismatch",
     "draft",
+    "duplicate",
+    "outlier",
+    "bad_total",
 ]
+
+#: (payee, bank, account) of the seeded payment requests
+PAYEES = (
+    ("杭州云栈科技有限公司", "招商银行杭州分行", "571908765410201"),
+    ("上海启明信息技术有限公司", "中国工商银行上海张江支行", "1001234509876543210"),
+    ("北京智联物流有限公司", "中国建设银行北京朝阳支行", "11050188360000001234"),
+    ("深圳华信电子有限公司", "平安银行深圳分行", "15000098765432"),
+    ("苏州东方印务有限公司", "交通银行苏州分行", "325605000018010123456"),
+)
+REASONS = ("服务器租赁费", "办公用品采购", "物流运输费", "印刷制作费", "技术服务费", "设备维修费")
+#: planted anomalies the flagship's checks hold for review (待复核): a duplicate request a week after the
+#: first, an amount far above what the payee is paid, detail lines that do not add up to the amount
+ANOMALIES: tuple[Kind, ...] = ("duplicate", "outlier", "bad_total")
 
 DAY_MS = 86_400_000
 
@@ -47,16 +63,25 @@ class Planned:
     form_amount: Decimal
     created_days_ago: float
     instance_id: str | None = None
+    payee: int = 0
+    summary: str = ""
+    #: detail lines as written on the form (None: one line of the whole amount)
+    lines: list[Decimal] | None = None
 
     @property
     def approved(self) -> bool:
         """Approved in DingTalk by the end of the demo (whether or not it may become a payment bill)."""
-        return self.kind in ("approved", "late", "draft", "no_number", "unknown_bill", "mismatch")
+        return self.kind in ("approved", "late", "draft", "no_number", "unknown_bill", "mismatch", *ANOMALIES)
 
     @property
     def expects_payment_bill(self) -> bool:
         """Approved, with a bill Kingdee knows and an amount that agrees: exactly one payment bill."""
         return self.kind in ("approved", "late", "draft")
+
+    @property
+    def expects_hold(self) -> bool:
+        """A planted anomaly: held for review, never paid until a person releases it."""
+        return self.kind in ANOMALIES
 
 
 @dataclass
@@ -74,11 +99,14 @@ def plan(n: int, *, seed: int = 7) -> LinkedPlan:
     """A realistic mix of ``n`` (at least 10) payment requests: most approved; some refused, revoked,
     cancelled or still running; and one each of: no bill number on the form, a bill Kingdee does not
     know, an amount that disagrees, a bill Kingdee can only save as a draft, and one approved only
-    after the first pass (delivered as an event)."""
+    after the first pass (delivered as an event). From 40 instances on, the planted anomalies too
+    (:data:`ANOMALIES`)."""
     if n < 10:
         raise ValueError("the linked demo needs at least 10 instances")
     rng = random.Random(seed)
     special: list[Kind] = ["no_number", "unknown_bill", "mismatch", "draft", "late"]
+    if n >= 40:
+        special += list(ANOMALIES)
     kinds: list[Kind] = list(special)
     for _ in range(n - len(special)):
         r = rng.random()
@@ -105,9 +133,29 @@ def plan(n: int, *, seed: int = 7) -> LinkedPlan:
                 amount=amount,
                 form_amount=amount + Decimal("100.00") if kind == "mismatch" else amount,
                 created_days_ago=rng.uniform(0.2, 25.0),
+                payee=rng.randrange(len(PAYEES)),
+                summary=f"支付{rng.choice(REASONS)}（合同{rng.randint(100, 999)}号）",
             )
         )
+    _plant(out, rng)
     return out
+
+
+def _plant(out: LinkedPlan, rng: random.Random) -> None:
+    """Shape the planted anomalies after the ordinary requests they imitate."""
+    ordinary = [p for p in out.items if p.kind == "approved"]
+    for p in out.items:
+        if p.kind == "duplicate":
+            # the same request again a week after the first one, its summary reworded a little
+            first = rng.choice([o for o in ordinary if o.created_days_ago >= 9] or ordinary)
+            first.created_days_ago = max(first.created_days_ago, 9.0)
+            p.payee, p.amount, p.form_amount = first.payee, first.amount, first.amount
+            p.summary = first.summary + " 再次提交"
+            p.created_days_ago = first.created_days_ago - 7
+        elif p.kind == "outlier":
+            p.amount = p.form_amount = Decimal("2380000.00")
+        elif p.kind == "bad_total":
+            p.lines = [(p.amount * Decimal("0.6")).quantize(Decimal("0.01")), Decimal("100.00")]
 
 
 def _ok(response: httpx.Response) -> Any:
@@ -135,10 +183,26 @@ def seed(dingtalk_url: str, kingdee_url: str, linked: LinkedPlan, *, now_ms: int
             _ok(http.post(f"{kingdee_url}/_sandbox/bills", json={"bills": bills[start : start + 500]}))
         for p in linked.items:
             created = now_ms - int(p.created_days_ago * DAY_MS)
+            payee, bank, account = PAYEES[p.payee]
             form: dict[str, Any] = {
                 "金蝶单据编号": p.bill_number if p.bill_number else "null",
                 "付款金额": f"{p.form_amount:.2f}",
+                "支付对象": payee,
+                "开户行": bank,
+                "银行账户": account,
+                **({"付款事由": p.summary} if p.summary else {}),
             }
+            if p.lines is not None:
+                form["费用明细"] = [
+                    {
+                        "rowValue": [
+                            {"label": "费用项目", "value": "付款", "key": "TextField_ONWDW0U26YO0"},
+                            {"label": "金额（元）", "value": f"{v:.2f}", "key": "MoneyField_1S85G4YLMM5C0"},
+                        ],
+                        "rowNumber": f"TableField_1BDACPXDIFEO0_{n}",
+                    }
+                    for n, v in enumerate(p.lines, start=1)
+                ]
             inst = _ok(
                 http.post(
                     f"{dingtalk_url}/_sandbox/instances", json={"form": form, "create_time_ms": created}
@@ -180,7 +244,7 @@ class Reconciliation:
     drafts: int
     missing: list[str]
     duplicates: list[str]
-    #: payment bills made for requests that should have none (refused, mismatched, ...)
+    #: payment bills made for requests that should have none (refused, mismatched, held, ...)
     unexpected: list[str]
 
 

@@ -31,10 +31,12 @@ from ferry.scheme.model import (
     TargetSpec,
 )
 from ferry.scheme.problems import Problem, SchemeError, errors_in
+from ferry.scheme.quality import AnomalyChecks, PaymentFields
 from ferry.scheme.schema import native_json_schema
 from ferry.scheme.suggest import closest, model_keys, suggest
 
 __all__ = [
+    "AnomalyChecks",
     "ConditionTerm",
     "Discovery",
     "Document",
@@ -46,6 +48,7 @@ __all__ = [
     "OmissionRemedy",
     "Pagination",
     "Parser",
+    "PaymentFields",
     "Problem",
     "QualityRule",
     "RetryPolicy",

@@ -22,6 +22,7 @@ from pydantic import AliasChoices, Field, PrivateAttr, field_validator
 
 from ferry.scheme.base import FerryBlock, QingyiBlock
 from ferry.scheme.fields import ConditionTerm, FieldSpec, FormatRule, Parser, normalise_fields, truthy
+from ferry.scheme.quality import AnomalyChecks, QualityRule
 from ferry.scheme.schedule import Schedule, check_cron, schedule_shapes
 
 #: a connector type name, as connectors register themselves (``dingtalk``, ``kingdee``, ``http``)
@@ -240,20 +241,6 @@ class Enrichment(FerryBlock):
     query: dict[str, Any]
 
 
-class QualityRule(FerryBlock):
-    """A data-quality rule (数据质量): a record failing it is quarantined with ``message`` as the reason.
-
-    ``check`` is a ``_function`` expression (the prefix may be omitted) that must be true. ``message``
-    may hold templates (``{{付款金额}}``) so the reason shows the values that failed.
-    """
-
-    name: str
-    check: str
-    message: str | None = None
-    #: only records for which this expression is true are checked
-    when: str | None = None
-
-
 class RetryPolicy(FerryBlock):
     """How failed writes are retried: exponential back-off with jitter and a cap, then dead."""
 
@@ -275,6 +262,8 @@ class Scheme(QingyiBlock):
     target: TargetSpec
     enrich: list[Enrichment] = Field(default_factory=list)
     quality: list[QualityRule] = Field(default_factory=list)
+    #: history-aware anomaly checks of payment documents (off unless the block is there)
+    checks: AnomalyChecks | None = None
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     amount_field: str | None = Field(
         default=None,
@@ -305,6 +294,7 @@ class Scheme(QingyiBlock):
 
 
 __all__ = [
+    "AnomalyChecks",
     "ConditionTerm",
     "Enrichment",
     "FieldSpec",

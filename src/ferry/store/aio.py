@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, ParamSpec, TypeVar
 
+from ferry.store.aio_quality import QualityTwins
 from ferry.store.leases import LeaseRef
 from ferry.store.ledger import Ledger
 from ferry.store.models import (
@@ -35,7 +36,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class AsyncLedger:
+class AsyncLedger(QualityTwins):
     """``await``-able :class:`Ledger` methods, each run on the facade's own bounded thread pool."""
 
     def __init__(self, ledger: Ledger, *, max_workers: int = 4) -> None:

@@ -16,7 +16,8 @@ Contract notes (the engine relies on them):
 
 :class:`Ledger` is a facade: each section lives in its own module (:mod:`.intake` collect,
 :mod:`.leases` claim/renew/release, :mod:`.outcomes` finish, :mod:`.watching`, :mod:`.watermarks`, :mod:`.runs`,
-:mod:`.usage` API calls and :mod:`.rollup` their lasting hourly usage, :mod:`.lookups` find, :mod:`.steering` reads and manual moves, :mod:`.search`),
+:mod:`.usage` API calls and :mod:`.rollup` their lasting hourly usage, :mod:`.lookups` find, :mod:`.steering` reads and manual moves, :mod:`.search`,
+:mod:`.facts` the quality checks' history, :mod:`.findings` findings and review),
 all over the
 shared state of :class:`ferry.store.core.LedgerCore`.
 
@@ -26,6 +27,8 @@ pool of its own.
 
 from __future__ import annotations
 
+from ferry.store.facts import Facts
+from ferry.store.findings import Review
 from ferry.store.gauges import Gauges
 from ferry.store.intake import Intake
 from ferry.store.leases import Leases
@@ -40,7 +43,19 @@ from ferry.store.watermarks import Watermarks
 
 
 class Ledger(
-    Intake, Leases, Outcomes, Watching, Watermarks, Runs, ApiRollup, Lookups, Steering, Search, Gauges
+    Intake,
+    Leases,
+    Outcomes,
+    Watching,
+    Watermarks,
+    Runs,
+    ApiRollup,
+    Lookups,
+    Steering,
+    Search,
+    Gauges,
+    Facts,
+    Review,
 ):
     """Records, watermarks, runs, events and the API-call log in one database.
 

@@ -283,3 +283,70 @@ alert_silences = sa.Table(
     sa.Column("comment", sa.Text, nullable=False, default="", server_default=""),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
+
+# What a checked record adds to its scheme's history (ferry.quality): denormalised keys, so a duplicate,
+# reference or payee check is one indexed lookup however long the history. Replaced when the record is
+# checked again; gone with the record.
+quality_facts = sa.Table(
+    "quality_facts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "record_id", BigId, sa.ForeignKey("records.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    sa.Column("scheme", sa.String(200), nullable=False),
+    # payment (key: payee + amount), reference (normalised number), unique:<rule> (the rule's value)
+    sa.Column("kind", sa.String(100), nullable=False),
+    sa.Column("key", sa.String(400), nullable=False),
+    # the business date (payment) or the check time (unique rules)
+    sa.Column("at", UTCDateTime, nullable=True),
+    # set on payment facts only
+    sa.Column("payee", sa.String(200), nullable=True),
+    sa.Column("amount_cents", sa.BigInteger, nullable=True),
+    sa.Column("account", sa.String(200), nullable=True),
+    sa.Column("summary", sa.String(200), nullable=True),
+    sa.Index("ix_quality_facts_lookup", "scheme", "kind", "key", "at"),
+    sa.Index(
+        "ix_quality_facts_payee",
+        "scheme",
+        "payee",
+        "record_id",
+        postgresql_where=sa.text("payee IS NOT NULL"),
+        sqlite_where=sa.text("payee IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_quality_facts_account",
+        "scheme",
+        "payee",
+        "account",
+        postgresql_where=sa.text("payee IS NOT NULL"),
+        sqlite_where=sa.text("payee IS NOT NULL"),
+    ),
+)
+
+# Every finding ever made about a record (warn, block, error), and what a person decided about a hold.
+findings = sa.Table(
+    "findings",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "record_id", BigId, sa.ForeignKey("records.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    sa.Column("scheme", sa.String(200), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("rule", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("verdict", sa.String(10), nullable=False),
+    sa.Column("severity", sa.String(12), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    # the values looked at and the ledger ids of the records matched
+    sa.Column("detail", sa.JSON, nullable=True),
+    sa.Column("payee", sa.String(200), nullable=True),
+    # released or rejected, by whom, when and why (a hold's verdict)
+    sa.Column("resolution", sa.String(20), nullable=True),
+    sa.Column("resolved_by", sa.String(200), nullable=True),
+    sa.Column("resolved_at", UTCDateTime, nullable=True),
+    sa.Column("resolved_reason", sa.Text, nullable=True),
+    sa.Index("ix_findings_scheme_at", "scheme", "at"),
+    sa.Index("ix_findings_at", "at"),
+)
