@@ -113,6 +113,7 @@ class DemoSummary:
             "duplicates": self.duplicates,
             "unexpected": self.unexpected,
             "event_delivered": self.event_delivered,
+            "alerts": self.alerts,
             "api_calls": self.api_calls,
             "elapsed_s": round(self.elapsed_s, 2),
             "records_per_s": round(self.records_per_s, 1),

@@ -103,7 +103,7 @@ def _print_summary(summary: DemoSummary, as_json: bool) -> None:
     else:
         table = Table(title="ferry demo: DingTalk 付款申请 → Kingdee 付款单", show_header=False)
         for key, value in summary.as_dict().items():
-            if key in ("api_calls", "statuses", "held_by_rule"):
+            if key in ("api_calls", "statuses", "held_by_rule", "alerts"):
                 continue
             table.add_row(key, str(value))
         out.print(table)
@@ -120,6 +120,8 @@ def _print_summary(summary: DemoSummary, as_json: bool) -> None:
                 "ferry records ls --status held, ferry records release|reject",
                 markup=False,
             )
+        for title in summary.alerts:
+            out.print(f"alert sent to the sandbox's DingTalk group robot: {title}", markup=False)
         verdict = "[green]reconciled[/green]" if summary.ok else "[red]NOT reconciled[/red]"
         out.print(
             f"{verdict}: missing {summary.missing}, duplicates {summary.duplicates} "
