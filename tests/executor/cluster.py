@@ -27,6 +27,7 @@ from ruamel.yaml import YAML
 from sqlalchemy.engine import make_url
 
 from ferry.sandbox import linked
+from ferry.sandbox.serve import free_port
 from ferry.sandbox.dingtalk.config import SandboxConfig as DingTalkConfig
 from ferry.sandbox.kingdee import SandboxConfig as KingdeeConfig
 from ferry.store import Ledger
@@ -154,7 +155,9 @@ class Cluster:
             "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
         }
         if self.serve:
-            self.server = self._spawn(["serve", str(self.folder), "--workers", "external"])
+            # a port of its own: another test (or another run on this machine) may hold the default 8600
+            port = str(free_port())
+            self.server = self._spawn(["serve", str(self.folder), "--workers", "external", "--port", port])
         return self
 
     def _write_scheme(self) -> None:

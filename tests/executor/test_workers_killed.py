@@ -53,7 +53,7 @@ def _single_worker_run() -> Outcome:
         cluster.start()
         cluster.start_worker()
         assert cluster.wait_settled(150), "one worker did not settle:\n" + cluster.logs()
-        assert cluster.stop_workers() == [0, 0]
+        assert cluster.stop_workers() == [0, 0], "a graceful stop failed:\n" + cluster.logs()
         return cluster.outcome()
     finally:
         cluster.close()
