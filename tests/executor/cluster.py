@@ -27,9 +27,9 @@ from ruamel.yaml import YAML
 from sqlalchemy.engine import make_url
 
 from ferry.sandbox import linked
-from ferry.sandbox.serve import free_port
 from ferry.sandbox.dingtalk.config import SandboxConfig as DingTalkConfig
 from ferry.sandbox.kingdee import SandboxConfig as KingdeeConfig
+from ferry.sandbox.serve import free_port
 from ferry.store import Ledger
 
 ROOT = Path(__file__).resolve().parents[2]
