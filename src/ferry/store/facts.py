@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from ferry.errors import StoreError
 from ferry.store.core import LedgerCore, chunks
-from ferry.store.schema import findings, quality_facts
+from ferry.store.schema import quality_facts
 
 #: a record in one of these was never paid: its facts match nothing
 UNPAID = ("skipped", "quarantined", "dead")
@@ -84,10 +84,14 @@ _PAYEE_SQL = (
     f"WHERE f.scheme = ? AND f.payee = ? AND f.record_id < ? AND f.kind = 'payment' AND {_NOT_UNPAID} "
     "ORDER BY f.record_id DESC LIMIT ?"
 )
+# ``+f.record_id``: not an index column for the planner, so SQLite takes the (payee, account) index (a
+# few rows, none for a new account) rather than the (payee, record_id) one (every payment of the payee:
+# 2 ms at 100,000 facts, against 10 us)
 _ACCOUNT_SQL = (
     "SELECT f.id FROM quality_facts f JOIN records r ON r.id = f.record_id WHERE f.scheme = ? AND "
-    f"f.payee = ? AND f.account = ? AND f.record_id < ? AND {_NOT_UNPAID} LIMIT 1"
+    f"f.payee = ? AND f.account = ? AND +f.record_id < ? AND {_NOT_UNPAID} LIMIT 1"
 )
+_RELEASED_SQL = "SELECT record_id, rule FROM findings WHERE resolution = 'released' AND record_id IN ({})"
 
 
 class Facts(LedgerCore):
@@ -219,14 +223,11 @@ class Facts(LedgerCore):
 
     def released_rules(self, record_ids: Sequence[int]) -> dict[int, set[str]]:
         """Per record, the rules whose hold of it a person released (records without any left out)."""
-        x = findings.c
         out: dict[int, set[str]] = {}
-        with self.engine.connect() as conn:
+        with self._read() as cur:
             for chunk in chunks(list(record_ids)):
-                query = sa.select(x.record_id, x.rule).where(
-                    x.record_id.in_(chunk), x.resolution == "released"
-                )
-                for record_id, rule in conn.execute(query):
+                cur.execute(self._sql(_RELEASED_SQL.format(", ".join("?" * len(chunk)))), tuple(chunk))
+                for record_id, rule in cur.fetchall():
                     out.setdefault(record_id, set()).add(rule)
         return out
 
