@@ -39,7 +39,7 @@ from ferry.engine.verdicts import Verdicts
 from ferry.errors import StoreError
 from ferry.observe.hooks import dispatched
 from ferry.observe.tracing import span
-from ferry.quality import Assessment, Checker
+from ferry.quality import Assessment, Checker, Fact, Prepared
 from ferry.scheme import Scheme
 from ferry.store import AsyncLedger, Claimed, Ledger, Outcome, facade
 
@@ -109,6 +109,8 @@ class Dispatcher:
         )
         #: ids of the current batch handed to ``target.write`` (they may have reached the target)
         self._sent: set[int] = set()
+        #: what the checks made of the current batch inside its claim (its facts stored there)
+        self._prepared: Prepared | None = None
 
     async def run(
         self,
@@ -125,11 +127,14 @@ class Dispatcher:
         while not (stop is not None and stop.is_set()):
             if max_batches is not None and report.batches >= max_batches:
                 break
+            self._prepared = None
             claimed = await self.store.claim(
                 self.scheme.id,
                 owner=self.owner,
                 limit=self.scheme.target.batch_size,
                 lease_seconds=self.lease_seconds,
+                # enriched content is only known after the claim: its facts are stored when it is checked
+                facts=self._claim_facts if self.checker.uses_history and not self.scheme.enrich else None,
             )
             if not claimed:
                 if follow is None or follow.done():
@@ -242,6 +247,24 @@ class Dispatcher:
             outcomes.extend(await self._write(to_write, now))
         return outcomes
 
+    def _claim_facts(self, claimed: Sequence[Claimed]) -> Mapping[int, Sequence[Fact]]:
+        """The facts of the records the checks will look at, stored by the claim's transaction: the
+        batch's history costs no write of its own, and other workers see it the moment the records
+        are ``writing`` (two workers racing on one duplicate both see the other). Runs in the claim's
+        transaction, so only the cheap part: each record's own rules and values, no history."""
+        checked = [
+            (rec.id, rec.content)
+            for rec in claimed
+            if rec.previous_status != "finishing" and not (rec.needs_probe and self.reconcile)
+        ]
+        try:
+            self._prepared = self.checker.prepare(checked, self.transform.context(), self.clock())
+        except Exception:  # never a reason to lose the claim: the checks prepare the batch again
+            log.exception("dispatch of %s: the checks could not prepare a batch in its claim", self.scheme.id)
+            self._prepared = None
+            return {}
+        return self._prepared.facts
+
     def _lookup_failed(self, rec: Claimed, err: ConnectorError) -> Outcome:
         # nothing was sent: keep whatever request the record had (None leaves it)
         return self.verdicts.failure(rec, None, err, self.clock())
@@ -252,9 +275,11 @@ class Dispatcher:
         """The batch's quality assessment (its findings stored), then each record's request. Raises
         StoreError when the ledger cannot be read: the batch goes back untouched."""
         assessed: dict[int, Assessment] = {}
+        prepared, self._prepared = self._prepared, None
         if self.checker.active and ready:
             ctx = self.transform.context()
-            assessed = self.checker.assess([(rec.id, contents[rec.id]) for rec in ready], ctx, now)
+            items = [(rec.id, contents[rec.id]) for rec in ready]
+            assessed = self.checker.assess(items, ctx, now, prepared=prepared)
         return [(rec, self._prepare(rec, contents[rec.id], assessed.get(rec.id))) for rec in ready]
 
     def _prepare(

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from ferry.store.aio_quality import QualityTwins
-from ferry.store.leases import LeaseRef
+from ferry.store.leases import FactsHook, LeaseRef
 from ferry.store.ledger import Ledger
 from ferry.store.models import (
     ApiCallLike,
@@ -76,11 +76,24 @@ class AsyncLedger(QualityTwins):
         return await self._run(self.ledger.api_usage, since=since, connection=connection)
 
     async def claim(
-        self, scheme: str, *, owner: str, limit: int, lease_seconds: float, now: dt.datetime | None = None
+        self,
+        scheme: str,
+        *,
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        now: dt.datetime | None = None,
+        facts: FactsHook | None = None,
     ) -> list[Claimed]:
         """Lease up to ``limit`` due records to ``owner`` (status ``writing``), lowest ids first."""
         return await self._run(
-            self.ledger.claim, scheme, owner=owner, limit=limit, lease_seconds=lease_seconds, now=now
+            self.ledger.claim,
+            scheme,
+            owner=owner,
+            limit=limit,
+            lease_seconds=lease_seconds,
+            now=now,
+            facts=facts,
         )
 
     async def collect(

@@ -94,21 +94,54 @@ _ACCOUNT_SQL = (
 _RELEASED_SQL = "SELECT record_id, rule FROM findings WHERE resolution = 'released' AND record_id IN ({})"
 
 
+@contextlib.contextmanager
+def history_errors(ledger: LedgerCore) -> Iterator[None]:
+    """A database error of the checks' history is nobody's record's fault: a StoreError, so dispatch
+    gives the batch back untouched (no record is held or sent for it)."""
+    dbapi = ledger.engine.dialect.dbapi
+    error: type[BaseException] = getattr(dbapi, "Error", Exception) if dbapi is not None else Exception
+    try:
+        yield
+    except (error, sa.exc.DBAPIError) as e:
+        raise StoreError(
+            f"the ledger could not be read for the quality checks: {type(e).__name__}: {e}"
+        ) from e
+
+
+def write_facts(cur: Any, ledger: LedgerCore, scheme: str, facts: Mapping[int, Sequence[Any]]) -> None:
+    """Replace the facts of each record id on ``cur``, inside the caller's transaction (``note_facts``'s,
+    or a claim's: see ``Leases.claim``)."""
+    time = ledger._time
+    rows = [
+        (
+            record_id,
+            scheme,
+            _cut(fact.kind, 100),
+            _cut(fact.key, 400),
+            None if fact.at is None else time(fact.at),
+            _cut(fact.payee, 200),
+            fact.amount_cents,
+            _cut(fact.account, 200),
+            _cut(fact.summary, 200),
+        )
+        for record_id, record_facts in facts.items()
+        for fact in record_facts
+    ]
+    with history_errors(ledger):
+        for chunk in chunks(list(facts)):
+            cur.execute(
+                ledger._sql(f"DELETE FROM quality_facts WHERE record_id IN ({', '.join('?' * len(chunk))})"),
+                tuple(chunk),
+            )
+        if rows:
+            cur.executemany(ledger._sql(_INSERT), rows)
+
+
 class Facts(LedgerCore):
     """``note_facts``, ``matching_facts``, ``payee_facts``, ``account_known``, ``released_rules``."""
 
-    @contextlib.contextmanager
-    def _db_errors(self) -> Iterator[None]:
-        """A database error of the checks' history is nobody's record's fault: a StoreError, so dispatch
-        gives the batch back untouched (no record is held or sent for it)."""
-        dbapi = self.engine.dialect.dbapi
-        error: type[BaseException] = getattr(dbapi, "Error", Exception) if dbapi is not None else Exception
-        try:
-            yield
-        except (error, sa.exc.DBAPIError) as e:
-            raise StoreError(
-                f"the ledger could not be read for the quality checks: {type(e).__name__}: {e}"
-            ) from e
+    def _db_errors(self) -> contextlib.AbstractContextManager[None]:
+        return history_errors(self)
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Any]:
@@ -131,32 +164,8 @@ class Facts(LedgerCore):
         """Replace the facts of each record id with the ones given (``ferry.quality.Fact``-like)."""
         if not facts:
             return
-        time = self._time
-        rows = [
-            (
-                record_id,
-                scheme,
-                _cut(fact.kind, 100),
-                _cut(fact.key, 400),
-                None if fact.at is None else time(fact.at),
-                _cut(fact.payee, 200),
-                fact.amount_cents,
-                _cut(fact.account, 200),
-                _cut(fact.summary, 200),
-            )
-            for record_id, record_facts in facts.items()
-            for fact in record_facts
-        ]
-        with self._db_errors(), self._cursor() as cur:
-            for chunk in chunks(list(facts)):
-                cur.execute(
-                    self._sql(
-                        f"DELETE FROM quality_facts WHERE record_id IN ({', '.join('?' * len(chunk))})"
-                    ),
-                    tuple(chunk),
-                )
-            if rows:
-                cur.executemany(self._sql(_INSERT), rows)
+        with self._db_errors(), self._cursor() as cur:  # the BEGIN and COMMIT's errors too
+            write_facts(cur, self, scheme, facts)
 
     def matching_facts(
         self,
@@ -232,4 +241,4 @@ class Facts(LedgerCore):
         return out
 
 
-__all__ = ["UNPAID", "FactRow", "Facts", "quality_facts"]
+__all__ = ["UNPAID", "FactRow", "Facts", "quality_facts", "write_facts"]
