@@ -26,12 +26,13 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ferry.connectors.base import Querier, Target, WriteItem, WriteOutcome
 from ferry.connectors.errors import AccessDenied, ConnectorError, GiveUp, OutcomeUnknown
+from ferry.engine.ahead import Ahead, Keeper
 from ferry.engine.lookups import Lookups, why
 from ferry.engine.recovery import Recovery
 from ferry.engine.transform import RenderError, Transform
@@ -109,8 +110,6 @@ class Dispatcher:
         )
         #: ids of the current batch handed to ``target.write`` (they may have reached the target)
         self._sent: set[int] = set()
-        #: what the checks made of the current batch inside its claim (its facts stored there)
-        self._prepared: Prepared | None = None
 
     async def run(
         self,
@@ -122,74 +121,126 @@ class Dispatcher:
     ) -> DispatchReport:
         """Dispatch until nothing is due. With ``follow`` (a collect running side by side), nothing due
         means "wait for more": the pass ends only once ``follow`` is done and nothing is due; ``wake``
-        (set when collect stores a page) cuts the wait short."""
+        (set when collect stores a page) cuts the wait short.
+
+        One batch ahead: once a batch is checked, the next is claimed and checked while this one is
+        written and its outcomes stored (a target call hides the checks). The next is claimed only
+        after this one's checks looked, so each sees the other as it would one after the other: the
+        older is counted against the newer, never the newer against the older. Whatever stops the
+        pass gives the batch ahead back untouched."""
         report = DispatchReport()
-        while not (stop is not None and stop.is_set()):
-            if max_batches is not None and report.batches >= max_batches:
-                break
-            self._prepared = None
-            claimed = await self.store.claim(
-                self.scheme.id,
-                owner=self.owner,
-                limit=self.scheme.target.batch_size,
-                lease_seconds=self.lease_seconds,
-                # enriched content is only known after the claim: its facts are stored when it is checked
-                facts=self._claim_facts if self.checker.uses_history and not self.scheme.enrich else None,
-            )
-            if not claimed:
-                if follow is None or follow.done():
+        ahead: asyncio.Future[Ahead] | None = None
+        try:
+            while not (stop is not None and stop.is_set()):
+                if max_batches is not None and report.batches >= max_batches:
                     break
-                await _wait_for_more(follow, wake, stop)
-                continue
-            report.batches += 1
-            report.claimed += len(claimed)
-            with span(
-                "ferry.dispatch.batch", {"ferry.scheme": self.scheme.id, "ferry.batch.size": len(claimed)}
-            ):
-                async with self._leases_kept(claimed):
-                    outcomes = await self._settle(claimed)
-                    lost = await self.store.finish(self.owner, outcomes)
-            report.lost_leases += len(lost)
-            target = self.scheme.target.connector or self.scheme.target.connection or ""
-            for o in outcomes:
-                if o.record_id not in lost:
-                    report.add(o.status)
-                    dispatched(self.scheme.id, target, o.status)
-                    if self.on_outcome is not None:
-                        self.on_outcome(o.status)
+                batch = await ahead if ahead is not None else await self._claim()
+                ahead = None
+                if not batch.claimed:
+                    if follow is None or follow.done():
+                        break
+                    await _wait_for_more(follow, wake, stop)
+                    continue
+                report.batches += 1
+                report.claimed += len(batch.claimed)
+                last = max_batches is not None and report.batches >= max_batches
+
+                def claim_next(last: bool = last) -> None:
+                    nonlocal ahead
+                    if not last and not (stop is not None and stop.is_set()):
+                        ahead = asyncio.ensure_future(self._claim(check=True))
+
+                attrs = {"ferry.scheme": self.scheme.id, "ferry.batch.size": len(batch.claimed)}
+                with span("ferry.dispatch.batch", attrs):
+                    try:
+                        outcomes = await self._settle(batch.claimed, claim_next, batch)
+                        lost = await self.store.finish(self.owner, outcomes)
+                    finally:
+                        await batch.keeper.stop()
+                self._count(report, outcomes, lost)
+        finally:
+            if ahead is not None:
+                await asyncio.shield(self._give_back(ahead))
         return report
 
-    @contextlib.asynccontextmanager
-    async def _leases_kept(self, claimed: Sequence[Claimed]) -> AsyncIterator[None]:
-        """Renew the batch's leases every third of their length while it is worked on, so a slow
-        target never lets another worker take over a live batch."""
+    def _count(self, report: DispatchReport, outcomes: Sequence[Outcome], lost: Sequence[int]) -> None:
+        report.lost_leases += len(lost)
+        target = self.scheme.target.connector or self.scheme.target.connection or ""
+        for o in outcomes:
+            if o.record_id not in lost:
+                report.add(o.status)
+                dispatched(self.scheme.id, target, o.status)
+                if self.on_outcome is not None:
+                    self.on_outcome(o.status)
 
-        async def keep() -> None:
-            while True:
-                await asyncio.sleep(self.lease_seconds / 3)
-                try:
-                    lost = await self.store.renew(self.owner, claimed, self.lease_seconds)
-                except Exception as e:  # the next renewal may succeed; the lease still runs meanwhile
-                    log.warning("could not renew the leases of %d records: %s", len(claimed), why(e))
-                    continue
-                if lost:
-                    log.warning("%d records of a batch in hand were taken over: %s", len(lost), lost)
+    async def _claim(self, *, check: bool = False) -> Ahead:
+        """Claim a batch, its quality facts stored by the claim (enriched content is only known later:
+        such a batch's facts are stored when it is checked) and its leases kept from now on. With
+        ``check``, a batch of fresh records is checked and rendered right away (the batch ahead)."""
+        prepared: list[Prepared] = []
 
-        keeper = asyncio.create_task(keep(), name=f"leases:{self.scheme.id}")
+        def facts(claimed: Sequence[Claimed]) -> Mapping[int, Sequence[Fact]]:
+            """Runs in the claim's transaction: each record's own rules and values, no history, so
+            other workers see the batch's facts the moment its records are ``writing``."""
+            checked = [(rec.id, rec.content) for rec in claimed if self._fresh(rec)]
+            try:
+                prepared.append(self.checker.prepare(checked, self.transform.context(), self.clock()))
+            except Exception:  # never a reason to lose the claim: the checks prepare the batch again
+                log.exception("dispatch of %s: the checks could not prepare a batch", self.scheme.id)
+                return {}
+            return prepared[0].facts
+
+        claimed = await self.store.claim(
+            self.scheme.id,
+            owner=self.owner,
+            limit=self.scheme.target.batch_size,
+            lease_seconds=self.lease_seconds,
+            facts=facts if self.checker.uses_history and not self.scheme.enrich else None,
+        )
+        batch = Ahead(
+            claimed,
+            Keeper(self.store, self.owner, self.lease_seconds, claimed),
+            prepared[0] if prepared else None,
+        )
+        if check and claimed and not self.scheme.enrich and all(self._fresh(r) for r in claimed):
+            contents = {rec.id: rec.content for rec in claimed}
+            try:
+                ready = await asyncio.to_thread(
+                    self._prepare_all, claimed, contents, self.clock(), batch.prepared
+                )
+            except Exception as e:  # checked again in its turn, where a failure is handled
+                log.info("dispatch of %s: a batch ahead could not be checked yet: %s", self.scheme.id, why(e))
+            else:
+                batch.ready = ready
+        return batch
+
+    def _fresh(self, rec: Claimed) -> bool:
+        """Checked and rendered, not finished or probed first."""
+        return rec.previous_status != "finishing" and not (rec.needs_probe and self.reconcile)
+
+    async def _give_back(self, ahead: asyncio.Future[Ahead]) -> None:
+        """The batch ahead of a pass that stops goes back untouched (nothing of it was sent)."""
         try:
-            yield
-        finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            batch = await ahead
+        except BaseException:  # its claim failed or was cancelled: nothing to give back
+            return
+        await batch.keeper.stop()
+        if batch.claimed:
+            with contextlib.suppress(Exception):  # else its leases expire and it is probed
+                await self.store.release(self.owner, batch.claimed)
 
-    async def _settle(self, claimed: Sequence[Claimed]) -> list[Outcome]:
+    async def _settle(
+        self,
+        claimed: Sequence[Claimed],
+        checked: Callable[[], None] | None = None,
+        batch: Ahead | None = None,
+    ) -> list[Outcome]:
         """:meth:`process` with the guarantees that no record stays ``writing``: an access refusal
         gives the batch back and stops the pass; an unexpected error or a cancellation gives back
         what was not sent and leaves what may have been sent ``in_doubt``."""
         self._sent = set()
         try:
-            return await self.process(claimed)
+            return await self.process(claimed, checked, batch)
         except (AccessDenied, StoreError):
             # the connection is refused, or the ledger cannot be read: the pass stops, the batch goes
             # back untouched (if the ledger cannot take it back, its leases expire and it is probed)
@@ -214,10 +265,37 @@ class Dispatcher:
                 return []
             raise
 
-    async def process(self, claimed: Sequence[Claimed]) -> list[Outcome]:
+    async def process(
+        self,
+        claimed: Sequence[Claimed],
+        checked: Callable[[], None] | None = None,
+        batch: Ahead | None = None,
+    ) -> list[Outcome]:
         """Decide every claimed record's outcome: finish the documents that exist, probe the writes in
-        doubt, then check, render and write the rest in one target call."""
+        doubt, then check, render and write the rest in one target call. ``checked`` is called once
+        the checks have looked, before the write; ``batch``: what was made of it before (in its claim,
+        or all of it while the batch before was written)."""
         now = self.clock()
+        if batch is None or batch.ready is None:
+            outcomes, prepared = await self._check(claimed, now, batch.prepared if batch else None)
+        else:
+            outcomes, prepared = [], batch.ready
+        to_write: list[tuple[Claimed, WriteItem]] = []
+        for rec, item in prepared:
+            if isinstance(item, Outcome):
+                outcomes.append(item)
+            else:
+                to_write.append((rec, item))
+        if checked is not None:
+            checked()
+        if to_write:
+            outcomes.extend(await self._write(to_write, now))
+        return outcomes
+
+    async def _check(
+        self, claimed: Sequence[Claimed], now: dt.datetime, made: Prepared | None
+    ) -> tuple[list[Outcome], list[tuple[Claimed, WriteItem | Outcome]]]:
+        """Finish and probe what needs it; check and render the rest."""
         finishing = [rec for rec in claimed if rec.previous_status == "finishing"]
         in_doubt = [rec for rec in claimed if rec not in finishing and rec.needs_probe and self.reconcile]
         fresh = [rec for rec in claimed if rec not in finishing and rec not in in_doubt]
@@ -235,47 +313,25 @@ class Dispatcher:
                     contents[rec_id] = result
         # checks and rendering off the event loop: a slow record must not stall other schemes
         prepared = await asyncio.to_thread(
-            self._prepare_all, [rec for rec in ready if rec.id in contents], contents, now
+            self._prepare_all, [rec for rec in ready if rec.id in contents], contents, now, made
         )
-        to_write: list[tuple[Claimed, WriteItem]] = []
-        for rec, item in prepared:
-            if isinstance(item, Outcome):
-                outcomes.append(item)
-            else:
-                to_write.append((rec, item))
-        if to_write:
-            outcomes.extend(await self._write(to_write, now))
-        return outcomes
-
-    def _claim_facts(self, claimed: Sequence[Claimed]) -> Mapping[int, Sequence[Fact]]:
-        """The facts of the records the checks will look at, stored by the claim's transaction: the
-        batch's history costs no write of its own, and other workers see it the moment the records
-        are ``writing`` (two workers racing on one duplicate both see the other). Runs in the claim's
-        transaction, so only the cheap part: each record's own rules and values, no history."""
-        checked = [
-            (rec.id, rec.content)
-            for rec in claimed
-            if rec.previous_status != "finishing" and not (rec.needs_probe and self.reconcile)
-        ]
-        try:
-            self._prepared = self.checker.prepare(checked, self.transform.context(), self.clock())
-        except Exception:  # never a reason to lose the claim: the checks prepare the batch again
-            log.exception("dispatch of %s: the checks could not prepare a batch in its claim", self.scheme.id)
-            self._prepared = None
-            return {}
-        return self._prepared.facts
+        return outcomes, prepared
 
     def _lookup_failed(self, rec: Claimed, err: ConnectorError) -> Outcome:
         # nothing was sent: keep whatever request the record had (None leaves it)
         return self.verdicts.failure(rec, None, err, self.clock())
 
     def _prepare_all(
-        self, ready: Sequence[Claimed], contents: Mapping[int, Mapping[str, Any]], now: dt.datetime
+        self,
+        ready: Sequence[Claimed],
+        contents: Mapping[int, Mapping[str, Any]],
+        now: dt.datetime,
+        prepared: Prepared | None = None,
     ) -> list[tuple[Claimed, WriteItem | Outcome]]:
         """The batch's quality assessment (its findings stored), then each record's request. Raises
-        StoreError when the ledger cannot be read: the batch goes back untouched."""
+        StoreError when the ledger cannot be read: the batch goes back untouched. ``prepared``: what
+        the checks made of the batch in its claim."""
         assessed: dict[int, Assessment] = {}
-        prepared, self._prepared = self._prepared, None
         if self.checker.active and ready:
             ctx = self.transform.context()
             items = [(rec.id, contents[rec.id]) for rec in ready]
