@@ -7,8 +7,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from ferry.connectors.base import WriteItem
 from ferry.engine.lookups import why
@@ -55,12 +55,15 @@ class Keeper:
 @dataclass
 class Ahead:
     """A claimed batch: ``prepared`` by the checks in its claim (its facts stored there); ``ready`` when
-    it was checked and rendered while the batch before it was written."""
+    it was checked and rendered while the batch before it was written; its ``findings`` are stored
+    with its outcomes (one transaction, none of their own)."""
 
     claimed: list[Claimed]
     keeper: Keeper
     prepared: Prepared | None = None
     ready: list[tuple[Claimed, WriteItem | Outcome]] | None = None
+    #: its quality findings, stored with its outcomes
+    findings: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 __all__ = ["Ahead", "Keeper"]

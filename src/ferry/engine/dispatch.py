@@ -43,6 +43,7 @@ from ferry.observe.tracing import span
 from ferry.quality import Assessment, Checker, Fact, Prepared
 from ferry.scheme import Scheme
 from ferry.store import AsyncLedger, Claimed, Ledger, Outcome, facade
+from ferry.store.findings import BatchFindings
 
 log = logging.getLogger("ferry.dispatch")
 
@@ -154,7 +155,8 @@ class Dispatcher:
                 with span("ferry.dispatch.batch", attrs):
                     try:
                         outcomes = await self._settle(batch.claimed, claim_next, batch)
-                        lost = await self.store.finish(self.owner, outcomes)
+                        found = BatchFindings(self.scheme.id, batch.findings) if batch.findings else None
+                        lost = await self.store.finish(self.owner, outcomes, findings=found)
                     finally:
                         await batch.keeper.stop()
                 self._count(report, outcomes, lost)
@@ -206,7 +208,7 @@ class Dispatcher:
             contents = {rec.id: rec.content for rec in claimed}
             try:
                 ready = await asyncio.to_thread(
-                    self._prepare_all, claimed, contents, self.clock(), batch.prepared
+                    self._prepare_all, claimed, contents, self.clock(), batch.prepared, batch.findings
                 )
             except Exception as e:  # checked again in its turn, where a failure is handled
                 log.info("dispatch of %s: a batch ahead could not be checked yet: %s", self.scheme.id, why(e))
@@ -277,7 +279,7 @@ class Dispatcher:
         or all of it while the batch before was written)."""
         now = self.clock()
         if batch is None or batch.ready is None:
-            outcomes, prepared = await self._check(claimed, now, batch.prepared if batch else None)
+            outcomes, prepared = await self._check(claimed, now, batch)
         else:
             outcomes, prepared = [], batch.ready
         to_write: list[tuple[Claimed, WriteItem]] = []
@@ -293,7 +295,7 @@ class Dispatcher:
         return outcomes
 
     async def _check(
-        self, claimed: Sequence[Claimed], now: dt.datetime, made: Prepared | None
+        self, claimed: Sequence[Claimed], now: dt.datetime, batch: Ahead | None
     ) -> tuple[list[Outcome], list[tuple[Claimed, WriteItem | Outcome]]]:
         """Finish and probe what needs it; check and render the rest."""
         finishing = [rec for rec in claimed if rec.previous_status == "finishing"]
@@ -313,7 +315,12 @@ class Dispatcher:
                     contents[rec_id] = result
         # checks and rendering off the event loop: a slow record must not stall other schemes
         prepared = await asyncio.to_thread(
-            self._prepare_all, [rec for rec in ready if rec.id in contents], contents, now, made
+            self._prepare_all,
+            [rec for rec in ready if rec.id in contents],
+            contents,
+            now,
+            batch.prepared if batch else None,
+            batch.findings if batch else None,
         )
         return outcomes, prepared
 
@@ -327,15 +334,17 @@ class Dispatcher:
         contents: Mapping[int, Mapping[str, Any]],
         now: dt.datetime,
         prepared: Prepared | None = None,
+        found: dict[int, list[dict[str, Any]]] | None = None,
     ) -> list[tuple[Claimed, WriteItem | Outcome]]:
-        """The batch's quality assessment (its findings stored), then each record's request. Raises
-        StoreError when the ledger cannot be read: the batch goes back untouched. ``prepared``: what
-        the checks made of the batch in its claim."""
+        """The batch's quality assessment, then each record's request. Raises StoreError when the
+        ledger cannot be read: the batch goes back untouched. ``prepared``: what the checks made of
+        the batch in its claim; ``found`` takes its findings (else they are stored now)."""
         assessed: dict[int, Assessment] = {}
         if self.checker.active and ready:
             ctx = self.transform.context()
             items = [(rec.id, contents[rec.id]) for rec in ready]
-            assessed = self.checker.assess(items, ctx, now, prepared=prepared)
+            keep = found.update if found is not None else None
+            assessed = self.checker.assess(items, ctx, now, prepared=prepared, keep=keep)
         return [(rec, self._prepare(rec, contents[rec.id], assessed.get(rec.id))) for rec in ready]
 
     def _prepare(

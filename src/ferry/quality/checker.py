@@ -8,7 +8,7 @@ stored. A rule or check a person already released for a record only warns when i
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +20,9 @@ from ferry.quality.config import ChecksSpec, RuleSpec
 from ferry.quality.history import BatchHistory, Fact, History, PayeeMemory
 from ferry.quality.rules import compile_rules, why
 from ferry.quality.verdict import Assessment, Finding
+
+#: takes a batch's findings to store, by record id (``Finding.as_dict()`` plus ``payee``)
+FindingsSink = Callable[[dict[int, list[dict[str, Any]]]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +101,13 @@ class Checker:
         now: dt.datetime,
         *,
         prepared: Prepared | None = None,
+        keep: FindingsSink | None = None,
     ) -> dict[int, Assessment]:
         """Every record's assessment; facts and findings are stored on the way (raises StoreError when
         the ledger cannot be reached: nobody's record's fault, the batch is retried). ``prepared``: what
         :meth:`prepare` made of some of the items, their facts already stored; the rest are prepared
-        and their facts stored now."""
+        and their facts stored now. ``keep`` takes the findings to store instead of the history (dispatch
+        stores them with the batch's outcomes)."""
         done = prepared if prepared is not None else Prepared({}, {}, {})
         fresh = self.prepare([(rid, c) for rid, c in items if rid not in done.own], ctx, now)
         own = {rid: list(done.own[rid]) if rid in done.own else fresh.own[rid] for rid, _ in items}
@@ -111,7 +116,7 @@ class Checker:
         if self.history is None:
             return {rid: Assessment.of(found) for rid, found in own.items()}
         if not self.uses_history:
-            return self._kept(own, payments)
+            return self._kept(own, payments, keep)
         history = self.history
         if fresh.facts:
             history.note_facts(self.scheme_id, fresh.facts)
@@ -132,9 +137,11 @@ class Checker:
                 raise
             except Exception as e:  # one record's check failure is that record's
                 found.append(_error("checks", e))
-        return self._kept(own, payments)
+        return self._kept(own, payments, keep)
 
-    def _kept(self, own: dict[int, list[Finding]], payments: Mapping[int, Payment]) -> dict[int, Assessment]:
+    def _kept(
+        self, own: dict[int, list[Finding]], payments: Mapping[int, Payment], keep: FindingsSink | None
+    ) -> dict[int, Assessment]:
         """The assessments: a hold a person released before only warns; the findings are stored (every
         finding ever made shows in the record's story)."""
         assert self.history is not None
@@ -150,7 +157,9 @@ class Checker:
             for rid, a in assessments.items()
             if a.findings
         }
-        if stored:
+        if stored and keep is not None:
+            keep(stored)
+        elif stored:
             self.history.store_findings(self.scheme_id, stored)
         return assessments
 

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from ferry.store.aio_quality import QualityTwins
+from ferry.store.findings import BatchFindings
 from ferry.store.leases import FactsHook, LeaseRef
 from ferry.store.ledger import Ledger
 from ferry.store.models import (
@@ -122,10 +123,15 @@ class AsyncLedger(QualityTwins):
         return await self._run(self.ledger.find, scheme_id, field, where)
 
     async def finish(
-        self, owner: str, outcomes: Sequence[Outcome], *, now: dt.datetime | None = None
+        self,
+        owner: str,
+        outcomes: Sequence[Outcome],
+        *,
+        now: dt.datetime | None = None,
+        findings: BatchFindings | None = None,
     ) -> list[int]:
         """Store a batch's outcomes in one transaction; returns the ids NOT applied (lease lost)."""
-        return await self._run(self.ledger.finish, owner, outcomes, now=now)
+        return await self._run(self.ledger.finish, owner, outcomes, now=now, findings=findings)
 
     async def finish_run(
         self, run_id: int, *, status: str, counts: Mapping[str, int] | None = None, error: str | None = None
