@@ -17,7 +17,11 @@ Contract notes:
   record's fault: the pass stops, the batch is given back untouched (no attempt counted).
 - Whatever else goes wrong with a batch, no record stays ``writing``: a batch that had not been sent
   is given back, one that may have been sent is left ``in_doubt`` for the probe.
-- Every outcome of a batch is stored in one transaction.
+- Every outcome of a batch is stored in one transaction, with the batch's quality findings; its
+  quality facts are stored by its claim's transaction, before its checks look.
+- One batch ahead: the next batch is claimed (and, when its records are fresh, checked and rendered)
+  once this one's checks have looked, while this one is written; nothing of it is sent before this
+  one's outcomes are stored, and a pass that stops gives it back untouched.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Any, Literal
 
 from ferry.connectors.base import Querier, Target, WriteItem, WriteOutcome
 from ferry.connectors.errors import AccessDenied, ConnectorError, GiveUp, OutcomeUnknown
-from ferry.engine.ahead import Ahead, Keeper
+from ferry.engine.ahead import Ahead, Claims, wait_for_more
 from ferry.engine.lookups import Lookups, why
 from ferry.engine.recovery import Recovery
 from ferry.engine.transform import RenderError, Transform
@@ -40,7 +44,7 @@ from ferry.engine.verdicts import Verdicts
 from ferry.errors import StoreError
 from ferry.observe.hooks import dispatched
 from ferry.observe.tracing import span
-from ferry.quality import Assessment, Checker, Fact, Prepared
+from ferry.quality import Assessment, Checker, Prepared
 from ferry.scheme import Scheme
 from ferry.store import AsyncLedger, Claimed, Ledger, Outcome, facade
 from ferry.store.findings import BatchFindings
@@ -73,7 +77,7 @@ class DispatchReport:
         }
 
 
-class Dispatcher:
+class Dispatcher(Claims):
     """Runs dispatch for one scheme until nothing is due (or it is told to stop)."""
 
     def __init__(
@@ -140,7 +144,7 @@ class Dispatcher:
                 if not batch.claimed:
                     if follow is None or follow.done():
                         break
-                    await _wait_for_more(follow, wake, stop)
+                    await wait_for_more(follow, wake, stop)
                     continue
                 report.batches += 1
                 report.claimed += len(batch.claimed)
@@ -174,62 +178,6 @@ class Dispatcher:
                 dispatched(self.scheme.id, target, o.status)
                 if self.on_outcome is not None:
                     self.on_outcome(o.status)
-
-    async def _claim(self, *, check: bool = False) -> Ahead:
-        """Claim a batch, its quality facts stored by the claim (enriched content is only known later:
-        such a batch's facts are stored when it is checked) and its leases kept from now on. With
-        ``check``, a batch of fresh records is checked and rendered right away (the batch ahead)."""
-        prepared: list[Prepared] = []
-
-        def facts(claimed: Sequence[Claimed]) -> Mapping[int, Sequence[Fact]]:
-            """Runs in the claim's transaction: each record's own rules and values, no history, so
-            other workers see the batch's facts the moment its records are ``writing``."""
-            checked = [(rec.id, rec.content) for rec in claimed if self._fresh(rec)]
-            try:
-                prepared.append(self.checker.prepare(checked, self.transform.context(), self.clock()))
-            except Exception:  # never a reason to lose the claim: the checks prepare the batch again
-                log.exception("dispatch of %s: the checks could not prepare a batch", self.scheme.id)
-                return {}
-            return prepared[0].facts
-
-        claimed = await self.store.claim(
-            self.scheme.id,
-            owner=self.owner,
-            limit=self.scheme.target.batch_size,
-            lease_seconds=self.lease_seconds,
-            facts=facts if self.checker.uses_history and not self.scheme.enrich else None,
-        )
-        batch = Ahead(
-            claimed,
-            Keeper(self.store, self.owner, self.lease_seconds, claimed),
-            prepared[0] if prepared else None,
-        )
-        if check and claimed and not self.scheme.enrich and all(self._fresh(r) for r in claimed):
-            contents = {rec.id: rec.content for rec in claimed}
-            try:
-                ready = await asyncio.to_thread(
-                    self._prepare_all, claimed, contents, self.clock(), batch.prepared, batch.findings
-                )
-            except Exception as e:  # checked again in its turn, where a failure is handled
-                log.info("dispatch of %s: a batch ahead could not be checked yet: %s", self.scheme.id, why(e))
-            else:
-                batch.ready = ready
-        return batch
-
-    def _fresh(self, rec: Claimed) -> bool:
-        """Checked and rendered, not finished or probed first."""
-        return rec.previous_status != "finishing" and not (rec.needs_probe and self.reconcile)
-
-    async def _give_back(self, ahead: asyncio.Future[Ahead]) -> None:
-        """The batch ahead of a pass that stops goes back untouched (nothing of it was sent)."""
-        try:
-            batch = await ahead
-        except BaseException:  # its claim failed or was cancelled: nothing to give back
-            return
-        await batch.keeper.stop()
-        if batch.claimed:
-            with contextlib.suppress(Exception):  # else its leases expire and it is probed
-                await self.store.release(self.owner, batch.claimed)
 
     async def _settle(
         self,
@@ -435,24 +383,6 @@ class Dispatcher:
                 missing = OutcomeUnknown("the target returned no outcome for this record")
                 outcomes.append(self.verdicts.failure(rec, item.request, missing, now))
         return outcomes
-
-
-async def _wait_for_more(
-    follow: asyncio.Future[Any], wake: asyncio.Event | None, stop: asyncio.Event | None
-) -> None:
-    """Until the followed collect stores a page, ends, or we are told to stop (at most a second)."""
-    waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(asyncio.shield(follow))]
-    if wake is not None:
-        waiters.append(asyncio.ensure_future(wake.wait()))
-    if stop is not None:
-        waiters.append(asyncio.ensure_future(stop.wait()))
-    try:
-        await asyncio.wait(waiters, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
-        if wake is not None:
-            wake.clear()
 
 
 __all__ = ["DispatchReport", "Dispatcher"]
