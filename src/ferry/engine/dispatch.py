@@ -17,7 +17,11 @@ Contract notes:
   record's fault: the pass stops, the batch is given back untouched (no attempt counted).
 - Whatever else goes wrong with a batch, no record stays ``writing``: a batch that had not been sent
   is given back, one that may have been sent is left ``in_doubt`` for the probe.
-- Every outcome of a batch is stored in one transaction.
+- Every outcome of a batch is stored in one transaction, with the batch's quality findings; its
+  quality facts are stored by its claim's transaction, before its checks look.
+- One batch ahead: the next batch is claimed (and, when its records are fresh, checked and rendered)
+  once this one's checks have looked, while this one is written; nothing of it is sent before this
+  one's outcomes are stored, and a pass that stops gives it back untouched.
 """
 
 from __future__ import annotations
@@ -26,12 +30,13 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ferry.connectors.base import Querier, Target, WriteItem, WriteOutcome
 from ferry.connectors.errors import AccessDenied, ConnectorError, GiveUp, OutcomeUnknown
+from ferry.engine.ahead import Ahead, Claims, wait_for_more
 from ferry.engine.lookups import Lookups, why
 from ferry.engine.recovery import Recovery
 from ferry.engine.transform import RenderError, Transform
@@ -39,9 +44,10 @@ from ferry.engine.verdicts import Verdicts
 from ferry.errors import StoreError
 from ferry.observe.hooks import dispatched
 from ferry.observe.tracing import span
-from ferry.quality import Assessment, Checker
+from ferry.quality import Assessment, Checker, Prepared
 from ferry.scheme import Scheme
 from ferry.store import AsyncLedger, Claimed, Ledger, Outcome, facade
+from ferry.store.findings import BatchFindings
 
 log = logging.getLogger("ferry.dispatch")
 
@@ -71,7 +77,7 @@ class DispatchReport:
         }
 
 
-class Dispatcher:
+class Dispatcher(Claims):
     """Runs dispatch for one scheme until nothing is due (or it is told to stop)."""
 
     def __init__(
@@ -120,71 +126,71 @@ class Dispatcher:
     ) -> DispatchReport:
         """Dispatch until nothing is due. With ``follow`` (a collect running side by side), nothing due
         means "wait for more": the pass ends only once ``follow`` is done and nothing is due; ``wake``
-        (set when collect stores a page) cuts the wait short."""
+        (set when collect stores a page) cuts the wait short.
+
+        One batch ahead: once a batch is checked, the next is claimed and checked while this one is
+        written and its outcomes stored (a target call hides the checks). The next is claimed only
+        after this one's checks looked, so each sees the other as it would one after the other: the
+        older is counted against the newer, never the newer against the older. Whatever stops the
+        pass gives the batch ahead back untouched."""
         report = DispatchReport()
-        while not (stop is not None and stop.is_set()):
-            if max_batches is not None and report.batches >= max_batches:
-                break
-            claimed = await self.store.claim(
-                self.scheme.id,
-                owner=self.owner,
-                limit=self.scheme.target.batch_size,
-                lease_seconds=self.lease_seconds,
-            )
-            if not claimed:
-                if follow is None or follow.done():
+        ahead: asyncio.Future[Ahead] | None = None
+        try:
+            while not (stop is not None and stop.is_set()):
+                if max_batches is not None and report.batches >= max_batches:
                     break
-                await _wait_for_more(follow, wake, stop)
-                continue
-            report.batches += 1
-            report.claimed += len(claimed)
-            with span(
-                "ferry.dispatch.batch", {"ferry.scheme": self.scheme.id, "ferry.batch.size": len(claimed)}
-            ):
-                async with self._leases_kept(claimed):
-                    outcomes = await self._settle(claimed)
-                    lost = await self.store.finish(self.owner, outcomes)
-            report.lost_leases += len(lost)
-            target = self.scheme.target.connector or self.scheme.target.connection or ""
-            for o in outcomes:
-                if o.record_id not in lost:
-                    report.add(o.status)
-                    dispatched(self.scheme.id, target, o.status)
-                    if self.on_outcome is not None:
-                        self.on_outcome(o.status)
+                batch = await ahead if ahead is not None else await self._claim()
+                ahead = None
+                if not batch.claimed:
+                    if follow is None or follow.done():
+                        break
+                    await wait_for_more(follow, wake, stop)
+                    continue
+                report.batches += 1
+                report.claimed += len(batch.claimed)
+                last = max_batches is not None and report.batches >= max_batches
+
+                def claim_next(last: bool = last) -> None:
+                    nonlocal ahead
+                    if not last and not (stop is not None and stop.is_set()):
+                        ahead = asyncio.ensure_future(self._claim(check=True))
+
+                attrs = {"ferry.scheme": self.scheme.id, "ferry.batch.size": len(batch.claimed)}
+                with span("ferry.dispatch.batch", attrs):
+                    try:
+                        outcomes = await self._settle(batch.claimed, claim_next, batch)
+                        found = BatchFindings(self.scheme.id, batch.findings) if batch.findings else None
+                        lost = await self.store.finish(self.owner, outcomes, findings=found)
+                    finally:
+                        await batch.keeper.stop()
+                self._count(report, outcomes, lost)
+        finally:
+            if ahead is not None:
+                await asyncio.shield(self._give_back(ahead))
         return report
 
-    @contextlib.asynccontextmanager
-    async def _leases_kept(self, claimed: Sequence[Claimed]) -> AsyncIterator[None]:
-        """Renew the batch's leases every third of their length while it is worked on, so a slow
-        target never lets another worker take over a live batch."""
+    def _count(self, report: DispatchReport, outcomes: Sequence[Outcome], lost: Sequence[int]) -> None:
+        report.lost_leases += len(lost)
+        target = self.scheme.target.connector or self.scheme.target.connection or ""
+        for o in outcomes:
+            if o.record_id not in lost:
+                report.add(o.status)
+                dispatched(self.scheme.id, target, o.status)
+                if self.on_outcome is not None:
+                    self.on_outcome(o.status)
 
-        async def keep() -> None:
-            while True:
-                await asyncio.sleep(self.lease_seconds / 3)
-                try:
-                    lost = await self.store.renew(self.owner, claimed, self.lease_seconds)
-                except Exception as e:  # the next renewal may succeed; the lease still runs meanwhile
-                    log.warning("could not renew the leases of %d records: %s", len(claimed), why(e))
-                    continue
-                if lost:
-                    log.warning("%d records of a batch in hand were taken over: %s", len(lost), lost)
-
-        keeper = asyncio.create_task(keep(), name=f"leases:{self.scheme.id}")
-        try:
-            yield
-        finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
-
-    async def _settle(self, claimed: Sequence[Claimed]) -> list[Outcome]:
+    async def _settle(
+        self,
+        claimed: Sequence[Claimed],
+        checked: Callable[[], None] | None = None,
+        batch: Ahead | None = None,
+    ) -> list[Outcome]:
         """:meth:`process` with the guarantees that no record stays ``writing``: an access refusal
         gives the batch back and stops the pass; an unexpected error or a cancellation gives back
         what was not sent and leaves what may have been sent ``in_doubt``."""
         self._sent = set()
         try:
-            return await self.process(claimed)
+            return await self.process(claimed, checked, batch)
         except (AccessDenied, StoreError):
             # the connection is refused, or the ledger cannot be read: the pass stops, the batch goes
             # back untouched (if the ledger cannot take it back, its leases expire and it is probed)
@@ -209,10 +215,37 @@ class Dispatcher:
                 return []
             raise
 
-    async def process(self, claimed: Sequence[Claimed]) -> list[Outcome]:
+    async def process(
+        self,
+        claimed: Sequence[Claimed],
+        checked: Callable[[], None] | None = None,
+        batch: Ahead | None = None,
+    ) -> list[Outcome]:
         """Decide every claimed record's outcome: finish the documents that exist, probe the writes in
-        doubt, then check, render and write the rest in one target call."""
+        doubt, then check, render and write the rest in one target call. ``checked`` is called once
+        the checks have looked, before the write; ``batch``: what was made of it before (in its claim,
+        or all of it while the batch before was written)."""
         now = self.clock()
+        if batch is None or batch.ready is None:
+            outcomes, prepared = await self._check(claimed, now, batch)
+        else:
+            outcomes, prepared = [], batch.ready
+        to_write: list[tuple[Claimed, WriteItem]] = []
+        for rec, item in prepared:
+            if isinstance(item, Outcome):
+                outcomes.append(item)
+            else:
+                to_write.append((rec, item))
+        if checked is not None:
+            checked()
+        if to_write:
+            outcomes.extend(await self._write(to_write, now))
+        return outcomes
+
+    async def _check(
+        self, claimed: Sequence[Claimed], now: dt.datetime, batch: Ahead | None
+    ) -> tuple[list[Outcome], list[tuple[Claimed, WriteItem | Outcome]]]:
+        """Finish and probe what needs it; check and render the rest."""
         finishing = [rec for rec in claimed if rec.previous_status == "finishing"]
         in_doubt = [rec for rec in claimed if rec not in finishing and rec.needs_probe and self.reconcile]
         fresh = [rec for rec in claimed if rec not in finishing and rec not in in_doubt]
@@ -230,31 +263,36 @@ class Dispatcher:
                     contents[rec_id] = result
         # checks and rendering off the event loop: a slow record must not stall other schemes
         prepared = await asyncio.to_thread(
-            self._prepare_all, [rec for rec in ready if rec.id in contents], contents, now
+            self._prepare_all,
+            [rec for rec in ready if rec.id in contents],
+            contents,
+            now,
+            batch.prepared if batch else None,
+            batch.findings if batch else None,
         )
-        to_write: list[tuple[Claimed, WriteItem]] = []
-        for rec, item in prepared:
-            if isinstance(item, Outcome):
-                outcomes.append(item)
-            else:
-                to_write.append((rec, item))
-        if to_write:
-            outcomes.extend(await self._write(to_write, now))
-        return outcomes
+        return outcomes, prepared
 
     def _lookup_failed(self, rec: Claimed, err: ConnectorError) -> Outcome:
         # nothing was sent: keep whatever request the record had (None leaves it)
         return self.verdicts.failure(rec, None, err, self.clock())
 
     def _prepare_all(
-        self, ready: Sequence[Claimed], contents: Mapping[int, Mapping[str, Any]], now: dt.datetime
+        self,
+        ready: Sequence[Claimed],
+        contents: Mapping[int, Mapping[str, Any]],
+        now: dt.datetime,
+        prepared: Prepared | None = None,
+        found: dict[int, list[dict[str, Any]]] | None = None,
     ) -> list[tuple[Claimed, WriteItem | Outcome]]:
-        """The batch's quality assessment (its findings stored), then each record's request. Raises
-        StoreError when the ledger cannot be read: the batch goes back untouched."""
+        """The batch's quality assessment, then each record's request. Raises StoreError when the
+        ledger cannot be read: the batch goes back untouched. ``prepared``: what the checks made of
+        the batch in its claim; ``found`` takes its findings (else they are stored now)."""
         assessed: dict[int, Assessment] = {}
         if self.checker.active and ready:
             ctx = self.transform.context()
-            assessed = self.checker.assess([(rec.id, contents[rec.id]) for rec in ready], ctx, now)
+            items = [(rec.id, contents[rec.id]) for rec in ready]
+            keep = found.update if found is not None else None
+            assessed = self.checker.assess(items, ctx, now, prepared=prepared, keep=keep)
         return [(rec, self._prepare(rec, contents[rec.id], assessed.get(rec.id))) for rec in ready]
 
     def _prepare(
@@ -345,24 +383,6 @@ class Dispatcher:
                 missing = OutcomeUnknown("the target returned no outcome for this record")
                 outcomes.append(self.verdicts.failure(rec, item.request, missing, now))
         return outcomes
-
-
-async def _wait_for_more(
-    follow: asyncio.Future[Any], wake: asyncio.Event | None, stop: asyncio.Event | None
-) -> None:
-    """Until the followed collect stores a page, ends, or we are told to stop (at most a second)."""
-    waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(asyncio.shield(follow))]
-    if wake is not None:
-        waiters.append(asyncio.ensure_future(wake.wait()))
-    if stop is not None:
-        waiters.append(asyncio.ensure_future(stop.wait()))
-    try:
-        await asyncio.wait(waiters, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
-        if wake is not None:
-            wake.clear()
 
 
 __all__ = ["DispatchReport", "Dispatcher"]

@@ -11,7 +11,7 @@ Layout: :mod:`.verdict` (findings), :mod:`.rules` (declarative rules), :mod:`.an
 """
 
 from ferry.quality.anomaly import Payment, PaymentChecks
-from ferry.quality.checker import Checker
+from ferry.quality.checker import Checker, Prepared
 from ferry.quality.history import Fact, History, PastFact
 from ferry.quality.stats import BenfordResult, VolumeVerdict, benford, modified_z, volume_anomaly
 from ferry.quality.text import normalise_reference, similarity, transpositions, words_amount
@@ -28,6 +28,7 @@ __all__ = [
     "PastFact",
     "Payment",
     "PaymentChecks",
+    "Prepared",
     "Verdict",
     "VolumeVerdict",
     "benford",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,12 +42,17 @@ class Payment:
     summary: str | None
     reference: str | None
     account: str | None
+    #: the amount in cents, and the reference's one-transposition variants: worked out once, every
+    #: check of the batch reads them
+    cents: int | None = field(init=False, default=None)
+    variants: tuple[str, ...] = field(init=False, default=())
 
-    @property
-    def cents(self) -> int | None:
-        if self.amount is None:
-            return None
-        return int((self.amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    def __post_init__(self) -> None:
+        if self.amount is not None:
+            cents = int((self.amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+            object.__setattr__(self, "cents", cents)
+        if self.reference is not None:
+            object.__setattr__(self, "variants", tuple(transpositions(self.reference)))
 
 
 def _at(day: dt.date) -> dt.datetime:
@@ -67,6 +72,18 @@ class PaymentChecks:
         self.config = config
         self.f = config.fields
         self.tz = tz
+        c = config
+        checks = {
+            "duplicate": c.duplicate,
+            "reference": c.reference,
+            "outlier": c.outlier,
+            "total": c.total,
+            "amount_words": c.amount_words,
+            "new_account": c.new_account,
+            "self_approval": c.self_approval,
+        }
+        #: (name, severity) of the enabled checks, for their pass verdicts
+        self._enabled = [(name, spec.severity) for name, spec in checks.items() if spec.enabled]
 
     def payment(self, content: Mapping[str, Any]) -> Payment:
         f = self.f
@@ -115,12 +132,7 @@ class PaymentChecks:
                     until=max(_at(p.date) for p in dated if p.date) + span,
                 )
         if c.reference.enabled:
-            refs = {
-                k
-                for p in payments.values()
-                if p.reference
-                for k in (p.reference, *transpositions(p.reference))
-            }
+            refs = {k for p in payments.values() if p.reference for k in (p.reference, *p.variants)}
             view.prefetch("reference", refs)
 
     def check(
@@ -149,22 +161,12 @@ class PaymentChecks:
 
     def _passes(self, p: Payment, found: Sequence[Finding]) -> list[Finding]:
         """A pass verdict, with the payment's facts it looked at, for every enabled check that found nothing."""
-        c = self.config
-        checks = {
-            "duplicate": c.duplicate,
-            "reference": c.reference,
-            "outlier": c.outlier,
-            "total": c.total,
-            "amount_words": c.amount_words,
-            "new_account": c.new_account,
-            "self_approval": c.self_approval,
-        }
         seen = {f.rule for f in found}
         values = {"payee": p.payee, "amount": None if p.amount is None else str(p.amount)}
         return [
-            Finding(name, name, "pass", spec.severity, "", values)
-            for name, spec in checks.items()
-            if spec.enabled and name not in seen
+            Finding(name, name, "pass", severity, "", values)
+            for name, severity in self._enabled
+            if name not in seen
         ]
 
     def _duplicate(self, record_id: int, p: Payment, view: BatchHistory) -> list[Finding]:
@@ -206,7 +208,7 @@ class PaymentChecks:
 
     def _reference(self, record_id: int, p: Payment, view: BatchHistory) -> list[Finding]:
         assert p.reference is not None
-        found = view.matches("reference", [p.reference, *transpositions(p.reference)], record_id)
+        found = view.matches("reference", [p.reference, *p.variants], record_id)
         if not found:
             return []
         first = found[0]

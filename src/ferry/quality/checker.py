@@ -8,7 +8,8 @@ stored. A rule or check a person already released for a record only warns when i
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,18 @@ from ferry.quality.config import ChecksSpec, RuleSpec
 from ferry.quality.history import BatchHistory, Fact, History, PayeeMemory
 from ferry.quality.rules import compile_rules, why
 from ferry.quality.verdict import Assessment, Finding
+
+#: takes a batch's findings to store, by record id (``Finding.as_dict()`` plus ``payee``)
+FindingsSink = Callable[[dict[int, list[dict[str, Any]]]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A batch's own-rule findings, payments and facts, by record id (see :meth:`Checker.prepare`)."""
+
+    own: dict[int, list[Finding]]
+    payments: dict[int, Payment]
+    facts: dict[int, list[Fact]]
 
 
 class Checker:
@@ -52,11 +65,12 @@ class Checker:
         """The record's own rules, without history (to rebuild a request for the probe)."""
         return Assessment.of([f for r in self.rules if (f := r.evaluate(content, ctx, now)) is not None])
 
-    def assess(
+    def prepare(
         self, items: Sequence[tuple[int, Mapping[str, Any]]], ctx: expr.Context, now: dt.datetime
-    ) -> dict[int, Assessment]:
-        """Every record's assessment; facts and findings are stored on the way (raises StoreError when
-        the ledger cannot be reached: nobody's record's fault, the batch is retried)."""
+    ) -> Prepared:
+        """Each record's own rules and the facts it adds to history, before any history is read (never
+        raises for a record's content). Dispatch calls it inside the claim, whose transaction stores
+        the facts (:meth:`ferry.store.Ledger.claim`), then hands it to :meth:`assess`."""
         own: dict[int, list[Finding]] = {}
         payments: dict[int, Payment] = {}
         facts: dict[int, list[Fact]] = {}
@@ -78,12 +92,34 @@ class Checker:
                 if rule.applies(content, ctx) and (key := rule.unique_key(content)) is not None:
                     record_facts.append(Fact(kind=f"unique:{rule.name}", key=key, at=now))
             facts[record_id] = record_facts
+        return Prepared(own, payments, facts)
+
+    def assess(
+        self,
+        items: Sequence[tuple[int, Mapping[str, Any]]],
+        ctx: expr.Context,
+        now: dt.datetime,
+        *,
+        prepared: Prepared | None = None,
+        keep: FindingsSink | None = None,
+    ) -> dict[int, Assessment]:
+        """Every record's assessment; facts and findings are stored on the way (raises StoreError when
+        the ledger cannot be reached: nobody's record's fault, the batch is retried). ``prepared``: what
+        :meth:`prepare` made of some of the items, their facts already stored; the rest are prepared
+        and their facts stored now. ``keep`` takes the findings to store instead of the history (dispatch
+        stores them with the batch's outcomes)."""
+        done = prepared if prepared is not None else Prepared({}, {}, {})
+        fresh = self.prepare([(rid, c) for rid, c in items if rid not in done.own], ctx, now)
+        own = {rid: list(done.own[rid]) if rid in done.own else fresh.own[rid] for rid, _ in items}
+        payments = {rid: p for part in (done, fresh) for rid, p in part.payments.items() if rid in own}
+        facts = {rid: fs for part in (done, fresh) for rid, fs in part.facts.items() if rid in own}
         if self.history is None:
             return {rid: Assessment.of(found) for rid, found in own.items()}
         if not self.uses_history:
-            return self._kept(own, payments)
+            return self._kept(own, payments, keep)
         history = self.history
-        history.note_facts(self.scheme_id, facts)
+        if fresh.facts:
+            history.note_facts(self.scheme_id, fresh.facts)
         view = BatchHistory(history, self.scheme_id, own, self._memory)
         if self.payments is not None:
             self.payments.prefetch(view, payments)
@@ -101,9 +137,11 @@ class Checker:
                 raise
             except Exception as e:  # one record's check failure is that record's
                 found.append(_error("checks", e))
-        return self._kept(own, payments)
+        return self._kept(own, payments, keep)
 
-    def _kept(self, own: dict[int, list[Finding]], payments: Mapping[int, Payment]) -> dict[int, Assessment]:
+    def _kept(
+        self, own: dict[int, list[Finding]], payments: Mapping[int, Payment], keep: FindingsSink | None
+    ) -> dict[int, Assessment]:
         """The assessments: a hold a person released before only warns; the findings are stored (every
         finding ever made shows in the record's story)."""
         assert self.history is not None
@@ -119,7 +157,9 @@ class Checker:
             for rid, a in assessments.items()
             if a.findings
         }
-        if stored:
+        if stored and keep is not None:
+            keep(stored)
+        elif stored:
             self.history.store_findings(self.scheme_id, stored)
         return assessments
 
@@ -159,4 +199,4 @@ def _error(what: str, e: Exception) -> Finding:
     return Finding(what, what, "error", "block", f"the {what} check could not be made: {why(e)}")
 
 
-__all__ = ["Checker"]
+__all__ = ["Checker", "Prepared"]

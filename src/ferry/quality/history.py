@@ -14,6 +14,7 @@ Contract notes (the store keeps them):
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
@@ -129,17 +130,14 @@ class PayeeMemory:
         self.limit = limit
         self.max_payees = max_payees
         self._after: int | None = None
-        self._payees: OrderedDict[str, dict[int, tuple[int | None, str | None]]] = OrderedDict()
+        self._payees: OrderedDict[str, _Known] = OrderedDict()
 
     def refresh(self, history: History, scheme: str) -> None:
         self._after, new = history.payment_facts_after(scheme, self._after)
         for record_id, payee, cents, account in new:
             known = self._payees.get(payee)
             if known is not None:
-                known[record_id] = (cents, account)
-                if len(known) > 2 * self.limit:
-                    for old in sorted(known)[: len(known) - self.limit]:
-                        del known[old]
+                known.add(_Remembered(record_id, cents, account), self.limit)
 
     def recent(
         self, history: History, scheme: str, payee: str, record_id: int, *, load_before: int
@@ -148,14 +146,15 @@ class PayeeMemory:
         if known is None:
             # first sight of the payee: its history up to the end of this batch (the batch's facts are in)
             rows = history.payee_facts(scheme, payee, before=load_before, limit=self.limit + 100)
-            known = {f.record_id: (f.amount_cents, f.account) for f in rows}
+            known = _Known()
+            for f in reversed(rows):  # oldest first: each is an append
+                known.add(_Remembered(f.record_id, f.amount_cents, f.account))
             self._payees[payee] = known
             while len(self._payees) > self.max_payees:
                 self._payees.popitem(last=False)
         else:
             self._payees.move_to_end(payee)
-        older = sorted((rid for rid in known if rid < record_id), reverse=True)[: self.limit]
-        return [_Remembered(rid, *known[rid]) for rid in older]
+        return known.before(record_id, self.limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +162,37 @@ class _Remembered:
     record_id: int
     amount_cents: int | None
     account: str | None
+
+
+class _Known:
+    """One payee's remembered payments in record order: the latest before a record is a bisection, not
+    a sort (this runs for every record checked)."""
+
+    __slots__ = ("ids", "payments")
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.payments: dict[int, _Remembered] = {}
+
+    def add(self, payment: _Remembered, limit: int | None = None) -> None:
+        """Remember a payment; with ``limit``, past twice that many only the latest ``limit`` are kept."""
+        rid = payment.record_id
+        if rid not in self.payments:
+            if self.ids and rid < self.ids[-1]:
+                bisect.insort(self.ids, rid)
+            else:
+                self.ids.append(rid)
+        self.payments[rid] = payment
+        if limit is not None and len(self.ids) > 2 * limit:
+            for old in self.ids[: len(self.ids) - limit]:
+                del self.payments[old]
+            del self.ids[: len(self.ids) - limit]
+
+    def before(self, record_id: int, limit: int) -> list[_Remembered]:
+        """The latest ``limit`` payments of records older than ``record_id``, newest first."""
+        end = bisect.bisect_left(self.ids, record_id)
+        payments = self.payments
+        return [payments[rid] for rid in reversed(self.ids[max(0, end - limit) : end])]
 
 
 class BatchHistory:

@@ -20,7 +20,7 @@ def modified_z(x: float, history: Sequence[float], *, mad_floor: float = 0.0) ->
     if not history:
         return None
     median = statistics.median(history)
-    mad = max(statistics.median(abs(v - median) for v in history), mad_floor * abs(median))
+    mad = max(statistics.median([abs(v - median) for v in history]), mad_floor * abs(median))
     if mad == 0:
         return None
     return 0.6745 * (x - median) / mad

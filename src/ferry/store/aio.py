@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from ferry.store.aio_quality import QualityTwins
-from ferry.store.leases import LeaseRef
+from ferry.store.findings import BatchFindings
+from ferry.store.leases import FactsHook, LeaseRef
 from ferry.store.ledger import Ledger
 from ferry.store.models import (
     ApiCallLike,
@@ -76,11 +77,24 @@ class AsyncLedger(QualityTwins):
         return await self._run(self.ledger.api_usage, since=since, connection=connection)
 
     async def claim(
-        self, scheme: str, *, owner: str, limit: int, lease_seconds: float, now: dt.datetime | None = None
+        self,
+        scheme: str,
+        *,
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        now: dt.datetime | None = None,
+        facts: FactsHook | None = None,
     ) -> list[Claimed]:
         """Lease up to ``limit`` due records to ``owner`` (status ``writing``), lowest ids first."""
         return await self._run(
-            self.ledger.claim, scheme, owner=owner, limit=limit, lease_seconds=lease_seconds, now=now
+            self.ledger.claim,
+            scheme,
+            owner=owner,
+            limit=limit,
+            lease_seconds=lease_seconds,
+            now=now,
+            facts=facts,
         )
 
     async def collect(
@@ -109,10 +123,15 @@ class AsyncLedger(QualityTwins):
         return await self._run(self.ledger.find, scheme_id, field, where)
 
     async def finish(
-        self, owner: str, outcomes: Sequence[Outcome], *, now: dt.datetime | None = None
+        self,
+        owner: str,
+        outcomes: Sequence[Outcome],
+        *,
+        now: dt.datetime | None = None,
+        findings: BatchFindings | None = None,
     ) -> list[int]:
         """Store a batch's outcomes in one transaction; returns the ids NOT applied (lease lost)."""
-        return await self._run(self.ledger.finish, owner, outcomes, now=now)
+        return await self._run(self.ledger.finish, owner, outcomes, now=now, findings=findings)
 
     async def finish_run(
         self, run_id: int, *, status: str, counts: Mapping[str, int] | None = None, error: str | None = None

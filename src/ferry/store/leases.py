@@ -23,13 +23,14 @@ import datetime as dt
 import functools
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from ferry.store.codec import decode_json, encode_json
 from ferry.store.core import LedgerCore, chunks, detail, utc
+from ferry.store.facts import write_facts
 from ferry.store.models import PROBE_STATUSES, RETRY_STATUSES, Claimed
 from ferry.store.schema import events, records
 
@@ -37,6 +38,8 @@ from ferry.store.schema import events, records
 FLOOR_SECONDS = 30.0
 #: a lease handed back: (record id, lease token), or the Claimed that carries both
 LeaseRef = Claimed | tuple[int, int]
+#: the facts a claim stores for its records, by record id (``ferry.quality.Fact``-like values)
+FactsHook = Callable[[Sequence[Claimed]], Mapping[int, Sequence[Any]]]
 
 _GROUP = "SELECT id, lease_owner, status FROM records WHERE scheme = {scheme} AND {condition} ORDER BY {order} LIMIT {limit}"
 
@@ -153,6 +156,7 @@ class Leases(LedgerCore):
         limit: int,
         lease_seconds: float,
         now: dt.datetime | None = None,
+        facts: FactsHook | None = None,
     ) -> list[Claimed]:
         """Lease up to ``limit`` due records to ``owner`` (status ``writing``), lowest ids first.
 
@@ -161,6 +165,10 @@ class Leases(LedgerCore):
         ``needs_probe``). Never ``held`` or ``watching``. Atomic across threads and processes: a record
         is never handed to two live owners. Every record of one claim carries the claim's fresh
         ``lease_token``.
+
+        ``facts`` (the quality checks' history, see :mod:`.facts`) is called with the claimed records
+        and its facts are stored in the claim's transaction: the batch's facts cost no transaction of
+        their own, and they are visible to other workers as soon as the records are ``writing``.
         """
         if limit <= 0:
             return []
@@ -201,24 +209,26 @@ class Leases(LedgerCore):
             ]
             if takeovers:
                 cur.executemany(self._sql(INSERT_EVENT), takeovers)
-        claimed = [
-            Claimed(
-                id=row[0],
-                scheme=row[1],
-                source_id=row[2],
-                number=row[3],
-                content=decode_json(row[4]),
-                attempts=row[5],
-                previous_status=row[6],
-                target_id=row[7],
-                target_number=row[8],
-                request=decode_json(row[9]),
-                needs_probe=row[6] in PROBE_STATUSES,
-                lease_token=token,
-            )
-            for row in rows
-        ]
-        claimed.sort(key=lambda c: c.id)
+            claimed = [
+                Claimed(
+                    id=row[0],
+                    scheme=row[1],
+                    source_id=row[2],
+                    number=row[3],
+                    content=decode_json(row[4]),
+                    attempts=row[5],
+                    previous_status=row[6],
+                    target_id=row[7],
+                    target_number=row[8],
+                    request=decode_json(row[9]),
+                    needs_probe=row[6] in PROBE_STATUSES,
+                    lease_token=token,
+                )
+                for row in rows
+            ]
+            claimed.sort(key=lambda c: c.id)
+            if facts is not None and claimed:
+                write_facts(cur, self, scheme, facts(claimed))
         return claimed
 
     def renew(

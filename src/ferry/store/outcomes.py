@@ -23,6 +23,7 @@ from typing import Any
 
 from ferry.store.codec import KEY_LIMIT, clean_optional, digest, encode_checked, encode_json
 from ferry.store.core import LedgerCore, chunks, utc
+from ferry.store.findings import INSERT_FINDING, BatchFindings, finding_rows
 from ferry.store.leases import INSERT_EVENT
 from ferry.store.models import STATUSES, Outcome
 
@@ -88,14 +89,23 @@ def _text(value: str | None, limit: int | None = None) -> str | None:
 class Outcomes(LedgerCore):
     """``finish``."""
 
-    def finish(self, owner: str, outcomes: Sequence[Outcome], *, now: dt.datetime | None = None) -> list[int]:
+    def finish(
+        self,
+        owner: str,
+        outcomes: Sequence[Outcome],
+        *,
+        now: dt.datetime | None = None,
+        findings: BatchFindings | None = None,
+    ) -> list[int]:
         """Store a batch's outcomes in one transaction; returns the ids NOT applied (lease lost).
 
         An outcome applies only while its record is ``writing`` under ``owner`` and the outcome's own
         ``lease_token``; others are left exactly as they are. Applied records lose their lease and get
         one event each. A ``finishing`` outcome must name the document (``target_id``). Text the
         columns cannot hold (NUL, over-long codes) is cleaned; a request or response holding NaN or NUL
-        is stored sanitized, with what was wrong in the event.
+        is stored sanitized, with what was wrong in the event. ``findings`` (the batch's quality
+        findings) are stored for the records whose outcome applies: a worker that lost a record leaves
+        its findings to the worker that checks it now.
         """
         now = utc(now)
         by_id: dict[int, Outcome] = {}
@@ -146,6 +156,10 @@ class Outcomes(LedgerCore):
             elif updates:
                 cur.executemany(_FINISH_UPDATE.replace("?json", "?"), updates)
                 cur.executemany(INSERT_EVENT.replace("?json", "?"), new_events)
+            if findings is not None:
+                kept = {rid: found for rid, found in findings.found.items() if rid in held}
+                if rows := finding_rows(findings.scheme, kept, at):
+                    cur.executemany(self._sql(INSERT_FINDING), rows)
         return lost
 
     def _outcome_rows(

@@ -1,0 +1,171 @@
+"""Dispatch's claims: a batch on its way through dispatch with its leases kept from the claim on, what
+the checks made of it in the claim, and the batch claimed (and checked) ahead while the one before is
+written."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ferry.connectors.base import WriteItem
+from ferry.engine.lookups import why
+from ferry.engine.transform import Transform
+from ferry.quality import Checker, Fact, Prepared
+from ferry.scheme import Scheme
+from ferry.store import AsyncLedger, Claimed, Outcome
+
+log = logging.getLogger("ferry.dispatch")
+
+
+class Renews(Protocol):
+    async def renew(self, owner: str, leases: Sequence[Claimed], lease_seconds: float) -> list[int]: ...
+
+
+class Keeper:
+    """Renews a batch's leases every third of their length until :meth:`stop`, so a slow target never
+    lets another worker take over a live batch (nor the batch claimed ahead while it waits)."""
+
+    def __init__(self, store: Renews, owner: str, lease_seconds: float, claimed: Sequence[Claimed]) -> None:
+        self.store = store
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self.claimed = claimed
+        self._task = asyncio.create_task(self._keep(), name="leases") if claimed else None
+
+    async def _keep(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                lost = await self.store.renew(self.owner, self.claimed, self.lease_seconds)
+            except Exception as e:  # the next renewal may succeed; the lease still runs meanwhile
+                log.warning("could not renew the leases of %d records: %s", len(self.claimed), why(e))
+                continue
+            if lost:
+                log.warning("%d records of a batch in hand were taken over: %s", len(lost), lost)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+@dataclass
+class Ahead:
+    """A claimed batch: ``prepared`` by the checks in its claim (its facts stored there); ``ready`` when
+    it was checked and rendered while the batch before it was written; its ``findings`` are stored
+    with its outcomes (one transaction, none of their own)."""
+
+    claimed: list[Claimed]
+    keeper: Keeper
+    prepared: Prepared | None = None
+    ready: list[tuple[Claimed, WriteItem | Outcome]] | None = None
+    #: its quality findings, stored with its outcomes
+    findings: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+class Claims:
+    """Dispatch's claims (mixed into :class:`ferry.engine.dispatch.Dispatcher`): a batch with its facts
+    stored by the claim and its leases kept, the batch ahead checked early, given back when unused."""
+
+    scheme: Scheme
+    store: AsyncLedger
+    owner: str
+    lease_seconds: float
+    checker: Checker
+    transform: Transform
+    clock: Callable[[], dt.datetime]
+    reconcile: bool
+
+    def _prepare_all(
+        self,
+        ready: Sequence[Claimed],
+        contents: Mapping[int, Mapping[str, Any]],
+        now: dt.datetime,
+        prepared: Prepared | None = None,
+        found: dict[int, list[dict[str, Any]]] | None = None,
+    ) -> list[tuple[Claimed, WriteItem | Outcome]]:
+        raise NotImplementedError
+
+    async def _claim(self, *, check: bool = False) -> Ahead:
+        """Claim a batch, its quality facts stored by the claim (enriched content is only known later:
+        such a batch's facts are stored when it is checked) and its leases kept from now on. With
+        ``check``, a batch of fresh records is checked and rendered right away (the batch ahead)."""
+        prepared: list[Prepared] = []
+
+        def facts(claimed: Sequence[Claimed]) -> Mapping[int, Sequence[Fact]]:
+            """Runs in the claim's transaction: each record's own rules and values, no history, so
+            other workers see the batch's facts the moment its records are ``writing``."""
+            checked = [(rec.id, rec.content) for rec in claimed if self._fresh(rec)]
+            try:
+                prepared.append(self.checker.prepare(checked, self.transform.context(), self.clock()))
+            except Exception:  # never a reason to lose the claim: the checks prepare the batch again
+                log.exception("dispatch of %s: the checks could not prepare a batch", self.scheme.id)
+                return {}
+            return prepared[0].facts
+
+        claimed = await self.store.claim(
+            self.scheme.id,
+            owner=self.owner,
+            limit=self.scheme.target.batch_size,
+            lease_seconds=self.lease_seconds,
+            facts=facts if self.checker.uses_history and not self.scheme.enrich else None,
+        )
+        batch = Ahead(
+            claimed,
+            Keeper(self.store, self.owner, self.lease_seconds, claimed),
+            prepared[0] if prepared else None,
+        )
+        if check and claimed and not self.scheme.enrich and all(self._fresh(r) for r in claimed):
+            contents = {rec.id: rec.content for rec in claimed}
+            try:
+                ready = await asyncio.to_thread(
+                    self._prepare_all, claimed, contents, self.clock(), batch.prepared, batch.findings
+                )
+            except Exception as e:  # checked again in its turn, where a failure is handled
+                log.info("dispatch of %s: a batch ahead could not be checked yet: %s", self.scheme.id, why(e))
+            else:
+                batch.ready = ready
+        return batch
+
+    def _fresh(self, rec: Claimed) -> bool:
+        """Checked and rendered, not finished or probed first."""
+        return rec.previous_status != "finishing" and not (rec.needs_probe and self.reconcile)
+
+    async def _give_back(self, ahead: asyncio.Future[Ahead]) -> None:
+        """The batch ahead of a pass that stops goes back untouched (nothing of it was sent)."""
+        try:
+            batch = await ahead
+        except BaseException:  # its claim failed or was cancelled: nothing to give back
+            return
+        await batch.keeper.stop()
+        if batch.claimed:
+            with contextlib.suppress(Exception):  # else its leases expire and it is probed
+                await self.store.release(self.owner, batch.claimed)
+
+
+async def wait_for_more(
+    follow: asyncio.Future[Any], wake: asyncio.Event | None, stop: asyncio.Event | None
+) -> None:
+    """Until the followed collect stores a page, ends, or we are told to stop (at most a second)."""
+    waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(asyncio.shield(follow))]
+    if wake is not None:
+        waiters.append(asyncio.ensure_future(wake.wait()))
+    if stop is not None:
+        waiters.append(asyncio.ensure_future(stop.wait()))
+    try:
+        await asyncio.wait(waiters, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+        if wake is not None:
+            wake.clear()
+
+
+__all__ = ["Ahead", "Claims", "Keeper", "wait_for_more"]

@@ -1,0 +1,146 @@
+"""Dispatch one batch ahead: the next batch is claimed and checked while this one is written. It sees
+the batch before as it would one after the other (the later of two duplicates in adjacent batches is
+held, not both), nothing of it is sent before this one is stored, and a pass that stops gives it back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ferry.connectors.base import TargetDoc, WriteItem, WriteOutcome
+from ferry.connectors.errors import AccessDenied
+from ferry.engine.dispatch import Dispatcher
+from ferry.engine.transform import Transform
+from ferry.scheme import Scheme
+from ferry.store import Collected, Ledger
+
+FIELDS = {"payee": "payee", "amount": "amount", "date": "date", "summary": "summary"}
+
+
+def scheme(batch_size: int) -> Scheme:
+    return Scheme.model_validate(
+        {
+            "id": "pay",
+            "source": {"api": "/x", "id": "id", "number": "no"},
+            "target": {
+                "api": "/y",
+                "batch_size": batch_size,
+                "request": [{"field": "FBillNo", "value": "{{no}}"}],
+            },
+            "checks": {"fields": FIELDS},
+        }
+    )
+
+
+class Target:
+    """Answers at once; records what it was sent, and what the ledger said while it was sent."""
+
+    def __init__(self, ledger: Ledger, *, deny_from: int | None = None, stop: asyncio.Event | None = None):
+        self.ledger = ledger
+        self.calls: list[list[int]] = []
+        self.deny_from = deny_from
+        self.stop = stop
+
+    async def write(self, items: Sequence[WriteItem]) -> Sequence[WriteOutcome]:
+        if self.deny_from is not None and len(self.calls) >= self.deny_from:
+            raise AccessDenied("the app secret was revoked")
+        self.calls.append([it.key for it in items])
+        await asyncio.sleep(0.05)  # the batch ahead is claimed and checked meanwhile
+        if self.stop is not None:
+            self.stop.set()
+        return [WriteOutcome(it.key, TargetDoc(id=f"T{it.key}", number=f"D{it.key}")) for it in items]
+
+    async def probe(self, item: WriteItem) -> TargetDoc | None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+def payments(ledger: Ledger, n: int) -> list[int]:
+    """``n`` payments to different payees, but the second is a duplicate of the first (a day later)."""
+    contents: list[dict[str, Any]] = [
+        {"id": f"P{i}", "no": f"FK{i}", "payee": f"供应商{i}", "amount": f"{100 + i}.00"} for i in range(n)
+    ]
+    for c in contents:
+        c.update(date="2026-11-02", summary="支付服务器租赁费 11月")
+    contents[0]["date"] = "2026-11-01"
+    contents[1].update(payee=contents[0]["payee"], amount=contents[0]["amount"])
+    ledger.collect("pay", [Collected(source_id=c["id"], number=c["no"], content=c) for c in contents])
+    return [row.id for row in sorted(ledger.list_records(scheme="pay"), key=lambda r: r.id)]
+
+
+def record_claims(ledger: Ledger) -> list[list[int]]:
+    """The ids of every claim made on ``ledger`` from now on."""
+    claims: list[list[int]] = []
+    claim = ledger.claim
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        got = claim(*args, **kwargs)
+        claims.append([c.id for c in got])
+        return got
+
+    ledger.claim = recording  # type: ignore[method-assign]
+    return claims
+
+
+async def dispatch(ledger: Ledger, target: Target, batch_size: int, **kwargs: Any) -> Any:
+    s = scheme(batch_size)
+    return await Dispatcher(s, ledger, target, Transform(s), owner="w1").run(**kwargs)
+
+
+async def test_the_later_of_two_duplicates_in_adjacent_batches_is_held_not_both(tmp_path: Path) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    ledger.migrate()
+    first, second, *rest = payments(ledger, 4)
+    target = Target(ledger)
+    report = await dispatch(ledger, target, 1)
+    assert report.by_status == {"written": 3, "held": 1}
+    assert [ledger.get_by_id(i).status for i in (first, second)] == ["written", "held"]  # type: ignore[union-attr]
+    assert [k for call in target.calls for k in call] == [first, *rest]
+    # the hold's findings are stored with its outcome
+    assert [f.rule for f in ledger.findings_of(second)] == ["duplicate"]
+    ledger.close()
+
+
+async def test_a_pass_that_stops_gives_the_batch_ahead_back_untouched(tmp_path: Path) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    ledger.migrate()
+    ids = payments(ledger, 6)
+    stop = asyncio.Event()
+    target = Target(ledger, stop=stop)
+    claims = record_claims(ledger)
+    report = await dispatch(ledger, target, 2, stop=stop)
+    assert claims == [ids[:2], ids[2:4]]  # the second claimed ahead, while the first was written
+    assert report.batches == 1 and target.calls == [ids[:1]]  # the second is the first's duplicate
+    rows = {r.id: r for r in ledger.list_records(scheme="pay")}
+    assert [rows[i].status for i in ids] == ["written", "held", "pending", "pending", "pending", "pending"]
+    assert all(rows[i].attempts == 0 and rows[i].lease_owner is None for i in ids[2:])
+    ledger.close()
+
+
+async def test_max_batches_claims_nothing_ahead_and_a_refused_connection_gives_it_back(
+    tmp_path: Path,
+) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    ledger.migrate()
+    ids = payments(ledger, 8)
+    report = await dispatch(ledger, Target(ledger), 2, max_batches=1)
+    assert report.batches == 1
+    assert ledger.counts("pay") == {"written": 1, "held": 1, "pending": 6}
+    target = Target(ledger, deny_from=1)
+    claims = record_claims(ledger)
+    with contextlib.suppress(AccessDenied):  # the pass stops: the connection is the problem
+        await dispatch(ledger, target, 2)
+    assert target.calls == [ids[2:4]]
+    # a batch was claimed ahead of the refused one (what it found depends on when the refused batch
+    # went back), and given back too
+    assert claims[:2] == [ids[2:4], ids[4:6]] and len(claims) == 3
+    rows = {r.id: r for r in ledger.list_records(scheme="pay")}
+    # the refused batch and the one claimed ahead of it both go back
+    assert [rows[i].status for i in ids[2:]] == ["written", "written"] + ["pending"] * 4
+    assert all(rows[i].attempts == 0 and rows[i].lease_owner is None for i in ids[4:])
+    ledger.close()
