@@ -1,4 +1,4 @@
-"""DingTalk instances as Ferry records, and when to look at a running one again.
+"""DingTalk instances as Ferry records: their content, their state, when to look at a running one again.
 
 Split from :mod:`ferry.connectors.dingtalk.source`, which re-exports every name here.
 """
@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from ferry.connectors.base import RecordState
 from ferry.connectors.dingtalk.forms import flatten_form
+from ferry.connectors.dingtalk.spec import ApprovalParams
 
 #: gaps between looks at a running instance: 5 min, 15 min, 1 h, 4 h, then every 12 h. Derived from
 #: the instance's age (looks fall at ages 5 min, 20 min, 1 h 20, 5 h 20, 17 h 20, ...), so the schedule
@@ -24,6 +26,10 @@ WATCH_STEPS: tuple[dt.timedelta, ...] = (
 WATCH_LATE = dt.timedelta(hours=12)
 #: never look again sooner than this
 WATCH_MIN_GAP = dt.timedelta(minutes=1)
+
+BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+
+_FINAL_REASONS = {"TERMINATED": "approval revoked", "CANCELED": "approval cancelled"}
 
 
 def parse_time(value: Any) -> dt.datetime | None:
@@ -99,3 +105,43 @@ def next_look_age(age: dt.timedelta) -> dt.timedelta:
 def watch_interval(age: dt.timedelta) -> dt.timedelta:
     """How long to wait before looking at a running instance of this age again."""
     return max(WATCH_MIN_GAP, next_look_age(age) - age)
+
+
+def state_of(p: ApprovalParams, inst: Mapping[str, Any], now: dt.datetime) -> RecordState:
+    """The record state one instance stands for under the scheme's params (see the source's docstring)."""
+    status = str(inst.get("status") or "")
+    result = str(inst.get("result") or "")
+    if status in p.statuses and (status != "COMPLETED" or p.result is None or result in p.result):
+        return RecordState("pending")
+    if status == "COMPLETED":
+        reason = "approval refused" if result == "refuse" else f"approval result is {result or 'empty'}"
+        return RecordState("skipped", reason)
+    if status in _FINAL_REASONS:
+        return RecordState("skipped", _FINAL_REASONS[status])
+    if status not in ("RUNNING", "NEW"):
+        return RecordState("skipped", f"approval status {status or 'unknown'} is not taken")
+    created = parse_time(inst.get("create_time")) or now
+    age = max(dt.timedelta(0), now - created)
+    until = created + dt.timedelta(days=p.max_age_days)
+    if now >= until:
+        return RecordState("skipped", f"still running after {age.days} days")
+    interval = watch_interval(age)
+    if p.events:
+        interval = max(interval, dt.timedelta(hours=p.event_grace_hours))
+    next_at = min(now + interval, until)
+    return RecordState(
+        "watching",
+        f"approval still {status.lower()}; watched until {until.astimezone(BEIJING):%Y-%m-%d}",
+        watch_next_at=next_at,
+        watch_until=until,
+    )
+
+
+def stub(p: ApprovalParams, instance_id: str, now: dt.datetime) -> tuple[dict[str, Any], RecordState]:
+    """A listed instance not fetched yet (events on): its id only, watched until its event comes."""
+    until = now + dt.timedelta(days=p.max_age_days)
+    next_at = min(now + dt.timedelta(hours=p.event_grace_hours), until)
+    record = {"process_instance_id": instance_id, "status": None, "_stub": True}
+    return record, RecordState(
+        "watching", "listed; waiting for its approval event", watch_next_at=next_at, watch_until=until
+    )

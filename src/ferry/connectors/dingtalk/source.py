@@ -56,8 +56,9 @@ from ferry.connectors.dingtalk.records import (
     WATCH_MIN_GAP,
     WATCH_STEPS,
     next_look_age,
-    parse_time,
     plain,
+    state_of,
+    stub,
     to_record,
     watch_interval,
 )
@@ -85,10 +86,6 @@ NOT_FOUND_CODES = ("processInstanceNotExist", "aflowProcessInstNotExist")
 PAGES_IN_FLIGHT = 3
 #: a running average of how long a fetched detail waits to be stored takes this much of each new sample
 HOLD_WEIGHT = 0.1
-
-BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
-
-_FINAL_REASONS = {"TERMINATED": "approval revoked", "CANCELED": "approval cancelled"}
 
 
 def utcnow() -> dt.datetime:
@@ -150,44 +147,11 @@ class ApprovalSource:
     # ------------------------------------------------------------------ states
     def state_of(self, inst: Mapping[str, Any], now: dt.datetime | None = None) -> RecordState:
         """The record state one instance stands for (the table in the module docstring)."""
-        p = self.params
-        now = now or self.clock()
-        status = str(inst.get("status") or "")
-        result = str(inst.get("result") or "")
-        if status in p.statuses and (status != "COMPLETED" or p.result is None or result in p.result):
-            return RecordState("pending")
-        if status == "COMPLETED":
-            reason = "approval refused" if result == "refuse" else f"approval result is {result or 'empty'}"
-            return RecordState("skipped", reason)
-        if status in _FINAL_REASONS:
-            return RecordState("skipped", _FINAL_REASONS[status])
-        if status not in ("RUNNING", "NEW"):
-            return RecordState("skipped", f"approval status {status or 'unknown'} is not taken")
-        created = parse_time(inst.get("create_time")) or now
-        age = max(dt.timedelta(0), now - created)
-        until = created + dt.timedelta(days=p.max_age_days)
-        if now >= until:
-            return RecordState("skipped", f"still running after {age.days} days")
-        interval = watch_interval(age)
-        if p.events:
-            interval = max(interval, dt.timedelta(hours=p.event_grace_hours))
-        next_at = min(now + interval, until)
-        return RecordState(
-            "watching",
-            f"approval still {status.lower()}; watched until {until.astimezone(BEIJING):%Y-%m-%d}",
-            watch_next_at=next_at,
-            watch_until=until,
-        )
+        return state_of(self.params, inst, now or self.clock())
 
     def stub(self, instance_id: str, now: dt.datetime | None = None) -> tuple[dict[str, Any], RecordState]:
         """A listed instance not fetched yet (events on): its id only, watched until its event comes."""
-        now = now or self.clock()
-        until = now + dt.timedelta(days=self.params.max_age_days)
-        next_at = min(now + dt.timedelta(hours=self.params.event_grace_hours), until)
-        record = {"process_instance_id": instance_id, "status": None, "_stub": True}
-        return record, RecordState(
-            "watching", "listed; waiting for its approval event", watch_next_at=next_at, watch_until=until
-        )
+        return stub(self.params, instance_id, now or self.clock())
 
     # ------------------------------------------------------------------ calls
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
