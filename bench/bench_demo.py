@@ -71,6 +71,12 @@ def main() -> None:
         f"                     {100 * whole:.1f} %  steady state, the late approval's round trip counted in"
     )
     print(f"throttles            {throttled}")
+    kingdee = {api.split()[-1]: n for api, n in summary.api_calls.items() if api.startswith("kingdee")}
+    pushes = kingdee.get("Push", 0)
+    print(
+        f"Kingdee calls        {sum(kingdee.values())}  ({pushes} batches pushed, "
+        f"{summary.payment_bills / max(pushes, 1):.1f} bills a batch)"
+    )
 
 
 if __name__ == "__main__":

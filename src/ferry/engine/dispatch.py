@@ -45,6 +45,10 @@ from ferry.store import AsyncLedger, Claimed, Ledger, Outcome, facade
 
 log = logging.getLogger("ferry.dispatch")
 
+#: after a short batch while a collect runs beside the dispatcher, wait this long (or until the collect
+#: ends) for more records: about ten details at DingTalk's 20/s, so batches stay near full
+LINGER_S = 0.5
+
 Clock = Callable[[], dt.datetime]
 
 
@@ -152,6 +156,10 @@ class Dispatcher:
                     dispatched(self.scheme.id, target, o.status)
                     if self.on_outcome is not None:
                         self.on_outcome(o.status)
+            if len(claimed) < self.scheme.target.batch_size and follow is not None and not follow.done():
+                # the collect beside us stores records as they arrive, a few at a time: let a fuller
+                # batch gather rather than spend a round of target calls on every few
+                await _wait_for_more(follow, None, stop, timeout=LINGER_S)
         return report
 
     @contextlib.asynccontextmanager
@@ -348,16 +356,16 @@ class Dispatcher:
 
 
 async def _wait_for_more(
-    follow: asyncio.Future[Any], wake: asyncio.Event | None, stop: asyncio.Event | None
+    follow: asyncio.Future[Any], wake: asyncio.Event | None, stop: asyncio.Event | None, timeout: float = 1.0
 ) -> None:
-    """Until the followed collect stores a page, ends, or we are told to stop (at most a second)."""
+    """Until the followed collect stores a page, ends, or we are told to stop (at most ``timeout``)."""
     waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(asyncio.shield(follow))]
     if wake is not None:
         waiters.append(asyncio.ensure_future(wake.wait()))
     if stop is not None:
         waiters.append(asyncio.ensure_future(stop.wait()))
     try:
-        await asyncio.wait(waiters, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for w in waiters:
             w.cancel()
