@@ -12,7 +12,14 @@ import pytest
 from dingtalk_approvals import V1_GET, approval_scheme, new_ledger, requests, source_for
 
 from ferry.connectors.base import Window
-from ferry.connectors.dingtalk.flow import BEFORE_SEEN, MAX_IN_FLIGHT, InFlight, Pace, in_flight_target
+from ferry.connectors.dingtalk.flow import (
+    BEFORE_SEEN,
+    MAX_IN_FLIGHT,
+    InFlight,
+    Pace,
+    handover,
+    in_flight_target,
+)
 from ferry.connectors.dingtalk.source import utcnow
 from ferry.connectors.errors import GiveUp
 from ferry.engine.collect import Collector
@@ -73,6 +80,21 @@ async def test_in_flight_slots_follow_a_moving_target() -> None:
 # ---------------------------------------------------------------------------------- handover
 
 
+async def test_handover_gives_what_has_arrived_and_an_error_only_after_it() -> None:
+    arrived: asyncio.Queue[int | Exception | None] = asyncio.Queue()
+    for item in (1, 2, 3):
+        arrived.put_nowait(item)
+    chunks = handover(arrived, 2)
+    assert await chunks.__anext__() == [1, 2]  # never more than the size ...
+    assert await chunks.__anext__() == [3]  # ... and never waiting to fill one
+    arrived.put_nowait(ValueError("a detail failed"))
+    arrived.put_nowait(4)  # in flight when it failed: still handed over
+    arrived.put_nowait(None)
+    assert await chunks.__anext__() == [4]
+    with pytest.raises(ValueError, match="a detail failed"):
+        await chunks.__anext__()
+
+
 async def test_details_are_handed_over_as_they_arrive_not_a_page_at_a_time(sandbox: Any) -> None:
     """A collect cut short (a worker killed) has fetched little beyond what it was handed: the calls
     in flight, not pages of details."""
@@ -127,8 +149,8 @@ async def test_a_failed_detail_keeps_the_watermark_and_what_arrived_is_stored(
     stored = sum(ledger.counts(scheme.id).values())
     assert 0 < stored < 30 and ledger.get(scheme.id, fail) is None
     fetched = requests(sandbox, V1_GET)
-    # what was fetched before the failure is in the ledger (at most the calls in flight are not)
-    assert fetched - stored <= 2 + 1
+    # every detail fetched before the pass gave up is in the ledger, those in flight at the time too
+    assert fetched == stored
 
     monkeypatch.setattr(source.client, "get_instance", real)
     await collector.run(partitions=(partition,))

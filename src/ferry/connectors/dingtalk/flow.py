@@ -1,4 +1,5 @@
-"""How many detail calls the source keeps in flight: enough to keep DingTalk's limit busy at any latency.
+"""How many detail calls the source keeps in flight (enough to keep DingTalk's limit busy at any
+latency), and how their details are handed over (in chunks of what has arrived).
 
 Little's law: calls in flight = rate x the time each one is held. The pacer sends a second's calls within
 its first ``1 - margin`` (the margin keeps a slow call inside its second), so while it sends, calls leave
@@ -17,8 +18,11 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 #: latency varies from call to call, and a slot left idle costs rate: keep half as many again
 HEADROOM = 1.5
@@ -98,4 +102,30 @@ class InFlight:
                 waiter.set_result(None)
 
 
-__all__ = ["MAX_IN_FLIGHT", "InFlight", "Pace", "in_flight_target"]
+async def handover(arrived: asyncio.Queue[T | Exception | None], size: int) -> AsyncGenerator[list[T]]:
+    """Chunks of what has arrived (at most ``size``, never waiting to fill one) until the producer's
+    closing ``None``. An error the producer put in is raised only after everything that arrived was
+    handed over: a detail already fetched is stored, not fetched again by the next pass."""
+    failure: Exception | None = None
+    done = False
+    while not done:
+        chunk: list[T] = []
+        item = await arrived.get()
+        while True:
+            if item is None:
+                done = True
+                break
+            if isinstance(item, Exception):
+                failure = failure or item
+            else:
+                chunk.append(item)
+            if len(chunk) >= size or arrived.empty():
+                break
+            item = arrived.get_nowait()
+        if chunk:
+            yield chunk
+    if failure is not None:
+        raise failure
+
+
+__all__ = ["MAX_IN_FLIGHT", "InFlight", "Pace", "handover", "in_flight_target"]

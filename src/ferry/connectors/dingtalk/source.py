@@ -49,7 +49,7 @@ from typing import Any, Protocol, TypeVar
 
 from ferry.connectors.base import Page, RecordState, RenderRequest, Window
 from ferry.connectors.dingtalk.client import DingTalkClient
-from ferry.connectors.dingtalk.flow import MAX_IN_FLIGHT, InFlight, in_flight_target
+from ferry.connectors.dingtalk.flow import MAX_IN_FLIGHT, InFlight, handover, in_flight_target
 from ferry.connectors.dingtalk.records import (
     INSTANCE_FIELDS,
     WATCH_LATE,
@@ -290,8 +290,10 @@ class ApprovalSource:
         listed: asyncio.Queue[tuple[list[str], list[str], str] | Exception | None] = asyncio.Queue(
             maxsize=PAGES_IN_FLIGHT
         )
-        # each entry holds a slot of ``flight`` until its chunk is stored: the queue never outgrows it
+        # each entry holds a slot of ``flight`` until its chunk is stored: the queue never outgrows it;
+        # errors go in too, and one ``None`` closes it
         arrived: asyncio.Queue[_Arrival | Exception | None] = asyncio.Queue()
+        failed = asyncio.Event()
 
         async def list_ids() -> None:
             try:
@@ -310,6 +312,7 @@ class ApprovalSource:
                 inst = await self._detail(iid)
             except Exception as exc:
                 flight.release()
+                failed.set()
                 arrived.put_nowait(exc)
                 return
             if inst is None:
@@ -321,50 +324,39 @@ class ApprovalSource:
             tasks: set[asyncio.Task[None]] = set()
             lister = asyncio.create_task(list_ids())
             try:
-                while (item := await listed.get()) is not None:
-                    if isinstance(item, Exception):
-                        raise item
-                    new, due, cursor = item
-                    if self.params.events:
-                        now = self.clock()
-                        for iid in new:
+                try:
+                    while not failed.is_set() and (item := await listed.get()) is not None:
+                        if isinstance(item, Exception):
+                            raise item
+                        new, due, cursor = item
+                        if self.params.events:
+                            now = self.clock()
+                            for iid in new:
+                                await flight.acquire()
+                                record, state = self.stub(iid, now)
+                                arrived.put_nowait(_Arrival(record, state, cursor, time.monotonic()))
+                            new = []
+                        for iid in [*new, *due]:
                             await flight.acquire()
-                            record, state = self.stub(iid, now)
-                            arrived.put_nowait(_Arrival(record, state, cursor, time.monotonic()))
-                        new = []
-                    for iid in [*new, *due]:
-                        await flight.acquire()
-                        task = asyncio.create_task(fetch_one(iid, cursor))
-                        tasks.add(task)
-                        task.add_done_callback(tasks.discard)
+                            if failed.is_set():  # the window will not be finished: no new call for it
+                                flight.release()
+                                break
+                            task = asyncio.create_task(fetch_one(iid, cursor))
+                            tasks.add(task)
+                            task.add_done_callback(tasks.discard)
+                except Exception as exc:
+                    arrived.put_nowait(exc)
+                # the calls in flight are spent already: what they bring is still stored
                 await asyncio.gather(*tasks)
                 arrived.put_nowait(None)
-            except asyncio.CancelledError:
+            finally:
                 for task in (*tasks, lister):
                     task.cancel()
-                raise
-            except Exception as exc:
-                for task in (*tasks, lister):
-                    task.cancel()
-                arrived.put_nowait(exc)
 
         producer = asyncio.create_task(produce())
         try:
-            end: Exception | bool | None = False
-            while end is False:
-                first = await arrived.get()
-                chunk: list[_Arrival] = []
-                end = first if not isinstance(first, _Arrival) else False
-                if isinstance(first, _Arrival):
-                    chunk.append(first)
-                # whatever else has arrived goes with it; after an error too, so nothing fetched is lost
-                while len(chunk) < self.params.page_size and not arrived.empty():
-                    item = arrived.get_nowait()
-                    if isinstance(item, _Arrival):
-                        chunk.append(item)
-                    elif end is False:
-                        end = item
-                if chunk:
+            async with contextlib.aclosing(handover(arrived, self.params.page_size)) as chunks:
+                async for chunk in chunks:
                     try:
                         yield Page(
                             [a.record for a in chunk],
@@ -373,8 +365,6 @@ class ApprovalSource:
                         )
                     finally:
                         self._stored(chunk, flight)
-                if isinstance(end, Exception):
-                    raise end
         finally:
             self.peak_in_flight = flight.peak
             producer.cancel()
