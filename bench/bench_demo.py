@@ -19,9 +19,17 @@ from typing import Any
 from ferry.demo import DemoOptions, run_demo
 
 
-def steady_share(per_second: dict[str, int], limit: float) -> tuple[float, int]:
-    """Calls per full second between the first and last second with calls, as a share of ``limit``."""
-    seconds = sorted(int(s) for s in per_second)
+def steady_share(per_second: dict[str, int], limit: float, late: int = 1) -> tuple[float, int]:
+    """Calls per full second between the first and last second of the pass, as a share of ``limit``.
+
+    The pass ends before the demo approves its late request, whose event brings ``late`` detail calls
+    a few seconds later (longer at high latency): calls that come after an idle second and are no
+    more than those are that round trip, not the pass, and the idle seconds before them are not counted.
+    """
+    seconds = sorted(int(s) for s in per_second if per_second[s])
+    gaps = [i for i in range(1, len(seconds)) if seconds[i] - seconds[i - 1] > 1]
+    if gaps and sum(per_second[str(s)] for s in seconds[gaps[-1] :]) <= late:
+        seconds = seconds[: gaps[-1]]
     if len(seconds) < 3:
         return 0.0, 0
     inner = range(seconds[0] + 1, seconds[-1])
@@ -44,7 +52,9 @@ def main() -> None:
     details = next(n for api, n in summary.api_calls.items() if api.endswith("processInstances"))
     detail_api = next(a for a in captured["by_api"] if a.endswith("processInstances"))
     throttled = captured["by_api"][detail_api].get("throttled", 0)
-    share, peak = steady_share(captured["per_second"].get(detail_api, {}), options.qps)
+    per_second = captured["per_second"].get(detail_api, {})
+    share, peak = steady_share(per_second, options.qps)
+    whole, _ = steady_share(per_second, options.qps, late=0)
     ceiling_s = args.instances / options.qps
     print(f"client pacing        {args.client_qps:g}/s by the calendar second (limit {options.qps:g}/s)")
     print(f"instances            {summary.instances}")
@@ -57,7 +67,16 @@ def main() -> None:
     print(f"ceiling              {ceiling_s:.1f} s  ({args.instances} detail calls at {options.qps:g}/s)")
     print(f"share of ceiling     {100 * ceiling_s / summary.elapsed_s:.1f} %  end to end")
     print(f"                     {100 * share:.1f} %  steady state (goal: at least 97 % with 0 throttles)")
+    print(
+        f"                     {100 * whole:.1f} %  steady state, the late approval's round trip counted in"
+    )
     print(f"throttles            {throttled}")
+    kingdee = {api.split()[-1]: n for api, n in summary.api_calls.items() if api.startswith("kingdee")}
+    pushes = kingdee.get("Push", 0)
+    print(
+        f"Kingdee calls        {sum(kingdee.values())}  ({pushes} batches pushed, "
+        f"{summary.payment_bills / max(pushes, 1):.1f} bills a batch)"
+    )
 
 
 if __name__ == "__main__":

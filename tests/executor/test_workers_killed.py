@@ -6,7 +6,7 @@ and audited (Kingdee status C; the plan's one "draft" request stays a draft by d
 unsettled in the ledger; no batch of a live worker was taken over (the ledger's takeover events name
 the previous owner's pid); DingTalk's metered calls stay within 1.2x of one worker's, unkilled, run.
 
-Size: ``WORKERS_INSTANCES`` (default 300) and ``WORKERS_KILLS`` (default 10).
+Size: ``WORKERS_INSTANCES`` (default 200) and ``WORKERS_KILLS`` (default 10).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from cluster import Cluster, Outcome, postgres_problem
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(400)]
 
-INSTANCES = int(os.environ.get("WORKERS_INSTANCES", "300"))
+INSTANCES = int(os.environ.get("WORKERS_INSTANCES", "200"))
 KILLS = int(os.environ.get("WORKERS_KILLS", "10"))
 DINGTALK_FAULTS = "throttle=0.03,busy=0.03,drop=0.03,token_expire=0.02"
 KINGDEE_FAULTS = (

@@ -22,6 +22,11 @@ from ferry.store import AsyncLedger, Claimed, Outcome
 log = logging.getLogger("ferry.dispatch")
 
 
+#: after a short batch while a collect runs beside the dispatcher, wait this long (or until the collect
+#: ends) for more records: about ten details at DingTalk's 20/s, so batches stay near full
+LINGER_S = 0.5
+
+
 class Renews(Protocol):
     async def renew(self, owner: str, leases: Sequence[Claimed], lease_seconds: float) -> list[int]: ...
 
@@ -93,6 +98,14 @@ class Claims:
     ) -> list[tuple[Claimed, WriteItem | Outcome]]:
         raise NotImplementedError
 
+    async def _claim_ahead(self, follow: asyncio.Future[Any] | None, stop: asyncio.Event | None) -> Ahead:
+        """The batch ahead. After a short batch while a collect runs beside us (``follow``), first wait
+        up to :data:`LINGER_S` for more: the collect stores records a few at a time as details arrive,
+        and a round of target calls on every few would multiply Kingdee's calls."""
+        if follow is not None and not follow.done():
+            await wait_for_more(follow, None, stop, timeout=LINGER_S)
+        return await self._claim(check=True)
+
     async def _claim(self, *, check: bool = False) -> Ahead:
         """Claim a batch, its quality facts stored by the claim (enriched content is only known later:
         such a batch's facts are stored when it is checked) and its leases kept from now on. With
@@ -151,16 +164,19 @@ class Claims:
 
 
 async def wait_for_more(
-    follow: asyncio.Future[Any], wake: asyncio.Event | None, stop: asyncio.Event | None
+    follow: asyncio.Future[Any],
+    wake: asyncio.Event | None,
+    stop: asyncio.Event | None,
+    timeout: float = 1.0,
 ) -> None:
-    """Until the followed collect stores a page, ends, or we are told to stop (at most a second)."""
+    """Until the followed collect stores a page, ends, or we are told to stop (at most ``timeout``)."""
     waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(asyncio.shield(follow))]
     if wake is not None:
         waiters.append(asyncio.ensure_future(wake.wait()))
     if stop is not None:
         waiters.append(asyncio.ensure_future(stop.wait()))
     try:
-        await asyncio.wait(waiters, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for w in waiters:
             w.cancel()
@@ -168,4 +184,4 @@ async def wait_for_more(
             wake.clear()
 
 
-__all__ = ["Ahead", "Claims", "Keeper", "wait_for_more"]
+__all__ = ["LINGER_S", "Ahead", "Claims", "Keeper", "wait_for_more"]

@@ -160,13 +160,21 @@ class Collector:
         if self._stopping():
             return False
         told = False
-        async for page in self.source.pages(window, render):
-            if not told and page.total is not None and self.on_total is not None:
-                self.on_total(page.total)
-                told = True
-            await self._store(page, window.partition, report)
-            if self._stopping():
-                return False
+        pages = self.source.pages(window, render)
+        try:
+            async for page in pages:
+                if not told and page.total is not None and self.on_total is not None:
+                    self.on_total(page.total)
+                    told = True
+                await self._store(page, window.partition, report)
+                if self._stopping():
+                    return False
+        finally:
+            # a source that works ahead (DingTalk keeps detail calls in flight) stops now, not when
+            # the generator is collected: no call is spent on a window this pass will not finish
+            close = getattr(pages, "aclose", None)
+            if close is not None:
+                await close()
         return True
 
     def _stopping(self) -> bool:

@@ -150,10 +150,12 @@ class Dispatcher(Claims):
                 report.claimed += len(batch.claimed)
                 last = max_batches is not None and report.batches >= max_batches
 
-                def claim_next(last: bool = last) -> None:
+                short = len(batch.claimed) < self.scheme.target.batch_size and follow is not None
+
+                def claim_next(last: bool = last, short: bool = short) -> None:
                     nonlocal ahead
                     if not last and not (stop is not None and stop.is_set()):
-                        ahead = asyncio.ensure_future(self._claim(check=True))
+                        ahead = asyncio.ensure_future(self._claim_ahead(follow if short else None, stop))
 
                 attrs = {"ferry.scheme": self.scheme.id, "ferry.batch.size": len(batch.claimed)}
                 with span("ferry.dispatch.batch", attrs):

@@ -274,10 +274,18 @@ def enqueue_dispatch_on_collect(url: str, ledger: Ledger, schemes: Mapping[str, 
         stored = counts.new + counts.changed
         if found is None or stored <= 0:
             return
-        jobs = min(MAX_FANOUT, math.ceil(stored / found.target.batch_size))
-        sync_app.configure_task(DISPATCH, queue=QUEUE, connection=connection).batch_defer(
-            *_dispatch_args(scheme, jobs)
-        )
+        # the source hands over a few records at a time: jobs already waiting will claim these too, so
+        # only what they cannot cover is deferred (else every chunk would become a batch of its own);
+        # a waiting job picked before this commits leaves them to the next job or the periodic sweep
+        with connection.cursor() as cursor:
+            cursor.execute(_WAITING, {"task": DISPATCH, "scheme": scheme})
+            row = cursor.fetchone()
+        waiting = int(row[0]) if row else 0
+        jobs = min(MAX_FANOUT, math.ceil(stored / found.target.batch_size)) - waiting
+        if jobs > 0:
+            sync_app.configure_task(DISPATCH, queue=QUEUE, connection=connection).batch_defer(
+                *_dispatch_args(scheme, jobs)
+            )
 
     ledger.on_page_stored = on_page_stored
 

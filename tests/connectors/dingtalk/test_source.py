@@ -110,9 +110,11 @@ async def test_lists_page_by_page_to_the_end(sandbox: Any, style: str) -> None:
         pages = await collect_pages(source, Window(now - days(60), now, sandbox.config.process_code))
     total = len(sandbox.state.store)
     assert sum(len(p.records) for p in pages) == total == 30
-    assert len(pages) == requests(sandbox, list_api) == math.ceil(total / 7)
+    assert requests(sandbox, list_api) == math.ceil(total / 7)
     assert requests(sandbox, get_api) == total
-    assert [len(p.records) for p in pages] == [7, 7, 7, 7, 2]
+    # details are handed over as they arrive, never more than a page of them at once
+    assert all(1 <= len(p.records) <= 7 for p in pages)
+    assert len({r["process_instance_id"] for p in pages for r in p.records}) == total
 
 
 async def test_partition_empty_lists_every_process_code(sandbox: Any) -> None:

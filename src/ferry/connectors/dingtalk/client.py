@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -33,6 +34,7 @@ import httpx
 
 from ferry.connectors.dingtalk import instance as _instance
 from ferry.connectors.dingtalk.errors import classify_http, classify_oapi, classify_v1
+from ferry.connectors.dingtalk.flow import MAX_IN_FLIGHT, Pace
 from ferry.connectors.dingtalk.spec import MAX_PAGE_SIZE, ApiStyle, DingTalkSettings
 from ferry.connectors.errors import (
     AccessDenied,
@@ -124,13 +126,15 @@ class DingTalkClient:
             limits=TransportLimits(
                 deadline_s=settings.timeout_s,
                 max_response_bytes=settings.max_response_bytes,
-                # the source runs up to 64 detail calls at once (ApprovalParams.concurrency); the limiter paces them
-                max_connections=64,
+                # as many as the source keeps detail calls in flight; the limiter paces them
+                max_connections=MAX_IN_FLIGHT,
             ),
             http=http,
         )
         self._tokens = token_cache or TokenCache()
         self._monotonic = monotonic
+        #: recent round trips by API (sent to answered, the limiter's wait left out), for :meth:`pace`
+        self._rtts: dict[str, deque[float]] = {}
 
     def _waited(self, key: Hashable, seconds: float) -> None:
         # the pacer keys by app (DingTalk counts per app); the metric names the connection that waited
@@ -317,8 +321,23 @@ class DingTalkClient:
                 self.limiter.slow_down(limit_key, exc.retry_after)
                 raise
             finally:
-                self.limiter.observe(limit_key, self._monotonic() - sent)
+                rtt = self._monotonic() - sent
+                self.limiter.observe(limit_key, rtt)
+                self._rtts.setdefault(api, deque(maxlen=64)).append(rtt)
         raise AssertionError("unreachable")
+
+    def pace(self, api: str) -> Pace:
+        """How ``api`` is paced now: the limiter's rate, the share of each second it sends in, and the
+        mean of the recent round trips (None before four were seen)."""
+        key = ("dingtalk", self.settings.app_key, api)
+        share = 1.0 - self.limiter.margin(key) if isinstance(self.limiter, SecondPacer) else 1.0
+        rtts = self._rtts.get(api)
+        rtt = sum(rtts) / len(rtts) if rtts is not None and len(rtts) >= 4 else None
+        return Pace(self.limiter.rate(key), share, rtt)
+
+    def detail_pace(self) -> Pace:
+        """The :meth:`pace` of the instance-detail API, the one each approval costs a call of."""
+        return self.pace(API_GET[self._style])
 
     # ------------------------------------------------------------------ API
     async def list_instance_ids(

@@ -6,8 +6,11 @@ How it spends the customer's calls (a standard org has 5 000 metered calls a mon
   sub-windows of at most 120 days that never start before the 365-day horizon, 20 IDs per call,
   cursor until there is none. It then fetches details **only** for IDs the ledger does not hold yet,
   or holds as ``watching`` and due for a look (``watch_next_at`` has come): an instance already
-  pending, written, skipped... costs no further call. Details are fetched concurrently, bounded by
-  ``concurrency`` and paced by the client's rate limiter.
+  pending, written, skipped... costs no further call. Details are fetched concurrently and paced by
+  the client's rate limiter; as many are kept in flight as the limit and the observed latency need
+  (:mod:`ferry.connectors.dingtalk.flow`), at most ``concurrency``. They are handed over in chunks of
+  whatever has arrived, stored as they come: a worker killed mid-window loses only the details in
+  flight, not pages of them.
 - ``fetch(ids)`` (re-checks of ``watching`` records, change events) fetches the named instances, again
   leaving out those the ledger already holds as final.
 - With ``events: true`` (HTTP push or Stream delivers ``bpms_instance_change``), a newly listed ID is
@@ -39,13 +42,26 @@ import contextlib
 import datetime as dt
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from decimal import Decimal
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from ferry.connectors.base import Page, RecordState, RenderRequest, Window
 from ferry.connectors.dingtalk.client import DingTalkClient
-from ferry.connectors.dingtalk.forms import flatten_form
+from ferry.connectors.dingtalk.flow import MAX_IN_FLIGHT, InFlight, handover, in_flight_target
+from ferry.connectors.dingtalk.records import (
+    INSTANCE_FIELDS,
+    WATCH_LATE,
+    WATCH_MIN_GAP,
+    WATCH_STEPS,
+    next_look_age,
+    plain,
+    state_of,
+    stub,
+    to_record,
+    watch_interval,
+)
 from ferry.connectors.dingtalk.spec import ApprovalParams
 from ferry.connectors.errors import GiveUp, Reauthenticate, RetryLater
 from ferry.ratelimit.bucket import retry_delay
@@ -66,110 +82,30 @@ MAX_IDS_PER_LOOP = 10_000
 #: answers that mean the instance is gone (v1.0; the legacy host wraps it as 88 + sub_code)
 NOT_FOUND_CODES = ("processInstanceNotExist", "aflowProcessInstNotExist")
 
-#: gaps between looks at a running instance: 5 min, 15 min, 1 h, 4 h, then every 12 h. Derived from
-#: the instance's age (looks fall at ages 5 min, 20 min, 1 h 20, 5 h 20, 17 h 20, ...), so the schedule
-#: needs no counter and an instance approved after a day costs five looks, not one every few minutes
-WATCH_STEPS: tuple[dt.timedelta, ...] = (
-    dt.timedelta(minutes=5),
-    dt.timedelta(minutes=15),
-    dt.timedelta(hours=1),
-    dt.timedelta(hours=4),
-)
-WATCH_LATE = dt.timedelta(hours=12)
-#: never look again sooner than this
-WATCH_MIN_GAP = dt.timedelta(minutes=1)
-
-#: pages whose details are being fetched while the engine stores earlier ones
+#: listed pages of IDs kept ready ahead of the detail calls, so a slow list call never idles them
 PAGES_IN_FLIGHT = 3
-
-BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
-
-_FINAL_REASONS = {"TERMINATED": "approval revoked", "CANCELED": "approval cancelled"}
+#: a running average of how long a fetched detail waits to be stored takes this much of each new sample
+HOLD_WEIGHT = 0.1
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+@dataclass(slots=True)
+class _Arrival:
+    """A record ready to be handed over: fetched (or a stub), holding a slot until it is stored."""
+
+    record: dict[str, Any]
+    state: RecordState
+    cursor: str
+    arrived: float
+
+
 class LedgerView(Protocol):
     """What the source asks of the ledger: one record's status and next look."""
 
     def get(self, scheme: str, source_id: str) -> Any: ...
-
-
-def _parse_time(value: Any) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
-def plain(value: Any) -> Any:
-    """``value`` as plain JSON: Decimal to its exact string, date/datetime to ISO text."""
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
-
-
-def _raw_instance(inst: Mapping[str, Any]) -> Any:
-    """The instance object DingTalk sent, without the envelope (request ids differ on every call)."""
-    raw = inst.get("raw") or {}
-    if inst.get("api_style") == "oapi":
-        return raw.get("process_instance")
-    return raw.get("result")
-
-
-INSTANCE_FIELDS = (
-    "process_instance_id",
-    "business_id",
-    "title",
-    "status",
-    "result",
-    "originator_userid",
-    "originator_dept_id",
-    "originator_dept_name",
-    "create_time",
-    "finish_time",
-    "biz_action",
-)
-
-
-def to_record(inst: Mapping[str, Any]) -> dict[str, Any]:
-    """The Ferry record of one normalised instance (see the module docstring for its shape)."""
-    form = flatten_form(inst.get("form_component_values") or [])
-    record: dict[str, Any] = plain(form.by_name)
-    # instance fields win over a form label of the same name: id and number come from them
-    for name in INSTANCE_FIELDS:
-        record[name] = inst.get(name)
-    record["_by_alias"] = plain(form.by_alias)
-    record["_by_id"] = plain(form.by_id)
-    record["_raw"] = _raw_instance(inst)
-    return record
-
-
-def next_look_age(age: dt.timedelta) -> dt.timedelta:
-    """The age at which a running instance of age ``age`` is looked at next (see ``WATCH_STEPS``)."""
-    at = dt.timedelta(0)
-    for step in WATCH_STEPS:
-        at += step
-        if at > age:
-            return at
-    late = (age - at) // WATCH_LATE + 1
-    return at + late * WATCH_LATE
-
-
-def watch_interval(age: dt.timedelta) -> dt.timedelta:
-    """How long to wait before looking at a running instance of this age again."""
-    return max(WATCH_MIN_GAP, next_look_age(age) - age)
 
 
 class ApprovalSource:
@@ -189,10 +125,14 @@ class ApprovalSource:
         self.ledger = ledger
         self.scheme_id = scheme_id
         self.clock = clock
-        self._slots = asyncio.Semaphore(params.concurrency)
+        #: how long a fetched detail waits until its chunk is stored (a running average), which keeps
+        #: its slot taken as much as the round trip does
+        self._hold_s = 0.0
         #: calls made by this source, by kind; for logs and measurements
         self.detail_calls = 0
         self.list_calls = 0
+        #: the most detail calls in flight at once in the last pass, for measurements
+        self.peak_in_flight = 0
 
     def __repr__(self) -> str:
         return f"ApprovalSource(process_code={list(self.params.process_code)!r}, client={self.client!r})"
@@ -207,44 +147,11 @@ class ApprovalSource:
     # ------------------------------------------------------------------ states
     def state_of(self, inst: Mapping[str, Any], now: dt.datetime | None = None) -> RecordState:
         """The record state one instance stands for (the table in the module docstring)."""
-        p = self.params
-        now = now or self.clock()
-        status = str(inst.get("status") or "")
-        result = str(inst.get("result") or "")
-        if status in p.statuses and (status != "COMPLETED" or p.result is None or result in p.result):
-            return RecordState("pending")
-        if status == "COMPLETED":
-            reason = "approval refused" if result == "refuse" else f"approval result is {result or 'empty'}"
-            return RecordState("skipped", reason)
-        if status in _FINAL_REASONS:
-            return RecordState("skipped", _FINAL_REASONS[status])
-        if status not in ("RUNNING", "NEW"):
-            return RecordState("skipped", f"approval status {status or 'unknown'} is not taken")
-        created = _parse_time(inst.get("create_time")) or now
-        age = max(dt.timedelta(0), now - created)
-        until = created + dt.timedelta(days=p.max_age_days)
-        if now >= until:
-            return RecordState("skipped", f"still running after {age.days} days")
-        interval = watch_interval(age)
-        if p.events:
-            interval = max(interval, dt.timedelta(hours=p.event_grace_hours))
-        next_at = min(now + interval, until)
-        return RecordState(
-            "watching",
-            f"approval still {status.lower()}; watched until {until.astimezone(BEIJING):%Y-%m-%d}",
-            watch_next_at=next_at,
-            watch_until=until,
-        )
+        return state_of(self.params, inst, now or self.clock())
 
     def stub(self, instance_id: str, now: dt.datetime | None = None) -> tuple[dict[str, Any], RecordState]:
         """A listed instance not fetched yet (events on): its id only, watched until its event comes."""
-        now = now or self.clock()
-        until = now + dt.timedelta(days=self.params.max_age_days)
-        next_at = min(now + dt.timedelta(hours=self.params.event_grace_hours), until)
-        record = {"process_instance_id": instance_id, "status": None, "_stub": True}
-        return record, RecordState(
-            "watching", "listed; waiting for its approval event", watch_next_at=next_at, watch_until=until
-        )
+        return stub(self.params, instance_id, now or self.clock())
 
     # ------------------------------------------------------------------ calls
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
@@ -263,16 +170,21 @@ class ApprovalSource:
                 await asyncio.sleep(delay)
                 attempt += 1
 
+    def in_flight(self) -> int:
+        """Detail calls to keep in flight now (Little's law over the client's pace, see ``flow``)."""
+        cap = self.params.concurrency or MAX_IN_FLIGHT
+        return in_flight_target(self.client.detail_pace(), self._hold_s, cap)
+
     async def _detail(self, instance_id: str) -> dict[str, Any] | None:
-        async with self._slots:
-            try:
-                self.detail_calls += 1
-                return await self._retrying(lambda: self.client.get_instance(instance_id))
-            except GiveUp as exc:
-                if exc.code is not None and exc.code.endswith(NOT_FOUND_CODES):
-                    log.warning("DingTalk instance %s no longer exists", instance_id)
-                    return None
-                raise
+        """One instance, or None if it is gone; the caller holds a slot of an :class:`InFlight`."""
+        try:
+            self.detail_calls += 1
+            return await self._retrying(lambda: self.client.get_instance(instance_id))
+        except GiveUp as exc:
+            if exc.code is not None and exc.code.endswith(NOT_FOUND_CODES):
+                log.warning("DingTalk instance %s no longer exists", instance_id)
+                return None
+            raise
 
     async def _wanted(self, ids: Sequence[str]) -> tuple[list[str], list[str]]:
         """``(new, due)``: IDs unknown to the ledger, and IDs it watches whose look is due.
@@ -297,7 +209,16 @@ class ApprovalSource:
         return await asyncio.to_thread(check)
 
     async def _page_of(self, ids: Sequence[str], cursor: str | None = None) -> Page:
-        instances = await asyncio.gather(*(self._detail(i) for i in ids))
+        flight = InFlight(self.in_flight)
+
+        async def one(iid: str) -> dict[str, Any] | None:
+            await flight.acquire()
+            try:
+                return await self._detail(iid)
+            finally:
+                flight.release()
+
+        instances = await asyncio.gather(*(one(i) for i in ids))
         now = self.clock()
         records: list[dict[str, Any]] = []
         states: list[RecordState | None] = []
@@ -354,72 +275,108 @@ class ApprovalSource:
     async def pages(self, window: Window, render: RenderRequest) -> AsyncIterator[Page]:
         """Every instance of the window's process code (all codes for partition ``""``) created in it.
 
-        Listing, detail fetching and the engine's storing of pages overlap: the list call for the
-        next IDs and the details of up to ``PAGES_IN_FLIGHT`` pages are on their way while a page is
-        stored, so the detail API's rate limit, not latency, sets the pace. Pages may come out of
-        list order; the engine moves the watermark only after the whole window.
+        Listing, detail calls and the engine's storing overlap: the list calls run up to
+        ``PAGES_IN_FLIGHT`` pages of IDs ahead, and detail calls are kept in flight (:meth:`in_flight`)
+        so the detail API's rate limit, not latency, sets the pace. Each page handed over is a chunk of
+        the details that have arrived (at most ``page_size``), so they are stored as they come; a
+        detail's slot is given back only once its chunk is stored, which bounds what a killed worker
+        loses to the calls in flight. Records come out of list order; the generator ends only after
+        every listed ID was handed over and stored, and the engine moves the watermark only then.
 
         ``render`` is not used: the list API takes no scheme-defined request fields.
         """
         codes = (window.partition,) if window.partition else self.params.process_code
-        out: asyncio.Queue[Page | Exception | None] = asyncio.Queue(maxsize=PAGES_IN_FLIGHT)
-        fetching = asyncio.Semaphore(PAGES_IN_FLIGHT)
+        flight = InFlight(self.in_flight)
+        listed: asyncio.Queue[tuple[list[str], list[str], str] | Exception | None] = asyncio.Queue(
+            maxsize=PAGES_IN_FLIGHT
+        )
+        # each entry holds a slot of ``flight`` until its chunk is stored: the queue never outgrows it;
+        # errors go in too, and one ``None`` closes it
+        arrived: asyncio.Queue[_Arrival | Exception | None] = asyncio.Queue()
+        failed = asyncio.Event()
 
-        async def fetch_page(ids: list[str], cursor: str) -> None:
-            try:
-                new, due = await self._wanted(ids)
-                if self.params.events:
-                    page = await self._page_of(due, cursor=cursor)
-                    now = self.clock()
-                    for iid in new:
-                        record, state = self.stub(iid, now)
-                        page.records.append(record)
-                        assert page.states is not None
-                        page.states.append(state)
-                else:
-                    page = await self._page_of([*new, *due], cursor=cursor)
-                if page.records:
-                    await out.put(page)
-            except Exception as exc:  # handed to the consumer, which re-raises it
-                await out.put(exc)
-            finally:
-                fetching.release()
-
-        async def produce() -> None:
-            tasks: set[asyncio.Task[None]] = set()
+        async def list_ids() -> None:
             try:
                 for code in codes:
                     seen: set[str] = set()
                     for start, end in self.sub_windows(window.start, window.end):
                         async for ids in self._list(code, start, end, seen):
-                            await fetching.acquire()
-                            task = asyncio.create_task(fetch_page(ids, f"{code}@{end.isoformat()}"))
+                            new, due = await self._wanted(ids)
+                            await listed.put((new, due, f"{code}@{end.isoformat()}"))
+                await listed.put(None)
+            except Exception as exc:  # handed on, and re-raised by the consumer
+                await listed.put(exc)
+
+        async def fetch_one(iid: str, cursor: str) -> None:
+            try:
+                inst = await self._detail(iid)
+            except Exception as exc:
+                flight.release()
+                failed.set()
+                arrived.put_nowait(exc)
+                return
+            if inst is None:
+                flight.release()
+                return
+            arrived.put_nowait(_Arrival(to_record(inst), self.state_of(inst), cursor, time.monotonic()))
+
+        async def produce() -> None:
+            tasks: set[asyncio.Task[None]] = set()
+            lister = asyncio.create_task(list_ids())
+            try:
+                try:
+                    while not failed.is_set() and (item := await listed.get()) is not None:
+                        if isinstance(item, Exception):
+                            raise item
+                        new, due, cursor = item
+                        if self.params.events:
+                            now = self.clock()
+                            for iid in new:
+                                await flight.acquire()
+                                record, state = self.stub(iid, now)
+                                arrived.put_nowait(_Arrival(record, state, cursor, time.monotonic()))
+                            new = []
+                        for iid in [*new, *due]:
+                            await flight.acquire()
+                            if failed.is_set():  # the window will not be finished: no new call for it
+                                flight.release()
+                                break
+                            task = asyncio.create_task(fetch_one(iid, cursor))
                             tasks.add(task)
                             task.add_done_callback(tasks.discard)
+                except Exception as exc:
+                    arrived.put_nowait(exc)
+                # the calls in flight are spent already: what they bring is still stored
                 await asyncio.gather(*tasks)
-                await out.put(None)
-            except asyncio.CancelledError:
-                for task in tasks:
+                arrived.put_nowait(None)
+            finally:
+                for task in (*tasks, lister):
                     task.cancel()
-                raise
-            except Exception as exc:
-                for task in tasks:
-                    task.cancel()
-                await out.put(exc)
 
         producer = asyncio.create_task(produce())
         try:
-            while True:
-                item = await out.get()
-                if item is None:
-                    return
-                if isinstance(item, Exception):
-                    raise item
-                yield item
+            async with contextlib.aclosing(handover(arrived, self.params.page_size)) as chunks:
+                async for chunk in chunks:
+                    try:
+                        yield Page(
+                            [a.record for a in chunk],
+                            next_cursor=chunk[-1].cursor,
+                            states=[a.state for a in chunk],
+                        )
+                    finally:
+                        self._stored(chunk, flight)
         finally:
+            self.peak_in_flight = flight.peak
             producer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await producer
+
+    def _stored(self, chunk: Sequence[_Arrival], flight: InFlight) -> None:
+        """A chunk is stored (or the pass ends): its slots go to the next calls."""
+        now = time.monotonic()
+        for a in chunk:
+            self._hold_s += HOLD_WEIGHT * (now - a.arrived - self._hold_s)
+            flight.release()
 
     async def fetch(self, source_ids: Sequence[str], *, final_too: bool = False) -> Page:
         """The named instances now, except (unless ``final_too``) those the ledger already holds as
@@ -443,6 +400,10 @@ class ApprovalSource:
 
 
 __all__ = [
+    "INSTANCE_FIELDS",
+    "WATCH_LATE",
+    "WATCH_MIN_GAP",
+    "WATCH_STEPS",
     "ApprovalParams",
     "ApprovalSource",
     "LedgerView",

@@ -94,8 +94,10 @@ class ApprovalParams(BaseModel):
     result: tuple[str, ...] | None = ("agree",)
     #: RUNNING instances are re-checked until they are this old, then skipped
     max_age_days: float = Field(default=60, gt=0)
-    #: detail calls in flight at once (the rate limiter paces them further)
-    concurrency: int = Field(default=8, ge=1, le=64)
+    #: the most detail calls in flight at once; by default as many as the rate limit and the observed
+    #: latency need (Little's law, :mod:`ferry.connectors.dingtalk.flow`), up to 64. The rate limiter
+    #: paces them either way
+    concurrency: int | None = Field(default=None, ge=1, le=64)
     #: IDs per list call (DingTalk allows at most 20)
     page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
     #: v1 host only: ask the list API for RUNNING + the wanted statuses, so revoked instances cost no
