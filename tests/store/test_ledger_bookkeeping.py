@@ -6,6 +6,9 @@ import datetime as dt
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
 
 from ferry.store import Collected, Ledger
 
@@ -124,6 +127,41 @@ def test_api_calls_are_buffered_until_flushed(db_url: str) -> None:
         ledger.flush()
         assert ledger._calls.pending() == 0
         assert calls_in_db(ledger) == 10
+    finally:
+        ledger.close()
+
+
+def test_sqlite_write_transactions_take_the_buffered_calls_and_give_them_back_on_rollback(
+    tmp_path: Path,
+) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path}/calls.db", call_flush_every=1000, call_flush_seconds=60)
+    ledger.migrate()
+    try:
+        for _ in range(3):
+            ledger.record(Call("dingtalk", "listIds"))
+        ledger.collect("s", [Collected("r1", None, {"id": "r1"})])
+        assert ledger._calls.pending() == 0  # written with the page, no transaction of their own
+        assert calls_in_db(ledger) == 3
+        ledger.record(Call("kingdee", "Save"))
+        with pytest.raises(RuntimeError), ledger._cursor() as cur:
+            cur.execute("SELECT 1")
+            raise RuntimeError("the transaction fails before it takes the calls")
+        assert ledger._calls.pending() == 1
+        # the calls a transaction took come back when it rolls back after all
+        raw = ledger.engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            assert driver is not None
+            driver.execute("BEGIN IMMEDIATE")
+            taken = ledger._calls.write_into(driver.cursor())
+            driver.rollback()
+        finally:
+            raw.close()
+        assert len(taken) == 1 and ledger._calls.pending() == 0
+        ledger._calls.put_back(taken)
+        assert ledger._calls.pending() == 1
+        ledger.flush()
+        assert calls_in_db(ledger) == 4
     finally:
         ledger.close()
 

@@ -113,6 +113,7 @@ class Dispatcher(Claims):
         self.checker = Checker(
             scheme.id, scheme.quality, scheme.checks, tz=transform.tz, history=self.store.ledger
         )
+        self._target_name = scheme.target.connector or scheme.target.connection or ""
         #: ids of the current batch handed to ``target.write`` (they may have reached the target)
         self._sent: set[int] = set()
 
@@ -173,13 +174,16 @@ class Dispatcher(Claims):
 
     def _count(self, report: DispatchReport, outcomes: Sequence[Outcome], lost: Sequence[int]) -> None:
         report.lost_leases += len(lost)
-        target = self.scheme.target.connector or self.scheme.target.connection or ""
+        settled: dict[str, int] = {}
         for o in outcomes:
             if o.record_id not in lost:
-                report.add(o.status)
-                dispatched(self.scheme.id, target, o.status)
+                settled[o.status] = settled.get(o.status, 0) + 1
                 if self.on_outcome is not None:
                     self.on_outcome(o.status)
+        # counted once per status and batch: a metrics update per record costs more than its write
+        for status, n in settled.items():
+            report.add(status, n)
+            dispatched(self.scheme.id, self._target_name, status, n)
 
     async def _settle(
         self,
@@ -366,19 +370,19 @@ class Dispatcher(Claims):
         outcomes: list[Outcome] = []
         seen: set[int] = set()
         requests = {item.key: item.request for item in items}
-        for res in results:
-            rec = by_key.get(res.key)
-            if rec is None or res.key in seen:
-                log.warning("target returned an outcome for an unknown or repeated key %s", res.key)
-                continue
-            seen.add(res.key)
-            if res.ok and res.doc is not None:
-                outcomes.append(
-                    self.verdicts.document(rec, res.doc, now, reason="written", request=requests[res.key])
-                )
-            else:
-                err = res.error or GiveUp("the target returned neither a document nor an error")
-                outcomes.append(self.verdicts.failure(rec, requests[res.key], err, now))
+        with self.verdicts.one_batch():
+            for res in results:
+                rec = by_key.get(res.key)
+                if rec is None or res.key in seen:
+                    log.warning("target returned an outcome for an unknown or repeated key %s", res.key)
+                    continue
+                seen.add(res.key)
+                if res.ok and res.doc is not None:
+                    doc, request = res.doc, requests[res.key]
+                    outcomes.append(self.verdicts.document(rec, doc, now, reason="written", request=request))
+                else:
+                    err = res.error or GiveUp("the target returned neither a document nor an error")
+                    outcomes.append(self.verdicts.failure(rec, requests[res.key], err, now))
         for rec, item in batch:
             if rec.id not in seen:
                 # the target broke its contract; the write may have happened: settle it by probing

@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 from ferry.connectors.base import TargetDoc
@@ -28,6 +30,9 @@ class Verdicts:
         self.policy = policy
         #: without reconciliation (the chaos test's negative control) an unknown outcome is a retry
         self.reconcile = reconcile
+        #: inside :meth:`one_batch`: responses redacted so far by identity, so a target that answers a
+        #: batch with one response shared by its records has it walked once, not once per record
+        self._redacted: dict[int, tuple[Any, Any]] | None = None
 
     def failure(
         self, rec: Claimed, request: dict[str, Any] | None, err: ConnectorError, now: dt.datetime
@@ -69,7 +74,7 @@ class Verdicts:
             "draft": doc.draft,
             "request": request,
             # whatever a target echoes back (an API key in a header dump) never reaches the ledger
-            "response": redact_value(doc.response),
+            "response": self._redact(doc.response),
         }
         if not doc.pending or not doc.id:
             text = f"saved as a draft: {doc.message}" if doc.draft and doc.message else doc.message or reason
@@ -95,6 +100,28 @@ class Verdicts:
             **base,
             **errors,
         )
+
+    @contextlib.contextmanager
+    def one_batch(self) -> Iterator[None]:
+        """The verdicts of one target answer: a response shared by several documents is redacted
+        once. Only for one answer: a secret registered later must be masked in later responses."""
+        self._redacted = {}
+        try:
+            yield
+        finally:
+            self._redacted = None
+
+    def _redact(self, response: Any) -> Any:
+        if response is None:
+            return None
+        memo = self._redacted
+        if memo is None:
+            return redact_value(response)
+        # keyed by identity, the response kept beside its copy so the id cannot be reused meanwhile
+        found = memo.get(id(response))
+        if found is None:
+            found = memo[id(response)] = (response, redact_value(response))
+        return found[1]
 
     def unfinished(self, rec: Claimed, doc: TargetDoc, err: ConnectorError, now: dt.datetime) -> Outcome:
         """The follow-ups of a document that exists could not be run at all this time."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 
 _WAIT_SINKS: list[Callable[[Hashable, float], None]] = []
-_OUTCOME_SINKS: list[Callable[[str, str, str], None]] = []
+_OUTCOME_SINKS: list[Callable[[str, str, str, int], None]] = []
 
 
 def limiter_waited(key: Hashable, seconds: float) -> None:
@@ -18,10 +18,11 @@ def limiter_waited(key: Hashable, seconds: float) -> None:
         sink(key, seconds)
 
 
-def dispatched(scheme: str, target: str, outcome: str) -> None:
-    """Dispatch settled one record of ``scheme`` with ``outcome`` (written, failed, dead, in_doubt...)."""
+def dispatched(scheme: str, target: str, outcome: str, count: int = 1) -> None:
+    """Dispatch settled ``count`` records of ``scheme`` with ``outcome`` (written, failed, dead,
+    in_doubt...); the dispatcher tells it once per outcome and batch."""
     for sink in _OUTCOME_SINKS:
-        sink(scheme, target, outcome)
+        sink(scheme, target, outcome, count)
 
 
 def add_wait_sink(sink: Callable[[Hashable, float], None]) -> None:
@@ -29,7 +30,7 @@ def add_wait_sink(sink: Callable[[Hashable, float], None]) -> None:
         _WAIT_SINKS.append(sink)
 
 
-def add_outcome_sink(sink: Callable[[str, str, str], None]) -> None:
+def add_outcome_sink(sink: Callable[[str, str, str, int], None]) -> None:
     if sink not in _OUTCOME_SINKS:
         _OUTCOME_SINKS.append(sink)
 

@@ -117,9 +117,17 @@ def observe_wait(key: Hashable, seconds: float) -> None:
     RATE_LIMITER_WAIT.labels(connection, api).observe(seconds)
 
 
-def dispatched(scheme: str, target: str, outcome: str) -> None:
-    """Count one settled record (called by the engine's dispatcher)."""
-    DISPATCH_ATTEMPTS.labels(scheme, target, outcome).inc()
+#: labelled dispatch counters by label values, for the same reason
+_attempts: dict[tuple[str, str, str], Any] = {}
+
+
+def dispatched(scheme: str, target: str, outcome: str, count: int = 1) -> None:
+    """Count ``count`` records settled alike (called by the engine's dispatcher, once per batch)."""
+    key = (scheme, target, outcome)
+    child = _attempts.get(key)
+    if child is None:
+        child = _attempts[key] = DISPATCH_ATTEMPTS.labels(*key)
+    child.inc(count)
 
 
 _instrumented: set[int] = set()

@@ -4,6 +4,13 @@ Calls arrive on the event loop thread, so :meth:`CallLog.record` only appends to
 buffer; a background thread writes the buffer in bulk every ``flush_every`` calls or ``flush_seconds``
 seconds, so a busy database never stalls the loop. If the database stays unavailable, the oldest
 buffered calls are dropped (and counted) rather than letting memory grow.
+
+On SQLite the ledger's own write transactions (collect, claim, finish) also take the buffer with them
+(:meth:`CallLog.write_into`): they hold the database's one write lock already, so the calls cost their
+inserts and nothing else, where a background transaction would queue for the lock and make the next
+page wait on SQLite's busy handler (it sleeps a millisecond or more per try). A call-log failure there
+never fails the caller's transaction (a savepoint), and calls whose transaction rolls back go back to
+the buffer.
 """
 
 from __future__ import annotations
@@ -100,26 +107,63 @@ class CallLog:
             try:
                 self._write(rows)
             except Exception:
-                # put them back in front of newer calls; the deque's bound still applies
-                with self._lock:
-                    room = (self._buffer.maxlen or 0) - len(self._buffer)
-                    keep = rows[-room:] if room > 0 else []
-                    self.dropped += len(rows) - len(keep)
-                    self._buffer.extendleft(reversed(keep))
+                self.put_back(rows)
                 raise
+
+    def write_into(self, cursor: Any) -> list[tuple[Any, ...]]:
+        """SQLite: write the buffered calls in the caller's open write transaction; returns them, for
+        :meth:`put_back` should that transaction roll back. Writes nothing while a flush is under way
+        (that flush takes them) or when the write fails (the buffer keeps them)."""
+        if not self._buffer or not self._flush_lock.acquire(blocking=False):
+            return []
+        try:
+            with self._lock:
+                rows = list(self._buffer)
+                self._buffer.clear()
+            try:
+                cursor.execute("SAVEPOINT ferry_calls")
+                try:
+                    cursor.executemany(self._statement(False), self._values(rows, False))
+                except BaseException:
+                    cursor.execute("ROLLBACK TO ferry_calls")
+                    raise
+                finally:
+                    cursor.execute("RELEASE ferry_calls")
+            except Exception:
+                self.put_back(rows)
+                log.warning("could not write %d buffered API calls; will retry", len(rows), exc_info=True)
+                return []
+            return rows
+        finally:
+            self._flush_lock.release()
+
+    def put_back(self, rows: list[tuple[Any, ...]]) -> None:
+        """Buffer ``rows`` again, in front of newer calls (their transaction did not commit); the
+        buffer's bound still applies."""
+        with self._lock:
+            room = (self._buffer.maxlen or 0) - len(self._buffer)
+            keep = rows[-room:] if room > 0 else []
+            self.dropped += len(rows) - len(keep)
+            self._buffer.extendleft(reversed(keep))
+
+    @staticmethod
+    def _statement(pg: bool) -> str:
+        mark = "%s" if pg else "?"
+        return f"INSERT INTO api_calls ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))})"
+
+    @staticmethod
+    def _values(rows: list[tuple[Any, ...]], pg: bool) -> list[tuple[Any, ...]]:
+        at = aware if pg else sqlite_time
+        return [(at(r[0]), *r[1:]) for r in rows]
 
     def _write(self, rows: list[tuple[Any, ...]]) -> None:
         # the driver's executemany with values converted once each: a tenth of what SQLAlchemy's per-row
         # type processing costs, which matters when every record makes a call or two
         pg = self._engine.dialect.name == "postgresql"
-        mark = "%s" if pg else "?"
-        sql = f"INSERT INTO api_calls ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))})"
-        at = aware if pg else sqlite_time
-        values = [(at(r[0]), *r[1:]) for r in rows]
         with self._engine.begin() as conn:
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
-                cursor.executemany(sql, values)
+                cursor.executemany(self._statement(pg), self._values(rows, pg))
             finally:
                 cursor.close()
 

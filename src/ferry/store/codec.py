@@ -186,6 +186,8 @@ def sqlite_time(value: dt.datetime | None) -> str | None:
     """An aware datetime as SQLite holds it: naive UTC text with microseconds (SQLAlchemy's format)."""
     if value is None:
         return None
+    if value.tzinfo is dt.UTC:  # the common case (every ``now`` of the ledger): half the cost
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value!r}: the ledger takes timezone-aware datetimes")
     return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")

@@ -96,12 +96,19 @@ class LedgerCore:
         The hot path (collect, claim, finish) runs hand-written statements on the cursor: values are
         converted once each by :mod:`.codec`, with no per-row processing between them and the driver.
         """
-        with self._writer.begin() as conn:
-            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            try:
-                yield conn, cursor
-            finally:
-                cursor.close()
+        calls: list[Any] = []
+        try:
+            with self._writer.begin() as conn:
+                cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    yield conn, cursor
+                    calls = self._take_calls(cursor)
+                finally:
+                    cursor.close()
+        except BaseException:
+            if calls:
+                self._calls.put_back(calls)
+            raise
 
     @contextlib.contextmanager
     def _cursor(self) -> Iterator[Any]:
@@ -115,16 +122,24 @@ class LedgerCore:
             if not self._pg:
                 driver.execute("BEGIN IMMEDIATE")
             cursor = driver.cursor()
+            calls: list[Any] = []
             try:
                 yield cursor
+                calls = self._take_calls(cursor)
                 driver.commit()
             except BaseException:
                 driver.rollback()
+                if calls:
+                    self._calls.put_back(calls)
                 raise
             finally:
                 cursor.close()
         finally:
             raw.close()
+
+    def _take_calls(self, cursor: Any) -> list[Any]:
+        """SQLite: the buffered API calls, written in this write transaction (see :mod:`.calls`)."""
+        return [] if self._pg else self._calls.write_into(cursor)
 
     def migrate(self) -> None:
         """Create or upgrade the tables (Alembic, idempotent)."""
