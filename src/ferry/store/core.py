@@ -89,32 +89,13 @@ class LedgerCore:
         return text.replace("?json", "?")
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[tuple[sa.Connection, Any]]:
-        """One write transaction (``BEGIN IMMEDIATE`` on SQLite): the SQLAlchemy connection and a driver
-        cursor on the same database connection.
-
-        The hot path (collect, claim, finish) runs hand-written statements on the cursor: values are
-        converted once each by :mod:`.codec`, with no per-row processing between them and the driver.
-        """
-        calls: list[Any] = []
-        try:
-            with self._writer.begin() as conn:
-                cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-                try:
-                    yield conn, cursor
-                    calls = self._take_calls(cursor)
-                finally:
-                    cursor.close()
-        except BaseException:
-            if calls:
-                self._calls.put_back(calls)
-            raise
-
-    @contextlib.contextmanager
     def _cursor(self) -> Iterator[Any]:
         """A driver cursor inside one write transaction on a pooled connection, without SQLAlchemy's
         per-transaction machinery (a third of a small transaction's cost): ``BEGIN IMMEDIATE`` on SQLite,
-        the driver's implicit transaction on PostgreSQL; committed on success, rolled back otherwise."""
+        the driver's implicit transaction on PostgreSQL; committed on success, rolled back otherwise.
+
+        The hot path (collect, claim, finish) runs hand-written statements on it: values are converted
+        once each by :mod:`.codec`, with no per-row processing between them and the driver."""
         raw = self.engine.raw_connection()
         try:
             driver = raw.driver_connection

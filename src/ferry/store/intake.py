@@ -31,12 +31,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy import Connection
 
 from ferry.store.codec import (
     KEY_LIMIT,
     clean_optional,
-    decode_json,
     digest,
     encode_checked,
     summarize,
@@ -44,7 +42,6 @@ from ferry.store.codec import (
 )
 from ferry.store.core import LedgerCore, chunks, utc
 from ferry.store.models import FINAL_STATUSES, UNSTORABLE, CollectCounts, Collected
-from ferry.store.schema import records
 
 log = logging.getLogger(__name__)
 
@@ -218,10 +215,10 @@ class Intake(LedgerCore):
         duplicate = self.engine.dialect.loaded_dbapi.IntegrityError
         for attempt in range(3):
             try:
-                with self._transaction() as (conn, cur):
-                    counts = self._collect_page(conn, cur, scheme, page, on_change, now)
+                with self._cursor() as cur:
+                    counts = self._collect_page(cur, scheme, page, on_change, now)
                     if self.on_page_stored is not None:
-                        self.on_page_stored(scheme, counts, conn.connection.driver_connection)
+                        self.on_page_stored(scheme, counts, cur.connection)
             except duplicate:
                 # another process inserted one of these ids since our SELECT: go again, those
                 # ids now take the update path
@@ -258,7 +255,6 @@ class Intake(LedgerCore):
 
     def _collect_page(
         self,
-        conn: Connection,
         cur: Any,
         scheme: str,
         page: Mapping[str, _Row],
@@ -284,7 +280,7 @@ class Intake(LedgerCore):
                 fresh.append(row)
             elif old[2] == row.content_hash:
                 counts.unchanged += 1
-            elif self._changed(conn, old, row, on_change, now):
+            elif self._changed(cur, old, row, on_change, now):
                 new_events.append(
                     (
                         old[0],
@@ -374,34 +370,36 @@ class Intake(LedgerCore):
             return "changed at source, rewrite"
         return "changed at source"
 
-    def _changed(
-        self, conn: Connection, old: tuple[Any, ...], row: _Row, on_change: str, now: dt.datetime
-    ) -> bool:
-        """Store a known record's new content where the rules allow it; True if it was stored.
-
-        Rare next to new and unchanged records, so it goes through SQLAlchemy one row at a time.
-        """
+    def _changed(self, cur: Any, old: tuple[Any, ...], row: _Row, on_change: str, now: dt.datetime) -> bool:
+        """Store a known record's new content where the rules allow it; True if it was stored."""
         record_id, _, _, status, _ = old
-        values: dict[str, Any] = {
-            "content": decode_json(row.content),
-            "content_hash": row.content_hash,
-            "number": row.number,
-            "updated_at": now,
-        }
+        columns = ["content = ?json", "content_hash = ?", "number = ?", "updated_at = ?"]
+        values: list[Any] = [row.content, row.content_hash, row.number, self._time(now)]
         if self._takes_item_status(old, row, on_change):
-            values.update(
-                status=row.status,
-                reason=row.reason,
-                last_error_type=row.error_type,
-                watch_next_at=row.watch_next_at,
-                watch_until=row.watch_until,
-            )
+            columns += [
+                "status = ?",
+                "reason = ?",
+                "last_error_type = ?",
+                "watch_next_at = ?",
+                "watch_until = ?",
+            ]
+            values += [
+                row.status,
+                row.reason,
+                row.error_type,
+                self._time(row.watch_next_at),
+                self._time(row.watch_until),
+            ]
             if status != "watching":
-                values.update(attempts=0, next_attempt_at=None, last_error_code=None, last_error_message=None)
+                columns.append(
+                    "attempts = 0, next_attempt_at = NULL, last_error_code = NULL, last_error_message = NULL"
+                )
         elif status not in ("pending", "failed"):
             return False
-        r = records.c
         # only if the status is still the one we decided on: on PostgreSQL a claim may have taken
         # the record since our SELECT, and an in-flight record must keep its content
-        result = conn.execute(sa.update(records).where(r.id == record_id, r.status == status).values(values))
-        return bool(result.rowcount)
+        cur.execute(
+            self._sql(f"UPDATE records SET {', '.join(columns)} WHERE id = ? AND status = ?"),
+            (*values, record_id, status),
+        )
+        return bool(cur.rowcount)
