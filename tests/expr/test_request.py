@@ -286,3 +286,53 @@ def test_builder_is_reusable_and_build_request_caches_nodes() -> None:
     assert builder.build({"no": 2}, CTX) == {"n": 2}
     assert build_request(nodes, {"no": 3}) == {"n": 3}
     assert build_request(nodes, {"no": 4}) == {"n": 4}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0",
+        "-0",
+        "007",
+        "1234.25",
+        "-0.0",
+        "0.1",
+        "99999999999",
+        "12345678901.12345678901",
+        "-5.50",
+        "1.",
+        ".5",
+        "1,234.5",
+        " 12 ",
+        "+3",
+        "1e3",
+        "12345678901234567890",
+        "0.30000000000000004",
+        "-",
+        "",
+    ],
+)
+def test_plain_numeric_text_converts_as_the_exact_road_does(text: str) -> None:
+    from decimal import Decimal
+
+    from ferry.expr import convert
+
+    def exact(value: str) -> object:
+        # the Decimal road, as before the plain-text shortcut
+        number = Decimal(value.strip().replace(",", ""))
+        if "." not in value and "e" not in value.lower():
+            return int(number)
+        return float(number)
+
+    ctx = convert.Context()
+    try:
+        expected: object = exact(text) if text.strip() not in ("", "-") else "error"
+    except Exception:
+        expected = "error"
+    try:
+        got: object = convert.as_number(text, ctx)
+    except Exception:
+        got = "error"
+    if text == "":
+        expected = None
+    assert got == expected and type(got) is type(expected), (text, got, expected)
