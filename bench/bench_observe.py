@@ -6,7 +6,8 @@ as the real connectors do: one list call per page and one detail call per record
 alternately in one process, ``--repeat`` times each, and the medians are printed side by side:
 
 - ``bare``: calls go to a recorder that drops them (no call log, no metrics);
-- ``recorded``: calls go to the ledger's call log (buffered, written in bulk by a background thread);
+- ``recorded``: calls go to the ledger's call log (buffered; on SQLite written by the ledger's own next
+  write transaction, elsewhere in bulk by a background thread);
 - ``recorded+metrics``: the same, with the ledger instrumented (a Prometheus histogram observation and
   a throttle check per call) and the engine's dispatch counters and spans as always.
 
@@ -162,7 +163,7 @@ def per_call(folder: Path, n: int = 20_000) -> None:
     ledger.close()
     each = [(t1 - t0) / n * 1e6, (t2 - t1) / n * 1e6, (t3 - t2) / n * 1e6]
     print(
-        f"per call: buffer {each[0]:.1f} us, write {each[1]:.1f} us (background thread), metrics {each[2]:.1f} us; "
+        f"per call: buffer {each[0]:.1f} us, write {each[1]:.1f} us (in bulk), metrics {each[2]:.1f} us; "
         f"{sum(each):.1f} us in all = {sum(each) / 30_000:.3%} of a 30 ms DingTalk call"
     )
 
