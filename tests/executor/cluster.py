@@ -31,28 +31,17 @@ from ferry.sandbox.dingtalk.config import SandboxConfig as DingTalkConfig
 from ferry.sandbox.kingdee import SandboxConfig as KingdeeConfig
 from ferry.sandbox.serve import free_port
 from ferry.store import Ledger
+from pg_support import postgres_url
 
 ROOT = Path(__file__).resolve().parents[2]
 FLAGSHIP = ROOT / "examples" / "dingtalk-payapply-to-paybill.yaml"
 SCHEME_ID = "dingtalk-payapply-to-paybill"
-PG_DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 UNSETTLED = ("pending", "writing", "failed", "in_doubt", "finishing")
 _TAKEOVER = re.compile(r"^lease of (?P<owner>\S+) expired; taken over by ")
 
 
 def admin_url() -> str:
-    return os.environ.get("FERRY_TEST_POSTGRES_URL") or PG_DEFAULT_URL
-
-
-def postgres_problem() -> str | None:
-    try:
-        engine = sa.create_engine(admin_url(), connect_args={"connect_timeout": 3}, poolclass=sa.NullPool)
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        engine.dispose()
-    except Exception as exc:  # any failure means "not reachable"
-        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-    return None
+    return postgres_url()
 
 
 @dataclass

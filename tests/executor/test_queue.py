@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from cluster import FLAGSHIP, ROOT, admin_url, postgres_problem
+from cluster import FLAGSHIP, ROOT, admin_url
 from sqlalchemy.engine import make_url
 
 from ferry.scheme import Schedule, Scheme, load_scheme
 from ferry.store import Collected, Ledger
+from pg_support import postgres_problem
 
 
 @pytest.fixture

@@ -16,7 +16,9 @@ import random
 import time
 
 import pytest
-from cluster import Cluster, Outcome, postgres_problem
+from cluster import Cluster, Outcome
+
+from pg_support import postgres_problem
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(400)]
 

@@ -5,9 +5,7 @@ its own API (collect, claim, finish)."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import ssl
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -16,23 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from alerts_peers import KEYWORD, ROBOT_SECRET, ROBOT_TOKEN
 
 from ferry.store import Ledger
-
-PG_URL = os.environ.get("FERRY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _pg_problem() -> str | None:
-    try:
-        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3}, poolclass=sa.NullPool)
-        with engine.connect():
-            pass
-        engine.dispose()
-    except Exception as e:
-        return f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
-    return None
+from pg_support import fresh_pg_schema, require_postgres
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -44,23 +29,11 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             ledger.migrate()
         yield url
         return
-    problem = _pg_problem()
-    if problem:
-        pytest.skip(f"PostgreSQL not reachable at FERRY_TEST_POSTGRES_URL: {problem}")
-    schema = f"t_alerts_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_URL, poolclass=sa.NullPool)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = sa.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    text = url.render_as_string(hide_password=False)
-    with Ledger(text) as ledger:
-        ledger.migrate()
-    try:
-        yield text
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    require_postgres()
+    with fresh_pg_schema("t_alerts") as url:
+        with Ledger(url) as ledger:
+            ledger.migrate()
+        yield url
 
 
 @pytest.fixture
