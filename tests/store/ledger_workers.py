@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from ferry.store import Ledger
 
@@ -15,6 +16,9 @@ def drain(ledger: Ledger, scheme: str, owner: str, batch: int) -> list[int]:
         if not claimed:
             return handed
         handed.extend(c.id for c in claimed)
+        # a real worker calls the target between claim and finish; without that pause one thread can
+        # take SQLite's write lock back at once, every time, and drain the table alone
+        time.sleep(0.001)
         lost = ledger.finish(owner, [c.outcome("written", target_id=owner) for c in claimed])
         if lost:
             raise AssertionError(f"{owner} lost leases it held: {lost}")
@@ -37,9 +41,12 @@ def drain_in_threads(
         _wait_for_parties(ready_dir, owner, parties)
     handed: dict[str, list[int]] = {}
     errors: list[BaseException] = []
+    # every thread starts claiming together: one started first could drain a small table alone
+    together = threading.Barrier(threads)
 
     def run(name: str) -> None:
         try:
+            together.wait(timeout=60)
             handed[name] = drain(ledger, scheme, name, batch)
         except BaseException as exc:
             errors.append(exc)
