@@ -1,6 +1,7 @@
 """Dispatch one batch ahead: the next batch is claimed and checked while this one is written. It sees
 the batch before as it would one after the other (the later of two duplicates in adjacent batches is
-held, not both), nothing of it is sent before this one is stored, and a pass that stops gives it back."""
+held, not both), nothing of it is sent before this one is stored, and a pass that stops gives it back.
+With a target quicker than a claim, the next batch is claimed with the outcomes of the last instead."""
 
 from __future__ import annotations
 
@@ -143,4 +144,88 @@ async def test_max_batches_claims_nothing_ahead_and_a_refused_connection_gives_i
     # the refused batch and the one claimed ahead of it both go back
     assert [rows[i].status for i in ids[2:]] == ["written", "written"] + ["pending"] * 4
     assert all(rows[i].attempts == 0 and rows[i].lease_owner is None for i in ids[4:])
+    ledger.close()
+
+
+class QuickTarget:
+    """Answers at once, and checks that every batch sent before this one has its outcome stored."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.calls: list[list[int]] = []
+
+    async def write(self, items: Sequence[WriteItem]) -> Sequence[WriteOutcome]:
+        for earlier in (k for call in self.calls for k in call):
+            row = self.ledger.get_by_id(earlier)
+            assert row is not None and row.status == "written", (earlier, row and row.status)
+        self.calls.append([it.key for it in items])
+        return [WriteOutcome(it.key, TargetDoc(id=f"T{it.key}", number=f"D{it.key}")) for it in items]
+
+    async def probe(self, item: WriteItem) -> TargetDoc | None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+def record_merged(ledger: Ledger) -> list[list[int]]:
+    """The ids claimed by every ``finish_and_claim`` on ``ledger`` from now on."""
+    claims: list[list[int]] = []
+    merged = ledger.finish_and_claim
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        lost, got = merged(*args, **kwargs)
+        claims.append([c.id for c in got])
+        return lost, got
+
+    ledger.finish_and_claim = recording  # type: ignore[method-assign]
+    return claims
+
+
+async def test_a_quick_target_has_each_next_batch_claimed_with_the_last_ones_outcomes(tmp_path: Path) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    ledger.migrate()
+    ids = payments(ledger, 12)
+    target = QuickTarget(ledger)
+    ahead, merged = record_claims(ledger), record_merged(ledger)
+    report = await dispatch(ledger, target, 2)
+    assert report.by_status == {"written": 11, "held": 1}
+    sent = [k for call in target.calls for k in call]
+    assert sorted(sent) == [i for i in ids if i != ids[1]] and len(set(sent)) == len(sent)
+    # the first two batches are claimed on their own (the second ahead, before the target's speed is
+    # known), the rest with the outcomes of the batch before; the last such claim finds nothing
+    assert ahead == [ids[0:2], ids[2:4]]
+    assert merged == [ids[4:6], ids[6:8], ids[8:10], ids[10:12], []]
+    ledger.close()
+
+
+async def test_a_pass_that_stops_gives_back_the_batch_claimed_with_the_outcomes(tmp_path: Path) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    ledger.migrate()
+    ids = payments(ledger, 12)
+    stop = asyncio.Event()
+    written: list[str] = []
+
+    def on_outcome(status: str) -> None:
+        written.append(status)
+        if len(written) == 6:  # the third batch is stored, and the fourth claimed with it
+            stop.set()
+
+    s = scheme(2)
+    merged = record_merged(ledger)
+    dispatcher = Dispatcher(s, ledger, QuickTarget(ledger), Transform(s), owner="w1", on_outcome=on_outcome)
+    report = await dispatcher.run(stop=stop)
+    assert report.batches == 3 and merged == [ids[4:6], ids[6:8]]
+    rows = {r.id: r for r in ledger.list_records(scheme="pay")}
+    assert [rows[i].status for i in ids[:6]] == [
+        "written",
+        "held",
+        "written",
+        "written",
+        "written",
+        "written",
+    ]
+    assert all(
+        rows[i].status == "pending" and rows[i].attempts == 0 and rows[i].lease_owner is None for i in ids[6:]
+    )
     ledger.close()

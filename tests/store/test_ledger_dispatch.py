@@ -286,6 +286,51 @@ def test_an_outcome_without_its_lease_token_is_not_applied(ledger: Ledger) -> No
     assert row is not None and row.status == "writing"
 
 
+def test_finish_and_claim_stores_a_batch_and_claims_the_next_in_one_transaction(ledger: Ledger) -> None:
+    seed(ledger, 5)
+    a, b = ledger.claim("s", owner="w", limit=2, lease_seconds=60, now=T0)
+    outcomes = [
+        a.outcome("written", target_id="FID1"),
+        Outcome(b.id, "written", lease_token=b.lease_token + 1),
+    ]
+    lost, claimed = ledger.finish_and_claim("w", outcomes, "s", limit=2, lease_seconds=60, now=T0)
+    # the outcome without its lease token is not applied, as with finish; the next two are claimed
+    assert lost == [b.id]
+    assert [c.id for c in claimed] == [a.id + 2, a.id + 3]
+    assert claimed[0].lease_token not in (a.lease_token, None) and not claimed[0].needs_probe
+    row = ledger.get_by_id(a.id)
+    assert row is not None and (row.status, row.target_id, row.attempts, row.lease_owner) == (
+        "written",
+        "FID1",
+        1,
+        None,
+    )
+    assert ledger.counts("s") == {"written": 1, "writing": 3, "pending": 1}
+    # nothing left to claim: the outcomes are stored all the same
+    rest = ledger.claim("s", owner="w", limit=5, lease_seconds=60, now=T0)
+    lost, claimed = ledger.finish_and_claim(
+        "w", [c.outcome("written") for c in [*claimed, *rest]], "s", limit=2, lease_seconds=60, now=T0
+    )
+    assert (lost, claimed) == ([], [])
+    assert ledger.counts("s") == {"written": 4, "writing": 1}
+
+
+def test_finish_and_claim_is_one_transaction(ledger: Ledger) -> None:
+    seed(ledger, 4)
+    a, b = ledger.claim("s", owner="w", limit=2, lease_seconds=60, now=T0)
+
+    def broken(claimed: object) -> dict[int, list[object]]:
+        raise RuntimeError("the checks broke")
+
+    with pytest.raises(RuntimeError):
+        ledger.finish_and_claim(
+            "w", [a.outcome("written"), b.outcome("written")], "s", limit=2, lease_seconds=60, facts=broken
+        )
+    # the claim failed, so the outcomes were not stored either: the batch is still in hand
+    assert ledger.counts("s") == {"writing": 2, "pending": 2}
+    assert ledger.finish("w", [a.outcome("written"), b.outcome("written")]) == []
+
+
 def test_renew_keeps_a_live_batch_from_being_claimed(ledger: Ledger) -> None:
     seed(ledger, 3)
     batch = ledger.claim("s", owner="w", limit=3, lease_seconds=60, now=T0)

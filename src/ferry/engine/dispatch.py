@@ -21,7 +21,9 @@ Contract notes:
   quality facts are stored by its claim's transaction, before its checks look.
 - One batch ahead: the next batch is claimed (and, when its records are fresh, checked and rendered)
   once this one's checks have looked, while this one is written; nothing of it is sent before this
-  one's outcomes are stored, and a pass that stops gives it back untouched.
+  one's outcomes are stored, and a pass that stops gives it back untouched. When the target answers
+  faster than a claim takes, the next batch is claimed instead in the transaction that stores this
+  one's outcomes (one commit for both).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -136,11 +139,16 @@ class Dispatcher(Claims):
         pass gives the batch ahead back untouched."""
         report = DispatchReport()
         ahead: asyncio.Future[Ahead] | None = None
+        #: the batch claimed with the last one's outcomes (see :meth:`_claims_with_finish`)
+        claimed_next: Ahead | None = None
         try:
             while not (stop is not None and stop.is_set()):
                 if max_batches is not None and report.batches >= max_batches:
                     break
-                batch = await ahead if ahead is not None else await self._claim()
+                if claimed_next is not None:
+                    batch, claimed_next = claimed_next, None
+                else:
+                    batch = await ahead if ahead is not None else await self._claim()
                 ahead = None
                 if not batch.claimed:
                     if follow is None or follow.done():
@@ -150,12 +158,16 @@ class Dispatcher(Claims):
                 report.batches += 1
                 report.claimed += len(batch.claimed)
                 last = max_batches is not None and report.batches >= max_batches
+                full = len(batch.claimed) >= self.scheme.target.batch_size
+                # a short batch while a collect runs lingers for more before the next claim (ahead)
+                with_finish = full and not last and self._claims_with_finish()
+                short = not full and follow is not None
 
-                short = len(batch.claimed) < self.scheme.target.batch_size and follow is not None
-
-                def claim_next(last: bool = last, short: bool = short) -> None:
+                def claim_next(
+                    last: bool = last, short: bool = short, with_finish: bool = with_finish
+                ) -> None:
                     nonlocal ahead
-                    if not last and not (stop is not None and stop.is_set()):
+                    if not last and not with_finish and not (stop is not None and stop.is_set()):
                         ahead = asyncio.ensure_future(self._claim_ahead(follow if short else None, stop))
 
                 attrs = {"ferry.scheme": self.scheme.id, "ferry.batch.size": len(batch.claimed)}
@@ -163,13 +175,18 @@ class Dispatcher(Claims):
                     try:
                         outcomes = await self._settle(batch.claimed, claim_next, batch)
                         found = BatchFindings(self.scheme.id, batch.findings) if batch.findings else None
-                        lost = await self.store.finish(self.owner, outcomes, findings=found)
+                        if with_finish and not (stop is not None and stop.is_set()):
+                            lost, claimed_next = await self._finish_and_claim(outcomes, found)
+                        else:
+                            lost = await self.store.finish(self.owner, outcomes, findings=found)
                     finally:
                         await batch.keeper.stop()
                 self._count(report, outcomes, lost)
         finally:
             if ahead is not None:
                 await asyncio.shield(self._give_back(ahead))
+            if claimed_next is not None:
+                await asyncio.shield(self._give_back_batch(claimed_next))
         return report
 
     def _count(self, report: DispatchReport, outcomes: Sequence[Outcome], lost: Sequence[int]) -> None:
@@ -355,6 +372,7 @@ class Dispatcher(Claims):
         items = [item for _, item in batch]
         by_key = {rec.id: rec for rec, _ in batch}
         self._sent.update(by_key)
+        started = time.perf_counter()
         try:
             results: Sequence[WriteOutcome] = await self.target.write(items)
         except AccessDenied:
@@ -367,6 +385,7 @@ class Dispatcher(Claims):
             # a connector bug after the request may have left: the probe settles each record
             unknown = OutcomeUnknown(f"the target failed unexpectedly: {why(e)}")
             return [self.verdicts.failure(rec, item.request, unknown, now) for rec, item in batch]
+        self._write_s = time.perf_counter() - started
         outcomes: list[Outcome] = []
         seen: set[int] = set()
         requests = {item.key: item.request for item in items}

@@ -133,6 +133,31 @@ class AsyncLedger(QualityTwins):
         """Store a batch's outcomes in one transaction; returns the ids NOT applied (lease lost)."""
         return await self._run(self.ledger.finish, owner, outcomes, now=now, findings=findings)
 
+    async def finish_and_claim(
+        self,
+        owner: str,
+        outcomes: Sequence[Outcome],
+        scheme: str,
+        *,
+        limit: int,
+        lease_seconds: float,
+        now: dt.datetime | None = None,
+        findings: BatchFindings | None = None,
+        facts: FactsHook | None = None,
+    ) -> tuple[list[int], list[Claimed]]:
+        """Finish a batch and claim the next in one transaction: (ids NOT applied, records claimed)."""
+        return await self._run(
+            self.ledger.finish_and_claim,
+            owner,
+            outcomes,
+            scheme,
+            limit=limit,
+            lease_seconds=lease_seconds,
+            now=now,
+            findings=findings,
+            facts=facts,
+        )
+
     async def finish_run(
         self, run_id: int, *, status: str, counts: Mapping[str, int] | None = None, error: str | None = None
     ) -> None:

@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
+from ferry.errors import StoreError
 from ferry.store.calls import CallLog
 from ferry.store.codec import aware, sqlite_time
-from ferry.store.db import make_engine, write_engine
+from ferry.store.db import SQLITE_BUSY_TIMEOUT_S, make_engine, sqlite_write_lock, write_engine
 from ferry.store.migrate import upgrade
 from ferry.store.schema import records
 
@@ -75,6 +76,8 @@ class LedgerCore:
         # same pool; on SQLite its transactions begin IMMEDIATE
         self._writer = write_engine(self.engine)
         self._pg = self.engine.dialect.name == "postgresql"
+        #: SQLite: this process's writers of the file queue here rather than in SQLite's busy handler
+        self._write_lock = sqlite_write_lock(self.engine)
         self.api_call_retention_days = api_call_retention_days
         self._calls = CallLog(self._writer, flush_every=call_flush_every, flush_seconds=call_flush_seconds)
         #: called with each API call as it is recorded, on the caller's thread (metrics: keep them cheap)
@@ -96,6 +99,21 @@ class LedgerCore:
 
         The hot path (collect, claim, finish) runs hand-written statements on it: values are converted
         once each by :mod:`.codec`, with no per-row processing between them and the driver."""
+        lock = self._write_lock
+        if lock is not None and not lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
+            raise StoreError(
+                "the SQLite ledger stayed locked by another writer of this process",
+                hint=f"a write transaction ran over {SQLITE_BUSY_TIMEOUT_S:g} s; see the log for what it was",
+            )
+        try:
+            with self._raw_cursor() as cursor:
+                yield cursor
+        finally:
+            if lock is not None:
+                lock.release()
+
+    @contextlib.contextmanager
+    def _raw_cursor(self) -> Iterator[Any]:
         raw = self.engine.raw_connection()
         try:
             driver = raw.driver_connection

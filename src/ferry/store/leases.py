@@ -174,61 +174,72 @@ class Leases(LedgerCore):
             return []
         if not lease_seconds > 0:
             raise ValueError(f"lease_seconds must be positive, not {lease_seconds!r}")
+        with self._cursor() as cur:
+            return self._claim_in(cur, scheme, owner, limit, lease_seconds, now, facts)
+
+    def _claim_in(
+        self,
+        cur: Any,
+        scheme: str,
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        now: dt.datetime | None,
+        facts: FactsHook | None,
+    ) -> list[Claimed]:
+        """:meth:`claim` inside the transaction of ``cur`` (``finish_and_claim`` shares one)."""
         now = utc(now)
         expires = now + dt.timedelta(seconds=lease_seconds)
         token = secrets.randbits(63)
         at, until = self._time(now), self._time(expires)
-        with self._cursor() as cur:
-            if self._pg:
-                rows = self._pg_claim(
-                    cur, scheme, {"now": at, "owner": owner, "expires": until, "token": token}, limit
-                )
-                before = {row[0]: (row[10], row[11]) for row in rows}
-            else:
-                cur.execute(_SQLITE_CANDIDATES, {"scheme": scheme, "now": at, "limit": limit})
-                found = {row[0]: (row[1], row[2]) for row in cur.fetchall()}
-                ids = sorted(found)[:limit]
-                if not ids:
-                    return []
-                before = {record_id: found[record_id] for record_id in ids}
-                cur.execute(
-                    _SQLITE_LEASE.format(ids=", ".join("?" * len(ids))), (owner, until, token, at, *ids)
-                )
-                rows = cur.fetchall()
-            takeovers = [
-                (
-                    row[0],
-                    at,
-                    "writing",
-                    "writing",
-                    f"lease of {before[row[0]][0]} expired; taken over by {owner}",
-                    encode_json(detail(previous_owner=before[row[0]][0], owner=owner)),
-                )
-                for row in rows
-                if before[row[0]][1] == "writing"
-            ]
-            if takeovers:
-                cur.executemany(self._sql(INSERT_EVENT), takeovers)
-            claimed = [
-                Claimed(
-                    id=row[0],
-                    scheme=row[1],
-                    source_id=row[2],
-                    number=row[3],
-                    content=decode_json(row[4]),
-                    attempts=row[5],
-                    previous_status=row[6],
-                    target_id=row[7],
-                    target_number=row[8],
-                    request=decode_json(row[9]),
-                    needs_probe=row[6] in PROBE_STATUSES,
-                    lease_token=token,
-                )
-                for row in rows
-            ]
-            claimed.sort(key=lambda c: c.id)
-            if facts is not None and claimed:
-                write_facts(cur, self, scheme, facts(claimed))
+        if self._pg:
+            rows = self._pg_claim(
+                cur, scheme, {"now": at, "owner": owner, "expires": until, "token": token}, limit
+            )
+            before = {row[0]: (row[10], row[11]) for row in rows}
+        else:
+            cur.execute(_SQLITE_CANDIDATES, {"scheme": scheme, "now": at, "limit": limit})
+            found = {row[0]: (row[1], row[2]) for row in cur.fetchall()}
+            ids = sorted(found)[:limit]
+            if not ids:
+                return []
+            before = {record_id: found[record_id] for record_id in ids}
+            cur.execute(_SQLITE_LEASE.format(ids=", ".join("?" * len(ids))), (owner, until, token, at, *ids))
+            rows = cur.fetchall()
+        takeovers = [
+            (
+                row[0],
+                at,
+                "writing",
+                "writing",
+                f"lease of {before[row[0]][0]} expired; taken over by {owner}",
+                encode_json(detail(previous_owner=before[row[0]][0], owner=owner)),
+            )
+            for row in rows
+            if before[row[0]][1] == "writing"
+        ]
+        if takeovers:
+            cur.executemany(self._sql(INSERT_EVENT), takeovers)
+        claimed = [
+            Claimed(
+                id=row[0],
+                scheme=row[1],
+                source_id=row[2],
+                number=row[3],
+                content=decode_json(row[4]),
+                attempts=row[5],
+                previous_status=row[6],
+                target_id=row[7],
+                target_number=row[8],
+                request=decode_json(row[9]),
+                needs_probe=row[6] in PROBE_STATUSES,
+                lease_token=token,
+            )
+            for row in rows
+        ]
+        claimed.sort(key=lambda c: c.id)
+        if facts is not None and claimed:
+            write_facts(cur, self, scheme, facts(claimed))
         return claimed
 
     def renew(

@@ -86,6 +86,20 @@ def _text(value: str | None, limit: int | None = None) -> str | None:
     return clean_optional(value, limit)
 
 
+def checked_outcomes(outcomes: Sequence[Outcome]) -> dict[int, Outcome]:
+    """The batch's outcomes by record id; a ValueError for one that no record could take."""
+    by_id: dict[int, Outcome] = {}
+    for outcome in outcomes:
+        if outcome.status not in _OUTCOME_STATUSES:
+            raise ValueError(f"record {outcome.record_id}: {outcome.status!r} is not an outcome status")
+        if outcome.status == "finishing" and outcome.target_id is None:
+            raise ValueError(
+                f"record {outcome.record_id}: a finishing outcome names the target document (target_id)"
+            )
+        by_id[outcome.record_id] = outcome
+    return by_id
+
+
 class Outcomes(LedgerCore):
     """``finish``."""
 
@@ -107,59 +121,61 @@ class Outcomes(LedgerCore):
         findings) are stored for the records whose outcome applies: a worker that lost a record leaves
         its findings to the worker that checks it now.
         """
-        now = utc(now)
-        by_id: dict[int, Outcome] = {}
-        for outcome in outcomes:
-            if outcome.status not in _OUTCOME_STATUSES:
-                raise ValueError(f"record {outcome.record_id}: {outcome.status!r} is not an outcome status")
-            if outcome.status == "finishing" and outcome.target_id is None:
-                raise ValueError(
-                    f"record {outcome.record_id}: a finishing outcome names the target document (target_id)"
-                )
-            by_id[outcome.record_id] = outcome
+        by_id = checked_outcomes(outcomes)
         if not by_id:
             return []
-        at = self._time(now)
         with self._cursor() as cur:
-            held: dict[int, int] = {}
-            for chunk in chunks(list(by_id)):
-                query = _FINISH_HELD.format(ids=", ".join("?" * len(chunk)))
-                cur.execute(self._sql(query + (" FOR UPDATE" if self._pg else "")), (*chunk, owner))
-                for record_id, attempts, token, _target in cur.fetchall():
-                    if token is not None and token == by_id[record_id].lease_token:
-                        held[record_id] = attempts
-            lost = [record_id for record_id in by_id if record_id not in held]
-            updates: list[tuple[Any, ...]] = []
-            new_events: list[tuple[Any, ...]] = []
-            for record_id, stored_attempts in held.items():
-                o = by_id[record_id]
-                update, event = self._outcome_rows(o, owner, stored_attempts, at)
-                updates.append(update)
-                new_events.append(event)
-            if updates and self._pg:
-                columns = [list(column) for column in zip(*updates, strict=True)]
-                event_columns = [list(column) for column in zip(*new_events, strict=True)]
-                cur.execute(
-                    _PG_FINISH,
-                    (
-                        *columns[:16],
-                        columns[17],  # ids
-                        columns[18],  # lease tokens
-                        at,
-                        at,
-                        event_columns[0],
-                        event_columns[3],
-                        event_columns[4],
-                        event_columns[5],
-                    ),
-                )
-            elif updates:
-                cur.executemany(_FINISH_UPDATE.replace("?json", "?"), updates)
-                cur.executemany(INSERT_EVENT.replace("?json", "?"), new_events)
-            if findings is not None:
-                kept = {rid: found for rid, found in findings.found.items() if rid in held}
-                if rows := finding_rows(findings.scheme, kept, at):
-                    cur.executemany(self._sql(INSERT_FINDING), rows)
+            return self._finish_in(cur, owner, by_id, utc(now), findings)
+
+    def _finish_in(
+        self,
+        cur: Any,
+        owner: str,
+        by_id: dict[int, Outcome],
+        now: dt.datetime,
+        findings: BatchFindings | None,
+    ) -> list[int]:
+        """:meth:`finish` inside the transaction of ``cur`` (``finish_and_claim`` shares one)."""
+        at = self._time(now)
+        held: dict[int, int] = {}
+        for chunk in chunks(list(by_id)):
+            query = _FINISH_HELD.format(ids=", ".join("?" * len(chunk)))
+            cur.execute(self._sql(query + (" FOR UPDATE" if self._pg else "")), (*chunk, owner))
+            for record_id, attempts, token, _target in cur.fetchall():
+                if token is not None and token == by_id[record_id].lease_token:
+                    held[record_id] = attempts
+        lost = [record_id for record_id in by_id if record_id not in held]
+        updates: list[tuple[Any, ...]] = []
+        new_events: list[tuple[Any, ...]] = []
+        for record_id, stored_attempts in held.items():
+            o = by_id[record_id]
+            update, event = self._outcome_rows(o, owner, stored_attempts, at)
+            updates.append(update)
+            new_events.append(event)
+        if updates and self._pg:
+            columns = [list(column) for column in zip(*updates, strict=True)]
+            event_columns = [list(column) for column in zip(*new_events, strict=True)]
+            cur.execute(
+                _PG_FINISH,
+                (
+                    *columns[:16],
+                    columns[17],  # ids
+                    columns[18],  # lease tokens
+                    at,
+                    at,
+                    event_columns[0],
+                    event_columns[3],
+                    event_columns[4],
+                    event_columns[5],
+                ),
+            )
+        elif updates:
+            cur.executemany(_FINISH_UPDATE.replace("?json", "?"), updates)
+            cur.executemany(INSERT_EVENT.replace("?json", "?"), new_events)
+        if findings is not None:
+            kept = {rid: found for rid, found in findings.found.items() if rid in held}
+            if rows := finding_rows(findings.scheme, kept, at):
+                cur.executemany(self._sql(INSERT_FINDING), rows)
         return lost
 
     def _outcome_rows(
