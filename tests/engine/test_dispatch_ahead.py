@@ -88,7 +88,7 @@ def record_claims(ledger: Ledger) -> list[list[int]]:
     return claims
 
 
-async def dispatch(ledger: Ledger, target: Target, batch_size: int, **kwargs: Any) -> Any:
+async def dispatch(ledger: Ledger, target: Target | QuickTarget, batch_size: int, **kwargs: Any) -> Any:
     s = scheme(batch_size)
     return await Dispatcher(s, ledger, target, Transform(s), owner="w1").run(**kwargs)
 
