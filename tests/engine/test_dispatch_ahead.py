@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -148,16 +149,16 @@ async def test_max_batches_claims_nothing_ahead_and_a_refused_connection_gives_i
 
 
 class QuickTarget:
-    """Answers at once, and checks that every batch sent before this one has its outcome stored."""
+    """Answers at once (it reads nothing, so it stays quicker than any claim); notes when each batch
+    was sent, for :func:`stored_before_the_next_was_sent`."""
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.calls: list[list[int]] = []
+        self.sent_at: list[dt.datetime] = []
 
     async def write(self, items: Sequence[WriteItem]) -> Sequence[WriteOutcome]:
-        for earlier in (k for call in self.calls for k in call):
-            row = self.ledger.get_by_id(earlier)
-            assert row is not None and row.status == "written", (earlier, row and row.status)
+        self.sent_at.append(dt.datetime.now(dt.UTC))
         self.calls.append([it.key for it in items])
         return [WriteOutcome(it.key, TargetDoc(id=f"T{it.key}", number=f"D{it.key}")) for it in items]
 
@@ -166,6 +167,16 @@ class QuickTarget:
 
     async def aclose(self) -> None:
         return None
+
+
+def stored_before_the_next_was_sent(ledger: Ledger, target: QuickTarget) -> bool:
+    """Every batch's outcomes were stored before the next batch was sent."""
+    for k in range(1, len(target.calls)):
+        for earlier in target.calls[k - 1]:
+            stored = [e.at for e in ledger.history(earlier) if e.from_status == "writing"]
+            if not stored or stored[-1] > target.sent_at[k]:
+                return False
+    return True
 
 
 def record_merged(ledger: Ledger) -> list[list[int]]:
@@ -196,6 +207,7 @@ async def test_a_quick_target_has_each_next_batch_claimed_with_the_last_ones_out
     # known), the rest with the outcomes of the batch before; the last such claim finds nothing
     assert ahead == [ids[0:2], ids[2:4]]
     assert merged == [ids[4:6], ids[6:8], ids[8:10], ids[10:12], []]
+    assert stored_before_the_next_was_sent(ledger, target)
     ledger.close()
 
 

@@ -18,7 +18,7 @@ from ferry.engine.lookups import why
 from ferry.engine.transform import Transform
 from ferry.quality import Checker, Fact, Prepared
 from ferry.scheme import Scheme
-from ferry.store import AsyncLedger, Claimed, Outcome
+from ferry.store import AsyncLedger, Claimed, Ledger, Outcome
 from ferry.store.findings import BatchFindings
 from ferry.store.leases import FactsHook
 
@@ -181,19 +181,40 @@ class Claims:
     async def _finish_and_claim(
         self, outcomes: Sequence[Outcome], findings: BatchFindings | None
     ) -> tuple[list[int], Ahead]:
-        """Store a batch's outcomes and claim the next in one transaction: (ids not applied, the next
-        batch, checked in its turn)."""
+        """Store a batch's outcomes and claim the next in one transaction, then check and render the
+        next (when its records are fresh) on the same hop to the ledger's pool: (ids not applied, the
+        next batch)."""
         prepared: list[Prepared] = []
-        lost, claimed = await self.store.finish_and_claim(
-            self.owner,
-            outcomes,
-            self.scheme.id,
-            limit=self.scheme.target.batch_size,
-            lease_seconds=self.lease_seconds,
-            findings=findings,
-            facts=self._facts_hook(prepared),
-        )
-        return lost, self._claimed(claimed, prepared)
+        found: dict[int, list[dict[str, Any]]] = {}
+        facts = self._facts_hook(prepared)
+
+        def work(
+            ledger: Ledger,
+        ) -> tuple[list[int], list[Claimed], list[tuple[Claimed, WriteItem | Outcome]] | None]:
+            lost, claimed = ledger.finish_and_claim(
+                self.owner,
+                outcomes,
+                self.scheme.id,
+                limit=self.scheme.target.batch_size,
+                lease_seconds=self.lease_seconds,
+                findings=findings,
+                facts=facts,
+            )
+            ready = None
+            if claimed and not self.scheme.enrich and all(self._fresh(r) for r in claimed):
+                contents = {rec.id: rec.content for rec in claimed}
+                try:
+                    ready = self._prepare_all(
+                        claimed, contents, self.clock(), prepared[0] if prepared else None, found
+                    )
+                except Exception as e:  # checked again in its turn, where a failure is handled
+                    log.info("dispatch of %s: a batch could not be checked yet: %s", self.scheme.id, why(e))
+            return lost, claimed, ready
+
+        lost, claimed, ready = await self.store.call(work)
+        batch = self._claimed(claimed, prepared)
+        batch.findings, batch.ready = found, ready
+        return lost, batch
 
     async def _give_back_batch(self, batch: Ahead) -> None:
         """A claimed batch nothing of which was sent goes back untouched."""

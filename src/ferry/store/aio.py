@@ -48,6 +48,11 @@ class AsyncLedger(QualityTwins):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
 
+    async def call(self, fn: Callable[[Ledger], R], /) -> R:
+        """``fn(ledger)`` on the facade's pool: several ledger calls, and the work between them, in one
+        hop (dispatch claims a batch and checks it there)."""
+        return await self._run(fn, self.ledger)
+
     def record(self, call: ApiCallLike) -> None:
         """Log one outbound API call (buffered; never blocks on the database)."""
         self.ledger.record(call)
