@@ -6,6 +6,9 @@ it runs to completion. The sandboxes' own state is the ground truth: every appro
 valid bill has exactly one payment bill (``missing`` 0, ``duplicates`` 0), no other request has one,
 the ledger says ``written`` for exactly those, and every record not written says why.
 
+A failed run keeps its directory (ledger, plan, each engine process's output) and says which
+records are wrong, with their events.
+
     .venv/bin/python tests/chaos/chaos.py --instances 2000 --kills 20
 """
 
@@ -15,6 +18,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +27,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from ruamel.yaml import YAML
@@ -30,7 +35,8 @@ from ruamel.yaml import YAML
 from ferry.sandbox import linked
 from ferry.sandbox.dingtalk.config import SandboxConfig as DingTalkConfig
 from ferry.sandbox.kingdee import SandboxConfig as KingdeeConfig
-from ferry.store import Ledger
+from ferry.store import Ledger, RecordRow
+from ferry.store.console_queries import record_events
 
 ROOT = Path(__file__).resolve().parents[2]
 FLAGSHIP = ROOT / "examples" / "dingtalk-payapply-to-paybill.yaml"
@@ -62,6 +68,10 @@ class ChaosResult:
     faults: dict[str, int]
     elapsed_s: float
     log: list[str] = field(default_factory=list)
+    #: each wrong record: plan kind, ledger row, payment bills and its latest events
+    diagnosis: list[str] = field(default_factory=list)
+    #: the kept work directory of a failed run (None: removed, or the caller's own)
+    kept: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -84,6 +94,26 @@ class ChaosResult:
             f"unsettled {len(self.unsettled)}",
         ]
         return "\n".join(lines)
+
+    def report(self) -> str:
+        """The table, then what a failure needs: the wrong records and where the run's files are."""
+        parts = [self.table()]
+        for name in (
+            "missing",
+            "duplicates",
+            "unexpected",
+            "ledger_disagrees",
+            "without_reason",
+            "unsettled",
+        ):
+            if values := getattr(self, name):
+                parts.append(f"{name}: {values}")
+        parts += self.diagnosis
+        if self.kept:
+            parts.append(f"work directory kept: {self.kept}")
+        if self.diagnosis:
+            parts += ["engine runs:", *self.log]
+        return "\n".join(parts)
 
 
 def _scheme(workdir: Path) -> Path:
@@ -170,9 +200,9 @@ def run_chaos(
 ) -> ChaosResult:
     started = time.monotonic()
     rng = random.Random(seed)
-    tmp = tempfile.TemporaryDirectory(prefix="ferry-chaos-") if workdir is None else None
-    work = Path(tmp.name) if tmp else workdir
-    assert work is not None
+    # not a TemporaryDirectory: a failed run's directory is kept for diagnosis
+    work = Path(tempfile.mkdtemp(prefix="ferry-chaos-")) if workdir is None else workdir
+    remove = False
     log: list[str] = []
 
     def say(text: str) -> None:
@@ -214,9 +244,9 @@ def run_chaos(
             mode = rng.choice(("collect", "dispatch", "time"))
             before = ledger.counts(SCHEME_ID)
             total_before, written_before = sum(before.values()), before.get("written", 0)
-            proc = subprocess.Popen(
-                command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT
-            )
+            # to a file, not an unread pipe (a full one would stall the process); kept for diagnosis
+            with (work / f"engine-{runs:03d}.log").open("w") as out:
+                proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
             began = time.monotonic()
             deadline = began + (rng.uniform(*kill_after) if mode == "time" else 20.0)
             while proc.poll() is None and time.monotonic() < deadline:
@@ -247,7 +277,10 @@ def run_chaos(
         last: dict[str, int] = {}
         while time.monotonic() < deadline:
             runs += 1
-            done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT, timeout=600)
+            with (work / f"engine-{runs:03d}.log").open("w") as out:
+                done = subprocess.run(
+                    command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, timeout=600
+                )
             counts = ledger.counts(SCHEME_ID)
             say(f"run {runs}: status {done.returncode} {counts}")
             if done.returncode == 0 and not any(counts.get(s) for s in UNSETTLED):
@@ -264,11 +297,6 @@ def run_chaos(
                 time.sleep(0.5)
             last = counts
 
-        plan = json.loads((work / "plan.json").read_text("utf-8"))
-        statuses = ledger.counts(SCHEME_ID)
-        rows = {r.source_id: r for r in ledger.list_records(scheme=SCHEME_ID, limit=100_000)}
-        ledger.close()
-        counts_by_bill = linked.paybill_counts(kd_url, [p["bill_number"] for p in plan if p["bill_number"]])
         with httpx.Client(timeout=60) as http:
             calls = http.get(f"{dt_url}/_sandbox/calls").json()
             kd_stats = http.get(f"{kd_url}/_sandbox/stats").json()
@@ -282,38 +310,26 @@ def run_chaos(
         for mode, n in moments.items():
             faults[f"SIGKILL during {mode}"] = n
 
-        expected = [p for p in plan if p["expects_payment_bill"]]
-        missing = [p["bill_number"] for p in expected if counts_by_bill.get(p["bill_number"], 0) == 0]
-        duplicates = [n for n, c in counts_by_bill.items() if c > 1]
-        unexpected = [
-            p["bill_number"]
-            for p in plan
-            if p["bill_number"]
-            and not p["expects_payment_bill"]
-            and counts_by_bill.get(p["bill_number"], 0) > 0
-        ]
-        ledger_disagrees = [
-            p["instance_id"]
-            for p in expected
-            if (row := rows.get(p["instance_id"])) is None or row.status != "written" or not row.target_id
-        ]
-        without_reason = [sid for sid, r in rows.items() if r.status != "written" and not r.reason]
-        unsettled = [f"{sid} ({r.status}: {r.reason})" for sid, r in rows.items() if r.status in UNSETTLED]
+        truth = ground_truth(work, ledger, kd_url)
+        ledger.close()
+        remove = workdir is None and not truth.diagnosis
         return ChaosResult(
             instances=instances,
             kills=killed,
             engine_runs=runs,
-            expected=len(expected),
-            missing=missing,
-            duplicates=duplicates,
-            unexpected=unexpected,
-            ledger_disagrees=ledger_disagrees,
-            without_reason=without_reason,
-            unsettled=unsettled,
-            statuses=statuses,
+            expected=truth.expected,
+            missing=truth.missing,
+            duplicates=truth.duplicates,
+            unexpected=truth.unexpected,
+            ledger_disagrees=truth.ledger_disagrees,
+            without_reason=truth.without_reason,
+            unsettled=truth.unsettled,
+            statuses=truth.statuses,
             faults=dict(faults),
             elapsed_s=time.monotonic() - started,
             log=log,
+            diagnosis=truth.diagnosis,
+            kept=None if remove or workdir is not None else str(work),
         )
     finally:
         sandboxes.send_signal(signal.SIGTERM)
@@ -321,8 +337,87 @@ def run_chaos(
             sandboxes.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             sandboxes.kill()
-        if tmp is not None:
-            tmp.cleanup()
+        if remove:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclass
+class GroundTruth:
+    """The sandboxes' state against the plan, and the ledger's against both (see :class:`ChaosResult`)."""
+
+    expected: int
+    missing: list[str]
+    duplicates: list[str]
+    unexpected: list[str]
+    ledger_disagrees: list[str]
+    without_reason: list[str]
+    unsettled: list[str]
+    statuses: dict[str, int]
+    diagnosis: list[str]
+
+
+def ground_truth(work: Path, ledger: Ledger, kd_url: str) -> GroundTruth:
+    """Check a finished run: the plan ``work/plan.json``, the Kingdee sandbox's payment bills, the ledger."""
+    plan = json.loads((work / "plan.json").read_text("utf-8"))
+    statuses = ledger.counts(SCHEME_ID)
+    rows = {r.source_id: r for r in ledger.list_records(scheme=SCHEME_ID, limit=100_000)}
+    counts_by_bill = linked.paybill_counts(kd_url, [p["bill_number"] for p in plan if p["bill_number"]])
+    expects = {p["instance_id"]: bool(p["expects_payment_bill"]) for p in plan}
+    expected = [p for p in plan if expects[p["instance_id"]]]
+    missing = [p["bill_number"] for p in expected if counts_by_bill.get(p["bill_number"], 0) == 0]
+    duplicates = [n for n, c in counts_by_bill.items() if c > 1]
+    unexpected = [
+        p["bill_number"]
+        for p in plan
+        if p["bill_number"] and not expects[p["instance_id"]] and counts_by_bill.get(p["bill_number"], 0) > 0
+    ]
+    ledger_disagrees = [
+        p["instance_id"]
+        for p in expected
+        if (row := rows.get(p["instance_id"])) is None or row.status != "written" or not row.target_id
+    ]
+    without_reason = [sid for sid, r in rows.items() if r.status != "written" and not r.reason]
+    unsettled = [f"{sid} ({r.status}: {r.reason})" for sid, r in rows.items() if r.status in UNSETTLED]
+    wrong_bills = set(missing) | set(duplicates) | set(unexpected)
+    wrong = [
+        p
+        for p in plan
+        if (p["bill_number"] and p["bill_number"] in wrong_bills)
+        or p["instance_id"] in ledger_disagrees
+        or p["instance_id"] in without_reason
+        or ((row := rows.get(p["instance_id"])) is not None and row.status in UNSETTLED)
+    ]
+    diagnosis = [_diagnose(ledger, p, rows.get(p["instance_id"]), counts_by_bill) for p in wrong]
+    return GroundTruth(
+        expected=len(expected),
+        missing=missing,
+        duplicates=duplicates,
+        unexpected=unexpected,
+        ledger_disagrees=ledger_disagrees,
+        without_reason=without_reason,
+        unsettled=unsettled,
+        statuses=statuses,
+        diagnosis=diagnosis,
+    )
+
+
+def _diagnose(
+    ledger: Ledger, p: dict[str, Any], row: RecordRow | None, counts_by_bill: dict[str, int]
+) -> str:
+    """One wrong record as a failure report shows it: what the plan meant, the ledger row, its events."""
+    head = (
+        f"{p['kind']} {p['bill_number']} (instance {p['instance_id']}, "
+        f"payment bills {counts_by_bill.get(p['bill_number'] or '', 0)}): "
+    )
+    if row is None:
+        return head + "no ledger record"
+    lines = [
+        head + f"ledger id {row.id} {row.status}, target {row.target_id}, attempts {row.attempts}, "
+        f"reason {row.reason!r}, last error {row.last_error_type} {row.last_error_message!r}"
+    ]
+    for e in record_events(ledger, row.id, limit=15):
+        lines.append(f"    {e.at:%H:%M:%S.%f} {e.from_status} -> {e.to_status}: {e.reason}")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -341,8 +436,8 @@ def main() -> None:
         push_control=not args.no_push_control,
         verbose=True,
     )
-    print(result.table())
-    sys.exit(0 if result.ok else 1)
+    print(result.report())
+    sys.exit(0 if result.ok and not result.unsettled else 1)
 
 
 if __name__ == "__main__":

@@ -21,12 +21,17 @@ KILLS = int(os.environ.get("CHAOS_KILLS", "10"))
 @pytest.mark.timeout(900)
 def test_faults_and_sigkills_lose_nothing_and_duplicate_nothing() -> None:
     result = run_chaos(instances=INSTANCES, kills=KILLS, seed=11)
-    print("\n" + result.table())
-    assert result.kills >= KILLS
-    assert result.missing == [] and result.duplicates == [] and result.unexpected == []
-    assert result.ledger_disagrees == [], "expected requests whose ledger record is not written"
-    assert result.without_reason == []
-    assert result.unsettled == []
+    print("\n" + result.report())
+    # each failure message carries the report: the wrong records' rows and events, the kept directory
+    assert result.kills >= KILLS, result.report()
+    assert result.missing == [], "approved requests without a payment bill\n" + result.report()
+    assert result.duplicates == [], "requests with more than one payment bill\n" + result.report()
+    assert result.unexpected == [], "payment bills for requests that should have none\n" + result.report()
+    assert result.ledger_disagrees == [], (
+        "expected requests whose ledger record is not written\n" + result.report()
+    )
+    assert result.without_reason == [], "records not written without a reason\n" + result.report()
+    assert result.unsettled == [], "records left unsettled\n" + result.report()
     # the run really met trouble: faults fired on both systems, including lost answers after commit
     assert sum(n for k, n in result.faults.items() if k.startswith("dingtalk")) > 0
     assert sum(n for k, n in result.faults.items() if k.startswith("kingdee")) > 0
