@@ -6,7 +6,13 @@ it runs to completion. The sandboxes' own state is the ground truth: every appro
 valid bill has exactly one payment bill (``missing`` 0, ``duplicates`` 0), no other request has one,
 the ledger says ``written`` for exactly those, and every record not written says why.
 
-A failed run keeps its directory (ledger, plan, each engine process's output) and says which
+The one planted request whose fate depends on order is the ``duplicate``: the flagship holds whichever
+of it and the request it repeats is checked second. Records are stored as their detail calls come
+back, not in list order, and a record whose call was in flight at a SIGKILL is stored by the next
+process, after later ones; so the repeat may be stored, checked and paid before its original exists
+in the ledger, and then the original is the one held. The check accepts that outcome only as it is:
+the repeat has exactly one payment bill and the original none, held as a duplicate of the repeat's
+record. A failed run keeps its directory (ledger, plan, each engine process's output) and says which
 records are wrong, with their events.
 
     .venv/bin/python tests/chaos/chaos.py --instances 2000 --kills 20
@@ -18,6 +24,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -68,6 +75,8 @@ class ChaosResult:
     faults: dict[str, int]
     elapsed_s: float
     log: list[str] = field(default_factory=list)
+    #: duplicate pairs the engine settled the other way round: the repeat paid, its original held
+    swapped: list[str] = field(default_factory=list)
     #: each wrong record: plan kind, ledger row, payment bills and its latest events
     diagnosis: list[str] = field(default_factory=list)
     #: the kept work directory of a failed run (None: removed, or the caller's own)
@@ -93,6 +102,7 @@ class ChaosResult:
             f"ledger disagrees {len(self.ledger_disagrees)}, not written without a reason {len(self.without_reason)}, "
             f"unsettled {len(self.unsettled)}",
         ]
+        lines += [f"duplicate settled the other way round: {s}" for s in self.swapped]
         return "\n".join(lines)
 
     def report(self) -> str:
@@ -328,6 +338,7 @@ def run_chaos(
             faults=dict(faults),
             elapsed_s=time.monotonic() - started,
             log=log,
+            swapped=truth.swapped,
             diagnosis=truth.diagnosis,
             kept=None if remove or workdir is not None else str(work),
         )
@@ -353,6 +364,7 @@ class GroundTruth:
     without_reason: list[str]
     unsettled: list[str]
     statuses: dict[str, int]
+    swapped: list[str]
     diagnosis: list[str]
 
 
@@ -363,6 +375,9 @@ def ground_truth(work: Path, ledger: Ledger, kd_url: str) -> GroundTruth:
     rows = {r.source_id: r for r in ledger.list_records(scheme=SCHEME_ID, limit=100_000)}
     counts_by_bill = linked.paybill_counts(kd_url, [p["bill_number"] for p in plan if p["bill_number"]])
     expects = {p["instance_id"]: bool(p["expects_payment_bill"]) for p in plan}
+    swapped = _swapped_duplicates(plan, rows, counts_by_bill)
+    for original, repeat in swapped:
+        expects[original["instance_id"]], expects[repeat["instance_id"]] = False, True
     expected = [p for p in plan if expects[p["instance_id"]]]
     missing = [p["bill_number"] for p in expected if counts_by_bill.get(p["bill_number"], 0) == 0]
     duplicates = [n for n, c in counts_by_bill.items() if c > 1]
@@ -397,8 +412,39 @@ def ground_truth(work: Path, ledger: Ledger, kd_url: str) -> GroundTruth:
         without_reason=without_reason,
         unsettled=unsettled,
         statuses=statuses,
+        swapped=[
+            f"{o['bill_number']} held as a duplicate of {d['bill_number']}, which was paid"
+            for o, d in swapped
+        ],
         diagnosis=diagnosis,
     )
+
+
+def _swapped_duplicates(
+    plan: list[dict[str, Any]], rows: dict[str, RecordRow], counts_by_bill: dict[str, int]
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(original, repeat) of each planted duplicate the engine settled the other way round: the repeat
+    written with exactly one payment bill, the original without any and held by the duplicate check as
+    a repeat of the repeat's record. Only that: both paid, neither, or any other hold stay failures."""
+    by_bill = {p["bill_number"]: p for p in plan if p["bill_number"]}
+    out = []
+    for repeat in plan:
+        original = by_bill.get(repeat.get("duplicate_of") or "")
+        if repeat["kind"] != "duplicate" or original is None:
+            continue
+        o, d = rows.get(original["instance_id"]), rows.get(repeat["instance_id"])
+        if o is None or d is None or d.status != "written" or o.status != "held":
+            continue
+        names = re.search(r"\bon record (\d+)\b", o.reason or "")
+        if (
+            (o.reason or "").startswith("duplicate:")
+            and names is not None
+            and int(names.group(1)) == d.id
+            and counts_by_bill.get(repeat["bill_number"], 0) == 1
+            and counts_by_bill.get(original["bill_number"], 0) == 0
+        ):
+            out.append((original, repeat))
+    return out
 
 
 def _diagnose(

@@ -6,11 +6,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from chaos import run_chaos
+from chaos import ROOT, SCHEME_ID, _connections, _scheme, _start_sandboxes, ground_truth, run_chaos
+from ferry.connectors.settings import load_connections
+from ferry.engine.runner import Engine
+from ferry.scheme import load_scheme
+from ferry.store import Ledger
 
 INSTANCES = int(os.environ.get("CHAOS_INSTANCES", "60"))
 KILLS = int(os.environ.get("CHAOS_KILLS", "10"))
@@ -71,3 +81,48 @@ def test_reconciliation_alone_prevents_duplicates_when_kingdee_would_not() -> No
     print("\n" + result.table())
     assert result.faults.get("kingdee drop_after_commit", 0) > 0
     assert result.ok, result.table()
+
+
+def test_a_repeat_paid_before_its_original_was_stored_holds_the_original(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Order, not faults: the planted repeat stored before the request it repeats (as when the original's
+    detail call comes back after later ones, or the next process stores it after a SIGKILL) is paid, and
+    the original is held as its duplicate. The ground truth takes exactly that pair as settled."""
+    scheme = _scheme(tmp_path)
+    sandboxes, dt_url, kd_url = _start_sandboxes(tmp_path, 60, 11, "", "", True)
+    try:
+        conns, secrets = _connections(tmp_path, dt_url, kd_url)
+        for name, value in secrets.items():
+            monkeypatch.setenv(name, value)
+        db_url = f"sqlite:///{tmp_path / 'ferry.db'}"
+        plan = json.loads((tmp_path / "plan.json").read_text("utf-8"))
+        repeat = next(p for p in plan if p["kind"] == "duplicate")
+        original = next(p for p in plan if p["bill_number"] == repeat["duplicate_of"])
+        ledger = Ledger(db_url)
+        ledger.migrate()
+
+        async def store_repeat_first() -> None:
+            async with Engine(ledger, load_connections(conns)) as engine:
+                await engine.collect_ids(load_scheme(scheme), [repeat["instance_id"]])
+
+        asyncio.run(store_repeat_first())
+        command = [sys.executable, "-m", "ferry.cli.main", "run", str(scheme), "--connections", str(conns)]
+        env = {**os.environ, "FERRY_DATABASE_URL": db_url}
+        for _ in range(2):  # the second pass finds nothing left
+            subprocess.run(
+                [*command, "--json"], env=env, capture_output=True, cwd=ROOT, timeout=300, check=True
+            )
+        truth = ground_truth(tmp_path, ledger, kd_url)
+        rows = {r.source_id: r for r in ledger.list_records(scheme=SCHEME_ID, limit=1000)}
+        ledger.close()
+    finally:
+        sandboxes.send_signal(signal.SIGTERM)
+        sandboxes.communicate(timeout=30)
+    assert rows[original["instance_id"]].status == "held", truth.diagnosis
+    assert truth.swapped == [
+        f"{original['bill_number']} held as a duplicate of {repeat['bill_number']}, which was paid"
+    ]
+    assert truth.missing == [] and truth.unexpected == [] and truth.duplicates == []
+    assert truth.ledger_disagrees == [] and truth.without_reason == [] and truth.unsettled == []
+    assert truth.diagnosis == []
