@@ -207,6 +207,8 @@ def run_chaos(
     settle_timeout_s: float = 600.0,
     workdir: Path | None = None,
     verbose: bool = False,
+    #: keep the directory of a run that found wrong records (off for a control that expects them)
+    keep_failed: bool = True,
 ) -> ChaosResult:
     started = time.monotonic()
     rng = random.Random(seed)
@@ -322,7 +324,7 @@ def run_chaos(
 
         truth = ground_truth(work, ledger, kd_url)
         ledger.close()
-        remove = workdir is None and not truth.diagnosis
+        remove = workdir is None and not (keep_failed and truth.diagnosis)
         return ChaosResult(
             instances=instances,
             kills=killed,

@@ -59,6 +59,7 @@ def test_without_reconciliation_the_check_finds_duplicates() -> None:
         dingtalk_faults="",
         kingdee_faults="drop_after_commit=0.4",
         settle_timeout_s=120,
+        keep_failed=False,
     )
     print("\n" + result.table())
     assert result.duplicates, "with reconciliation off, lost answers must have produced duplicate bills"
