@@ -6,6 +6,15 @@ it runs to completion. The sandboxes' own state is the ground truth: every appro
 valid bill has exactly one payment bill (``missing`` 0, ``duplicates`` 0), no other request has one,
 the ledger says ``written`` for exactly those, and every record not written says why.
 
+The one planted request whose fate depends on order is the ``duplicate``: the flagship holds whichever
+of it and the request it repeats is checked second. Records are stored as their detail calls come
+back, not in list order, and a record whose call was in flight at a SIGKILL is stored by the next
+process, after later ones; so the repeat may be stored, checked and paid before its original exists
+in the ledger, and then the original is the one held. The check accepts that outcome only as it is:
+the repeat has exactly one payment bill and the original none, held as a duplicate of the repeat's
+record. A failed run keeps its directory (ledger, plan, each engine process's output) and says which
+records are wrong, with their events.
+
     .venv/bin/python tests/chaos/chaos.py --instances 2000 --kills 20
 """
 
@@ -15,6 +24,8 @@ import argparse
 import json
 import os
 import random
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +34,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from ruamel.yaml import YAML
@@ -30,7 +42,8 @@ from ruamel.yaml import YAML
 from ferry.sandbox import linked
 from ferry.sandbox.dingtalk.config import SandboxConfig as DingTalkConfig
 from ferry.sandbox.kingdee import SandboxConfig as KingdeeConfig
-from ferry.store import Ledger
+from ferry.store import Ledger, RecordRow
+from ferry.store.console_queries import record_events
 
 ROOT = Path(__file__).resolve().parents[2]
 FLAGSHIP = ROOT / "examples" / "dingtalk-payapply-to-paybill.yaml"
@@ -40,7 +53,9 @@ DINGTALK_FAULTS = "throttle=0.03,busy=0.03,drop=0.03,token_expire=0.02"
 KINGDEE_FAULTS = (
     "session_loss=0.03,conflict=0.03,limit=0.03,error5xx=0.03,response_error=0.03,drop_after_commit=0.1"
 )
-UNSETTLED = ("pending", "writing", "failed", "in_doubt")
+#: not done yet: ``finishing`` holds a document whose follow-ups are still retried, so a pass that stops
+#: with one is not the end, and its record would be counted as not written
+UNSETTLED = ("pending", "writing", "finishing", "failed", "in_doubt")
 
 
 @dataclass
@@ -60,6 +75,12 @@ class ChaosResult:
     faults: dict[str, int]
     elapsed_s: float
     log: list[str] = field(default_factory=list)
+    #: duplicate pairs the engine settled the other way round: the repeat paid, its original held
+    swapped: list[str] = field(default_factory=list)
+    #: each wrong record: plan kind, ledger row, payment bills and its latest events
+    diagnosis: list[str] = field(default_factory=list)
+    #: the kept work directory of a failed run (None: removed, or the caller's own)
+    kept: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -81,7 +102,28 @@ class ChaosResult:
             f"ledger disagrees {len(self.ledger_disagrees)}, not written without a reason {len(self.without_reason)}, "
             f"unsettled {len(self.unsettled)}",
         ]
+        lines += [f"duplicate settled the other way round: {s}" for s in self.swapped]
         return "\n".join(lines)
+
+    def report(self) -> str:
+        """The table, then what a failure needs: the wrong records and where the run's files are."""
+        parts = [self.table()]
+        for name in (
+            "missing",
+            "duplicates",
+            "unexpected",
+            "ledger_disagrees",
+            "without_reason",
+            "unsettled",
+        ):
+            if values := getattr(self, name):
+                parts.append(f"{name}: {values}")
+        parts += self.diagnosis
+        if self.kept:
+            parts.append(f"work directory kept: {self.kept}")
+        if self.diagnosis:
+            parts += ["engine runs:", *self.log]
+        return "\n".join(parts)
 
 
 def _scheme(workdir: Path) -> Path:
@@ -165,12 +207,14 @@ def run_chaos(
     settle_timeout_s: float = 600.0,
     workdir: Path | None = None,
     verbose: bool = False,
+    #: keep the directory of a run that found wrong records (off for a control that expects them)
+    keep_failed: bool = True,
 ) -> ChaosResult:
     started = time.monotonic()
     rng = random.Random(seed)
-    tmp = tempfile.TemporaryDirectory(prefix="ferry-chaos-") if workdir is None else None
-    work = Path(tmp.name) if tmp else workdir
-    assert work is not None
+    # not a TemporaryDirectory: a failed run's directory is kept for diagnosis
+    work = Path(tempfile.mkdtemp(prefix="ferry-chaos-")) if workdir is None else workdir
+    remove = False
     log: list[str] = []
 
     def say(text: str) -> None:
@@ -212,9 +256,9 @@ def run_chaos(
             mode = rng.choice(("collect", "dispatch", "time"))
             before = ledger.counts(SCHEME_ID)
             total_before, written_before = sum(before.values()), before.get("written", 0)
-            proc = subprocess.Popen(
-                command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT
-            )
+            # to a file, not an unread pipe (a full one would stall the process); kept for diagnosis
+            with (work / f"engine-{runs:03d}.log").open("w") as out:
+                proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
             began = time.monotonic()
             deadline = began + (rng.uniform(*kill_after) if mode == "time" else 20.0)
             while proc.poll() is None and time.monotonic() < deadline:
@@ -245,7 +289,10 @@ def run_chaos(
         last: dict[str, int] = {}
         while time.monotonic() < deadline:
             runs += 1
-            done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT, timeout=600)
+            with (work / f"engine-{runs:03d}.log").open("w") as out:
+                done = subprocess.run(
+                    command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, timeout=600
+                )
             counts = ledger.counts(SCHEME_ID)
             say(f"run {runs}: status {done.returncode} {counts}")
             if done.returncode == 0 and not any(counts.get(s) for s in UNSETTLED):
@@ -262,11 +309,6 @@ def run_chaos(
                 time.sleep(0.5)
             last = counts
 
-        plan = json.loads((work / "plan.json").read_text("utf-8"))
-        statuses = ledger.counts(SCHEME_ID)
-        rows = {r.source_id: r for r in ledger.list_records(scheme=SCHEME_ID, limit=100_000)}
-        ledger.close()
-        counts_by_bill = linked.paybill_counts(kd_url, [p["bill_number"] for p in plan if p["bill_number"]])
         with httpx.Client(timeout=60) as http:
             calls = http.get(f"{dt_url}/_sandbox/calls").json()
             kd_stats = http.get(f"{kd_url}/_sandbox/stats").json()
@@ -280,38 +322,27 @@ def run_chaos(
         for mode, n in moments.items():
             faults[f"SIGKILL during {mode}"] = n
 
-        expected = [p for p in plan if p["expects_payment_bill"]]
-        missing = [p["bill_number"] for p in expected if counts_by_bill.get(p["bill_number"], 0) == 0]
-        duplicates = [n for n, c in counts_by_bill.items() if c > 1]
-        unexpected = [
-            p["bill_number"]
-            for p in plan
-            if p["bill_number"]
-            and not p["expects_payment_bill"]
-            and counts_by_bill.get(p["bill_number"], 0) > 0
-        ]
-        ledger_disagrees = [
-            p["instance_id"]
-            for p in expected
-            if (row := rows.get(p["instance_id"])) is None or row.status != "written" or not row.target_id
-        ]
-        without_reason = [sid for sid, r in rows.items() if r.status != "written" and not r.reason]
-        unsettled = [f"{sid} ({r.status}: {r.reason})" for sid, r in rows.items() if r.status in UNSETTLED]
+        truth = ground_truth(work, ledger, kd_url)
+        ledger.close()
+        remove = workdir is None and not (keep_failed and truth.diagnosis)
         return ChaosResult(
             instances=instances,
             kills=killed,
             engine_runs=runs,
-            expected=len(expected),
-            missing=missing,
-            duplicates=duplicates,
-            unexpected=unexpected,
-            ledger_disagrees=ledger_disagrees,
-            without_reason=without_reason,
-            unsettled=unsettled,
-            statuses=statuses,
+            expected=truth.expected,
+            missing=truth.missing,
+            duplicates=truth.duplicates,
+            unexpected=truth.unexpected,
+            ledger_disagrees=truth.ledger_disagrees,
+            without_reason=truth.without_reason,
+            unsettled=truth.unsettled,
+            statuses=truth.statuses,
             faults=dict(faults),
             elapsed_s=time.monotonic() - started,
             log=log,
+            swapped=truth.swapped,
+            diagnosis=truth.diagnosis,
+            kept=None if remove or workdir is not None else str(work),
         )
     finally:
         sandboxes.send_signal(signal.SIGTERM)
@@ -319,8 +350,122 @@ def run_chaos(
             sandboxes.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             sandboxes.kill()
-        if tmp is not None:
-            tmp.cleanup()
+        if remove:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclass
+class GroundTruth:
+    """The sandboxes' state against the plan, and the ledger's against both (see :class:`ChaosResult`)."""
+
+    expected: int
+    missing: list[str]
+    duplicates: list[str]
+    unexpected: list[str]
+    ledger_disagrees: list[str]
+    without_reason: list[str]
+    unsettled: list[str]
+    statuses: dict[str, int]
+    swapped: list[str]
+    diagnosis: list[str]
+
+
+def ground_truth(work: Path, ledger: Ledger, kd_url: str) -> GroundTruth:
+    """Check a finished run: the plan ``work/plan.json``, the Kingdee sandbox's payment bills, the ledger."""
+    plan = json.loads((work / "plan.json").read_text("utf-8"))
+    statuses = ledger.counts(SCHEME_ID)
+    rows = {r.source_id: r for r in ledger.list_records(scheme=SCHEME_ID, limit=100_000)}
+    counts_by_bill = linked.paybill_counts(kd_url, [p["bill_number"] for p in plan if p["bill_number"]])
+    expects = {p["instance_id"]: bool(p["expects_payment_bill"]) for p in plan}
+    swapped = _swapped_duplicates(plan, rows, counts_by_bill)
+    for original, repeat in swapped:
+        expects[original["instance_id"]], expects[repeat["instance_id"]] = False, True
+    expected = [p for p in plan if expects[p["instance_id"]]]
+    missing = [p["bill_number"] for p in expected if counts_by_bill.get(p["bill_number"], 0) == 0]
+    duplicates = [n for n, c in counts_by_bill.items() if c > 1]
+    unexpected = [
+        p["bill_number"]
+        for p in plan
+        if p["bill_number"] and not expects[p["instance_id"]] and counts_by_bill.get(p["bill_number"], 0) > 0
+    ]
+    ledger_disagrees = [
+        p["instance_id"]
+        for p in expected
+        if (row := rows.get(p["instance_id"])) is None or row.status != "written" or not row.target_id
+    ]
+    without_reason = [sid for sid, r in rows.items() if r.status != "written" and not r.reason]
+    unsettled = [f"{sid} ({r.status}: {r.reason})" for sid, r in rows.items() if r.status in UNSETTLED]
+    wrong_bills = set(missing) | set(duplicates) | set(unexpected)
+    wrong = [
+        p
+        for p in plan
+        if (p["bill_number"] and p["bill_number"] in wrong_bills)
+        or p["instance_id"] in ledger_disagrees
+        or p["instance_id"] in without_reason
+        or ((row := rows.get(p["instance_id"])) is not None and row.status in UNSETTLED)
+    ]
+    diagnosis = [_diagnose(ledger, p, rows.get(p["instance_id"]), counts_by_bill) for p in wrong]
+    return GroundTruth(
+        expected=len(expected),
+        missing=missing,
+        duplicates=duplicates,
+        unexpected=unexpected,
+        ledger_disagrees=ledger_disagrees,
+        without_reason=without_reason,
+        unsettled=unsettled,
+        statuses=statuses,
+        swapped=[
+            f"{o['bill_number']} held as a duplicate of {d['bill_number']}, which was paid"
+            for o, d in swapped
+        ],
+        diagnosis=diagnosis,
+    )
+
+
+def _swapped_duplicates(
+    plan: list[dict[str, Any]], rows: dict[str, RecordRow], counts_by_bill: dict[str, int]
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(original, repeat) of each planted duplicate the engine settled the other way round: the repeat
+    written with exactly one payment bill, the original without any and held by the duplicate check as
+    a repeat of the repeat's record. Only that: both paid, neither, or any other hold stay failures."""
+    by_bill = {p["bill_number"]: p for p in plan if p["bill_number"]}
+    out = []
+    for repeat in plan:
+        original = by_bill.get(repeat.get("duplicate_of") or "")
+        if repeat["kind"] != "duplicate" or original is None:
+            continue
+        o, d = rows.get(original["instance_id"]), rows.get(repeat["instance_id"])
+        if o is None or d is None or d.status != "written" or o.status != "held":
+            continue
+        names = re.search(r"\bon record (\d+)\b", o.reason or "")
+        if (
+            (o.reason or "").startswith("duplicate:")
+            and names is not None
+            and int(names.group(1)) == d.id
+            and counts_by_bill.get(repeat["bill_number"], 0) == 1
+            and counts_by_bill.get(original["bill_number"], 0) == 0
+        ):
+            out.append((original, repeat))
+    return out
+
+
+def _diagnose(
+    ledger: Ledger, p: dict[str, Any], row: RecordRow | None, counts_by_bill: dict[str, int]
+) -> str:
+    """One wrong record as a failure report shows it: what the plan meant, the ledger row, its events."""
+    head = (
+        f"{p['kind']} {p['bill_number']} (instance {p['instance_id']}, "
+        f"payment bills {counts_by_bill.get(p['bill_number'] or '', 0)}): "
+    )
+    if row is None:
+        return head + "no ledger record"
+    lines = [
+        head + f"ledger id {row.id} {row.status}, target {row.target_id}, attempts {row.attempts}, "
+        f"reason {row.reason!r}, last error {row.last_error_type} {row.last_error_message!r}"
+    ]
+    for e in record_events(ledger, row.id, limit=15):
+        lines.append(f"    {e.at:%H:%M:%S.%f} {e.from_status} -> {e.to_status}: {e.reason}")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -339,8 +484,8 @@ def main() -> None:
         push_control=not args.no_push_control,
         verbose=True,
     )
-    print(result.table())
-    sys.exit(0 if result.ok else 1)
+    print(result.report())
+    sys.exit(0 if result.ok and not result.unsettled else 1)
 
 
 if __name__ == "__main__":

@@ -143,6 +143,7 @@ def register(app: typer.Typer) -> None:
                                 "bill_number": p.bill_number,
                                 "instance_id": p.instance_id,
                                 "expects_payment_bill": p.expects_payment_bill,
+                                "duplicate_of": p.duplicate_of,
                             }
                             for p in plan.items
                         ],

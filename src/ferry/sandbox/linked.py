@@ -67,6 +67,8 @@ class Planned:
     summary: str = ""
     #: detail lines as written on the form (None: one line of the whole amount)
     lines: list[Decimal] | None = None
+    #: for a ``duplicate``: the bill number of the ordinary request it repeats
+    duplicate_of: str | None = None
 
     @property
     def approved(self) -> bool:
@@ -152,6 +154,7 @@ def _plant(out: LinkedPlan, rng: random.Random) -> None:
             p.payee, p.amount, p.form_amount = first.payee, first.amount, first.amount
             p.summary = first.summary + " 再次提交"
             p.created_days_ago = first.created_days_ago - 7
+            p.duplicate_of = first.bill_number
         elif p.kind == "outlier":
             p.amount = p.form_amount = Decimal("2380000.00")
         elif p.kind == "bad_total":
