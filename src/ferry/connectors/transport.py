@@ -35,8 +35,10 @@ hostile or broken server can do to a call is bounded here, once:
 - ``Retry-After`` is read as seconds or an HTTP date by :func:`~ferry.connectors.failures.parse_retry_after`
   and clamped to [0, 3600] s; a non-finite value is ignored.
 
-The body reading (cap, bounded inflating) is :mod:`ferry.connectors.bodies`; the failure mapping is
-:mod:`ferry.connectors.failures`. Both are re-exported here.
+The limits are :mod:`ferry.connectors.limits`, the answer :mod:`ferry.connectors.answer`, what httpcore
+reports of a request :mod:`ferry.connectors.progress`, the body reading (cap, bounded inflating)
+:mod:`ferry.connectors.bodies` and the failure mapping :mod:`ferry.connectors.failures`. Their public
+names are re-exported here.
 
 Messages are one line, carry the exception's class (``ReadTimeout``) and pass through the redactor;
 the clients register every credential they obtain (tokens, session ids) so httpx's own log lines are
@@ -49,19 +51,19 @@ import asyncio
 import ssl
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from ferry.connectors.bodies import AnswerTooLarge, parse_json, raw_headers, read_capped, register_cookies
+from ferry.connectors.answer import Answer
+from ferry.connectors.bodies import AnswerTooLarge, parse_json, read_capped, register_cookies
 from ferry.connectors.errors import ConnectorError, GiveUp, OutcomeUnknown, RetryLater
 from ferry.connectors.failures import HTTPX_REMEDIES, Remedy, parse_retry_after, remedy_for
+from ferry.connectors.limits import DEFAULT_DEADLINE_S, DEFAULT_MAX_RESPONSE_BYTES, TransportLimits
+from ferry.connectors.progress import Progress as _Progress  # its old name here, which tests import
 from ferry.observe.redact import redact
 from ferry.observe.tracing import http_attempt
 
-DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
-DEFAULT_DEADLINE_S = 30.0
 MAX_REDIRECTS = 5
 #: methods whose repetition cannot create a second document
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -91,116 +93,6 @@ def origin_text(url: httpx.URL) -> str:
     """``scheme://host:port`` for messages (no path or query: those may hold secrets)."""
     port = f":{url.port}" if url.port else ""
     return redact(f"{url.scheme}://{url.host}{port}")
-
-
-@dataclass(frozen=True, slots=True)
-class TransportLimits:
-    """How long one call may take and how much of an answer is read; safe defaults."""
-
-    #: seconds for the whole call: connect, send and read the whole body
-    deadline_s: float = DEFAULT_DEADLINE_S
-    #: seconds to establish a connection (default: the deadline, at most 10)
-    connect_s: float | None = None
-    #: the largest answer body read, after decompression
-    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
-    #: connections kept to the server
-    max_connections: int = 8
-
-    def __post_init__(self) -> None:
-        if not self.deadline_s > 0:
-            raise ValueError("deadline_s must be positive")
-        if self.max_response_bytes < 1:
-            raise ValueError("max_response_bytes must be positive")
-        if self.max_connections < 1:
-            raise ValueError("max_connections must be at least 1")
-
-    def httpx_timeout(self) -> httpx.Timeout:
-        """httpx's per-phase timeouts: the connect timeout, and a second past the deadline for the
-        rest, so the call's deadline is what strikes (with a message that names the phase)."""
-        connect = self.connect_s if self.connect_s is not None else min(self.deadline_s, 10.0)
-        return httpx.Timeout(self.deadline_s + 1.0, connect=connect)
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """An HTTP answer, read whole and within the limits."""
-
-    status: int
-    headers: httpx.Headers
-    content: bytes
-    url: httpx.URL
-    #: cookies this answer set (the transport's jar has them too)
-    cookies: httpx.Cookies = field(default_factory=httpx.Cookies)
-    elapsed_ms: float = 0.0
-
-    @property
-    def text(self) -> str:
-        """The body as text (the declared charset, else UTF-8; undecodable bytes replaced)."""
-        charset = "utf-8"
-        content_type = self.headers.get("content-type", "")
-        for part in content_type.split(";")[1:]:
-            name, _, value = part.strip().partition("=")
-            if name.lower() == "charset" and value:
-                charset = value.strip("\"' ")
-        try:
-            return self.content.decode(charset, errors="replace")
-        except LookupError:
-            return self.content.decode("utf-8", errors="replace")
-
-    def json(self) -> Any:
-        """The body as JSON; ``ValueError`` when it is not."""
-        return parse_json(self.content)
-
-    @property
-    def retry_after(self) -> float | None:
-        """The clamped ``Retry-After``, if any."""
-        return parse_retry_after(self.headers.get("retry-after"))
-
-    def header(self, name: str, limit: int = 128) -> str | None:
-        """A header's value, cut to ``limit`` characters (ids for logs, never whole bodies)."""
-        value = self.headers.get(name)
-        return value[:limit] if value is not None else None
-
-
-class _Progress:
-    """What httpcore reports having done with a request (its ``trace`` extension)."""
-
-    def __init__(self, session_cookies: frozenset[str] = frozenset()) -> None:
-        self.session_cookies = session_cookies
-        self.traced = False
-        self.sending = False
-        self.sent = False
-        self.answered = False
-        self.reading = False
-
-    async def __call__(self, event: str, info: Mapping[str, Any]) -> None:
-        self.traced = True
-        if event.endswith("send_request_headers.started"):
-            self.sending = True
-        elif event.endswith("send_request_body.complete"):
-            self.sent = True
-        elif event.endswith("receive_response_headers.complete"):
-            self.answered = True
-            # httpcore logs these headers at DEBUG right after this hook returns: a session cookie must
-            # be known to the redactor before that line is written
-            if self.session_cookies:
-                register_cookies(raw_headers(info.get("return_value")), self.session_cookies)
-
-    @property
-    def phase(self) -> str:
-        if self.reading or self.answered:
-            return "read"
-        if self.sending and not self.sent:
-            return "send"
-        if self.sending:
-            return "wait"
-        # in-process test transports trace nothing: say "waiting", not "connecting"
-        return "connect" if self.traced else "wait"
-
-    @property
-    def nothing_sent(self) -> bool:
-        """True only when httpcore said so (in-process test transports report nothing: assume sent)."""
-        return self.traced and not self.sending
 
 
 class Transport:

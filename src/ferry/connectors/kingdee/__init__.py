@@ -1,7 +1,9 @@
 """Kingdee Cloud Galaxy (金蝶云星空, K/3 Cloud) WebAPI connector: an async protocol client.
 
-The public surface is re-exported here; the modules are ``client`` (operations), ``auth`` (login modes and
-signing), ``envelope`` (lenient reply parsing), ``errors`` (reply → typed error) and ``results``.
+The public surface is re-exported here; the modules are ``client`` (:class:`KingdeeClient`, put together from
+``session``: HTTP exchange and login, ``operations``: Save, Push, Submit..., and ``bill_query``: queries),
+``auth`` (login modes and signing), ``envelope`` (lenient reply parsing), ``errors`` (reply → typed error)
+and ``results``.
 The scheme's target side is ``target`` (:class:`~ferry.connectors.kingdee.target.KingdeeTarget`), built on
 ``request`` (reading a rendered request), ``writing`` (Push/Save calls), ``followup`` (Submit, Audit...) and
 ``probing`` (finding what a lost write created); ``factory`` and ``spec`` wire it to a scheme.

@@ -1,14 +1,21 @@
-"""Value objects the Kingdee client returns: per-bill outcomes of Push, Save and the life-cycle operations."""
+"""Value objects the Kingdee client returns: per-bill outcomes of Push, Save and the life-cycle operations.
+
+Also the reading of a reply's status into them (:func:`entity_results`, :func:`push_outcomes`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from ferry.connectors.errors import ConnectorError
-from ferry.connectors.kingdee.envelope import EntityMessage, ResponseStatus
+from ferry.connectors.errors import ConnectorError, OutcomeUnknown
+from ferry.connectors.kingdee.envelope import EntityMessage, ResponseStatus, SuccessEntity
+from ferry.connectors.kingdee.errors import error_for_status, msg_code_label
+
+#: messages that say a source was already pushed: a target exists somewhere, so reconcile rather than give up
+_ALREADY_PUSHED_HINTS = ("已全部下推", "关联数量已满", "关联金额已满", "已经下推", "不能重复下推")
 
 
 class PushStatus(StrEnum):
@@ -148,6 +155,51 @@ def entity_results(status: ResponseStatus, count: int | None = None) -> tuple[En
     return tuple(by_index[i] for i in sorted(by_index))
 
 
+def push_outcomes(
+    sources: Sequence[str], status: ResponseStatus, convert: ResponseStatus | None
+) -> list[PushOutcome]:
+    """One outcome per source of a Push, by ``DIndex`` (by position where the server leaves it out)."""
+    entities = list(status.success_entities)
+    if len(sources) > 1 and len(entities) == len(sources) and all(e.index == 0 for e in entities):
+        # servers that leave DIndex out (0 everywhere): fall back to position
+        entities = [SuccessEntity(e.id, e.number, i) for i, e in enumerate(entities)]
+    outcomes = []
+    for index, source in enumerate(sources):
+        errors = [e.message for e in status.errors if e.index == index]
+        if convert is not None:
+            errors += [e.message for e in convert.errors if e.index == index and e.message not in errors]
+        notes = [m.message for m in status.success_messages if m.index == index]
+        entity = next((e for e in entities if e.index == index), None)
+        if entity is not None and entity.number and not errors:
+            outcomes.append(
+                PushOutcome(index, source, PushStatus.CREATED, entity.id, entity.number, tuple(notes))
+            )
+        elif entity is not None and entity.id and not entity.number:
+            outcomes.append(
+                PushOutcome(index, source, PushStatus.DRAFT, entity.id, None, tuple(errors + notes))
+            )
+        elif errors:
+            message = "; ".join(errors)
+            label = msg_code_label(status.msg_code)
+            error: ConnectorError
+            if any(hint in message for hint in _ALREADY_PUSHED_HINTS):
+                error = OutcomeUnknown(
+                    f"Kingdee Push {source}: already pushed, reconcile: {message}", code=label, api="Push"
+                )
+            else:
+                kind = type(error_for_status(ResponseStatus(False, status.msg_code), "Push"))
+                error = kind(f"Kingdee Push {source}: {message}", code=label, api="Push")
+            outcomes.append(PushOutcome(index, source, PushStatus.FAILED, None, None, tuple(errors), error))
+        else:
+            error = OutcomeUnknown(
+                f"Kingdee Push {source}: the reply says nothing about this bill",
+                code=msg_code_label(status.msg_code),
+                api="Push",
+            )
+            outcomes.append(PushOutcome(index, source, PushStatus.UNKNOWN, None, None, (), error))
+    return outcomes
+
+
 __all__ = [
     "EntityResult",
     "FoundDocument",
@@ -157,4 +209,5 @@ __all__ = [
     "PushStatus",
     "SaveResult",
     "entity_results",
+    "push_outcomes",
 ]
