@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from pg_support import postgres_url, require_postgres
 from sqlalchemy.engine import make_url
 
 from ferry.errors import StoreError
 from ferry.store import Ledger, make_engine
+from pg_support import postgres_url, require_postgres
 
 
 def open_and_migrate(url: str) -> None:
