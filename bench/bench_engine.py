@@ -144,8 +144,24 @@ async def engine_pass(n: int, url: str) -> tuple[float, float]:
     return t1 - t0, t2 - t1
 
 
-def minimal_pass(n: int, path: Path) -> tuple[float, float]:
-    """The same durable work straight against sqlite3: the floor any ledger stands on."""
+def hand_request(doc: dict[str, Any]) -> dict[str, Any]:
+    """SCHEME's target request written by hand, as a script without Ferry's mapping would build it."""
+    return {
+        "FormId": "AP_PAYBILL",
+        "FBillNo": doc["no"],
+        "FAmount": float(doc["amount"]),
+        "FSupplier": {"FNumber": doc["supplier"]["code"]},
+        "FEntity": [{"FMaterial": row["sku"], "FQty": int(row["qty"])} for row in doc["rows"]],
+    }
+
+
+def minimal_pass(n: int, path: Path, *, durable: bool = False) -> tuple[float, float]:
+    """The same transactions straight against sqlite3: the floor any ledger stands on.
+
+    Bare (``durable`` False): the record's status, target ids and one event per move, nothing else.
+    ``durable``: also what the ledger keeps so that a payment is never sent twice and every move can be
+    traced: the request sent (built by hand), a fenced lease (a token per claim, the previous status,
+    an outcome applied only under its token) and each event's detail (owner, attempts, target ids)."""
     ledger = Ledger(f"sqlite:///{path}")
     ledger.migrate()  # the same tables and indexes
     ledger.close()
@@ -198,6 +214,7 @@ def minimal_pass(n: int, path: Path) -> tuple[float, float]:
         )
         db.execute("COMMIT")
     t1 = time.perf_counter()
+    token = 0
     while True:
         now = stamp()
         db.execute("BEGIN IMMEDIATE")
@@ -211,29 +228,79 @@ def minimal_pass(n: int, path: Path) -> tuple[float, float]:
         if not ids:
             db.execute("COMMIT")
             break
-        claimed = db.execute(
-            "UPDATE records SET status = 'writing', lease_owner = 'bench', lease_expires_at = ?, updated_at = ? "
-            f"WHERE id IN ({','.join('?' * len(ids))}) RETURNING id, content",
-            [now, now, *ids],
-        ).fetchall()
+        marks = ",".join("?" * len(ids))
+        if durable:
+            token += 1
+            claimed = db.execute(
+                "UPDATE records SET status = 'writing', lease_owner = 'bench', lease_expires_at = ?, "
+                f"lease_token = ?, lease_prev_status = status, updated_at = ? WHERE id IN ({marks}) "
+                "RETURNING id, content, attempts",
+                [now, token, now, *ids],
+            ).fetchall()
+        else:
+            claimed = db.execute(
+                "UPDATE records SET status = 'writing', lease_owner = 'bench', lease_expires_at = ?, updated_at = ? "
+                f"WHERE id IN ({marks}) RETURNING id, content, 0",
+                [now, now, *ids],
+            ).fetchall()
         db.execute("COMMIT")
-        docs = [(record_id, orjson.loads(text)) for record_id, text in claimed]
+        docs = [(record_id, orjson.loads(text), attempts) for record_id, text, attempts in claimed]
         now = stamp()
         db.execute("BEGIN IMMEDIATE")
-        db.executemany(
-            "UPDATE records SET status = 'written', target_id = ?, target_number = ?, attempts = attempts + 1, "
-            "lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?",
-            [(f"T{i}", f"FKD{doc['no']}", now, i) for i, doc in docs],
-        )
-        db.executemany(
-            "INSERT INTO events (record_id, at, from_status, to_status, reason) "
-            "VALUES (?, ?, 'writing', 'written', 'written')",
-            [(i, now) for i, _ in docs],
-        )
+        if durable:
+            db.executemany(
+                "UPDATE records SET status = 'written', target_id = ?, target_number = ?, request = ?, "
+                "attempts = attempts + 1, lease_owner = NULL, lease_expires_at = NULL, lease_prev_status = NULL, "
+                "lease_token = NULL, updated_at = ? WHERE id = ? AND lease_token = ?",
+                [
+                    (
+                        f"T{i}",
+                        f"FKD{doc['no']}",
+                        orjson.dumps(hand_request(doc), option=orjson.OPT_SORT_KEYS).decode(),
+                        now,
+                        i,
+                        token,
+                    )
+                    for i, doc, _ in docs
+                ],
+            )
+            db.executemany(
+                "INSERT INTO events (record_id, at, from_status, to_status, reason, detail) "
+                "VALUES (?, ?, 'writing', 'written', 'written', ?)",
+                [
+                    (
+                        i,
+                        now,
+                        orjson.dumps(
+                            {
+                                "owner": "bench",
+                                "attempts": a + 1,
+                                "target_id": f"T{i}",
+                                "target_number": f"FKD{doc['no']}",
+                            }
+                        ).decode(),
+                    )
+                    for i, doc, a in docs
+                ],
+            )
+        else:
+            db.executemany(
+                "UPDATE records SET status = 'written', target_id = ?, target_number = ?, attempts = attempts + 1, "
+                "lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?",
+                [(f"T{i}", f"FKD{doc['no']}", now, i) for i, doc, _ in docs],
+            )
+            db.executemany(
+                "INSERT INTO events (record_id, at, from_status, to_status, reason) "
+                "VALUES (?, ?, 'writing', 'written', 'written')",
+                [(i, now) for i, _, _ in docs],
+            )
         db.execute("COMMIT")
     t2 = time.perf_counter()
     (written,) = db.execute("SELECT count(*) FROM records WHERE status = 'written'").fetchone()
     assert written == n, written
+    if durable:
+        (kept,) = db.execute("SELECT count(*) FROM records WHERE request IS NOT NULL").fetchone()
+        assert kept == n, kept
     db.close()
     return t1 - t0, t2 - t1
 
@@ -385,11 +452,13 @@ def minimal_pg_pass(n: int, url: str) -> tuple[float, float]:
 def child(n: int, repeat: int, db: str | None) -> dict[str, Any]:
     engine_runs: list[tuple[float, float]] = []
     minimal_runs: list[tuple[float, float]] = []
+    durable_runs: list[tuple[float, float]] = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as d:
             if db is None:
                 engine_runs.append(asyncio.run(engine_pass(n, f"sqlite:///{Path(d) / 'engine.db'}")))
                 minimal_runs.append(minimal_pass(n, Path(d) / "minimal.db"))
+                durable_runs.append(minimal_pass(n, Path(d) / "durable.db", durable=True))
             else:
                 url, name = pg_database(db)
                 try:
@@ -409,16 +478,21 @@ def child(n: int, repeat: int, db: str | None) -> dict[str, Any]:
             "end_to_end": statistics.median(n / (c + d) for c, d in runs),
         }
 
+    def ratio(loop: list[tuple[float, float]]) -> float | None:
+        # each pass's ratio, then their median: side by side, so the machine's load cancels out
+        if not loop:
+            return None
+        return statistics.median(
+            (c2 + d2) / (c + d) for (c, d), (c2, d2) in zip(engine_runs, loop, strict=True)
+        )
+
     return {
         "records": n,
         "engine": rates(engine_runs),
         "minimal": rates(minimal_runs) if minimal_runs else None,
-        # each pass's ratio, then their median: side by side, so the machine's load cancels out
-        "ratio": statistics.median(
-            (c2 + d2) / (c + d) for (c, d), (c2, d2) in zip(engine_runs, minimal_runs, strict=True)
-        )
-        if minimal_runs
-        else None,
+        "durable": rates(durable_runs) if durable_runs else None,
+        "ratio": ratio(minimal_runs),
+        "durable_ratio": ratio(durable_runs),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -441,7 +515,7 @@ def main() -> None:
         print(f"server: {pg_settings(args.db)}")
     print(
         f"{'records':>8} {'collect/s':>10} {'dispatch/s':>11} {'end-to-end/s':>13} "
-        f"{'minimal/s':>10} {'ratio':>6} {'peak RSS MB':>12}"
+        f"{'minimal/s':>10} {'ratio':>6} {'durable/s':>10} {'ratio':>6} {'peak RSS MB':>12}"
     )
     for n in (int(x) for x in args.sizes.split(",")):
         command = [sys.executable, __file__, "--child", str(n), "--repeat", str(args.repeat)]
@@ -449,12 +523,14 @@ def main() -> None:
             command += ["--db", args.db]
         out = subprocess.run(command, capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        e, m = r["engine"], r["minimal"]
+        e, m, k = r["engine"], r["minimal"], r["durable"]
         minimal = f"{m['end_to_end']:>10.0f}" if m else f"{'-':>10}"
+        durable = f"{k['end_to_end']:>10.0f}" if k else f"{'-':>10}"
         ratio = f"{r['ratio']:>6.2f}" if r["ratio"] is not None else f"{'-':>6}"
+        durable_ratio = f"{r['durable_ratio']:>6.2f}" if r["durable_ratio"] is not None else f"{'-':>6}"
         print(
             f"{n:>8} {e['collect']:>10.0f} {e['dispatch']:>11.0f} {e['end_to_end']:>13.0f} "
-            f"{minimal} {ratio} {r['peak_rss_mb']:>12.1f}"
+            f"{minimal} {ratio} {durable} {durable_ratio} {r['peak_rss_mb']:>12.1f}"
         )
 
 
