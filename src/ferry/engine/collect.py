@@ -181,12 +181,16 @@ class Collector:
         return self.stop is not None and self.stop.is_set()
 
     async def _store(self, page: Page, partition: str, report: CollectReport) -> list[Collected]:
-        # off the event loop: a page of hostile values must not stall the other schemes of a serve
-        items = await asyncio.to_thread(
-            self.transform.collect_items, page.records, partition=partition, states=page.states
-        )
-        if items:
-            counts = await self.store.collect(self.scheme.id, items, on_change=self.scheme.source.on_change)
+        on_change = self.scheme.source.on_change
+
+        def work(ledger: Ledger) -> tuple[list[Collected], CollectCounts | None]:
+            items = self.transform.collect_items(page.records, partition=partition, states=page.states)
+            return items, (ledger.collect(self.scheme.id, items, on_change=on_change) if items else None)
+
+        # off the event loop (a page of hostile values must not stall the other schemes of a serve),
+        # read and stored in one hop to the ledger's threads
+        items, counts = await self.store.call(work)
+        if counts is not None:
             report.counts += counts
         report.pages += 1
         report.records += len(page.records)
