@@ -31,7 +31,11 @@ DETAIL_API = "v1.0/workflow/processInstances"
 
 @pytest.fixture
 def sandbox() -> Iterator[tuple[str, SandboxConfig]]:
-    config = SandboxConfig(seed_instances=0, latency_ms=(30, 80), qps=20)
+    # an app of its own: the shared store keeps an app's slots, pause and step-down across processes
+    # and runs, so another test's (or a benchmark's) throttle must not reach this one
+    config = SandboxConfig(
+        seed_instances=0, latency_ms=(30, 80), qps=20, app_key=f"ding{uuid.uuid4().hex[:16]}"
+    )
     with ServerThread(create_app(config)) as server:
         yield server.url, config
 

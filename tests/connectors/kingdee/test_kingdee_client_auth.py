@@ -37,11 +37,12 @@ async def test_each_mode_works_and_reuses_one_session(
 async def test_expired_session_triggers_exactly_one_relogin(
     server: Server, make_client: ClientFactory, recorder: MemoryCallRecorder, mode: AuthMode
 ) -> None:
-    server.admin("PUT", "config", json={"session_ttl": 0.3})
+    # a second of idle life: long enough that a loaded machine's login and first query never outlive it
+    server.admin("PUT", "config", json={"session_ttl": 1.0})
     client = make_client(mode)
     await _query(client)
     first = client.session_id
-    await asyncio.sleep(0.5)  # idle past the TTL: the server forgets the session
+    await asyncio.sleep(1.5)  # idle past the TTL: the server forgets the session
     assert await _query(client) == []
     assert client.session_id != first
     assert [c.status for c in recorder.calls if c.api == "ExecuteBillQuery"] == ["ok", "reauthenticate", "ok"]
