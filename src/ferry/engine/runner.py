@@ -1,7 +1,9 @@
 """Running schemes: once (``ferry run``) or on their schedules until stopped (``ferry serve``).
 
 The :class:`Engine` builds connectors and runs passes; the pre-flight checks live in
-:mod:`ferry.engine.preflight` and the schedules in :mod:`ferry.engine.schedule`.
+:mod:`ferry.engine.preflight` and the schedules in :mod:`ferry.engine.schedule`. It is assembled from
+layers: :mod:`ferry.engine.wiring` (what it holds, the connectors it builds and keeps) and
+:mod:`ferry.engine.runs` (each pass recorded as a run, heartbeats, reaping); the passes stay here.
 
 Collect and dispatch are separate units of work that meet only in the ledger, so either can run
 alone, on its own schedule, or in another process.
@@ -10,32 +12,23 @@ alone, on its own schedule, or in another process.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import os
-import socket
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
-from ferry.connectors.base import Check, Querier, RefetchingSource, Source, Target
+from ferry.connectors.base import Check, RefetchingSource, Source
 from ferry.connectors.errors import ConnectorError
 from ferry.engine.collect import Collector, CollectReport
 from ferry.engine.dispatch import Dispatcher, DispatchReport
-from ferry.engine.preflight import PREFLIGHT_TTL_S, PreflightFailed, preflight, resolve_connection
-from ferry.engine.registry import BuildContext, ConnectionLike, build_querier, build_source, build_target
+from ferry.engine.preflight import PREFLIGHT_TTL_S, PreflightFailed, preflight
 from ferry.engine.reports import Progress, RunSummary
+from ferry.engine.runs import RecordedRuns
 from ferry.engine.schedule import HEARTBEAT_S, RUN_STALE_S, OnPass, next_fire, serve_schedules
 from ferry.engine.transform import Transform
-from ferry.observe.tracing import span
+from ferry.engine.wiring import default_owner
 from ferry.scheme import Scheme
-from ferry.store import Ledger, facade
 
-log = logging.getLogger("ferry.engine")
-
-# re-exported: these lived here before preflight.py and schedule.py were split out
+# re-exported: these lived here before preflight.py, schedule.py and wiring.py were split out
 __all__ = [
     "HEARTBEAT_S",
     "PREFLIGHT_TTL_S",
@@ -49,50 +42,8 @@ __all__ = [
 ]
 
 
-def default_owner() -> str:
-    """A lease owner name unique to this process: host, pid and a random suffix."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-@dataclass
-class _RunRecord:
-    counts: dict[str, int] = field(default_factory=dict)
-    #: how the run ends when nothing was raised: ``ok``, or ``interrupted`` when it was told to stop
-    status: str = "ok"
-
-
-class Engine:
+class Engine(RecordedRuns):
     """Builds connectors for schemes and runs their collect and dispatch passes against one ledger."""
-
-    def __init__(
-        self,
-        ledger: Ledger,
-        connections: Mapping[str, ConnectionLike],
-        *,
-        owner: str | None = None,
-        lease_seconds: float = 300.0,
-        reconcile: bool | None = None,
-    ) -> None:
-        self.ledger = ledger
-        #: the ledger's async facade: every ledger call of the engine hops to its bounded pool
-        self.store = facade(ledger)
-        if reconcile is None:
-            # for the chaos test's negative control only: never set this in production
-            reconcile = os.environ.get("FERRY_UNSAFE_NO_RECONCILE") != "1"
-        if not reconcile:
-            log.warning("reconciliation is OFF: writes with an unknown outcome are resent blindly")
-        self.reconcile = reconcile
-        self.connections = connections
-        self.owner = owner or default_owner()
-        self.lease_seconds = lease_seconds
-        self._open: dict[tuple[str, ...], Any] = {}
-        #: (scheme, connection) -> (monotonic time, checks) of the last passing pre-flight
-        self.checked: dict[tuple[str, str], tuple[float, list[Check]]] = {}
-        #: every check of the latest :meth:`check`, passing or not (for ``ferry check``)
-        self.last_checks: list[Check] = []
-
-    def _connection(self, scheme: Scheme, side: str, name: str | None) -> ConnectionLike:
-        return resolve_connection(self.connections, scheme, side, name)
 
     async def check(
         self, scheme: Scheme, *, source: bool = True, target: bool = True, force: bool = False
@@ -103,86 +54,8 @@ class Engine:
         work when a blocking check fails; passing results are reused for ``PREFLIGHT_TTL_S``."""
         return await preflight(self, scheme, source=source, target=target, force=force)
 
-    def build(self, scheme: Scheme, *, source: bool = True, target: bool = True) -> None:
-        """Build (and keep) the connectors a pass uses: their settings and params are checked now."""
-        if source:
-            self._source(scheme)
-        if target:
-            self._target(scheme)
-            self._queriers(scheme)
-
     def transform(self, scheme: Scheme) -> Transform:
         return Transform(scheme, lookup=self.ledger)
-
-    @contextlib.asynccontextmanager
-    async def _recorded_run(self, scheme: Scheme, kind: str, trigger: str) -> AsyncIterator[_RunRecord]:
-        """Record a run in the ledger around a pass, with a heartbeat while it runs (a run whose process
-        died stops beating and is reaped as ``interrupted``), and flush the API-call log after it."""
-        run_id = await self.store.start_run(scheme.id, kind, trigger, owner=self.owner)
-        record = _RunRecord()
-        beat = asyncio.create_task(self._heartbeat(run_id), name=f"heartbeat:{run_id}")
-        try:
-            with span(
-                f"ferry.{kind}", {"ferry.scheme": scheme.id, "ferry.trigger": trigger, "ferry.run_id": run_id}
-            ):
-                yield record
-        except BaseException as e:
-            status = "interrupted" if isinstance(e, asyncio.CancelledError | KeyboardInterrupt) else "failed"
-            await asyncio.shield(
-                self.store.finish_run(run_id, status=status, error=str(e) or type(e).__name__)
-            )
-            raise
-        finally:
-            beat.cancel()
-            await asyncio.shield(self.store.flush())
-        await self.store.finish_run(run_id, status=record.status, counts=record.counts)
-
-    async def _heartbeat(self, run_id: int) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_S)
-            try:
-                await self.store.heartbeat(self.owner, run_id=run_id)
-            except Exception as e:  # a missed beat is harmless; many missed ones reap the run
-                log.warning("run %s: heartbeat failed: %s", run_id, e)
-
-    async def reap(self) -> list[int]:
-        """End the runs of processes that died (no heartbeat for ``RUN_STALE_S``) as ``interrupted``."""
-        reaped = await self.store.reap_runs(RUN_STALE_S)
-        if reaped:
-            log.warning("runs %s had stopped beating: marked interrupted", reaped)
-        return reaped
-
-    # Connectors live as long as the engine, per event loop (their HTTP clients belong to one): a
-    # Kingdee session, a DingTalk token and a rate limiter's state carry over from one pass to the next.
-
-    def _cached(self, key: tuple[str, str], build: Callable[[], Any]) -> Any:
-        loop_key = (*key, str(id(asyncio.get_running_loop())))
-        found = self._open.get(loop_key)
-        if found is None:
-            found = self._open[loop_key] = build()
-        return found
-
-    def _source(self, scheme: Scheme) -> Source:
-        conn = self._connection(scheme, "source", scheme.source.connection)
-        source: Source = self._cached(
-            ("source", scheme.id),
-            lambda: build_source(conn, scheme.source, BuildContext(self.ledger, scheme.id, self.ledger)),
-        )
-        return source
-
-    def _target(self, scheme: Scheme) -> Target:
-        conn = self._connection(scheme, "target", scheme.target.connection)
-        target: Target = self._cached(
-            ("target", scheme.id),
-            lambda: build_target(conn, scheme.target, BuildContext(self.ledger, scheme.id, self.ledger)),
-        )
-        return target
-
-    async def aclose(self) -> None:
-        """Close the connectors this event loop opened (the others belong to loops that are gone)."""
-        loop_id = str(id(asyncio.get_running_loop()))
-        for key in [k for k in self._open if k[-1] == loop_id]:
-            await self._open.pop(key).aclose()
 
     async def __aenter__(self) -> Engine:
         return self
@@ -317,22 +190,6 @@ class Engine:
             if stop is not None and stop.is_set():
                 run.status = "interrupted"
         return report
-
-    def _queriers(self, scheme: Scheme) -> dict[str, Querier]:
-        """One lookup connection per ``enrich`` step (steps on the same connection share it)."""
-        built: dict[str, Querier] = {}
-        out: dict[str, Querier] = {}
-        for step in scheme.enrich:
-            conn = self._connection(
-                scheme, f"enrich.{step.name}.connection", step.connection or scheme.target.connection
-            )
-            if conn.name not in built:
-                built[conn.name] = self._cached(
-                    ("querier", conn.name),
-                    lambda conn=conn: build_querier(conn, BuildContext(self.ledger, scheme.id, self.ledger)),  # type: ignore[misc]
-                )
-            out[step.name] = built[conn.name]
-        return out
 
     async def run(
         self,
