@@ -33,6 +33,10 @@ A record holds the decoded form fields by label at the top level, the instance f
 bizAlias (``_by_alias``) and by component id (``_by_id``), and the instance as DingTalk sent it
 (``_raw``, without the answer envelope whose request id changes on every call). Everything is plain
 JSON: money and numbers are decimal strings ("12800.50"), dates ISO strings.
+
+:class:`ApprovalSource` is assembled from layers: :mod:`.reads` (what it holds, retried single reads, which
+IDs the ledger says are worth a call) and :mod:`.listing` (sub-windows and ID listing), whose names are
+re-exported here; records and their states are made in :mod:`.records`.
 """
 
 from __future__ import annotations
@@ -40,16 +44,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import functools
-import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from ferry.connectors.base import Page, RecordState, RenderRequest, Window
-from ferry.connectors.dingtalk.client import DingTalkClient
-from ferry.connectors.dingtalk.flow import MAX_IN_FLIGHT, InFlight, handover, in_flight_target
+from ferry.connectors.dingtalk.flow import InFlight, handover
+from ferry.connectors.dingtalk.listing import (
+    HORIZON,
+    HORIZON_MARGIN,
+    MAX_IDS_PER_LOOP,
+    MAX_SPAN,
+    ApprovalListing,
+)
+from ferry.connectors.dingtalk.reads import NOT_FOUND_CODES, Clock, LedgerView, utcnow
 from ferry.connectors.dingtalk.records import (
     INSTANCE_FIELDS,
     WATCH_LATE,
@@ -63,33 +72,11 @@ from ferry.connectors.dingtalk.records import (
     watch_interval,
 )
 from ferry.connectors.dingtalk.spec import ApprovalParams
-from ferry.connectors.errors import GiveUp, Reauthenticate, RetryLater
-from ferry.ratelimit.bucket import retry_delay
-
-log = logging.getLogger("ferry.connectors.dingtalk")
-
-T = TypeVar("T")
-Clock = Callable[[], dt.datetime]
-
-#: DingTalk refuses list windows longer than this ...
-MAX_SPAN = dt.timedelta(days=120)
-#: ... and starts further back than this (OA 高级版 allows 5 years; not assumed)
-HORIZON = dt.timedelta(days=365)
-#: keep clear of the horizon: DingTalk checks it against its own, later, clock
-HORIZON_MARGIN = dt.timedelta(minutes=5)
-#: the list API stops after this many IDs per loop; a sub-window that reaches it is split in two
-MAX_IDS_PER_LOOP = 10_000
-#: answers that mean the instance is gone (v1.0; the legacy host wraps it as 88 + sub_code)
-NOT_FOUND_CODES = ("processInstanceNotExist", "aflowProcessInstNotExist")
 
 #: listed pages of IDs kept ready ahead of the detail calls, so a slow list call never idles them
 PAGES_IN_FLIGHT = 3
 #: a running average of how long a fetched detail waits to be stored takes this much of each new sample
 HOLD_WEIGHT = 0.1
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(slots=True)
@@ -102,47 +89,8 @@ class _Arrival:
     arrived: float
 
 
-class LedgerView(Protocol):
-    """What the source asks of the ledger: one record's status and next look."""
-
-    def get(self, scheme: str, source_id: str) -> Any: ...
-
-
-class ApprovalSource:
+class ApprovalSource(ApprovalListing):
     """A :class:`~ferry.connectors.base.RefetchingSource` of DingTalk approval instances."""
-
-    def __init__(
-        self,
-        client: DingTalkClient,
-        params: ApprovalParams,
-        *,
-        ledger: LedgerView | None = None,
-        scheme_id: str = "",
-        clock: Clock = utcnow,
-    ) -> None:
-        self.client = client
-        self.params = params
-        self.ledger = ledger
-        self.scheme_id = scheme_id
-        self.clock = clock
-        #: how long a fetched detail waits until its chunk is stored (a running average), which keeps
-        #: its slot taken as much as the round trip does
-        self._hold_s = 0.0
-        #: calls made by this source, by kind; for logs and measurements
-        self.detail_calls = 0
-        self.list_calls = 0
-        #: the most detail calls in flight at once in the last pass, for measurements
-        self.peak_in_flight = 0
-
-    def __repr__(self) -> str:
-        return f"ApprovalSource(process_code={list(self.params.process_code)!r}, client={self.client!r})"
-
-    @property
-    def partitions(self) -> tuple[str, ...]:
-        return self.params.process_code
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
 
     # ------------------------------------------------------------------ states
     def state_of(self, inst: Mapping[str, Any], now: dt.datetime | None = None) -> RecordState:
@@ -153,61 +101,7 @@ class ApprovalSource:
         """A listed instance not fetched yet (events on): its id only, watched until its event comes."""
         return stub(self.params, instance_id, now or self.clock())
 
-    # ------------------------------------------------------------------ calls
-    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
-        """One call, tried again on transient and throttling answers (the limiter already slowed down),
-        and on a token that went stale again after the client's own refresh-and-retry: these are
-        reads, so asking again is always safe, and the next try fetches a fresh token."""
-        attempt = 1
-        while True:
-            try:
-                return await call()
-            except (RetryLater, Reauthenticate) as exc:
-                if attempt >= self.params.attempts:
-                    raise
-                delay = retry_delay(exc.retry_after, attempt, base=self.params.retry_base_s)
-                log.info("DingTalk %s: %s; retry %d in %.1fs", exc.api, exc.action, attempt, delay)
-                await asyncio.sleep(delay)
-                attempt += 1
-
-    def in_flight(self) -> int:
-        """Detail calls to keep in flight now (Little's law over the client's pace, see ``flow``)."""
-        cap = self.params.concurrency or MAX_IN_FLIGHT
-        return in_flight_target(self.client.detail_pace(), self._hold_s, cap)
-
-    async def _detail(self, instance_id: str) -> dict[str, Any] | None:
-        """One instance, or None if it is gone; the caller holds a slot of an :class:`InFlight`."""
-        try:
-            self.detail_calls += 1
-            return await self._retrying(lambda: self.client.get_instance(instance_id))
-        except GiveUp as exc:
-            if exc.code is not None and exc.code.endswith(NOT_FOUND_CODES):
-                log.warning("DingTalk instance %s no longer exists", instance_id)
-                return None
-            raise
-
-    async def _wanted(self, ids: Sequence[str]) -> tuple[list[str], list[str]]:
-        """``(new, due)``: IDs unknown to the ledger, and IDs it watches whose look is due.
-
-        Anything else (pending, written, skipped, ..., or watching and not due) costs no call.
-        """
-        ledger = self.ledger
-        if ledger is None or not ids:
-            return list(ids), []
-        now = self.clock()
-
-        def check() -> tuple[list[str], list[str]]:
-            new, due = [], []
-            for iid in ids:
-                row = ledger.get(self.scheme_id, iid)
-                if row is None:
-                    new.append(iid)
-                elif row.status == "watching" and (row.watch_next_at is None or row.watch_next_at <= now):
-                    due.append(iid)
-            return new, due
-
-        return await asyncio.to_thread(check)
-
+    # ------------------------------------------------------------------ pages
     async def _page_of(self, ids: Sequence[str], cursor: str | None = None) -> Page:
         flight = InFlight(self.in_flight)
 
@@ -228,49 +122,6 @@ class ApprovalSource:
             records.append(to_record(inst))
             states.append(self.state_of(inst, now))
         return Page(records, next_cursor=cursor, states=states)
-
-    # ------------------------------------------------------------------ windows
-    def sub_windows(self, start: dt.datetime, end: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
-        """``[start, end]`` clipped to the horizon and cut into spans DingTalk accepts."""
-        now = self.clock()
-        start = max(start, now - HORIZON + HORIZON_MARGIN)
-        end = min(end, now)
-        spans = []
-        while start < end:
-            stop = min(end, start + MAX_SPAN)
-            spans.append((start, stop))
-            start = stop
-        return spans
-
-    async def _list(
-        self, code: str, start: dt.datetime, end: dt.datetime, seen: set[str]
-    ) -> AsyncIterator[list[str]]:
-        """Pages of new IDs created in ``[start, end]``; a span that hits the 10 000-ID cap is halved."""
-        start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
-        cursor: int | None = 0
-        listed = 0
-        while cursor is not None:
-            self.list_calls += 1
-            call = functools.partial(
-                self.client.list_instance_ids,
-                code,
-                start_ms,
-                end_ms,
-                cursor=cursor,
-                size=self.params.page_size,
-            )
-            ids, cursor = await self._retrying(call)
-            listed += len(ids)
-            fresh = [i for i in ids if i not in seen]
-            seen.update(fresh)
-            if fresh:
-                yield fresh
-        if listed >= MAX_IDS_PER_LOOP and end - start > dt.timedelta(minutes=1):
-            middle = start + (end - start) / 2
-            log.warning("DingTalk %s: %d IDs in one span; listing its halves", code, listed)
-            for a, b in ((start, middle), (middle, end)):
-                async for page in self._list(code, a, b, seen):
-                    yield page
 
     async def pages(self, window: Window, render: RenderRequest) -> AsyncIterator[Page]:
         """Every instance of the window's process code (all codes for partition ``""``) created in it.
@@ -385,30 +236,24 @@ class ApprovalSource:
         wanted = unique if final_too else await self._final_filter(unique)
         return await self._page_of(wanted)
 
-    async def _final_filter(self, ids: Sequence[str]) -> list[str]:
-        ledger = self.ledger
-        if ledger is None or not ids:
-            return list(ids)
-
-        def open_(row: Any) -> bool:
-            return row is None or row.status == "watching"
-
-        def check() -> list[str]:
-            return [iid for iid in ids if open_(ledger.get(self.scheme_id, iid))]
-
-        return await asyncio.to_thread(check)
-
 
 __all__ = [
+    "HORIZON",
+    "HORIZON_MARGIN",
     "INSTANCE_FIELDS",
+    "MAX_IDS_PER_LOOP",
+    "MAX_SPAN",
+    "NOT_FOUND_CODES",
     "WATCH_LATE",
     "WATCH_MIN_GAP",
     "WATCH_STEPS",
     "ApprovalParams",
     "ApprovalSource",
+    "Clock",
     "LedgerView",
     "next_look_age",
     "plain",
     "to_record",
+    "utcnow",
     "watch_interval",
 ]
