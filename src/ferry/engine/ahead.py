@@ -166,17 +166,29 @@ class Claims:
             facts=self._facts_hook(prepared),
         )
         batch = self._claimed(claimed, prepared)
-        if check and claimed and not self.scheme.enrich and all(self._fresh(r) for r in claimed):
-            contents = {rec.id: rec.content for rec in claimed}
-            try:
-                ready = await asyncio.to_thread(
-                    self._prepare_all, claimed, contents, self.clock(), batch.prepared, batch.findings
-                )
-            except Exception as e:  # checked again in its turn, where a failure is handled
-                log.info("dispatch of %s: a batch ahead could not be checked yet: %s", self.scheme.id, why(e))
-            else:
-                batch.ready = ready
+        if check and self._checks_early(claimed):
+            batch.ready = await asyncio.to_thread(self._check_early, claimed, batch.prepared, batch.findings)
         return batch
+
+    def _checks_early(self, claimed: Sequence[Claimed]) -> bool:
+        """A batch checked and rendered before its turn: fresh records whose content is known (no
+        enrich lookups to wait for)."""
+        return bool(claimed) and not self.scheme.enrich and all(self._fresh(r) for r in claimed)
+
+    def _check_early(
+        self,
+        claimed: Sequence[Claimed],
+        prepared: Prepared | None,
+        found: dict[int, list[dict[str, Any]]],
+    ) -> list[tuple[Claimed, WriteItem | Outcome]] | None:
+        """The batch checked and rendered now (``found`` takes its findings), or None when it cannot be
+        yet: it is checked again in its turn, where a failure is handled."""
+        contents = {rec.id: rec.content for rec in claimed}
+        try:
+            return self._prepare_all(claimed, contents, self.clock(), prepared, found)
+        except Exception as e:
+            log.info("dispatch of %s: a batch ahead could not be checked yet: %s", self.scheme.id, why(e))
+            return None
 
     async def _finish_and_claim(
         self, outcomes: Sequence[Outcome], findings: BatchFindings | None
@@ -200,15 +212,8 @@ class Claims:
                 findings=findings,
                 facts=facts,
             )
-            ready = None
-            if claimed and not self.scheme.enrich and all(self._fresh(r) for r in claimed):
-                contents = {rec.id: rec.content for rec in claimed}
-                try:
-                    ready = self._prepare_all(
-                        claimed, contents, self.clock(), prepared[0] if prepared else None, found
-                    )
-                except Exception as e:  # checked again in its turn, where a failure is handled
-                    log.info("dispatch of %s: a batch could not be checked yet: %s", self.scheme.id, why(e))
+            early = self._checks_early(claimed)
+            ready = self._check_early(claimed, prepared[0] if prepared else None, found) if early else None
             return lost, claimed, ready
 
         lost, claimed, ready = await self.store.call(work)
