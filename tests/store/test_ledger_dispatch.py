@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
 
-from ferry.store import Collected, Ledger, Outcome
+from ferry.store import Claimed, Collected, Ledger, Outcome
 
 T0 = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
 MINUTE = dt.timedelta(minutes=1)
@@ -139,6 +140,39 @@ def test_finish_keeps_stored_target_ids_when_an_outcome_has_none(ledger: Ledger)
     ledger.finish("w", [a.outcome("written")])
     row = ledger.get_by_id(a.id)
     assert row is not None and (row.target_id, row.request, row.attempts) == ("FID", {"r": 1}, 2)
+
+
+def test_one_finish_applies_outcomes_that_keep_different_columns(ledger: Ledger) -> None:
+    """SQLite groups a batch's outcomes by which kept columns they set: each keeps exactly its own."""
+    seed(ledger, 3)
+    a, b, c = ledger.claim("s", owner="w", limit=3, lease_seconds=60)
+    ledger.finish("w", [a.outcome("in_doubt", target_id="FA", target_number="NA", request={"a": 1})])
+    [a] = ledger.claim("s", owner="w", limit=1, lease_seconds=60)
+    watch = T0 + 5 * MINUTE
+    lost = ledger.finish(
+        "w",
+        [
+            a.outcome("written", response={"ok": "a"}),
+            b.outcome("written", target_id="FB", request={"b": 2}, content={"i": 1, "new": True}),
+            c.outcome("watching", watch_next_at=watch, watch_until=watch + MINUTE, reason="waits"),
+        ],
+    )
+    assert lost == []
+    rows = {r.id: r for r in (ledger.get_by_id(x.id) for x in (a, b, c)) if r is not None}
+    ra, rb, rc = rows[a.id], rows[b.id], rows[c.id]
+    assert (ra.status, ra.target_id, ra.target_number, ra.request, ra.response) == (
+        "written",
+        "FA",
+        "NA",
+        {"a": 1},
+        {"ok": "a"},
+    )
+    assert ra.content == {"i": 0}
+    assert (rb.target_id, rb.target_number, rb.request, rb.response) == ("FB", None, {"b": 2}, None)
+    assert rb.content == {"i": 1, "new": True} and rb.content_hash != ra.content_hash
+    assert (rc.status, rc.reason, rc.target_id, rc.request) == ("watching", "waits", None, None)
+    assert (rc.watch_next_at, rc.watch_until) == (watch, watch + MINUTE)
+    assert all(r.lease_owner is None and r.lease_token is None for r in (ra, rb, rc))
 
 
 def test_finish_of_records_never_claimed_returns_them_all(ledger: Ledger) -> None:
@@ -471,3 +505,15 @@ def test_records_back_to_pending_below_a_postgres_claim_floor_are_taken_soon(
     monkeypatch.setattr(leases, "FLOOR_SECONDS", -1.0)
     lowest = min(c.id for c in everything)
     assert ledger.claim("s", owner="w", limit=1, lease_seconds=60, now=T0)[0].id == lowest
+
+
+def test_a_claim_hands_out_whole_frozen_claimed_records(ledger: Ledger) -> None:
+    """Claims build their records without ``Claimed.__init__`` (see ``claimed_row``): each has every
+    field of the class, equals the record the constructor makes, and stays frozen."""
+    seed(ledger, 1)
+    [a] = ledger.claim("s", owner="w", limit=1, lease_seconds=60)
+    assert set(vars(a)) == {f.name for f in dataclasses.fields(Claimed)}
+    values = {f.name: getattr(a, f.name) for f in dataclasses.fields(Claimed)}
+    assert a == Claimed(**values) and repr(a) == repr(Claimed(**values))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.attempts = 5  # type: ignore[misc]

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from ferry.store.codec import decode_json, encode_json
 from ferry.store.core import LedgerCore, chunks, detail, utc
 from ferry.store.facts import write_facts
-from ferry.store.models import PROBE_STATUSES, RETRY_STATUSES, Claimed
+from ferry.store.models import PROBE_STATUSES, RETRY_STATUSES, Claimed, claimed_row
 from ferry.store.schema import events, records
 
 #: how long a PostgreSQL claim may look for pending records from its floor before it looks from the start
@@ -221,19 +221,19 @@ class Leases(LedgerCore):
         if takeovers:
             cur.executemany(self._sql(INSERT_EVENT), takeovers)
         claimed = [
-            Claimed(
-                id=row[0],
-                scheme=row[1],
-                source_id=row[2],
-                number=row[3],
-                content=decode_json(row[4]),
-                attempts=row[5],
-                previous_status=row[6],
-                target_id=row[7],
-                target_number=row[8],
-                request=decode_json(row[9]),
-                needs_probe=row[6] in PROBE_STATUSES,
-                lease_token=token,
+            claimed_row(
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                decode_json(row[4]),
+                row[5],
+                row[6],
+                row[7],
+                row[8],
+                decode_json(row[9]),
+                row[6] in PROBE_STATUSES,
+                token,
             )
             for row in rows
         ]

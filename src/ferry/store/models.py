@@ -89,7 +89,7 @@ class CollectCounts:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # not slots: see ``claimed_row``
 class Claimed:
     """A record handed to one dispatcher under a lease."""
 
@@ -114,6 +114,43 @@ class Claimed:
         """An :class:`Outcome` for this record under this claim's lease token."""
         return Outcome(self.id, status, lease_token=self.lease_token, **fields)
 
+
+def claimed_row(
+    record_id: int,
+    scheme: str,
+    source_id: str,
+    number: str | None,
+    content: dict[str, Any],
+    attempts: int,
+    previous_status: str,
+    target_id: str | None,
+    target_number: str | None,
+    request: dict[str, Any] | None,
+    needs_probe: bool,
+    lease_token: int,
+) -> Claimed:
+    """A :class:`Claimed` built for a claim's rows: a frozen dataclass's ``__init__`` sets each field
+    through ``object.__setattr__`` (1.5 µs a record, the most of a claim's Python); filling the instance
+    dict at once costs a third of that and makes the same object."""
+    claimed: Claimed = _new_object(Claimed)
+    claimed.__dict__.update(
+        id=record_id,
+        scheme=scheme,
+        source_id=source_id,
+        number=number,
+        content=content,
+        attempts=attempts,
+        previous_status=previous_status,
+        target_id=target_id,
+        target_number=target_number,
+        request=request,
+        needs_probe=needs_probe,
+        lease_token=lease_token,
+    )
+    return claimed
+
+
+_new_object = object.__new__
 
 OutcomeStatus = Literal[
     "written",

@@ -11,13 +11,14 @@ Contract notes:
   a request or response holding NaN or NUL is stored sanitized with what was wrong in the event, a
   huge response is cut to its head.
 - One short transaction: a SELECT of the batch's rows (``FOR UPDATE`` on PostgreSQL), then on SQLite
-  one ``executemany`` for the rows and one for their events, on PostgreSQL one statement over binary
-  arrays for both.
+  one ``executemany`` for the rows of each shape (which kept columns have values; usually one) and one
+  for their events, on PostgreSQL one statement over binary arrays for both.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,16 +33,36 @@ RESPONSE_LIMIT = 32_768
 _OUTCOME_STATUSES = frozenset(STATUSES) - {"writing"}
 
 _FINISH_HELD = "SELECT id, attempts, lease_token, target_id FROM records WHERE id IN ({ids}) AND status = 'writing' AND lease_owner = ?"
-_FINISH_UPDATE = (
-    "UPDATE records SET status = ?, reason = ?, draft = ?, attempts = ?, next_attempt_at = ?, "
-    "last_error_type = ?, last_error_code = ?, last_error_message = ?, "
-    "target_id = coalesce(?, target_id), target_number = coalesce(?, target_number), "
-    "request = coalesce(?json, request), response = coalesce(?json, response), "
-    "content = coalesce(?json, content), content_hash = coalesce(?, content_hash), "
-    "watch_next_at = coalesce(?, watch_next_at), watch_until = coalesce(?, watch_until), "
-    "lease_owner = NULL, lease_expires_at = NULL, lease_prev_status = NULL, lease_token = NULL, "
-    "updated_at = ? WHERE id = ? AND lease_token = ?"
+#: the columns an outcome leaves as they are stored when its value is None (see :class:`Outcome`), in
+#: the order of the UPDATE parameters built by :meth:`Outcomes._outcome_rows`
+_KEPT_WHEN_NONE = (
+    "target_id",
+    "target_number",
+    "request",
+    "response",
+    "content",
+    "content_hash",
+    "watch_next_at",
+    "watch_until",
 )
+
+
+@functools.lru_cache(maxsize=len(_KEPT_WHEN_NONE) ** 2)
+def _sqlite_finish(shape: tuple[bool, ...]) -> str:
+    """SQLite: the UPDATE of the outcomes whose kept columns have values as in ``shape``. A column whose
+    value is None is left out rather than set to ``coalesce(NULL, column)``: the same row, but SQLite
+    pays for every column it assigns (a written outcome's UPDATE costs a third less)."""
+    kept = "".join(
+        f"{column} = ?, " for column, present in zip(_KEPT_WHEN_NONE, shape, strict=True) if present
+    )
+    return (
+        "UPDATE records SET status = ?, reason = ?, draft = ?, attempts = ?, next_attempt_at = ?, "
+        f"last_error_type = ?, last_error_code = ?, last_error_message = ?, {kept}"
+        "lease_owner = NULL, lease_expires_at = NULL, lease_prev_status = NULL, lease_token = NULL, "
+        "updated_at = ? WHERE id = ? AND lease_token = ?"
+    )
+
+
 # PostgreSQL: a batch's outcomes and their events in one statement over binary arrays (one round trip,
 # one fixed statement text); the rows are already locked by the SELECT ... FOR UPDATE before it
 _PG_FINISH = (
@@ -170,7 +191,15 @@ class Outcomes(LedgerCore):
                 ),
             )
         elif updates:
-            cur.executemany(_FINISH_UPDATE.replace("?json", "?"), updates)
+            by_shape: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
+            for update in updates:
+                optional = update[8:16]
+                shape = tuple(value is not None for value in optional)
+                by_shape.setdefault(shape, []).append(
+                    (*update[:8], *[value for value in optional if value is not None], *update[16:])
+                )
+            for shape, shaped in by_shape.items():
+                cur.executemany(_sqlite_finish(shape), shaped)
             cur.executemany(INSERT_EVENT.replace("?json", "?"), new_events)
         if findings is not None:
             kept = {rid: found for rid, found in findings.found.items() if rid in held}
@@ -181,8 +210,9 @@ class Outcomes(LedgerCore):
     def _outcome_rows(
         self, o: Outcome, owner: str, stored_attempts: int, at: Any
     ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        """The UPDATE parameters and the event row of one applied outcome."""
-        attempts = stored_attempts + (1 if o.count_attempt else 0)
+        """The UPDATE parameters and the event row of one applied outcome. Written out field by field:
+        it runs once per record of every batch (a loop over the optional fields cost a third more)."""
+        attempts = stored_attempts + 1 if o.count_attempt else stored_attempts
         problems: list[str] = []
         request = response = content = content_digest = None
         if o.request is not None:
@@ -196,7 +226,13 @@ class Outcomes(LedgerCore):
             problems += found
             content_digest = digest(content)
         reason = _text(o.reason)
-        error_message = _text(o.error_message)
+        error_type, error_code, error_message = o.error_type, o.error_code, o.error_message
+        if error_type is not None:
+            error_type = _text(error_type, 40)
+        if error_code is not None:
+            error_code = _text(error_code, KEY_LIMIT)
+        if error_message is not None:
+            error_message = _text(error_message)
         target_id = _text(o.target_id, KEY_LIMIT)
         target_number = _text(o.target_number, KEY_LIMIT)
         time = self._time
@@ -206,8 +242,8 @@ class Outcomes(LedgerCore):
             bool(o.draft),
             attempts,
             None if o.next_attempt_at is None else time(o.next_attempt_at),
-            _text(o.error_type, 40),
-            _text(o.error_code, KEY_LIMIT),
+            error_type,
+            error_code,
             error_message,
             target_id,
             target_number,
@@ -222,16 +258,20 @@ class Outcomes(LedgerCore):
             o.lease_token,
         )
         event_detail: dict[str, Any] = {"owner": owner, "attempts": attempts}
-        for key, value in (
-            ("error_type", o.error_type),
-            ("error_code", o.error_code),
-            ("error_message", error_message[:2000] if error_message else None),
-            ("target_id", target_id),
-            ("target_number", target_number),
-            ("target_id_cut", o.target_id if target_id != o.target_id else None),
-            ("draft", o.draft or None),
-            ("unstorable", problems or None),
-        ):
-            if value is not None:
-                event_detail[key] = value
+        if o.error_type is not None:
+            event_detail["error_type"] = o.error_type
+        if o.error_code is not None:
+            event_detail["error_code"] = o.error_code
+        if error_message:
+            event_detail["error_message"] = error_message[:2000]
+        if target_id is not None:
+            event_detail["target_id"] = target_id
+        if target_number is not None:
+            event_detail["target_number"] = target_number
+        if target_id != o.target_id:
+            event_detail["target_id_cut"] = o.target_id
+        if o.draft:
+            event_detail["draft"] = o.draft
+        if problems:
+            event_detail["unstorable"] = problems
         return update, (o.record_id, at, "writing", o.status, reason, encode_json(event_detail))
