@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ferry.store.codec import aware, sqlite_time
+from ferry.store.db import write_transaction
 from ferry.store.models import ApiCallLike
 
 #: the columns of ``api_calls`` a call fills, in the order :meth:`CallLog.record` buffers them
@@ -48,12 +49,15 @@ class CallLog:
     def __init__(
         self,
         engine: Engine,
+        write_lock: threading.RLock | None = None,
         *,
         flush_every: int = 500,
         flush_seconds: float = 5.0,
         max_buffer: int = 100_000,
     ) -> None:
         self._engine = engine
+        #: SQLite: the file's write lock, held for each flush (see :func:`ferry.store.db.write_transaction`)
+        self._write_lock = write_lock
         self.flush_every = flush_every
         self.flush_seconds = flush_seconds
         self._buffer: collections.deque[tuple[Any, ...]] = collections.deque(maxlen=max_buffer)
@@ -160,7 +164,7 @@ class CallLog:
         # the driver's executemany with values converted once each: a tenth of what SQLAlchemy's per-row
         # type processing costs, which matters when every record makes a call or two
         pg = self._engine.dialect.name == "postgresql"
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine, self._write_lock) as conn:
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
                 cursor.executemany(self._statement(pg), self._values(rows, pg))

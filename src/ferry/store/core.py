@@ -13,12 +13,11 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from ferry.errors import StoreError
 from ferry.store.calls import CallLog
 from ferry.store.codec import aware, sqlite_time
-from ferry.store.db import SQLITE_BUSY_TIMEOUT_S, make_engine, sqlite_write_lock, write_engine
+from ferry.store.db import make_engine, sqlite_write_lock, write_engine, write_lock, write_transaction
 from ferry.store.migrate import upgrade
 from ferry.store.schema import records
 
@@ -79,7 +78,9 @@ class LedgerCore:
         #: SQLite: this process's writers of the file queue here rather than in SQLite's busy handler
         self._write_lock = sqlite_write_lock(self.engine)
         self.api_call_retention_days = api_call_retention_days
-        self._calls = CallLog(self._writer, flush_every=call_flush_every, flush_seconds=call_flush_seconds)
+        self._calls = CallLog(
+            self._writer, self._write_lock, flush_every=call_flush_every, flush_seconds=call_flush_seconds
+        )
         #: called with each API call as it is recorded, on the caller's thread (metrics: keep them cheap)
         self.call_listeners: list[Callable[[Any], None]] = []
         #: a datetime as this backend's driver takes it (converted once per value, see :mod:`.codec`)
@@ -99,18 +100,13 @@ class LedgerCore:
 
         The hot path (collect, claim, finish) runs hand-written statements on it: values are converted
         once each by :mod:`.codec`, with no per-row processing between them and the driver."""
-        lock = self._write_lock
-        if lock is not None and not lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
-            raise StoreError(
-                "the SQLite ledger stayed locked by another writer of this process",
-                hint=f"a write transaction ran over {SQLITE_BUSY_TIMEOUT_S:g} s; see the log for what it was",
-            )
-        try:
-            with self._raw_cursor() as cursor:
-                yield cursor
-        finally:
-            if lock is not None:
-                lock.release()
+        with write_lock(self._write_lock), self._raw_cursor() as cursor:
+            yield cursor
+
+    def _write(self) -> contextlib.AbstractContextManager[Connection]:
+        """A SQLAlchemy write transaction (``BEGIN IMMEDIATE`` on SQLite) under the same lock as
+        :meth:`_cursor`: every writer of this process queues there, none in SQLite's busy handler."""
+        return write_transaction(self._writer, self._write_lock)
 
     @contextlib.contextmanager
     def _raw_cursor(self) -> Iterator[Any]:

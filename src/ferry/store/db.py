@@ -8,8 +8,11 @@ fail with SQLITE_BUSY at the upgrade instead of waiting, which is exactly the cl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +145,8 @@ def _explain_connect_errors(engine: Engine) -> None:
             ) from None
 
 
-_WRITE_LOCKS: dict[str, threading.RLock] = {}
+#: by file, held for as long as a ledger of the file keeps its lock (a test run opens hundreds of files)
+_WRITE_LOCKS: weakref.WeakValueDictionary[str, threading.RLock] = weakref.WeakValueDictionary()
 _WRITE_LOCKS_GUARD = threading.Lock()
 
 
@@ -158,7 +162,37 @@ def sqlite_write_lock(engine: Engine) -> threading.RLock | None:
     database = engine.url.database or ""
     key = os.path.realpath(database) if database not in ("", ":memory:") else f"memory:{id(engine)}"
     with _WRITE_LOCKS_GUARD:
-        return _WRITE_LOCKS.setdefault(key, threading.RLock())
+        lock = _WRITE_LOCKS.get(key)
+        if lock is None:
+            lock = _WRITE_LOCKS[key] = threading.RLock()
+        return lock
+
+
+@contextlib.contextmanager
+def write_lock(lock: threading.RLock | None) -> Iterator[None]:
+    """Hold this process's SQLite write lock of a file (None: nothing to hold, PostgreSQL) for one write
+    transaction, taken before it begins and released after it committed or rolled back."""
+    if lock is None:
+        yield
+        return
+    if not lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
+        raise StoreError(
+            "the SQLite ledger stayed locked by another writer of this process",
+            hint=f"a write transaction ran over {SQLITE_BUSY_TIMEOUT_S:g} s; see the log for what it was",
+        )
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextlib.contextmanager
+def write_transaction(writer: Engine, lock: threading.RLock | None) -> Iterator[Connection]:
+    """``writer.begin()`` (a :func:`write_engine`) under the file's write lock: SQLAlchemy's write
+    transactions (renewals, releases, runs, watermarks, the API-call log) queue behind the hot path's
+    ones instead of meeting them in SQLite's busy handler, which sleeps and polls."""
+    with write_lock(lock), writer.begin() as conn:
+        yield conn
 
 
 def write_engine(engine: Engine) -> Engine:

@@ -177,7 +177,7 @@ class Review(LedgerCore):
         now = utc(now)
         r, x = records.c, findings.c
         moved = 0
-        with self._writer.begin() as conn:
+        with self._write() as conn:
             for chunk in chunks(list(record_ids)):
                 query = sa.select(r.id, r.status).where(
                     r.id.in_(chunk), r.status.in_(list(from_statuses)), sa.not_(live_lease(now))

@@ -262,7 +262,7 @@ class Leases(LedgerCore):
         now = utc(now)
         r = records.c
         renewed: set[int] = set()
-        with self._writer.begin() as conn:
+        with self._write() as conn:
             for chunk in chunks(list(pairs.items())):
                 result = conn.execute(
                     sa.update(records)
@@ -308,7 +308,7 @@ class Leases(LedgerCore):
             (r.lease_prev_status == "finishing", "finishing"),
             else_="pending",
         )
-        with self._writer.begin() as conn:
+        with self._write() as conn:
             rows = conn.execute(
                 sa.update(records)
                 .where(which, r.status == "writing", r.lease_owner == owner)

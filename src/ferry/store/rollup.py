@@ -135,7 +135,7 @@ class ApiRollup(ApiCalls):
             stop = min(end, start + HOURS_PER_TRANSACTION * HOUR)
             hours = list(self._aggregate_raw(start, stop))
             try:
-                with self._writer.begin() as conn:
+                with self._write() as conn:
                     # re-check under the write lock: another process may have rolled these hours meanwhile
                     last = conn.execute(sa.select(sa.func.max(api_usage_hourly.c.hour))).scalar_one()
                     if last is not None and utc(_aware(last)) >= start:

@@ -32,7 +32,7 @@ class Runs(LedgerCore):
         Its heartbeat starts now; the owner keeps it fresh with :meth:`heartbeat`.
         """
         now = utc(now)
-        with self._writer.begin() as conn:
+        with self._write() as conn:
             run_id = conn.execute(
                 sa.insert(runs)
                 .values(
@@ -57,7 +57,7 @@ class Runs(LedgerCore):
         query = sa.update(runs).where(c.owner == owner, c.status == "running").values(heartbeat_at=utc(now))
         if run_id is not None:
             query = query.where(c.id == run_id)
-        with self._writer.begin() as conn:
+        with self._write() as conn:
             return int(conn.execute(query).rowcount)
 
     def reap_runs(self, stale_after_s: float, *, now: dt.datetime | None = None) -> list[int]:
@@ -68,7 +68,7 @@ class Runs(LedgerCore):
         c = runs.c
         cutoff = now - dt.timedelta(seconds=stale_after_s)
         last_sign = sa.func.coalesce(c.heartbeat_at, c.started_at)
-        with self._writer.begin() as conn:
+        with self._write() as conn:
             reaped = conn.execute(
                 sa.update(runs)
                 .where(c.status == "running", last_sign < cutoff)
@@ -94,7 +94,7 @@ class Runs(LedgerCore):
         The owner's word is the truth: a run reaped while its owner was stalled takes the status the
         owner reports when it does end.
         """
-        with self._writer.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 sa.update(runs)
                 .where(runs.c.id == run_id)

@@ -107,7 +107,7 @@ class Steering(LedgerCore):
         if status == "pending":
             refused.append(r.status == "finishing")
             refused.append(sa.and_(r.last_error_type.is_not(None), r.last_error_type == UNSTORABLE))
-        with self._writer.begin() as conn:
+        with self._write() as conn:
             for chunk in chunks(list(record_ids)):
                 query = sa.select(r.id, r.status, r.target_id, r.last_error_type).where(
                     r.id.in_(chunk), sa.not_(live_lease(now))

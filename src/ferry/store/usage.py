@@ -110,7 +110,7 @@ class ApiCalls(LedgerCore):
         oldest = sa.select(c.id).where(c.at < cutoff).order_by(c.at).limit(PRUNE_CHUNK).scalar_subquery()
         deleted = 0
         while True:
-            with self._writer.begin() as conn:
+            with self._write() as conn:
                 n = conn.execute(sa.delete(api_calls).where(c.id.in_(oldest))).rowcount
             deleted += n
             if n < PRUNE_CHUNK:

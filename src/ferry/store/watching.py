@@ -33,7 +33,7 @@ class Watching(LedgerCore):
 
     def reschedule_watch(self, record_id: int, next_at: dt.datetime) -> None:
         """Set when a ``watching`` record is looked at again."""
-        with self._writer.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 sa.update(records)
                 .where(records.c.id == record_id)

@@ -39,7 +39,7 @@ class Watermarks(LedgerCore):
         w = watermarks.c
         for attempt in range(3):
             try:
-                with self._writer.begin() as conn:
+                with self._write() as conn:
                     query = sa.select(w.value).where(w.scheme == scheme, w.partition == partition)
                     current = conn.execute(query.with_for_update()).scalar_one_or_none()
                     now = utc(None)
