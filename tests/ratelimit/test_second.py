@@ -12,8 +12,9 @@ from collections import Counter
 
 import pytest
 
+from ferry.connectors.dingtalk import DingTalkClient, DingTalkSettings
 from ferry.ratelimit.second import PacerSettings, SecondPacer
-from ferry.ratelimit.store import MemoryStore
+from ferry.ratelimit.store import KeyState, MemoryStore
 
 
 async def paced_times(pacer: SecondPacer, key: object, calls: int, tasks: int = 8) -> list[float]:
@@ -127,3 +128,32 @@ def test_a_bad_store_stops_the_command_with_a_short_error(url: str, expected: st
     assert out.returncode != 0 and expected in text
     assert "hunter2" not in text and "Traceback" not in text
     assert "FERRY_RATE_LIMITS" in text
+
+
+class SlowStore(MemoryStore):
+    """A shared store whose writes take a round trip, like Redis or PostgreSQL over a network."""
+
+    async def slow_down(self, key: str, now: float, until: float, low_rate: float) -> KeyState:
+        await asyncio.sleep(0.05)
+        return await super().slow_down(key, now, until, low_rate)
+
+
+async def test_a_throttle_reported_just_before_the_end_still_reaches_the_store() -> None:
+    store = SlowStore()
+    pacer = SecondPacer(PacerSettings(limit=10), store)
+    await paced_times(pacer, "k", 1)
+    pacer.slow_down("k", 1.0)
+    await pacer.flush()
+    # the store holds the pause for every other worker: a process ending here cancels nothing
+    claimed = await store.claim("k", math.floor(time.time()), 10, 1)
+    assert claimed.state.penalty_until > time.time()
+
+
+async def test_closing_the_dingtalk_client_shares_its_throttles_first() -> None:
+    store = SlowStore()
+    pacer = SecondPacer(PacerSettings(), store)
+    client = DingTalkClient(DingTalkSettings(connection="c", app_key="k", app_secret="s"), limiter=pacer)
+    pacer.slow_down(("dingtalk", "k", "api"), 1.0)
+    await client.aclose()
+    claimed = await store.claim("dingtalk|k|api", math.floor(time.time()), 20, 1)
+    assert claimed.state.penalty_until > time.time()

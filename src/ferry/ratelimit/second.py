@@ -87,6 +87,8 @@ class SecondPacer:
         #: what the store was asked (claims) and what it granted, for benchmarks and tests
         self.claims = 0
         self.wasted = 0
+        #: slow-downs on their way to the store (kept referenced so they are not collected first)
+        self._sharing: set[asyncio.Task[None]] = set()
 
     @property
     def store(self) -> LimitStore:
@@ -202,8 +204,15 @@ class SecondPacer:
         k.slowdowns += 1
         k.slots = deque(slot for slot in k.slots if slot[0] >= until)
         task = asyncio.get_running_loop().create_task(self._share_slow_down(k, now, until, low))
-        _pending.add(task)
-        task.add_done_callback(_pending.discard)
+        self._sharing.add(task)
+        task.add_done_callback(self._sharing.discard)
+
+    async def flush(self) -> None:
+        """Wait until every slow-down reported so far has reached the store. A process that saw a
+        throttle and ends at once (a short ``ferry run``) would otherwise cancel the update with its
+        loop, and the other workers would go on at full rate."""
+        if self._sharing:
+            await asyncio.gather(*self._sharing, return_exceptions=True)
 
     async def _share_slow_down(self, k: _Key, now: float, until: float, low: float) -> None:
         # a store that fails here fails the next claim too, where the caller sees it
@@ -213,10 +222,6 @@ class SecondPacer:
     def slowdowns(self, key: Hashable) -> int:
         """Throttles this process reported on ``key``."""
         return self._key(key).slowdowns
-
-
-# tasks that share a slow-down; kept referenced so they are not collected before they finish
-_pending: set[asyncio.Task[None]] = set()
 
 
 __all__ = ["PacerSettings", "SecondPacer", "store_key"]

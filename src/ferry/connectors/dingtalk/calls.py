@@ -103,7 +103,10 @@ class DingTalkCalls:
         limiter_waited((self.settings.connection, api), seconds)
 
     async def aclose(self) -> None:
-        """Close the HTTP client if this client created it."""
+        """Share the throttles seen with the other workers, then close the HTTP client if this client
+        created it."""
+        if isinstance(self.limiter, SecondPacer):
+            await self.limiter.flush()
         await self._http.aclose()
 
     # ------------------------------------------------------------------ plumbing
