@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ferry.connectors.base import WriteItem
 from ferry.engine.lookups import why
-from ferry.engine.transform import Transform
-from ferry.quality import Checker, Fact, Prepared
-from ferry.scheme import Scheme
+from ferry.engine.prepare import Preparing
+from ferry.quality import Fact, Prepared
 from ferry.store import AsyncLedger, Claimed, Ledger, Outcome
 from ferry.store.findings import BatchFindings
 from ferry.store.leases import FactsHook
@@ -78,28 +76,13 @@ class Ahead:
     findings: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-class Claims:
+class Claims(Preparing):
     """Dispatch's claims (mixed into :class:`ferry.engine.dispatch.Dispatcher`): a batch with its facts
     stored by the claim and its leases kept, the batch ahead checked early, given back when unused."""
 
-    scheme: Scheme
     store: AsyncLedger
     owner: str
     lease_seconds: float
-    checker: Checker
-    transform: Transform
-    clock: Callable[[], dt.datetime]
-    reconcile: bool
-
-    def _prepare_all(
-        self,
-        ready: Sequence[Claimed],
-        contents: Mapping[int, Mapping[str, Any]],
-        now: dt.datetime,
-        prepared: Prepared | None = None,
-        found: dict[int, list[dict[str, Any]]] | None = None,
-    ) -> list[tuple[Claimed, WriteItem | Outcome]]:
-        raise NotImplementedError
 
     #: wall time of the last batch claimed (and checked) ahead, and of the last target write: a batch
     #: ahead hides behind a write only when the write takes longer (see :meth:`_claims_with_finish`)

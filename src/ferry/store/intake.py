@@ -24,24 +24,15 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from ferry.store.codec import (
-    KEY_LIMIT,
-    clean_optional,
-    digest,
-    encode_checked,
-    summarize,
-    text_problem,
-)
 from ferry.store.core import LedgerCore, chunks, utc
 from ferry.store.models import FINAL_STATUSES, UNSTORABLE, CollectCounts, Collected
+from ferry.store.pagerows import Row, checked_row
 
 log = logging.getLogger(__name__)
 
@@ -83,96 +74,6 @@ _PG_INSERT_EVENTS = (
 )
 
 
-@dataclass(slots=True)
-class _Row:
-    """One collected item, checked and encoded once."""
-
-    source_id: str
-    partition: str
-    number: str | None
-    content: str
-    content_hash: str
-    status: str
-    reason: str | None
-    error_type: str | None
-    watch_next_at: dt.datetime | None
-    watch_until: dt.datetime | None
-
-
-def unstorable_id(source_id: object) -> str:
-    """The stable synthetic id of a record whose own id cannot be stored."""
-    text = source_id if isinstance(source_id, str) else repr(source_id)
-    return "unstorable:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:40]
-
-
-def _plain_key(value: object) -> bool:
-    """A key column value that needs no closer look: short ASCII text without NUL (or no value)."""
-    return value is None or (
-        type(value) is str and len(value) <= KEY_LIMIT and value.isascii() and "\x00" not in value
-    )
-
-
-def _checked(item: Collected) -> _Row:
-    """``item`` as it will be stored: encoded once, or quarantined with why when it cannot be held."""
-    if _plain_key(item.source_id) and _plain_key(item.number) and _plain_key(item.partition):
-        content, found = encode_checked(item.content, "content")
-        if not found:
-            reason = item.reason
-            return _Row(
-                item.source_id,
-                item.partition,
-                item.number,
-                content,
-                digest(content),
-                item.status,
-                reason if reason is None else clean_optional(reason),
-                None,
-                item.watch_next_at,
-                item.watch_until,
-            )
-    problems = [
-        problem
-        for problem in (
-            text_problem(item.source_id, "the source id"),
-            text_problem(item.number, "the number"),
-            text_problem(item.partition, "the partition"),
-        )
-        if problem is not None
-    ]
-    content, found = encode_checked(item.content, "content")
-    if not problems and not found:
-        return _Row(
-            item.source_id,
-            item.partition,
-            item.number,
-            content,
-            digest(content),
-            item.status,
-            clean_optional(item.reason),
-            None,
-            item.watch_next_at,
-            item.watch_until,
-        )
-    problems += found
-    source_id = item.source_id
-    if text_problem(source_id, "") is not None:
-        source_id = unstorable_id(source_id)
-    return _Row(
-        source_id,
-        clean_optional(item.partition, KEY_LIMIT) or "",
-        clean_optional(item.number, KEY_LIMIT),
-        content,
-        digest(content),
-        "quarantined",
-        # a reason the record already had (a check that failed on the same bad value) comes first
-        (f"{clean_optional(item.reason)}; " if item.status == "quarantined" and item.reason else "")
-        + f"cannot be stored as it came: {summarize(problems)}",
-        UNSTORABLE,
-        None,
-        None,
-    )
-
-
 #: run inside the transaction that stores a page: (scheme, counts, the driver's connection); raising
 #: rolls the page back. The executor sets it to enqueue the page's dispatch in the same transaction.
 PageHook = Callable[[str, CollectCounts, Any], None]
@@ -207,9 +108,9 @@ class Intake(LedgerCore):
         if on_change not in ("ignore", "rewrite"):
             raise ValueError(f"on_change must be 'ignore' or 'rewrite', not {on_change!r}")
         now = utc(now)
-        page: dict[str, _Row] = {}
+        page: dict[str, Row] = {}
         for item in items:
-            row = _checked(item)
+            row = checked_row(item)
             page[row.source_id] = row
         repeated = len(items) - len(page)
         duplicate = self.engine.dialect.loaded_dbapi.IntegrityError
@@ -257,7 +158,7 @@ class Intake(LedgerCore):
         self,
         cur: Any,
         scheme: str,
-        page: Mapping[str, _Row],
+        page: Mapping[str, Row],
         on_change: str,
         now: dt.datetime,
     ) -> CollectCounts:
@@ -272,7 +173,7 @@ class Intake(LedgerCore):
                 existing[row[1]] = row
 
         at = self._time(now)
-        fresh: list[_Row] = []
+        fresh: list[Row] = []
         new_events: list[tuple[Any, ...]] = []
         for source_id, row in page.items():
             old = existing.get(source_id)
@@ -333,7 +234,7 @@ class Intake(LedgerCore):
         return counts
 
     @staticmethod
-    def _pg_columns(scheme: str, batch: Sequence[_Row], at: Any) -> tuple[Any, ...]:
+    def _pg_columns(scheme: str, batch: Sequence[Row], at: Any) -> tuple[Any, ...]:
         return (
             scheme,
             at,
@@ -351,7 +252,7 @@ class Intake(LedgerCore):
         )
 
     @staticmethod
-    def _takes_item_status(old: tuple[Any, ...], row: _Row, on_change: str) -> bool:
+    def _takes_item_status(old: tuple[Any, ...], row: Row, on_change: str) -> bool:
         status, error_type = old[3], old[4]
         return (
             status == "watching"
@@ -361,16 +262,16 @@ class Intake(LedgerCore):
             or (on_change == "rewrite" and status in FINAL_STATUSES)
         )
 
-    def _changed_to(self, old: tuple[Any, ...], row: _Row) -> str:
+    def _changed_to(self, old: tuple[Any, ...], row: Row) -> str:
         return row.status if old[3] not in ("pending", "failed") or row.error_type == UNSTORABLE else old[3]
 
     @staticmethod
-    def _changed_why(old: tuple[Any, ...], row: _Row, on_change: str) -> str:
+    def _changed_why(old: tuple[Any, ...], row: Row, on_change: str) -> str:
         if old[3] in FINAL_STATUSES and not (old[3] == "quarantined" and old[4] == UNSTORABLE):
             return "changed at source, rewrite"
         return "changed at source"
 
-    def _changed(self, cur: Any, old: tuple[Any, ...], row: _Row, on_change: str, now: dt.datetime) -> bool:
+    def _changed(self, cur: Any, old: tuple[Any, ...], row: Row, on_change: str, now: dt.datetime) -> bool:
         """Store a known record's new content where the rules allow it; True if it was stored."""
         record_id, _, _, status, _ = old
         columns = ["content = ?json", "content_hash = ?", "number = ?", "updated_at = ?"]

@@ -1,0 +1,102 @@
+"""A collected item as a page stores it: its key columns checked and its content encoded once, or the
+item quarantined (under a stable synthetic id if need be) with what could not be stored, so one bad
+value never fails its page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+from ferry.store.codec import KEY_LIMIT, clean_optional, digest, encode_checked, summarize, text_problem
+from ferry.store.models import UNSTORABLE, Collected
+
+
+@dataclass(slots=True)
+class Row:
+    """One collected item, checked and encoded once: what its INSERT or UPDATE stores."""
+
+    source_id: str
+    partition: str
+    number: str | None
+    content: str
+    content_hash: str
+    status: str
+    reason: str | None
+    error_type: str | None
+    watch_next_at: dt.datetime | None
+    watch_until: dt.datetime | None
+
+
+def unstorable_id(source_id: object) -> str:
+    """The stable synthetic id of a record whose own id cannot be stored."""
+    text = source_id if isinstance(source_id, str) else repr(source_id)
+    return "unstorable:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+def _plain_key(value: object) -> bool:
+    """A key column value that needs no closer look: short ASCII text without NUL (or no value)."""
+    return value is None or (
+        type(value) is str and len(value) <= KEY_LIMIT and value.isascii() and "\x00" not in value
+    )
+
+
+def checked_row(item: Collected) -> Row:
+    """``item`` as it will be stored: encoded once, or quarantined with why when it cannot be held."""
+    if _plain_key(item.source_id) and _plain_key(item.number) and _plain_key(item.partition):
+        content, found = encode_checked(item.content, "content")
+        if not found:
+            reason = item.reason
+            return Row(
+                item.source_id,
+                item.partition,
+                item.number,
+                content,
+                digest(content),
+                item.status,
+                reason if reason is None else clean_optional(reason),
+                None,
+                item.watch_next_at,
+                item.watch_until,
+            )
+    problems = [
+        problem
+        for problem in (
+            text_problem(item.source_id, "the source id"),
+            text_problem(item.number, "the number"),
+            text_problem(item.partition, "the partition"),
+        )
+        if problem is not None
+    ]
+    content, found = encode_checked(item.content, "content")
+    if not problems and not found:
+        return Row(
+            item.source_id,
+            item.partition,
+            item.number,
+            content,
+            digest(content),
+            item.status,
+            clean_optional(item.reason),
+            None,
+            item.watch_next_at,
+            item.watch_until,
+        )
+    problems += found
+    source_id = item.source_id
+    if text_problem(source_id, "") is not None:
+        source_id = unstorable_id(source_id)
+    return Row(
+        source_id,
+        clean_optional(item.partition, KEY_LIMIT) or "",
+        clean_optional(item.number, KEY_LIMIT),
+        content,
+        digest(content),
+        "quarantined",
+        # a reason the record already had (a check that failed on the same bad value) comes first
+        (f"{clean_optional(item.reason)}; " if item.status == "quarantined" and item.reason else "")
+        + f"cannot be stored as it came: {summarize(problems)}",
+        UNSTORABLE,
+        None,
+        None,
+    )
