@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from ferry.connectors.kingdee import AuthMode, KingdeeAuth, KingdeeClient
 from ferry.ratelimit.leases import SharedConcurrency
 from ferry.ratelimit.store import open_store
 
@@ -32,5 +33,22 @@ async def test_a_slow_down_in_one_worker_halves_the_limit_for_another(store_url:
         one.succeeded()
         await asyncio.sleep(0.1)
         assert await store.shared_limit(key, 4) == 3
+    finally:
+        await store.aclose()
+
+
+async def test_a_halved_limit_reaches_the_store_before_a_closing_connector_ends(store_url: str) -> None:
+    """Kingdee's client shares a halved limit before it closes: a process that ends right after a
+    slow-down does not leave the other workers at the old limit."""
+    store, key = open_store(store_url), f"kingdee|{uuid.uuid4().hex}"
+    limiter = SharedConcurrency(key, 4, store=store)
+    auth = KingdeeAuth.create(
+        AuthMode.SIGN, acct_id="a", username="u", app_id="1_x", app_secret="s", password="p"
+    )
+    client = KingdeeClient("http://127.0.0.1:9/k3cloud/", auth, concurrency=limiter)
+    try:
+        limiter.slow_down()
+        await client.aclose()
+        assert await store.shared_limit(key, 4) == 2
     finally:
         await store.aclose()

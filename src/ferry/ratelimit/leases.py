@@ -45,6 +45,8 @@ class SharedConcurrency:
         # one holder name per process and limiter: a lease names who may renew or release it
         self.holder = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._held: set[int] = set()
+        #: limit changes on their way to the store (kept referenced so they are not collected first)
+        self._sharing: set[asyncio.Task[None]] = set()
         self._slowdowns = 0
         self._heartbeat: asyncio.Task[None] | None = None
         self._limit_checked = 0.0
@@ -110,8 +112,14 @@ class SharedConcurrency:
 
     def _share_limit(self) -> None:
         task = asyncio.get_running_loop().create_task(self._store_limit(self._limit))
-        _pending.add(task)
-        task.add_done_callback(_pending.discard)
+        self._sharing.add(task)
+        task.add_done_callback(self._sharing.discard)
+
+    async def flush(self) -> None:
+        """Wait until every limit change made so far has reached the store (a process that halved the
+        limit and ends at once would otherwise cancel the update with its loop)."""
+        if self._sharing:
+            await asyncio.gather(*self._sharing, return_exceptions=True)
 
     def slow_down(self) -> None:
         """Halve the shared limit (never below ``min_limit``)."""
@@ -132,8 +140,6 @@ class SharedConcurrency:
     def __repr__(self) -> str:
         return f"SharedConcurrency(key={self.key!r}, limit={self._limit}, held={len(self._held)})"
 
-
-_pending: set[asyncio.Task[None]] = set()
 
 
 def concurrency_limit(key: Hashable, initial: int = 4) -> AdaptiveConcurrency | SharedConcurrency:

@@ -138,7 +138,9 @@ class KingdeeSession:
         self._register_secrets()
 
     async def aclose(self) -> None:
-        """Close the HTTP connections."""
+        """Share a halved concurrency limit with the other workers, then close the HTTP connections."""
+        if isinstance(self.limiter, SharedConcurrency):
+            await self.limiter.flush()
         await self._http.aclose()
 
     def _register_secrets(self) -> None:
