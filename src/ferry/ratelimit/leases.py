@@ -141,7 +141,6 @@ class SharedConcurrency:
         return f"SharedConcurrency(key={self.key!r}, limit={self._limit}, held={len(self._held)})"
 
 
-
 def concurrency_limit(key: Hashable, initial: int = 4) -> AdaptiveConcurrency | SharedConcurrency:
     """The limit for one connection: in-process unless ``$FERRY_RATE_LIMITS`` names a shared store."""
     store = shared_store()
