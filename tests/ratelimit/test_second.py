@@ -157,3 +157,19 @@ async def test_closing_the_dingtalk_client_shares_its_throttles_first() -> None:
     await client.aclose()
     claimed = await store.claim("dingtalk|k|api", math.floor(time.time()), 20, 1)
     assert claimed.state.penalty_until > time.time()
+
+
+class StuckStore(MemoryStore):
+    """A shared store that never answers a write."""
+
+    async def slow_down(self, key: str, now: float, until: float, low_rate: float) -> KeyState:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+
+async def test_a_store_that_does_not_answer_does_not_hold_a_closing_client() -> None:
+    pacer = SecondPacer(PacerSettings(), StuckStore())
+    pacer.slow_down("k", 1.0)
+    started = time.monotonic()
+    await pacer.flush(timeout=0.2)
+    assert time.monotonic() - started < 2.0

@@ -115,11 +115,12 @@ class SharedConcurrency:
         self._sharing.add(task)
         task.add_done_callback(self._sharing.discard)
 
-    async def flush(self) -> None:
+    async def flush(self, timeout: float = 5.0) -> None:
         """Wait until every limit change made so far has reached the store (a process that halved the
         limit and ends at once would otherwise cancel the update with its loop)."""
         if self._sharing:
-            await asyncio.gather(*self._sharing, return_exceptions=True)
+            # bounded: a store that does not answer must not hold a closing client for long
+            await asyncio.wait(set(self._sharing), timeout=timeout)
 
     def slow_down(self) -> None:
         """Halve the shared limit (never below ``min_limit``)."""

@@ -207,12 +207,13 @@ class SecondPacer:
         self._sharing.add(task)
         task.add_done_callback(self._sharing.discard)
 
-    async def flush(self) -> None:
+    async def flush(self, timeout: float = 5.0) -> None:
         """Wait until every slow-down reported so far has reached the store. A process that saw a
         throttle and ends at once (a short ``ferry run``) would otherwise cancel the update with its
         loop, and the other workers would go on at full rate."""
         if self._sharing:
-            await asyncio.gather(*self._sharing, return_exceptions=True)
+            # bounded: a store that does not answer must not hold a closing client for long
+            await asyncio.wait(set(self._sharing), timeout=timeout)
 
     async def _share_slow_down(self, k: _Key, now: float, until: float, low: float) -> None:
         # a store that fails here fails the next claim too, where the caller sees it
