@@ -34,35 +34,14 @@ def unstorable_id(source_id: object) -> str:
     return "unstorable:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
-def _plain_key(value: object) -> bool:
-    """A key column value that needs no closer look: short ASCII text without NUL (or no value)."""
-    return value is None or (
-        type(value) is str and len(value) <= KEY_LIMIT and value.isascii() and "\x00" not in value
-    )
-
-
 def checked_row(item: Collected) -> Row:
     """``item`` as it will be stored: encoded once, or quarantined with why when it cannot be held."""
-    if _plain_key(item.source_id) and _plain_key(item.number) and _plain_key(item.partition):
-        content, found = encode_checked(item.content, "content")
-        if not found:
-            reason = item.reason
-            return Row(
-                item.source_id,
-                item.partition,
-                item.number,
-                content,
-                digest(content),
-                item.status,
-                reason if reason is None else clean_optional(reason),
-                None,
-                item.watch_next_at,
-                item.watch_until,
-            )
+    # text_problem answers a plain key (short ASCII text without NUL, or None) without a closer look
+    id_problem = text_problem(item.source_id, "the source id")
     problems = [
         problem
         for problem in (
-            text_problem(item.source_id, "the source id"),
+            id_problem,
             text_problem(item.number, "the number"),
             text_problem(item.partition, "the partition"),
         )
@@ -83,11 +62,8 @@ def checked_row(item: Collected) -> Row:
             item.watch_until,
         )
     problems += found
-    source_id = item.source_id
-    if text_problem(source_id, "") is not None:
-        source_id = unstorable_id(source_id)
     return Row(
-        source_id,
+        item.source_id if id_problem is None else unstorable_id(item.source_id),
         clean_optional(item.partition, KEY_LIMIT) or "",
         clean_optional(item.number, KEY_LIMIT),
         content,
