@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager, suppress
 
 from ferry.ratelimit.concurrency import AdaptiveConcurrency
 from ferry.ratelimit.second import store_key
-from ferry.ratelimit.store import LimitStore, MemoryStore, RateLimitStoreError, shared_store
+from ferry.ratelimit.store import LimitStore, MemoryStore, RateLimitStoreError, Updates, shared_store
 
 
 class SharedConcurrency:
@@ -45,8 +45,8 @@ class SharedConcurrency:
         # one holder name per process and limiter: a lease names who may renew or release it
         self.holder = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._held: set[int] = set()
-        #: limit changes on their way to the store (kept referenced so they are not collected first)
-        self._sharing: set[asyncio.Task[None]] = set()
+        #: limit changes on their way to the store
+        self._sharing = Updates()
         self._slowdowns = 0
         self._heartbeat: asyncio.Task[None] | None = None
         self._limit_checked = 0.0
@@ -111,16 +111,11 @@ class SharedConcurrency:
             await self.store.shared_limit(self.key, limit, limit)
 
     def _share_limit(self) -> None:
-        task = asyncio.get_running_loop().create_task(self._store_limit(self._limit))
-        self._sharing.add(task)
-        task.add_done_callback(self._sharing.discard)
+        self._sharing.send(self._store_limit(self._limit))
 
     async def flush(self, timeout: float = 5.0) -> None:
-        """Wait until every limit change made so far has reached the store (a process that halved the
-        limit and ends at once would otherwise cancel the update with its loop)."""
-        if self._sharing:
-            # bounded: a store that does not answer must not hold a closing client for long
-            await asyncio.wait(set(self._sharing), timeout=timeout)
+        """Wait (at most ``timeout``) until every limit change made so far has reached the store."""
+        await self._sharing.flush(timeout)
 
     def slow_down(self) -> None:
         """Halve the shared limit (never below ``min_limit``)."""

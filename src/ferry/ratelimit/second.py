@@ -25,7 +25,7 @@ from collections.abc import Callable, Hashable
 from contextlib import suppress
 from dataclasses import dataclass, field
 
-from ferry.ratelimit.store import KeyState, LimitStore, RateLimitStoreError, shared_store
+from ferry.ratelimit.store import KeyState, LimitStore, RateLimitStoreError, Updates, shared_store
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +87,8 @@ class SecondPacer:
         #: what the store was asked (claims) and what it granted, for benchmarks and tests
         self.claims = 0
         self.wasted = 0
-        #: slow-downs on their way to the store (kept referenced so they are not collected first)
-        self._sharing: set[asyncio.Task[None]] = set()
+        #: slow-downs on their way to the store
+        self._sharing = Updates()
 
     @property
     def store(self) -> LimitStore:
@@ -203,17 +203,12 @@ class SecondPacer:
         k.widen_s = min(s.max_margin_s, k.widen_s + 0.05)
         k.slowdowns += 1
         k.slots = deque(slot for slot in k.slots if slot[0] >= until)
-        task = asyncio.get_running_loop().create_task(self._share_slow_down(k, now, until, low))
-        self._sharing.add(task)
-        task.add_done_callback(self._sharing.discard)
+        self._sharing.send(self._share_slow_down(k, now, until, low))
 
     async def flush(self, timeout: float = 5.0) -> None:
-        """Wait until every slow-down reported so far has reached the store. A process that saw a
-        throttle and ends at once (a short ``ferry run``) would otherwise cancel the update with its
-        loop, and the other workers would go on at full rate."""
-        if self._sharing:
-            # bounded: a store that does not answer must not hold a closing client for long
-            await asyncio.wait(set(self._sharing), timeout=timeout)
+        """Wait (at most ``timeout``) until every slow-down reported so far has reached the store: a
+        process that saw a throttle and ends at once (a short ``ferry run``) tells the others first."""
+        await self._sharing.flush(timeout)
 
     async def _share_slow_down(self, k: _Key, now: float, until: float, low: float) -> None:
         # a store that fails here fails the next claim too, where the caller sees it

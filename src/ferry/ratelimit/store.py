@@ -12,11 +12,13 @@ A store keeps three things per key, so that every worker sharing it shares the l
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ferry.errors import ConfigError, FerryError
 
@@ -87,6 +89,26 @@ class LimitStore(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class Updates:
+    """Writes to the store sent in the background, so the call that made them never waits; each is kept
+    referenced until done (else it may be collected first). :meth:`flush` waits for those still on their
+    way: a process that ends at once would otherwise cancel them with its loop."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def send(self, update: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(update)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def flush(self, timeout: float = 5.0) -> None:
+        """Wait for the updates sent so far, at most ``timeout`` seconds: a store that does not answer
+        must not hold a closing client for long."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
 
 
 class MemoryStore:
