@@ -1,11 +1,15 @@
-"""Benchmark: a written outcome's UPDATE on SQLite, as the ledger writes it beside ``coalesce`` for all.
+"""Benchmark: a written outcome's UPDATE and a batch's events on SQLite, as the ledger writes them
+beside the obvious statements.
 
-An outcome's ``None`` target ids, request, response, content and watch times keep the stored values.
-The ledger leaves those columns out of its UPDATE (``ferry.store.outcomes._sqlite_finish``); the
-obvious statement assigns every one of them ``coalesce(?, column)``. Both store the same row. This
-runs both over the same rows of the ledger's own table (``Ledger.migrate``: same indexes), 50 rows per
-``executemany`` and one transaction per batch, alternating passes in one process, and prints the
-microseconds per row of each and their ratio.
+An outcome's ``None`` target ids, request, response, content and watch times keep the stored values,
+its ``None`` error and retry time clear them. The ledger leaves the kept columns out of its UPDATE and
+writes the cleared ones as NULL in the statement (``ferry.store.outcomes._sqlite_finish``); the obvious
+statement binds all of them, the kept ones as ``coalesce(?, column)``. Both store the same row. The
+batch's events go in one multi-row INSERT with their shared time bound once
+(``ferry.store.core.sqlite_rows``), where the obvious way is an ``executemany`` of one row each.
+This runs both of each over the ledger's own table (``Ledger.migrate``: same indexes), 50 rows and one
+transaction per batch, alternating passes in one process, and prints the microseconds per row of each
+and their ratio.
 
     .venv/bin/python bench/bench_finish.py                 # 20,000 rows, 3 passes each
 """
@@ -24,7 +28,8 @@ from typing import Any
 import orjson
 
 from ferry.store import Ledger
-from ferry.store.outcomes import _sqlite_finish
+from ferry.store.core import sqlite_rows
+from ferry.store.outcomes import _EVENT_ROW, _EVENTS_HEAD, _sqlite_finish
 
 BATCH = 50
 AT = "2026-12-01 00:00:01.000000"
@@ -77,26 +82,68 @@ def full_row(i: int) -> tuple[Any, ...]:
 
 def shaped_row(i: int) -> tuple[Any, ...]:
     row = full_row(i)
-    return (*row[:8], *[v for v in row[8:16] if v is not None], *row[16:])
+    return (*row[:4], *[v for v in row[4:16] if v is not None], *row[16:])
 
 
-def one_pass(path: Path, n: int, statement: str, row: Callable[[int], tuple[Any, ...]]) -> float:
-    """Microseconds per row of ``statement`` over ``n`` fresh writing records."""
+Step = Callable[[sqlite3.Connection, range], None]
+SHAPED = _sqlite_finish((False,) * 4 + (True, True, True, False, False, False, False, False))
+DETAIL = orjson.dumps({"owner": "bench", "attempts": 1, "target_id": "T1", "target_number": "FKD1"}).decode()
+EVENT_ONE = (
+    "INSERT INTO events (record_id, at, from_status, to_status, reason, detail) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def update_coalesce(db: sqlite3.Connection, ids: range) -> None:
+    db.executemany(COALESCE_ALL, [full_row(i) for i in ids])
+
+
+def update_ledger(db: sqlite3.Connection, ids: range) -> None:
+    db.executemany(SHAPED, [shaped_row(i) for i in ids])
+
+
+def events_executemany(db: sqlite3.Connection, ids: range) -> None:
+    db.executemany(EVENT_ONE, [(i, AT, "writing", "written", "written", DETAIL) for i in ids])
+
+
+def events_ledger(db: sqlite3.Connection, ids: range) -> None:
+    values: list[Any] = [AT]
+    for i in ids:
+        values += (i, "written", "written", DETAIL)
+    db.execute(sqlite_rows(_EVENTS_HEAD, _EVENT_ROW, len(ids)), values)
+
+
+def one_pass(path: Path, n: int, step: Step) -> float:
+    """Microseconds per row of ``step`` (its parameters built and its statement run) over ``n`` fresh
+    writing records, a batch per transaction."""
     db = writing_table(path, n)
     spent = 0.0
     for start in range(1, n + 1, BATCH):
-        rows = [row(i) for i in range(start, min(n + 1, start + BATCH))]
         db.execute("BEGIN IMMEDIATE")
         began = time.perf_counter()
-        db.executemany(statement, rows)
+        step(db, range(start, min(n + 1, start + BATCH)))
         spent += time.perf_counter() - began
         db.execute("COMMIT")
-    (written,) = db.execute(
-        "SELECT count(*) FROM records WHERE status = 'written' AND request = ?", (REQUEST,)
-    ).fetchone()
-    assert written == n, written
+    if step in (update_coalesce, update_ledger):
+        query = "SELECT count(*) FROM records WHERE status = 'written' AND request = ?"
+        (done,) = db.execute(query, (REQUEST,)).fetchone()
+    else:
+        query = "SELECT count(*) FROM events WHERE to_status = 'written' AND detail = ? AND at = ?"
+        (done,) = db.execute(query, (DETAIL, AT)).fetchone()
+    assert done == n, done
     db.close()
     return spent / n * 1e6
+
+
+PAIRS: dict[str, tuple[tuple[str, Step], tuple[str, Step]]] = {
+    "finish UPDATE of a written outcome": (
+        ("every column bound, kept ones coalesce", update_coalesce),
+        ("the ledger's (set columns only)", update_ledger),
+    ),
+    "the batch's events": (
+        ("executemany, a row each", events_executemany),
+        ("the ledger's (one multi-row INSERT)", events_ledger),
+    ),
+}
 
 
 def main() -> None:
@@ -104,24 +151,18 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    shaped = _sqlite_finish((True, True, True, False, False, False, False, False))
-    both: dict[str, list[float]] = {"coalesce every kept column": [], "the ledger's (set columns only)": []}
+    print(f"SQLite, {args.rows:,} rows, batches of {BATCH}; median of {args.repeat}")
     with tempfile.TemporaryDirectory() as d:
-        for i in range(args.repeat):
-            both["coalesce every kept column"].append(
-                one_pass(Path(d) / f"c{i}.db", args.rows, COALESCE_ALL, full_row)
-            )
-            both["the ledger's (set columns only)"].append(
-                one_pass(Path(d) / f"s{i}.db", args.rows, shaped, shaped_row)
-            )
-    print(
-        f"SQLite finish UPDATE of a written outcome, {args.rows:,} rows, batches of {BATCH}; median of {args.repeat}"
-    )
-    medians = {name: statistics.median(runs) for name, runs in both.items()}
-    for name, value in medians.items():
-        print(f"  {name:34s} {value:6.2f} us/row")
-    coalesced, ledger = medians.values()
-    print(f"  ratio ledger/coalesce            {ledger / coalesced:6.2f}")
+        for what, ((obvious_name, obvious), (ledger_name, ledger)) in PAIRS.items():
+            runs: dict[str, list[float]] = {obvious_name: [], ledger_name: []}
+            for i in range(args.repeat):
+                runs[obvious_name].append(one_pass(Path(d) / f"o{len(what)}{i}.db", args.rows, obvious))
+                runs[ledger_name].append(one_pass(Path(d) / f"l{len(what)}{i}.db", args.rows, ledger))
+            medians = {name: statistics.median(times) for name, times in runs.items()}
+            print(f"{what}:")
+            for name, value in medians.items():
+                print(f"  {name:40s} {value:6.2f} us/row")
+            print(f"  {'ratio ledger/obvious':40s} {medians[ledger_name] / medians[obvious_name]:6.2f}")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,35 @@ def test_new_ids_are_inserted_with_their_status_and_a_collected_event(ledger: Le
     assert [(e.from_status, e.to_status, e.reason) for e in events] == [(None, "pending", "collected")]
 
 
+def test_rows_of_one_page_keep_their_own_nulls_whatever_the_others_hold(ledger: Ledger) -> None:
+    """SQLite binds an optional column for a whole page once any row has a value there: a row without
+    one still stores NULL, and each row gets its own event."""
+    until = T0 + dt.timedelta(days=7)
+    page = [
+        item("plain", x=1),
+        Collected("why", None, {"x": 2}, status="skipped", reason="filtered"),
+        Collected("bad", "N", {"x": float("nan")}),
+        Collected("watch", "N", {"x": 4}, status="watching", watch_next_at=T0, watch_until=until),
+        item("plain2", x=5),
+    ]
+    assert ledger.collect("s", page, now=T0).new == 5
+    rows = {sid: ledger.get("s", sid) for sid in ("plain", "why", "bad", "watch", "plain2")}
+    stored = {
+        sid: (r.status, r.reason, r.last_error_type, r.watch_next_at, r.watch_until)
+        for sid, r in rows.items()
+        if r is not None
+    }
+    assert stored["plain"] == stored["plain2"] == ("pending", None, None, None, None)
+    assert stored["why"] == ("skipped", "filtered", None, None, None)
+    assert stored["bad"][0] == "quarantined" and stored["bad"][2] == "unstorable"
+    assert stored["bad"][1] and stored["bad"][3:] == (None, None)
+    assert stored["watch"] == ("watching", None, None, T0, until)
+    for sid, row in rows.items():
+        assert row is not None and row.created_at == row.updated_at == T0, sid
+        events = [(e.from_status, e.to_status, e.reason, e.at) for e in ledger.history(row.id)]
+        assert events == [(None, row.status, "collected", T0)], sid
+
+
 def test_same_id_same_content_is_unchanged_and_not_written(ledger: Ledger) -> None:
     ledger.collect("s", [item("a", x=1)], now=T0)
     counts = ledger.collect("s", [item("a", x=1)], now=T0 + dt.timedelta(hours=1))

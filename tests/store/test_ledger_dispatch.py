@@ -175,6 +175,44 @@ def test_one_finish_applies_outcomes_that_keep_different_columns(ledger: Ledger)
     assert all(r.lease_owner is None and r.lease_token is None for r in (ra, rb, rc))
 
 
+def test_a_written_outcome_clears_the_last_error_beside_one_that_sets_it(ledger: Ledger) -> None:
+    """SQLite writes a cleared column as NULL in the statement for the outcomes without a value: one
+    finish mixing both leaves each record with its own."""
+    seed(ledger, 2)
+    a, b = ledger.claim("s", owner="w", limit=2, lease_seconds=60, now=T0)
+    retry = T0 + MINUTE
+    failed = {"error_type": "retry", "error_code": "E1", "error_message": "busy", "next_attempt_at": retry}
+    ledger.finish("w", [a.outcome("failed", reason="busy", **failed)], now=T0)  # type: ignore[arg-type]
+    ledger.release("w", [b])
+    a, b = ledger.claim("s", owner="w", limit=2, lease_seconds=60, now=retry)
+    lost = ledger.finish(
+        "w",
+        [
+            a.outcome("written", target_id="FA"),
+            b.outcome("failed", reason="down", error_type="retry", error_code="E2", next_attempt_at=retry),
+        ],
+        now=retry,
+    )
+    assert lost == []
+    ra, rb = ledger.get_by_id(a.id), ledger.get_by_id(b.id)
+    assert ra is not None and rb is not None
+    assert (ra.status, ra.attempts, ra.target_id, ra.next_attempt_at) == ("written", 2, "FA", None)
+    assert (ra.last_error_type, ra.last_error_code, ra.last_error_message) == (None, None, None)
+    assert (rb.status, rb.last_error_type, rb.last_error_code, rb.last_error_message) == (
+        "failed",
+        "retry",
+        "E2",
+        None,
+    )
+    assert rb.next_attempt_at == retry
+    last = [ledger.history(x.id)[-1] for x in (a, b)]
+    assert [(e.from_status, e.to_status, e.reason, e.at) for e in last] == [
+        ("writing", "written", None, retry),
+        ("writing", "failed", "down", retry),
+    ]
+    assert last[0].detail is not None and last[0].detail["target_id"] == "FA"
+
+
 def test_finish_of_records_never_claimed_returns_them_all(ledger: Ledger) -> None:
     seed(ledger, 2)
     assert ledger.finish("w", [Outcome(1, "written"), Outcome(99, "written")]) == [1, 99]

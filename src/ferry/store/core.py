@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -31,6 +32,18 @@ def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
     """``items`` in slices of at most ``size``."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+@functools.lru_cache(maxsize=64)
+def sqlite_rows(head: str, row: str, n: int, first: int = 2, tail: str = "") -> str:
+    """SQLite: ``head``, ``n`` rows of ``row``, then ``tail``. Each ``{}`` of ``row`` is a parameter of
+    its own, numbered from ``?first`` on; numbers below ``first`` are values all rows share, written in
+    ``row`` as ``?1``... One statement for many rows: SQLite pays per statement step and per value
+    bound, so a page's rows in one VALUES list, with the shared values bound once, cost less than an
+    ``executemany`` of the same rows (``bench/bench_finish.py`` prints both)."""
+    per = row.count("{}")
+    rows = (row.format(*[f"?{first + i * per + j}" for j in range(per)]) for i in range(n))
+    return head + ", ".join(rows) + tail
 
 
 def utc(value: dt.datetime | None) -> dt.datetime:

@@ -12,7 +12,8 @@ Contract notes:
   reason it already had, a check that failed on the same value, comes first). The
   rest of the page is stored as usual and the watermark moves on. The same on SQLite and PostgreSQL.
 - Each call is one short transaction; new records go in with one multi-row INSERT, their events with
-  one ``executemany``, each value converted once (:mod:`.codec`).
+  another (on SQLite the values all rows share bound once, :func:`.core.sqlite_rows`), each value
+  converted once (:mod:`.codec`).
 - PostgreSQL: a table filled faster than autovacuum analyses it (a first backfill, or autovacuum off)
   has no statistics, and its claim plans are guesses (one sorted 100,000 pending rows per claim). As
   PostgreSQL advises after bulk loading, the ledger analyses ``records`` itself once it has inserted
@@ -24,13 +25,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from ferry.store.core import LedgerCore, chunks, utc
+from ferry.store.core import LedgerCore, chunks, sqlite_rows, utc
 from ferry.store.models import FINAL_STATUSES, UNSTORABLE, CollectCounts, Collected
 from ferry.store.pagerows import Row, checked_row
 
@@ -43,7 +45,6 @@ _INSERT_COLUMNS = (
     "scheme, source_id, partition, number, content, content_hash, status, reason, draft, attempts, "
     "last_error_type, watch_next_at, watch_until, created_at, updated_at"
 )
-_INSERT_VALUES = "(?, ?, ?, ?, ?json, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)"
 _EXISTING = "SELECT id, source_id, content_hash, status, last_error_type FROM records WHERE scheme = ? AND source_id IN ({ids})"
 # PostgreSQL: one array parameter, so the statement text (parsed, planned and prepared once) never varies;
 # one unique-index probe per id of the page (LATERAL), whatever the planner believes of a table that has no
@@ -56,6 +57,7 @@ _PG_EXISTING = (
 _INSERT_EVENT = (
     "INSERT INTO events (record_id, at, from_status, to_status, reason, detail) VALUES (?, ?, ?, ?, ?, ?json)"
 )
+_EVENTS_HEAD = "INSERT INTO events (record_id, at, from_status, to_status, reason, detail) VALUES "
 #: rows per INSERT: 15 parameters each, well under SQLite's 32,766 and PostgreSQL's 65,535
 _INSERT_CHUNK = 500
 # PostgreSQL: one short statement over arrays, whatever the page size (the driver parses and the server
@@ -203,35 +205,42 @@ class Intake(LedgerCore):
                 cur.execute(_PG_INSERT_EVENTS, (at, [i for i, _ in inserted], [s for _, s in inserted]))
                 counts.new += len(batch)
                 continue
-            values: list[Any] = []
-            for row in batch:
-                values += (
-                    scheme,
-                    row.source_id,
-                    row.partition,
-                    row.number,
-                    row.content,
-                    row.content_hash,
-                    row.status,
-                    row.reason,
-                    False,
-                    row.error_type,
-                    self._time(row.watch_next_at),
-                    self._time(row.watch_until),
-                    at,
-                    at,
-                )
-            statement = f"INSERT INTO records ({_INSERT_COLUMNS}) VALUES " + ", ".join(
-                [_INSERT_VALUES] * len(batch)
+            cur.execute(*self._sqlite_insert(scheme, batch, at))
+            inserted = cur.fetchall()
+            # the new rows' events in one statement: (?1 the time, then each row's id and status)
+            cur.execute(
+                sqlite_rows(_EVENTS_HEAD, "({}, ?1, NULL, {}, 'collected', NULL)", len(inserted)),
+                [at, *itertools.chain.from_iterable(inserted)],
             )
-            cur.execute(self._sql(statement + " RETURNING id, status"), values)
-            new_events += [
-                (record_id, at, None, status, "collected", None) for record_id, status in cur.fetchall()
-            ]
             counts.new += len(batch)
         if new_events:
             cur.executemany(self._sql(_INSERT_EVENT), new_events)
         return counts
+
+    def _sqlite_insert(self, scheme: str, batch: Sequence[Row], at: Any) -> tuple[str, list[Any]]:
+        """SQLite: the INSERT of a page's new rows and its parameters. ``?1`` the scheme, ``?2`` the
+        time, then each row's own values. The reason, error type and watch times are NULL for most
+        new rows: a column no row of the page has a value for is written NULL, not bound per row."""
+        time = self._time
+        optional = [
+            [row.reason for row in batch],
+            [row.error_type for row in batch],
+            [time(row.watch_next_at) for row in batch],
+            [time(row.watch_until) for row in batch],
+        ]
+        present = [any(value is not None for value in column) for column in optional]
+        values: list[Any] = [scheme, at]
+        bound = [column for column, used in zip(optional, present, strict=True) if used]
+        for index, row in enumerate(batch):
+            values += (row.source_id, row.partition, row.number, row.content, row.content_hash, row.status)
+            values += [column[index] for column in bound]
+        reason, error_type, watch_next, watch_until = ("{}" if used else "NULL" for used in present)
+        template = (
+            f"(?1, {{}}, {{}}, {{}}, {{}}, {{}}, {{}}, {reason}, 0, 0, {error_type}, {watch_next}, "
+            f"{watch_until}, ?2, ?2)"
+        )
+        head = f"INSERT INTO records ({_INSERT_COLUMNS}) VALUES "
+        return sqlite_rows(head, template, len(batch), 3, " RETURNING id, status"), values
 
     @staticmethod
     def _pg_columns(scheme: str, batch: Sequence[Row], at: Any) -> tuple[Any, ...]:

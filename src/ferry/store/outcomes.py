@@ -11,8 +11,9 @@ Contract notes:
   a request or response holding NaN or NUL is stored sanitized with what was wrong in the event, a
   huge response is cut to its head.
 - One short transaction: a SELECT of the batch's rows (``FOR UPDATE`` on PostgreSQL), then on SQLite
-  one ``executemany`` for the rows of each shape (which kept columns have values; usually one) and one
-  for their events, on PostgreSQL one statement over binary arrays for both.
+  one ``executemany`` for the rows of each shape (which optional columns have values; usually one) and
+  one multi-row INSERT for their events (:func:`.core.sqlite_rows`), on PostgreSQL one statement over
+  binary arrays for both.
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ferry.store.codec import KEY_LIMIT, clean_optional, digest, encode_checked, encode_json
-from ferry.store.core import LedgerCore, chunks, utc
+from ferry.store.core import LedgerCore, chunks, sqlite_rows, utc
 from ferry.store.findings import INSERT_FINDING, BatchFindings, finding_rows
-from ferry.store.leases import INSERT_EVENT
 from ferry.store.models import STATUSES, Outcome
 
 #: a stored target response larger than this (as JSON text) is cut down to its head
@@ -47,20 +47,36 @@ _KEPT_WHEN_NONE = (
 )
 
 
-@functools.lru_cache(maxsize=len(_KEPT_WHEN_NONE) ** 2)
+#: the columns an outcome sets to NULL when its value is None (a written record clears the last
+#: error), in the order of the UPDATE parameters; SQLite writes those NULLs into the statement
+_CLEARED_WHEN_NONE = ("next_attempt_at", "last_error_type", "last_error_code", "last_error_message")
+
+
+@functools.lru_cache(maxsize=64)
 def _sqlite_finish(shape: tuple[bool, ...]) -> str:
-    """SQLite: the UPDATE of the outcomes whose kept columns have values as in ``shape``. A column whose
-    value is None is left out rather than set to ``coalesce(NULL, column)``: the same row, but SQLite
-    pays for every column it assigns (a written outcome's UPDATE costs a third less)."""
-    kept = "".join(
-        f"{column} = ?, " for column, present in zip(_KEPT_WHEN_NONE, shape, strict=True) if present
+    """SQLite: the UPDATE of the outcomes whose optional values are present as in ``shape`` (one flag
+    per column of :data:`_CLEARED_WHEN_NONE`, then of :data:`_KEPT_WHEN_NONE`). A kept column whose
+    value is None is left out rather than set to ``coalesce(NULL, column)``, a cleared one is set to a
+    NULL written in the statement: the same row, but SQLite pays for every column it assigns and every
+    value bound (a written outcome's UPDATE costs a third less)."""
+    cleared, kept = shape[: len(_CLEARED_WHEN_NONE)], shape[len(_CLEARED_WHEN_NONE) :]
+    nulls = "".join(
+        f"{column} = {'?' if present else 'NULL'}, "
+        for column, present in zip(_CLEARED_WHEN_NONE, cleared, strict=True)
+    )
+    kept_set = "".join(
+        f"{column} = ?, " for column, present in zip(_KEPT_WHEN_NONE, kept, strict=True) if present
     )
     return (
-        "UPDATE records SET status = ?, reason = ?, draft = ?, attempts = ?, next_attempt_at = ?, "
-        f"last_error_type = ?, last_error_code = ?, last_error_message = ?, {kept}"
+        f"UPDATE records SET status = ?, reason = ?, draft = ?, attempts = ?, {nulls}{kept_set}"
         "lease_owner = NULL, lease_expires_at = NULL, lease_prev_status = NULL, lease_token = NULL, "
         "updated_at = ? WHERE id = ? AND lease_token = ?"
     )
+
+
+#: SQLite: a batch's outcome events, ``?1`` their time
+_EVENTS_HEAD = "INSERT INTO events (record_id, at, from_status, to_status, reason, detail) VALUES "
+_EVENT_ROW = "({}, ?1, 'writing', {}, {}, {})"
 
 
 # PostgreSQL: a batch's outcomes and their events in one statement over binary arrays (one round trip,
@@ -193,14 +209,18 @@ class Outcomes(LedgerCore):
         elif updates:
             by_shape: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
             for update in updates:
-                optional = update[8:16]
+                optional = update[4:16]
                 shape = tuple(value is not None for value in optional)
                 by_shape.setdefault(shape, []).append(
-                    (*update[:8], *[value for value in optional if value is not None], *update[16:])
+                    (*update[:4], *[value for value in optional if value is not None], *update[16:])
                 )
             for shape, shaped in by_shape.items():
                 cur.executemany(_sqlite_finish(shape), shaped)
-            cur.executemany(INSERT_EVENT.replace("?json", "?"), new_events)
+            for some in chunks(new_events):
+                values: list[Any] = [at]
+                for record_id, _, _, status, reason, event_detail in some:
+                    values += (record_id, status, reason, event_detail)
+                cur.execute(sqlite_rows(_EVENTS_HEAD, _EVENT_ROW, len(some)), values)
         if findings is not None:
             kept = {rid: found for rid, found in findings.found.items() if rid in held}
             if rows := finding_rows(findings.scheme, kept, at):
