@@ -241,3 +241,46 @@ async def test_a_pass_that_stops_gives_back_the_batch_claimed_with_the_outcomes(
         rows[i].status == "pending" and rows[i].attempts == 0 and rows[i].lease_owner is None for i in ids[6:]
     )
     ledger.close()
+
+
+class SlowTarget(Target):
+    """Answers after several lease lengths, trying meanwhile to take the batch in hand (and the batch
+    ahead) over as a second worker would."""
+
+    def __init__(self, ledger: Ledger, seconds: float) -> None:
+        super().__init__(ledger)
+        self.seconds = seconds
+        self.taken: list[int] = []
+
+    async def write(self, items: Sequence[WriteItem]) -> Sequence[WriteOutcome]:
+        self.calls.append([it.key for it in items])
+        for _ in range(4):
+            await asyncio.sleep(self.seconds / 4)
+            # a lease that ran out would be claimed here (a crashed worker's), and probed
+            taken = await asyncio.to_thread(self.ledger.claim, "pay", owner="w2", limit=10, lease_seconds=60)
+            self.taken += [rec.id for rec in taken]
+        return [WriteOutcome(it.key, TargetDoc(id=f"T{it.key}", number=f"D{it.key}")) for it in items]
+
+
+async def test_a_slow_targets_batches_keep_their_leases_until_their_outcomes_are_stored(
+    tmp_path: Path,
+) -> None:
+    """Leases of 0.3 s and a target that takes 1.2 s a batch: the batch in hand and the one ahead
+    are renewed, so no other worker takes either over, and no outcome is lost."""
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    ledger.migrate()
+    contents = [{"id": f"P{i}", "no": f"FK{i}"} for i in range(4)]
+    ledger.collect("pay", [Collected(source_id=c["id"], number=c["no"], content=c) for c in contents])
+    s = Scheme.model_validate(
+        {
+            "id": "pay",
+            "source": {"api": "/x", "id": "id", "number": "no"},
+            "target": {"api": "/y", "batch_size": 2, "request": [{"field": "FBillNo", "value": "{{no}}"}]},
+        }
+    )
+    target = SlowTarget(ledger, 1.2)
+    report = await Dispatcher(s, ledger, target, Transform(s), owner="w1", lease_seconds=0.3).run()
+    assert target.taken == [] and report.lost_leases == 0
+    assert report.by_status == {"written": 4} and len(target.calls) == 2
+    assert {r.status for r in ledger.list_records(scheme="pay")} == {"written"}
+    ledger.close()

@@ -34,27 +34,40 @@ class Renews(Protocol):
 
 class Keeper:
     """Renews a batch's leases every third of their length until :meth:`stop`, so a slow target never
-    lets another worker take over a live batch (nor the batch claimed ahead while it waits)."""
+    lets another worker take over a live batch (nor the batch claimed ahead while it waits).
+
+    A timer, not a task, waits for the first renewal: most batches are done long before it, and a
+    timer costs nothing to cancel, where a task is made and cancelled per batch (a turn of the loop)."""
 
     def __init__(self, store: Renews, owner: str, lease_seconds: float, claimed: Sequence[Claimed]) -> None:
         self.store = store
         self.owner = owner
         self.lease_seconds = lease_seconds
         self.claimed = claimed
-        self._task = asyncio.create_task(self._keep(), name="leases") if claimed else None
+        self._task: asyncio.Task[None] | None = None
+        self._timer = (
+            asyncio.get_running_loop().call_later(lease_seconds / 3, self._start) if claimed else None
+        )
+
+    def _start(self) -> None:
+        self._timer = None
+        self._task = asyncio.create_task(self._keep(), name="leases")
 
     async def _keep(self) -> None:
         while True:
-            await asyncio.sleep(self.lease_seconds / 3)
             try:
                 lost = await self.store.renew(self.owner, self.claimed, self.lease_seconds)
             except Exception as e:  # the next renewal may succeed; the lease still runs meanwhile
                 log.warning("could not renew the leases of %d records: %s", len(self.claimed), why(e))
-                continue
-            if lost:
-                log.warning("%d records of a batch in hand were taken over: %s", len(lost), lost)
+            else:
+                if lost:
+                    log.warning("%d records of a batch in hand were taken over: %s", len(lost), lost)
+            await asyncio.sleep(self.lease_seconds / 3)
 
     async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
