@@ -29,7 +29,8 @@ import orjson
 
 from ferry.store import Ledger
 from ferry.store.core import sqlite_rows
-from ferry.store.outcomes import _EVENT_ROW, _EVENTS_HEAD, _sqlite_finish
+from ferry.store.leases import EVENTS_HEAD
+from ferry.store.outcomes import _EVENT_ROW, _sqlite_finish
 
 BATCH = 50
 AT = "2026-12-01 00:00:01.000000"
@@ -109,7 +110,7 @@ def events_ledger(db: sqlite3.Connection, ids: range) -> None:
     values: list[Any] = [AT]
     for i in ids:
         values += (i, "written", "written", DETAIL)
-    db.execute(sqlite_rows(_EVENTS_HEAD, _EVENT_ROW, len(ids)), values)
+    db.execute(sqlite_rows(EVENTS_HEAD, _EVENT_ROW, len(ids)), values)
 
 
 def one_pass(path: Path, n: int, step: Step) -> float:

@@ -33,6 +33,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from ferry.store.core import LedgerCore, chunks, sqlite_rows, utc
+from ferry.store.leases import EVENTS_HEAD, INSERT_EVENT
 from ferry.store.models import FINAL_STATUSES, UNSTORABLE, CollectCounts, Collected
 from ferry.store.pagerows import Row, checked_row
 
@@ -54,10 +55,6 @@ _PG_EXISTING = (
     "CROSS JOIN LATERAL (SELECT id, source_id, content_hash, status, last_error_type FROM records "
     "WHERE scheme = %s AND source_id = k.sid LIMIT 1) AS r"
 )
-_INSERT_EVENT = (
-    "INSERT INTO events (record_id, at, from_status, to_status, reason, detail) VALUES (?, ?, ?, ?, ?, ?json)"
-)
-_EVENTS_HEAD = "INSERT INTO events (record_id, at, from_status, to_status, reason, detail) VALUES "
 #: rows per INSERT: 15 parameters each, well under SQLite's 32,766 and PostgreSQL's 65,535
 _INSERT_CHUNK = 500
 # PostgreSQL: one short statement over arrays, whatever the page size (the driver parses and the server
@@ -209,12 +206,12 @@ class Intake(LedgerCore):
             inserted = cur.fetchall()
             # the new rows' events in one statement: (?1 the time, then each row's id and status)
             cur.execute(
-                sqlite_rows(_EVENTS_HEAD, "({}, ?1, NULL, {}, 'collected', NULL)", len(inserted)),
+                sqlite_rows(EVENTS_HEAD, "({}, ?1, NULL, {}, 'collected', NULL)", len(inserted)),
                 [at, *itertools.chain.from_iterable(inserted)],
             )
             counts.new += len(batch)
         if new_events:
-            cur.executemany(self._sql(_INSERT_EVENT), new_events)
+            cur.executemany(self._sql(INSERT_EVENT), new_events)
         return counts
 
     def _sqlite_insert(self, scheme: str, batch: Sequence[Row], at: Any) -> tuple[str, list[Any]]:

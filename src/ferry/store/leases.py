@@ -101,10 +101,10 @@ _PG_CLAIM = (
     "r.request::text, chosen.lease_owner, chosen.status"
 )
 
-#: one event row (its detail a JSON text); :mod:`.outcomes` uses it too
-INSERT_EVENT = (
-    "INSERT INTO events (record_id, at, from_status, to_status, reason, detail) VALUES (?, ?, ?, ?, ?, ?json)"
-)
+#: an INSERT of events up to its rows (SQLite's multi-row ones, :func:`.core.sqlite_rows`)
+EVENTS_HEAD = "INSERT INTO events (record_id, at, from_status, to_status, reason, detail) VALUES "
+#: one event row (its detail a JSON text); :mod:`.intake` uses it too
+INSERT_EVENT = EVENTS_HEAD + "(?, ?, ?, ?, ?, ?json)"
 
 
 def _lease_pairs(leases: Iterable[LeaseRef]) -> dict[int, int]:

@@ -26,6 +26,7 @@ from typing import Any
 from ferry.store.codec import KEY_LIMIT, clean_optional, digest, encode_checked, encode_json
 from ferry.store.core import LedgerCore, chunks, sqlite_rows, utc
 from ferry.store.findings import INSERT_FINDING, BatchFindings, finding_rows
+from ferry.store.leases import EVENTS_HEAD
 from ferry.store.models import STATUSES, Outcome
 
 #: a stored target response larger than this (as JSON text) is cut down to its head
@@ -58,7 +59,7 @@ def _sqlite_finish(shape: tuple[bool, ...]) -> str:
     per column of :data:`_CLEARED_WHEN_NONE`, then of :data:`_KEPT_WHEN_NONE`). A kept column whose
     value is None is left out rather than set to ``coalesce(NULL, column)``, a cleared one is set to a
     NULL written in the statement: the same row, but SQLite pays for every column it assigns and every
-    value bound (a written outcome's UPDATE costs a third less)."""
+    value bound (``bench/bench_finish.py`` prints a written outcome's beside the obvious one)."""
     cleared, kept = shape[: len(_CLEARED_WHEN_NONE)], shape[len(_CLEARED_WHEN_NONE) :]
     nulls = "".join(
         f"{column} = {'?' if present else 'NULL'}, "
@@ -74,8 +75,7 @@ def _sqlite_finish(shape: tuple[bool, ...]) -> str:
     )
 
 
-#: SQLite: a batch's outcome events, ``?1`` their time
-_EVENTS_HEAD = "INSERT INTO events (record_id, at, from_status, to_status, reason, detail) VALUES "
+#: SQLite: a batch's outcome event, as a row of one multi-row INSERT after ``EVENTS_HEAD`` (``?1`` the time)
 _EVENT_ROW = "({}, ?1, 'writing', {}, {}, {})"
 
 
@@ -220,7 +220,7 @@ class Outcomes(LedgerCore):
                 values: list[Any] = [at]
                 for record_id, _, _, status, reason, event_detail in some:
                     values += (record_id, status, reason, event_detail)
-                cur.execute(sqlite_rows(_EVENTS_HEAD, _EVENT_ROW, len(some)), values)
+                cur.execute(sqlite_rows(EVENTS_HEAD, _EVENT_ROW, len(some)), values)
         if findings is not None:
             kept = {rid: found for rid, found in findings.found.items() if rid in held}
             if rows := finding_rows(findings.scheme, kept, at):
