@@ -71,14 +71,38 @@ def encode_checked(value: Any, where: str) -> tuple[str, list[str]]:
     for a person to read. The common case costs one encoding: NaN and infinities come out of orjson
     as ``null`` and NUL as ``\\u0000``, so only a text holding either is walked value by value.
     """
-    try:
-        raw: bytes | None = orjson.dumps(value, default=str, option=_CANONICAL)
-    except TypeError:
-        raw = None  # a lone surrogate, or an integer beyond 64 bits
+    raw = _canonical(value)
     text = None if raw is None else raw.decode()
     # searched as text: str's search is twice as fast as bytes' on these short needles
     if text is not None and "null" not in text and "\\u0000" not in text:
         return text, []
+    return _checked(value, where, text)
+
+
+def encode_hashed(value: Any, where: str) -> tuple[str, str, list[str]]:
+    """:func:`encode_checked` with the text's :func:`digest`, hashed from the encoded bytes in the
+    common case (collect stores both for every record)."""
+    raw = _canonical(value)
+    if raw is None:
+        text, problems = _checked(value, where, None)
+    else:
+        text = raw.decode()
+        if "null" not in text and "\\u0000" not in text:
+            return text, hashlib.sha256(raw).hexdigest(), []
+        text, problems = _checked(value, where, text)
+    return text, digest(text), problems
+
+
+def _canonical(value: Any) -> bytes | None:
+    try:
+        return orjson.dumps(value, default=str, option=_CANONICAL)
+    except TypeError:
+        return None  # a lone surrogate, or an integer beyond 64 bits
+
+
+def _checked(value: Any, where: str, text: str | None) -> tuple[str, list[str]]:
+    """The slow part of :func:`encode_checked`: ``text`` (orjson's, if it could) holds null or a NUL
+    escape, or orjson could not encode ``value``; look at the values themselves."""
     problems: list[str] = []
     clean = _sanitize(value, where, problems)
     if not problems:

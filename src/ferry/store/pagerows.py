@@ -8,7 +8,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
-from ferry.store.codec import KEY_LIMIT, clean_optional, digest, encode_checked, summarize, text_problem
+from ferry.store.codec import KEY_LIMIT, clean_optional, digest, encode_hashed, summarize, text_problem
 from ferry.store.models import UNSTORABLE, Collected
 
 
@@ -38,29 +38,24 @@ def checked_row(item: Collected) -> Row:
     """``item`` as it will be stored: encoded once, or quarantined with why when it cannot be held."""
     # text_problem answers a plain key (short ASCII text without NUL, or None) without a closer look
     id_problem = text_problem(item.source_id, "the source id")
-    problems = [
-        problem
-        for problem in (
-            id_problem,
-            text_problem(item.number, "the number"),
-            text_problem(item.partition, "the partition"),
-        )
-        if problem is not None
-    ]
-    content, found = encode_checked(item.content, "content")
-    if not problems and not found:
+    number_problem = text_problem(item.number, "the number")
+    partition_problem = text_problem(item.partition, "the partition")
+    content, content_hash, found = encode_hashed(item.content, "content")
+    if id_problem is None and number_problem is None and partition_problem is None and not found:
+        reason = item.reason
         return Row(
             item.source_id,
             item.partition,
             item.number,
             content,
-            digest(content),
+            content_hash,
             item.status,
-            clean_optional(item.reason),
+            None if reason is None else clean_optional(reason),
             None,
             item.watch_next_at,
             item.watch_until,
         )
+    problems = [p for p in (id_problem, number_problem, partition_problem) if p is not None]
     problems += found
     return Row(
         item.source_id if id_problem is None else unstorable_id(item.source_id),
