@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ferry.expr.errors import ExprError
+from ferry.expr.limits import budget
 from ferry.expr.paths import MISSING, Scope
 
 Build = Callable[[Scope], Any]
@@ -44,9 +45,24 @@ class Plain:
     required: str | None  # the error message when required and empty
 
 
+@dataclass(frozen=True, slots=True)
+class Table:
+    """An array field over a table whose row fields are all plain columns of the row
+    (``{{details.sku}}``), assembled inline as a loop. ``build`` (the general rows) is called
+    instead whenever a row is not a plain dict, a column is missing, a value fails a step, or the
+    table is unusual (not a list, 64 rows or more, empty and required): rendering is deterministic,
+    so the general path gives the same value, or raises the error with its path."""
+
+    key: str  # the table's one-segment path
+    proto: dict[str, Any]  # a row's prebuilt dict (constants in place)
+    columns: tuple[tuple[str, Plain], ...]
+    required: bool
+    what: str  # the table named in a limit's error
+
+
 def assemble(
     proto: dict[str, Any],
-    fields: list[tuple[str, Build, Plain | None]],
+    fields: list[tuple[str, Build, Plain | Table | None]],
     located: Callable[[BaseException, str], BaseException],
     convert: Callable[..., Any],
 ) -> Build:
@@ -57,6 +73,7 @@ def assemble(
         "convert": convert,
         "MISSING": MISSING,
         "ExprError": ExprError,
+        "budget": budget,
     }
     lines = [
         "def build(scope):",
@@ -64,28 +81,35 @@ def assemble(
         "    record = scope.record",
         "    plain = record if type(record) is dict else None",
     ]
-    # The row bound to each table the fields read ({{details_list.x}}), looked up once.
+    # The row bound to each table the fields read ({{details_list.x}}), or the record's object of that
+    # name, looked up once.
     heads: dict[str, int] = {}
     for _, _, inline in fields:
-        if inline is not None and len(inline.segments) == 2:
+        if isinstance(inline, Plain) and len(inline.segments) == 2:
             heads.setdefault(inline.segments[0], len(heads))
     for head, j in heads.items():
         ns[f"h{j}"] = head
         lines += [
             f"    d{j} = rows.get(h{j}) if rows is not None else None",
             f"    if type(d{j}) is not dict:",
-            f"        d{j} = None",
+            # not a bound row: the record's own object of that name ({{supplier.code}})
+            f"        d{j} = plain.get(h{j}) if plain is not None and (rows is None or h{j} not in rows) else None",
+            f"        if type(d{j}) is not dict:",
+            f"            d{j} = None",
         ]
     lines += ["    out = proto.copy()", "    where = ''", "    try:"]
     for i, (key, build, inline) in enumerate(fields):
         ns[f"k{i}"] = key
         lines.append(f"        where = k{i}")
-        if inline is None:
+        if not isinstance(inline, Plain):
             ns[f"f{i}"] = build
-            lines.append(f"        out[k{i}] = f{i}(scope)")
+            if inline is None:
+                lines.append(f"        out[k{i}] = f{i}(scope)")
+            else:
+                lines += _table(i, inline, ns)
             continue
         lines += _lookup(i, inline, ns, heads)
-        lines += _steps(i, inline, ns)
+        lines += _steps(str(i), inline, ns)
         lines.append(f"        out[k{i}] = v")
     lines += [
         "    except Exception as exc:",
@@ -120,18 +144,66 @@ def _lookup(i: int, inline: Plain, ns: dict[str, Any], heads: dict[str, int]) ->
     ]
 
 
-def _steps(i: int, inline: Plain, ns: dict[str, Any]) -> list[str]:
+def _table(i: int, table: Table, ns: dict[str, Any]) -> list[str]:
+    """The rows of ``table`` built in a loop (see :class:`Table`); ``f{i}`` builds them otherwise."""
+    ns[f"tk{i}"], ns[f"tp{i}"], ns[f"tr{i}"], ns[f"tw{i}"] = (
+        table.key,
+        table.proto,
+        table.required,
+        table.what,
+    )
+    lines = [
+        f"        if rows is not None and tk{i} in rows:",
+        f"            tv = rows[tk{i}]",
+        "        elif plain is not None:",
+        f"            tv = plain.get(tk{i}, MISSING)",
+        "        else:",
+        "            tv = MISSING",
+        "        tl = None",
+        f"        if type(tv) is list and len(tv) < 64 and (tv or not tr{i}):",
+        "            try:",
+        f"                budget().items(len(tv), tw{i})",
+        "                lst = []",
+        "                for item in tv:",
+        "                    if type(item) is not dict:",
+        "                        break",
+        f"                    o = tp{i}.copy()",
+    ]
+    for j, (key, column) in enumerate(table.columns):
+        name = f"{i}_{j}"
+        ns[f"ck{name}"], ns[f"ct{name}"] = key, column.segments[1]
+        lines += [
+            f"                    v = item.get(ct{name}, MISSING)",
+            "                    if v is MISSING:",
+            "                        break",
+            *_steps(name, column, ns, indent=20),
+            f"                    o[ck{name}] = v",
+        ]
+    return [
+        *lines,
+        "                    lst.append(o)",
+        "                else:",
+        "                    tl = lst",
+        "            except Exception:",
+        "                tl = None",
+        f"        out[k{i}] = tl if tl is not None else f{i}(scope)",
+    ]
+
+
+def _steps(i: str, inline: Plain, ns: dict[str, Any], indent: int = 8) -> list[str]:
+    """The lines applying ``inline``'s steps to ``v`` (their names end in ``i``), ``indent`` deep."""
+    pad = " " * indent
     lines = []
     if inline.pipe is not None:
         ns[f"y{i}"] = inline.pipe
-        lines.append(f"        v = y{i}(v, scope)")
+        lines.append(pad + f"v = y{i}(v, scope)")
     if inline.mapper is not None:
         ns[f"m{i}"], ns[f"n{i}"] = inline.table, inline.mapper
         lines += [
-            "        if type(v) is str:",
-            f"            v = m{i}.get(v, v)",
-            "        else:",
-            f"            v = n{i}(v)",
+            pad + "if type(v) is str:",
+            pad + f"    v = m{i}.get(v, v)",
+            pad + "else:",
+            pad + f"    v = n{i}(v)",
         ]
     if inline.converter is not None:
         ns[f"c{i}"] = inline.converter
@@ -144,7 +216,7 @@ def _steps(i: int, inline: Plain, ns: dict[str, Any]) -> list[str]:
             test += f" and type(v) not in r{i}"
         if inline.number:
             test += " and not (type(v) is float and v - v == 0.0)"
-        lines += [f"        if {test}:", f"            v = convert(c{i}, v, scope.ctx)"]
+        lines += [pad + f"if {test}:", pad + f"    v = convert(c{i}, v, scope.ctx)"]
     if inline.wrap is not None:
         if len(inline.wrap) == 1:
             ns[f"w{i}"] = inline.wrap[0]
@@ -152,14 +224,14 @@ def _steps(i: int, inline: Plain, ns: dict[str, Any]) -> list[str]:
         else:
             ns[f"w{i}"], ns[f"x{i}"] = inline.wrap
             wrapped = f"{{w{i}: {{x{i}: v}}}}"
-        lines += ["        if v is not None:", f"            v = {wrapped}"]
+        lines += [pad + "if v is not None:", pad + f"    v = {wrapped}"]
     if inline.parser is not None:
         ns[f"z{i}"] = inline.parser
-        lines.append(f"        v = z{i}(v)")
+        lines.append(pad + f"v = z{i}(v)")
     if inline.required is not None:
         ns[f"q{i}"] = inline.required
         lines += [
-            "        if (v is None or v == '' or v == []) and not scope.ctx.compat:",
-            f"            raise ExprError(q{i})",
+            pad + "if (v is None or v == '' or v == []) and not scope.ctx.compat:",
+            pad + f"    raise ExprError(q{i})",
         ]
     return lines

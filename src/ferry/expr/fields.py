@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ferry.errors import FerryError
-from ferry.expr.assemble import Plain, assemble
+from ferry.expr.assemble import Plain, Table, assemble
 from ferry.expr.convert import kind_of
 from ferry.expr.errors import ExprError, shown, translate
 from ferry.expr.limits import budget
@@ -48,17 +48,24 @@ _SCALARS = (str, int, float, bool, type(None), Decimal)
 class Field:
     """A compiled field: ``build(scope)`` gives its value; ``constant`` fields were folded."""
 
-    __slots__ = ("build", "constant", "plain", "value")
+    __slots__ = ("build", "constant", "plain", "row", "value")
 
     def __init__(
-        self, build: Build, constant: bool = False, value: Any = None, plain: Plain | None = None
+        self,
+        build: Build,
+        constant: bool = False,
+        value: Any = None,
+        plain: Plain | Table | None = None,
+        row: tuple[dict[str, Any], tuple[tuple[str, Plain], ...]] | None = None,
     ) -> None:
         self.build = build
         self.constant = constant
         #: the prebuilt value of a constant field (handed out only through ``build``, which copies)
         self.value = value
-        #: how to assemble the field inline, for a plain path with simple steps
+        #: how to assemble the field inline: a plain path with simple steps, or a table of such rows
         self.plain = plain
+        #: an object of plain paths only: its prebuilt dict and its fields (a table's row, inlined)
+        self.row = row
 
 
 def located(exc: BaseException, where: str) -> BaseException:
@@ -99,14 +106,16 @@ def compile_children(children: Sequence[FieldNode], fold: bool = True) -> Field:
         value = {key: field.value for key, field in compiled}
         return Field(_copier(value), True, value)
     proto: dict[str, Any] = {}
-    dynamic: list[tuple[str, Build, Plain | None]] = []
+    dynamic: list[tuple[str, Build, Plain | Table | None]] = []
     for key, field in compiled:
         if field.constant and type(field.value) in _SCALARS:
             proto[key] = field.value
         else:
             proto[key] = None  # a place in the written order, filled per record
             dynamic.append((key, field.build, field.plain))
-    return Field(assemble(proto, dynamic, located, convert_value))
+    plains = tuple((key, inline) for key, _, inline in dynamic if isinstance(inline, Plain))
+    row = (proto, plains) if len(plains) == len(dynamic) else None
+    return Field(assemble(proto, dynamic, located, convert_value), row=row)
 
 
 def _sequential(frozen: tuple[tuple[str, Build], ...]) -> Build:
@@ -142,7 +151,18 @@ def _container(node: FieldNode, kind: str | None, fold: bool) -> Field:
             return Field(_copier(value), True, value)
         row = children.build
         return Field(lambda scope: [row(scope)])
-    return Field(_rows(table, children.build, node.required))
+    return Field(_rows(table, children.build, node.required), plain=_table(table, children, node.required))
+
+
+def _table(table: str, children: Field, required: bool) -> Table | None:
+    """The table field assembled inline as a loop, when each of its rows is plain columns of the row
+    itself (``{{table.column}}``, no pipes) and the table is a one-segment path; else None."""
+    if children.row is None or "." in table:
+        return None
+    proto, columns = children.row
+    if not all(len(c.segments) == 2 and c.segments[0] == table and c.pipe is None for _, c in columns):
+        return None
+    return Table(table, proto, columns, required, f"the table {table!r}")
 
 
 def _rows(table: str, row: Build, required: bool) -> Build:
