@@ -43,4 +43,4 @@ async def test_async_calls_run_on_the_facades_own_threads(ledger: Ledger) -> Non
     assert results == [{"pending": 1, "written": 1}] * 6
     assert seen and all(name.startswith("ferry-ledger") for name in seen)
     assert len(set(seen)) <= 2  # bounded by max_workers
-    aio._pool.shutdown(wait=True)
+    aio._threads.shutdown(wait=True)

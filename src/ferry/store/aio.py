@@ -1,19 +1,17 @@
 """An async facade over the ledger: :class:`AsyncLedger` owns the hop to worker threads.
 
 Every public method of :class:`ferry.store.Ledger` has an ``async`` twin here with the same signature.
-Calls run on a bounded thread pool of the facade's own (``max_workers``, default 4), so a busy ledger
-never starves the event loop's default executor (DNS lookups, file reads) and never runs more database
-work at once than the pool allows. ``record`` stays synchronous: it only appends to the API-call
+Calls run on a bounded set of threads of the facade's own (``max_workers``, default 4; see
+:mod:`.threads`), so a busy ledger never starves the event loop's default executor (DNS lookups, file
+reads) and never runs more database work at once than that. ``record`` stays synchronous: it only appends to the API-call
 buffer and never touches the database.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from ferry.store.aio_quality import QualityTwins
@@ -32,21 +30,21 @@ from ferry.store.models import (
     RunRow,
 )
 from ferry.store.rollup import ROLLUP_MARGIN, CallRow, HourUsage
+from ferry.store.threads import Threads
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
 class AsyncLedger(QualityTwins):
-    """``await``-able :class:`Ledger` methods, each run on the facade's own bounded thread pool."""
+    """``await``-able :class:`Ledger` methods, each run on the facade's own bounded threads."""
 
     def __init__(self, ledger: Ledger, *, max_workers: int = 4) -> None:
         self.ledger = ledger
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ferry-ledger")
+        self._threads = Threads(max_workers, "ferry-ledger")
 
     async def _run(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        return await self._threads.call(functools.partial(fn, *args, **kwargs))
 
     async def call(self, fn: Callable[[Ledger], R], /) -> R:
         """``fn(ledger)`` on the facade's pool: several ledger calls, and the work between them, in one
@@ -67,7 +65,7 @@ class AsyncLedger(QualityTwins):
         try:
             await self._run(self.ledger.close)
         finally:
-            self._pool.shutdown(wait=False)
+            self._threads.shutdown()
 
     async def __aenter__(self) -> AsyncLedger:
         return self
