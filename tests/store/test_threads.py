@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import subprocess
 import sys
 import threading
@@ -110,3 +111,13 @@ async def test_a_caller_that_waits_for_each_answer_is_served_by_one_thread() -> 
     names = {await threads.call(lambda: threading.current_thread().name) for _ in range(200)}
     assert names == {"t_0"} and len(threads._threads) == 1
     threads.shutdown(wait=True)
+
+
+async def test_threads_nobody_keeps_end_when_they_are_collected() -> None:
+    threads = Threads(2, "gone")
+    await threads.call(lambda: None)
+    (worker,) = threads._threads
+    del threads
+    gc.collect()
+    worker.join(5)
+    assert not worker.is_alive()

@@ -10,7 +10,8 @@ for each answer is served by one thread.
 
 Like the executor it replaces: at most ``size`` threads, started as calls wait for one; a call whose
 future was cancelled before it started never runs; a call that runs is finished before the
-interpreter exits (its answer may be a ledger write that must land), and then the threads end.
+interpreter exits (its answer may be a ledger write that must land), and then the threads end; the
+threads of one that nobody keeps end when it is collected.
 """
 
 from __future__ import annotations
@@ -55,8 +56,12 @@ class Threads:
             if self._idle:
                 self._idle -= 1
             elif len(self._threads) < self.size:
+                # the thread holds only a weak reference: a facade nobody keeps (nor closed) ends its
+                # threads when it is collected, as an executor does
+                jobs = self._jobs
+                ref = weakref.ref(self, lambda _: jobs.put(None))
                 thread = threading.Thread(
-                    target=self._work, name=f"{self.name}_{len(self._threads)}", daemon=True
+                    target=_work, args=(ref, jobs), name=f"{self.name}_{len(self._threads)}", daemon=True
                 )
                 self._threads.append(thread)
                 thread.start()
@@ -77,24 +82,28 @@ class Threads:
                 if thread is not threading.current_thread():
                     thread.join()
 
-    def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            loop, future, fn = job
-            result: Any = None
-            error: BaseException | None = None
-            if not future.cancelled():
-                try:
-                    result = fn()
-                except BaseException as exc:  # handed to the caller, as the executor would
-                    error = exc
-            # idle before the answer: the caller's next call (the next batch's) finds this thread
-            # waiting instead of starting another, so one thread serves a caller that waits for each
-            # answer, and no other CPU has to be woken
-            with self._lock:
-                self._idle += 1
-            if not future.cancelled():
-                _answer(loop, future, result, error)
-            del job, loop, future, fn, result, error
+
+def _work(ref: weakref.ref[Threads], jobs: queue.SimpleQueue[_Job | None]) -> None:
+    while (job := jobs.get()) is not None:
+        loop, future, fn = job
+        result: Any = None
+        error: BaseException | None = None
+        if not future.cancelled():
+            try:
+                result = fn()
+            except BaseException as exc:  # handed to the caller, as the executor would
+                error = exc
+        # idle before the answer: the caller's next call (the next batch's) finds this thread
+        # waiting instead of starting another, so one thread serves a caller that waits for each
+        # answer, and no other CPU has to be woken
+        threads = ref()
+        if threads is not None:
+            with threads._lock:
+                threads._idle += 1
+            del threads
+        if not future.cancelled():
+            _answer(loop, future, result, error)
+        del job, loop, future, fn, result, error
 
 
 def _answer(
