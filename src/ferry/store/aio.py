@@ -3,8 +3,8 @@
 Every public method of :class:`ferry.store.Ledger` has an ``async`` twin here with the same signature.
 Calls run on a bounded set of threads of the facade's own (``max_workers``, default 4; see
 :mod:`.threads`), so a busy ledger never starves the event loop's default executor (DNS lookups, file
-reads) and never runs more database work at once than that. ``record`` stays synchronous: it only appends to the API-call
-buffer and never touches the database.
+reads) and never runs more database work at once than that. ``record`` stays synchronous: it only
+appends to the API-call buffer and never touches the database.
 """
 
 from __future__ import annotations

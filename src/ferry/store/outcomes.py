@@ -276,18 +276,19 @@ class Outcomes(LedgerCore):
         reason = _text(o.reason)
         target_id = _text(o.target_id, KEY_LIMIT)
         target_number = _text(o.target_number, KEY_LIMIT)
-        set_id, set_number, set_request = (
-            target_id is not None,
-            target_number is not None,
-            request is not None,
+        values = (target_id, target_number, request)
+        flags = (target_id is not None, target_number is not None, request is not None)
+        row = (
+            o.status,
+            reason,
+            bool(o.draft),
+            attempts,
+            *compress(values, flags),
+            at,
+            o.record_id,
+            o.lease_token,
         )
-        shape = _PLAIN_SHAPES[set_id, set_number, set_request]
-        head = (o.status, reason, bool(o.draft), attempts)
-        if set_id and set_number and set_request:
-            row = (*head, target_id, target_number, request, at, o.record_id, o.lease_token)
-        else:
-            present = [v for v in (target_id, target_number, request) if v is not None]
-            row = (*head, *present, at, o.record_id, o.lease_token)
+        shape = _PLAIN_SHAPES[flags]
         event_detail = _event_detail(o, owner, attempts, None, target_id, target_number, problems)
         return shape, row, (o.record_id, at, "writing", o.status, reason, encode_json(event_detail))
 

@@ -42,7 +42,6 @@ def checked_row(item: Collected) -> Row:
     partition_problem = text_problem(item.partition, "the partition")
     content, content_hash, found = encode_hashed(item.content, "content")
     if id_problem is None and number_problem is None and partition_problem is None and not found:
-        reason = item.reason
         return Row(
             item.source_id,
             item.partition,
@@ -50,7 +49,7 @@ def checked_row(item: Collected) -> Row:
             content,
             content_hash,
             item.status,
-            None if reason is None else clean_optional(reason),
+            clean_optional(item.reason),
             None,
             item.watch_next_at,
             item.watch_until,

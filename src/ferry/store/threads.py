@@ -3,7 +3,7 @@ loop that asked.
 
 ``loop.run_in_executor`` does the same through a ``concurrent.futures`` future (a condition and a
 lock each), a work item and two futures chained by callbacks, and it may wake another idle thread for
-each call: 1.4 to 1.7 times the CPU of a hop here (``bench/bench_hop.py`` prints both), paid once per
+each call: 1.1 to 1.7 times the CPU of a hop here (``bench/bench_hop.py`` prints both), paid once per
 page collected and once per batch dispatched. Here a call is one queue entry and its answer one
 ``call_soon_threadsafe``, and a thread counts itself idle before it answers, so a caller that waits
 for each answer is served by one thread.
@@ -88,7 +88,8 @@ def _work(ref: weakref.ref[Threads], jobs: queue.SimpleQueue[_Job | None]) -> No
         loop, future, fn = job
         result: Any = None
         error: BaseException | None = None
-        if not future.cancelled():
+        runs = not future.cancelled()
+        if runs:
             try:
                 result = fn()
             except BaseException as exc:  # handed to the caller, as the executor would
@@ -101,7 +102,7 @@ def _work(ref: weakref.ref[Threads], jobs: queue.SimpleQueue[_Job | None]) -> No
             with threads._lock:
                 threads._idle += 1
             del threads
-        if not future.cancelled():
+        if runs:  # a future cancelled while the call ran drops the answer (_settle)
             _answer(loop, future, result, error)
         del job, loop, future, fn, result, error
 
