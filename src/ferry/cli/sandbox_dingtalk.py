@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-from types import FrameType
-
 import typer
 
+from ferry.cli.sandbox_serve import serve_sandbox
 from ferry.sandbox.dingtalk import SandboxConfig, create_app, parse_faults, parse_latency
 from ferry.sandbox.dingtalk.config import (
     DEFAULT_APP_KEY,
@@ -75,23 +72,10 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
         server = ServerThread(create_app(config), host=host, port=port, log_level="warning")
-        stop = threading.Event()
-
-        def _on_signal(signum: int, frame: FrameType | None) -> None:
-            stop.set()
-
-        signal.signal(signal.SIGTERM, _on_signal)
-        signal.signal(signal.SIGINT, _on_signal)
-        server.start()
-        typer.echo(f"DingTalk sandbox: {server.url}  (oapi and v1.0 paths; admin: {server.url}/_sandbox/)")
-        typer.echo(f"  app key {app_key}, process code {process_code}; {seed_instances} seeded instances")
-        typer.echo(f"  {qps} calls/s per API, {monthly_quota} metered calls/month, token ttl {token_ttl}s")
-        typer.echo(f"  robot: {server.url}/robot/send?access_token={robot_token}")
-        if config.faults:
-            typer.echo("  faults: " + ", ".join(f"{k}={v:g}" for k, v in config.faults.items()))
-        try:
-            while not stop.wait(0.5):
-                pass
-        finally:
-            server.stop()
-            typer.echo("DingTalk sandbox stopped.")
+        banner = [
+            f"DingTalk sandbox: {server.url}  (oapi and v1.0 paths; admin: {server.url}/_sandbox/)",
+            f"  app key {app_key}, process code {process_code}; {seed_instances} seeded instances",
+            f"  {qps} calls/s per API, {monthly_quota} metered calls/month, token ttl {token_ttl}s",
+            f"  robot: {server.url}/robot/send?access_token={robot_token}",
+        ]
+        serve_sandbox(server, "DingTalk", banner, config.faults)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-from types import FrameType
-
 import typer
 
+from ferry.cli.sandbox_serve import serve_sandbox
 from ferry.sandbox.kingdee import (
     DEFAULT_ACCT_ID,
     DEFAULT_APP_ID,
@@ -78,25 +75,11 @@ def register(app: typer.Typer) -> None:
             latency_ms=latency_ms,
             envelope_style="legacy" if legacy_envelopes else "modern",
         )
-        sandbox = KingdeeSandbox(config)
-        server = ServerThread(sandbox, host=host, port=port, log_level="warning")
-        stop = threading.Event()
-
-        def _on_signal(signum: int, frame: FrameType | None) -> None:
-            stop.set()
-
-        signal.signal(signal.SIGTERM, _on_signal)
-        signal.signal(signal.SIGINT, _on_signal)
-        server.start()
-        typer.echo(f"Kingdee sandbox: {server.url}/k3cloud/  (admin: {server.url}/_sandbox/)")
-        typer.echo(f"  acct id {acct_id}, user {username}, app id {app_id}; session ttl {session_ttl:g}s")
+        server = ServerThread(KingdeeSandbox(config), host=host, port=port, log_level="warning")
+        banner = [
+            f"Kingdee sandbox: {server.url}/k3cloud/  (admin: {server.url}/_sandbox/)",
+            f"  acct id {acct_id}, user {username}, app id {app_id}; session ttl {session_ttl:g}s",
+        ]
         if seed_bills:
-            typer.echo(f"  seeded {seed_bills} audited payment requests (CN_PAYAPPLY)")
-        if fault_rates:
-            typer.echo("  faults: " + ", ".join(f"{k}={v:g}" for k, v in fault_rates.items()))
-        try:
-            while not stop.wait(0.5):
-                pass
-        finally:
-            server.stop()
-            typer.echo("Kingdee sandbox stopped.")
+            banner.append(f"  seeded {seed_bills} audited payment requests (CN_PAYAPPLY)")
+        serve_sandbox(server, "Kingdee", banner, fault_rates)

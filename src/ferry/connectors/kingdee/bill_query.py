@@ -42,6 +42,18 @@ class BillQueries(KingdeeSession):
             data["SubSystemId"] = sub_system_id
         return data
 
+    async def _query_rows(self, api: str, data: dict[str, Any]) -> list[Any]:
+        """Send a query (``api`` is ExecuteBillQuery or BillQuery); errors raise, the rows come back unread."""
+        payload = await self._exchange(api, self._data_body(data))
+        status = find_status(payload)
+        if status is not None and not status.is_success:
+            raise error_for_status(status, api)
+        if payload is None:
+            return []
+        if not isinstance(payload, list):
+            raise RetryLater(f"Kingdee {api}: reply is not a list", code="bad_reply", api=api)
+        return payload
+
     async def execute_bill_query(
         self,
         form_id: str,
@@ -57,17 +69,8 @@ class BillQueries(KingdeeSession):
         data = self._query_data(
             form_id, field_keys, filter_string, order_string, start_row, limit, top_row_count, sub_system_id
         )
-        payload = await self._exchange("ExecuteBillQuery", self._data_body(data))
-        status = find_status(payload)
-        if status is not None and not status.is_success:
-            raise error_for_status(status, "ExecuteBillQuery")
-        if payload is None:
-            return []
-        if not isinstance(payload, list):
-            raise RetryLater(
-                "Kingdee ExecuteBillQuery: reply is not a list", code="bad_reply", api="ExecuteBillQuery"
-            )
-        return [row if isinstance(row, list) else [row] for row in payload]
+        rows = await self._query_rows("ExecuteBillQuery", data)
+        return [row if isinstance(row, list) else [row] for row in rows]
 
     async def iter_execute_bill_query(
         self,
@@ -106,15 +109,8 @@ class BillQueries(KingdeeSession):
         data = self._query_data(
             form_id, field_keys, filter_string, order_string, start_row, limit, top_row_count, sub_system_id
         )
-        payload = await self._exchange("BillQuery", self._data_body(data))
-        status = find_status(payload)
-        if status is not None and not status.is_success:
-            raise error_for_status(status, "BillQuery")
-        if payload is None:
-            return []
-        if not isinstance(payload, list):
-            raise RetryLater("Kingdee BillQuery: reply is not a list", code="bad_reply", api="BillQuery")
-        return [dict(row) for row in payload if isinstance(row, Mapping)]
+        rows = await self._query_rows("BillQuery", data)
+        return [dict(row) for row in rows if isinstance(row, Mapping)]
 
     async def find_target_by_source(
         self,
