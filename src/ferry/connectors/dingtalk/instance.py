@@ -15,7 +15,8 @@ the quality rules can quarantine instead of an exception that stops its page.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
@@ -66,119 +67,131 @@ def _object(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+@dataclass(frozen=True)
+class _Wire:
+    """One host's key for each normalised key, per part of the answer (a key not listed is spelt the same).
+
+    Both normalisers read through such a table, so the normalised shape is written once."""
+
+    api_style: str
+    envelope: str
+    instance: Mapping[str, str]
+    component: Mapping[str, str]
+    record: Mapping[str, str]
+    task: Mapping[str, str]
+
+
+# the normalised instance uses the legacy names, so only the nested records' prefixes differ
+_OAPI = _Wire(
+    api_style="oapi",
+    envelope="process_instance",
+    instance={},
+    component={},
+    record={"type": "operation_type", "result": "operation_result"},
+    task={"task_id": "taskid", "status": "task_status", "result": "task_result"},
+)
+
+_V1 = _Wire(
+    api_style="v1",
+    envelope="result",
+    instance={
+        "business_id": "businessId",
+        "originator_userid": "originatorUserId",
+        "originator_dept_id": "originatorDeptId",
+        "originator_dept_name": "originatorDeptName",
+        "create_time": "createTime",
+        "finish_time": "finishTime",
+        "approver_userids": "approverUserIds",
+        "cc_userids": "ccUserIds",
+        "biz_action": "bizAction",
+        "attached_process_instance_ids": "attachedProcessInstanceIds",
+        "main_process_instance_id": "mainProcessInstanceId",
+        "form_component_values": "formComponentValues",
+        "operation_records": "operationRecords",
+    },
+    component={"ext_value": "extValue", "component_type": "componentType", "biz_alias": "bizAlias"},
+    record={"userid": "userId"},
+    task={
+        "task_id": "taskId",
+        "userid": "userId",
+        "create_time": "createTime",
+        "finish_time": "finishTime",
+        "activity_id": "activityId",
+    },
+)
+
+_Get = Callable[[str], Any]
+_Time = Callable[[Any], str | None]
+
+
+def _reader(obj: Mapping[str, Any], keys: Mapping[str, str]) -> _Get:
+    """Read ``obj`` by normalised key, through the host's spelling of it."""
+    return lambda name: obj.get(keys.get(name, name))
+
+
 def from_oapi(instance_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
     """Normalise a ``topapi/processinstance/get`` answer."""
-    pi = _object(body.get("process_instance"))
-    return {
-        "process_instance_id": instance_id,
-        "title": pi.get("title"),
-        "status": pi.get("status"),
-        "result": pi.get("result") or "",
-        "business_id": pi.get("business_id"),
-        "originator_userid": pi.get("originator_userid"),
-        "originator_dept_id": pi.get("originator_dept_id"),
-        "originator_dept_name": pi.get("originator_dept_name"),
-        "create_time": parse_time(pi.get("create_time")),
-        "finish_time": parse_time(pi.get("finish_time")),
-        "approver_userids": _list(pi.get("approver_userids")),
-        "cc_userids": _list(pi.get("cc_userids")),
-        "biz_action": pi.get("biz_action"),
-        "attached_process_instance_ids": _list(pi.get("attached_process_instance_ids")),
-        "main_process_instance_id": pi.get("main_process_instance_id"),
-        "form_component_values": [
-            {
-                "id": c.get("id"),
-                "name": c.get("name"),
-                "value": c.get("value"),
-                "ext_value": c.get("ext_value"),
-                "component_type": c.get("component_type"),
-                "biz_alias": c.get("biz_alias"),
-            }
-            for c in _objects(pi.get("form_component_values"))
-        ],
-        "operation_records": [
-            {
-                "userid": r.get("userid"),
-                "date": parse_time(r.get("date")),
-                "type": r.get("operation_type"),
-                "result": r.get("operation_result"),
-                "remark": r.get("remark"),
-            }
-            for r in _objects(pi.get("operation_records"))
-        ],
-        "tasks": [
-            {
-                "task_id": str(t.get("taskid")) if t.get("taskid") is not None else None,
-                "userid": t.get("userid"),
-                "status": t.get("task_status"),
-                "result": t.get("task_result"),
-                "create_time": parse_time(t.get("create_time")),
-                "finish_time": parse_time(t.get("finish_time")),
-                "activity_id": t.get("activity_id"),
-            }
-            for t in _objects(pi.get("tasks"))
-        ],
-        "api_style": "oapi",
-        "raw": dict(body),
-    }
+    return _normalise(instance_id, body, _OAPI, parse_time)
 
 
 def from_v1(instance_id: str, body: Mapping[str, Any], *, z_is_beijing: bool = True) -> dict[str, Any]:
     """Normalise a ``GET /v1.0/workflow/processInstances`` answer."""
-    r = _object(body.get("result"))
+    return _normalise(instance_id, body, _V1, lambda value: parse_time(value, z_is_beijing=z_is_beijing))
 
-    def t(value: Any) -> str | None:
-        return parse_time(value, z_is_beijing=z_is_beijing)
 
+def _normalise(instance_id: str, body: Mapping[str, Any], wire: _Wire, time: _Time) -> dict[str, Any]:
+    get = _reader(_object(body.get(wire.envelope)), wire.instance)
     return {
         "process_instance_id": instance_id,
-        "title": r.get("title"),
-        "status": r.get("status"),
-        "result": r.get("result") or "",
-        "business_id": r.get("businessId"),
-        "originator_userid": r.get("originatorUserId"),
-        "originator_dept_id": r.get("originatorDeptId"),
-        "originator_dept_name": r.get("originatorDeptName"),
-        "create_time": t(r.get("createTime")),
-        "finish_time": t(r.get("finishTime")),
-        "approver_userids": _list(r.get("approverUserIds")),
-        "cc_userids": _list(r.get("ccUserIds")),
-        "biz_action": r.get("bizAction"),
-        "attached_process_instance_ids": _list(r.get("attachedProcessInstanceIds")),
-        "main_process_instance_id": r.get("mainProcessInstanceId"),
+        "title": get("title"),
+        "status": get("status"),
+        "result": get("result") or "",
+        "business_id": get("business_id"),
+        "originator_userid": get("originator_userid"),
+        "originator_dept_id": get("originator_dept_id"),
+        "originator_dept_name": get("originator_dept_name"),
+        "create_time": time(get("create_time")),
+        "finish_time": time(get("finish_time")),
+        "approver_userids": _list(get("approver_userids")),
+        "cc_userids": _list(get("cc_userids")),
+        "biz_action": get("biz_action"),
+        "attached_process_instance_ids": _list(get("attached_process_instance_ids")),
+        "main_process_instance_id": get("main_process_instance_id"),
         "form_component_values": [
-            {
-                "id": c.get("id"),
-                "name": c.get("name"),
-                "value": c.get("value"),
-                "ext_value": c.get("extValue"),
-                "component_type": c.get("componentType"),
-                "biz_alias": c.get("bizAlias"),
-            }
-            for c in _objects(r.get("formComponentValues"))
+            _component(_reader(c, wire.component)) for c in _objects(get("form_component_values"))
         ],
         "operation_records": [
-            {
-                "userid": o.get("userId"),
-                "date": t(o.get("date")),
-                "type": o.get("type"),
-                "result": o.get("result"),
-                "remark": o.get("remark"),
-            }
-            for o in _objects(r.get("operationRecords"))
+            _record(_reader(r, wire.record), time) for r in _objects(get("operation_records"))
         ],
-        "tasks": [
-            {
-                "task_id": str(k.get("taskId")) if k.get("taskId") is not None else None,
-                "userid": k.get("userId"),
-                "status": k.get("status"),
-                "result": k.get("result"),
-                "create_time": t(k.get("createTime")),
-                "finish_time": t(k.get("finishTime")),
-                "activity_id": k.get("activityId"),
-            }
-            for k in _objects(r.get("tasks"))
-        ],
-        "api_style": "v1",
+        "tasks": [_task(_reader(t, wire.task), time) for t in _objects(get("tasks"))],
+        "api_style": wire.api_style,
         "raw": dict(body),
+    }
+
+
+def _component(get: _Get) -> dict[str, Any]:
+    # values as DingTalk encoded them: forms.py decodes them
+    return {k: get(k) for k in ("id", "name", "value", "ext_value", "component_type", "biz_alias")}
+
+
+def _record(get: _Get, time: _Time) -> dict[str, Any]:
+    return {
+        "userid": get("userid"),
+        "date": time(get("date")),
+        "type": get("type"),
+        "result": get("result"),
+        "remark": get("remark"),
+    }
+
+
+def _task(get: _Get, time: _Time) -> dict[str, Any]:
+    task_id = get("task_id")
+    return {
+        "task_id": str(task_id) if task_id is not None else None,
+        "userid": get("userid"),
+        "status": get("status"),
+        "result": get("result"),
+        "create_time": time(get("create_time")),
+        "finish_time": time(get("finish_time")),
+        "activity_id": get("activity_id"),
     }
