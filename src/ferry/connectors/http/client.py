@@ -145,8 +145,7 @@ class RestClient:
         api_name: str | None = None,
     ) -> Any:
         """Send one request and return its parsed JSON (None for an empty body); raise a typed error."""
-        answer = await self._call(method, path, params=params, json=json, api_name=api_name)
-        return answer.data
+        return (await self.call(method, path, params=params, json=json, api_name=api_name)).data
 
     async def call(
         self,

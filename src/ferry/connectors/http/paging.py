@@ -58,6 +58,7 @@ class Paginator:
         self.pages = 0
         #: the record count the API gave at ``total_path`` (None when it gives none)
         self.total: int | None = None
+        self._seen: set[str] = set()  # cursors or links followed, see _follow
 
     def variables(self) -> dict[str, Any]:
         """System variables for rendering the next request."""
@@ -91,6 +92,13 @@ class Paginator:
                 api=self.api,
             )
 
+    def _follow(self, name: str, what: str, *, again: bool = False) -> str:
+        """``name``, the cursor or link to the next page; one seen before (or ``again``) would loop: GiveUp."""
+        if again or name in self._seen:
+            raise GiveUp(f"the API repeated a {what} after {self.pages} pages; stopping", api=self.api)
+        self._seen.add(name)
+        return name
+
 
 def _put(fields: dict[str, Any], name: str, value: Any, nested: bool) -> None:
     if nested:
@@ -104,7 +112,26 @@ def _fingerprint(records: list[dict[str, Any]]) -> str:
     return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
 
 
-class _CountingPaginator(Paginator):
+class _SizedPaginator(Paginator):
+    """Page, offset and cursor paging: each puts its position, then these add ``page_size`` alike."""
+
+    def __init__(
+        self, *, page_size: int | None, size_param: str | None, max_pages: int, api: str | None
+    ) -> None:
+        super().__init__(max_pages=max_pages, api=api)
+        self.page_size = page_size
+        self.size_param = size_param
+
+    def variables(self) -> dict[str, Any]:
+        return {"PAGINATION_PAGE_SIZE": self.page_size} if self.page_size else {}
+
+    def merge(self, fields: dict[str, Any], *, nested: bool) -> dict[str, Any]:
+        if self.size_param and self.page_size:
+            _put(fields, self.size_param, self.page_size, nested)
+        return fields
+
+
+class _CountingPaginator(_SizedPaginator):
     """Shared stops of page and offset paging: empty page, short page, total reached, same page twice."""
 
     def __init__(
@@ -113,12 +140,10 @@ class _CountingPaginator(Paginator):
         page_size: int | None,
         size_param: str | None,
         total_path: str | None,
-        max_pages: int = DEFAULT_MAX_PAGES,
-        api: str | None = None,
+        max_pages: int,
+        api: str | None,
     ) -> None:
-        super().__init__(max_pages=max_pages, api=api)
-        self.page_size = page_size
-        self.size_param = size_param
+        super().__init__(page_size=page_size, size_param=size_param, max_pages=max_pages, api=api)
         self.total_path = total_path
         self.seen = 0
         self._last: str | None = None
@@ -176,17 +201,12 @@ class PageNumberPaginator(_CountingPaginator):
         self.page = start_page
 
     def variables(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"PAGINATION_START_PAGE": self.page}
-        if self.page_size:
-            out["PAGINATION_PAGE_SIZE"] = self.page_size
-        return out
+        return {"PAGINATION_START_PAGE": self.page, **super().variables()}
 
     def merge(self, fields: dict[str, Any], *, nested: bool) -> dict[str, Any]:
-        if self.param:
+        if self.param:  # "" or None: the scheme places the page number itself
             _put(fields, self.param, self.page, nested)
-        if self.size_param and self.page_size:
-            _put(fields, self.size_param, self.page_size, nested)
-        return fields
+        return super().merge(fields, nested=nested)
 
     def _step(self, records: list[dict[str, Any]]) -> None:
         self.page += 1
@@ -216,16 +236,11 @@ class OffsetPaginator(_CountingPaginator):
         self.offset = 0
 
     def variables(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"PAGINATION_OFFSET": self.offset}
-        if self.page_size:
-            out["PAGINATION_PAGE_SIZE"] = self.page_size
-        return out
+        return {"PAGINATION_OFFSET": self.offset, **super().variables()}
 
     def merge(self, fields: dict[str, Any], *, nested: bool) -> dict[str, Any]:
         _put(fields, self.param, self.offset, nested)
-        if self.size_param and self.page_size:
-            _put(fields, self.size_param, self.page_size, nested)
-        return fields
+        return super().merge(fields, nested=nested)
 
     def _step(self, records: list[dict[str, Any]]) -> None:
         self.offset += len(records)
@@ -235,7 +250,7 @@ class OffsetPaginator(_CountingPaginator):
         return str(self.offset)
 
 
-class CursorPaginator(Paginator):
+class CursorPaginator(_SizedPaginator):
     style = "cursor"
 
     def __init__(
@@ -249,27 +264,19 @@ class CursorPaginator(Paginator):
         max_pages: int = DEFAULT_MAX_PAGES,
         api: str | None = None,
     ) -> None:
-        super().__init__(max_pages=max_pages, api=api)
+        super().__init__(page_size=page_size, size_param=size_param, max_pages=max_pages, api=api)
         self.param = param
         self.next_path = next_path
-        self.page_size = page_size
-        self.size_param = size_param
         self.has_more_path = has_more_path
         self.cursor: str | None = None
-        self._seen: set[str] = set()
 
     def variables(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"PAGINATION_CURSOR": self.cursor}
-        if self.page_size:
-            out["PAGINATION_PAGE_SIZE"] = self.page_size
-        return out
+        return {"PAGINATION_CURSOR": self.cursor, **super().variables()}
 
     def merge(self, fields: dict[str, Any], *, nested: bool) -> dict[str, Any]:
-        if self.cursor is not None:
+        if self.cursor is not None:  # the first request goes without one
             _put(fields, self.param, self.cursor, nested)
-        if self.size_param and self.page_size:
-            _put(fields, self.size_param, self.page_size, nested)
-        return fields
+        return super().merge(fields, nested=nested)
 
     def advance(self, data: Any, records: list[dict[str, Any]], url: httpx.URL) -> bool:
         self.pages += 1
@@ -278,11 +285,7 @@ class CursorPaginator(Paginator):
             return False
         if self.has_more_path and not get_path(data, self.has_more_path):
             return False
-        cursor = str(nxt)
-        if cursor in self._seen:
-            raise GiveUp(f"the API repeated a cursor after {self.pages} pages; stopping", api=self.api)
-        self._seen.add(cursor)
-        self.cursor = cursor
+        self.cursor = self._follow(str(nxt), "cursor")
         return True
 
     @property
@@ -299,7 +302,6 @@ class NextLinkPaginator(Paginator):
         super().__init__(max_pages=max_pages, api=api)
         self.next_path = next_path
         self._link: str | None = None
-        self._seen: set[str] = set()
 
     @property
     def link(self) -> str | None:
@@ -310,12 +312,9 @@ class NextLinkPaginator(Paginator):
         nxt = get_path(data, self.next_path)
         if not nxt or not isinstance(nxt, str):
             return False
-        # relative links resolve against the page that gave them (RFC 3986)
+        # relative links resolve against the page that gave them (RFC 3986); a link to itself is a repeat
         absolute = str(url.join(nxt))
-        if absolute in self._seen or absolute == str(url):
-            raise GiveUp(f"the API repeated a next link after {self.pages} pages; stopping", api=self.api)
-        self._seen.add(absolute)
-        self._link = absolute
+        self._link = self._follow(absolute, "next link", again=absolute == str(url))
         return True
 
     @property
