@@ -483,6 +483,9 @@ def child(n: int, repeat: int, db: str | None) -> dict[str, Any]:
 
     def ratios(loop: list[tuple[float, float]]) -> list[float]:
         # each pass's ratio, its loop run beside it: the machine's load of the moment cancels out
+        # (none for a loop that did not run: PostgreSQL has no durable one)
+        if not loop:
+            return []
         return [(c2 + d2) / (c + d) for (c, d), (c2, d2) in zip(engine_runs, loop, strict=True)]
 
     return {
