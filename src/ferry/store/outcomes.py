@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import itertools
 from collections.abc import Sequence
-from itertools import compress
+from itertools import compress, product
 from operator import is_not
 from typing import Any
 
@@ -59,7 +58,7 @@ _NONES = (None,) * (len(_CLEARED_WHEN_NONE) + len(_KEPT_WHEN_NONE))
 #: :meth:`Outcomes._plain_rows`) by whether it sets its target id, target number and request
 _PLAIN_SHAPES = {
     flags: (False,) * len(_CLEARED_WHEN_NONE) + flags + (False,) * (len(_KEPT_WHEN_NONE) - 3)
-    for flags in itertools.product((False, True), repeat=3)
+    for flags in product((False, True), repeat=3)
 }
 
 
