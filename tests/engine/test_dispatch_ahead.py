@@ -1,16 +1,21 @@
 """Dispatch one batch ahead: the next batch is claimed and checked while this one is written. It sees
 the batch before as it would one after the other (the later of two duplicates in adjacent batches is
 held, not both), nothing of it is sent before this one is stored, and a pass that stops gives it back.
-With a target quicker than a claim, the next batch is claimed with the outcomes of the last instead."""
+With a target quicker than a claim, the next batch is claimed with the outcomes of the last instead, on
+SQLite (whose writers take turns); on PostgreSQL it is claimed ahead, beside the finish."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import datetime as dt
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from ferry.connectors.base import TargetDoc, WriteItem, WriteOutcome
 from ferry.connectors.errors import AccessDenied
@@ -18,6 +23,7 @@ from ferry.engine.dispatch import Dispatcher
 from ferry.engine.transform import Transform
 from ferry.scheme import Scheme
 from ferry.store import Collected, Ledger
+from pg_support import fresh_pg_schema, require_postgres
 
 FIELDS = {"payee": "payee", "amount": "amount", "date": "date", "summary": "summary"}
 
@@ -209,6 +215,49 @@ async def test_a_quick_target_has_each_next_batch_claimed_with_the_last_ones_out
     assert merged == [ids[4:6], ids[6:8], ids[8:10], ids[10:12], []]
     assert stored_before_the_next_was_sent(ledger, target)
     ledger.close()
+
+
+def record_spans(ledger: Ledger, name: str) -> list[tuple[float, float, str]]:
+    """When each call of ``ledger.<name>`` from now on began and ended, and on which thread."""
+    spans: list[tuple[float, float, str]] = []
+    method = getattr(ledger, name)
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            spans.append((began, time.perf_counter(), threading.current_thread().name))
+
+    setattr(ledger, name, timed)
+    return spans
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_a_quick_targets_next_batch_is_claimed_ahead_beside_the_finish() -> None:
+    """PostgreSQL runs two write transactions at once, so the claim ahead is not merged into the
+    finish: the server works on both, each on its connection, and batches still go one after the other."""
+    require_postgres()
+    with fresh_pg_schema() as url:
+        ledger = Ledger(url)
+        ledger.migrate()
+        try:
+            ids = payments(ledger, 12)
+            target = QuickTarget(ledger)
+            ahead, merged = record_claims(ledger), record_merged(ledger)
+            claims, finishes = record_spans(ledger, "claim"), record_spans(ledger, "finish")
+            report = await dispatch(ledger, target, 2)
+            assert report.by_status == {"written": 11, "held": 1}
+            sent = [k for call in target.calls for k in call]
+            assert sorted(sent) == [i for i in ids if i != ids[1]] and len(set(sent)) == len(sent)
+            assert merged == [] and ahead == [ids[k : k + 2] for k in range(0, 12, 2)] + [[]]
+            assert stored_before_the_next_was_sent(ledger, target)
+            # a claim ahead ran while the batch before was being stored, on another thread
+            assert any(
+                c0 < f1 and f0 < c1 and ct != ft for c0, c1, ct in claims for f0, f1, ft in finishes
+            ), (claims, finishes)
+        finally:
+            ledger.close()
 
 
 async def test_a_pass_that_stops_gives_back_the_batch_claimed_with_the_outcomes(tmp_path: Path) -> None:

@@ -99,6 +99,12 @@ class LedgerCore:
         #: a datetime as this backend's driver takes it (converted once per value, see :mod:`.codec`)
         self._time: Callable[[dt.datetime | None], Any] = aware if self._pg else sqlite_time
 
+    @property
+    def writes_side_by_side(self) -> bool:
+        """Whether two write transactions of this process run at once: on PostgreSQL, each on its own
+        connection; on SQLite they take turns on the file's write lock."""
+        return self._write_lock is None
+
     def _sql(self, text: str) -> str:
         """A hand-written statement in this driver's parameter style: ``?`` a value, ``?json`` a JSON text."""
         if self._pg:
