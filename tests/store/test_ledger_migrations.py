@@ -17,7 +17,7 @@ def test_migrate_is_idempotent_and_matches_the_metadata(db_url: str) -> None:
         assert current_revision(ledger.engine) is None
         ledger.migrate()
         ledger.migrate()
-        assert current_revision(ledger.engine) == head_revision() == "0006"
+        assert current_revision(ledger.engine) == head_revision() == "0007"
         assert schema_diff(ledger.engine) == []
         tables = set(sa.inspect(ledger.engine).get_table_names())
         assert {"records", "watermarks", "runs", "api_calls", "events"} <= tables
@@ -133,5 +133,41 @@ def test_upgrading_rehashes_contents_whose_canonical_text_changed(db_url: str) -
             on_change="rewrite",
         )
         assert counts.as_dict() == {"new": 0, "changed": 0, "unchanged": 2, "ignored": 0}
+    finally:
+        ledger.close()
+
+
+def test_upgrading_drops_the_events_foreign_key_and_keeps_every_event(db_url: str) -> None:
+    """0007 takes the foreign key off ``events`` (SQLite by copying the table): the events already
+    stored, their ids and their index stay, and the other tables keep their keys to ``records``."""
+    from ferry.store import Collected
+    from ferry.store.migrate import upgrade
+
+    ledger = Ledger(db_url)
+    try:
+        upgrade(ledger.engine, "0006")
+        ledger.collect("s", [Collected(f"P{i}", f"FK{i}", {"i": i}) for i in range(3)])
+        before = [
+            (e.id, e.record_id, e.to_status)
+            for r in ledger.list_records(scheme="s")
+            for e in ledger.history(r.id)
+        ]
+        assert len(before) == 3 and sa.inspect(ledger.engine).get_foreign_keys("events") != []
+        ledger.migrate()
+        inspector = sa.inspect(ledger.engine)
+        assert inspector.get_foreign_keys("events") == []
+        assert {"ix_events_record_id", "ix_events_at"} <= {
+            ix["name"] for ix in inspector.get_indexes("events")
+        }
+        assert [fk["referred_table"] for fk in inspector.get_foreign_keys("findings")] == ["records"]
+        after = [
+            (e.id, e.record_id, e.to_status)
+            for r in ledger.list_records(scheme="s")
+            for e in ledger.history(r.id)
+        ]
+        assert after == before
+        # the ledger goes on writing events after the upgrade
+        ledger.collect("s", [Collected("P9", "FK9", {"i": 9})])
+        assert [e.to_status for e in ledger.history(ledger.get("s", "P9").id)] == ["pending"]  # type: ignore[union-attr]
     finally:
         ledger.close()

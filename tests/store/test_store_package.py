@@ -77,4 +77,5 @@ def test_migrations_ship_inside_the_package() -> None:
         "0004_alerts.py",
         "0005_api_usage_hourly.py",
         "0006_quality.py",
+        "0007_events_without_foreign_key.py",
     ]
