@@ -66,8 +66,10 @@ def test_the_page_and_its_drill_down_without_a_browser(demo_ledger: Ledger) -> N
     assert "/ 5,000" in page.text
     # the advice in the console's language (Chinese by default): a small demo month is on track
     assert "额度充足" in page.text
-    english = c.get("/apis?period=month", cookies={"lang": "en"})
+    c.cookies.set("lang", "en")
+    english = c.get("/apis?period=month")
     assert "on track:" in english.text
+    c.cookies.clear()
     get_api = next(
         api for (conn, api) in usage if conn == "dingtalk_main" and api.endswith("processInstances")
     )
