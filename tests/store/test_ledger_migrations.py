@@ -144,14 +144,18 @@ def test_upgrading_drops_the_events_foreign_key_and_keeps_every_event(db_url: st
     from ferry.store.migrate import upgrade
 
     ledger = Ledger(db_url)
-    try:
-        upgrade(ledger.engine, "0006")
-        ledger.collect("s", [Collected(f"P{i}", f"FK{i}", {"i": i}) for i in range(3)])
-        before = [
+
+    def stored_events() -> list[tuple[int, int, str]]:
+        return [
             (e.id, e.record_id, e.to_status)
             for r in ledger.list_records(scheme="s")
             for e in ledger.history(r.id)
         ]
+
+    try:
+        upgrade(ledger.engine, "0006")
+        ledger.collect("s", [Collected(f"P{i}", f"FK{i}", {"i": i}) for i in range(3)])
+        before = stored_events()
         assert len(before) == 3 and sa.inspect(ledger.engine).get_foreign_keys("events") != []
         ledger.migrate()
         inspector = sa.inspect(ledger.engine)
@@ -160,12 +164,7 @@ def test_upgrading_drops_the_events_foreign_key_and_keeps_every_event(db_url: st
             ix["name"] for ix in inspector.get_indexes("events")
         }
         assert [fk["referred_table"] for fk in inspector.get_foreign_keys("findings")] == ["records"]
-        after = [
-            (e.id, e.record_id, e.to_status)
-            for r in ledger.list_records(scheme="s")
-            for e in ledger.history(r.id)
-        ]
-        assert after == before
+        assert stored_events() == before
         # the ledger goes on writing events after the upgrade
         ledger.collect("s", [Collected("P9", "FK9", {"i": 9})])
         assert [e.to_status for e in ledger.history(ledger.get("s", "P9").id)] == ["pending"]  # type: ignore[union-attr]
